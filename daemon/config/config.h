@@ -1,0 +1,130 @@
+// The daemon's configuration: the YAML schema of SPEC.md as typed values, loaded strictly.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/item.h"
+
+namespace purgeq {
+
+using Duration = std::chrono::milliseconds;
+
+enum class Plan { free, pro, business, enterprise };
+
+// Per-account pacing and per-request caps. Defaults come from the plan (limits_for_plan) and may be
+// overridden key by key under `accounts[i].limits`.
+struct Limits {
+  double requests_per_second = 50;  // flex (tag/host/prefix/everything) bucket refill, > 0
+  double burst = 500;               // flex bucket size, >= 1
+  double urls_per_second = 3000;    // single-file purge budget (URLs/s), > 0
+  int max_ops_per_request = 100;    // tags/hosts/prefixes per request, in [1, 1000]
+  int max_urls_per_request = 500;   // files per request, >= 1
+  int global_requests = 1200;       // API-wide budget per global_window, >= 0; 0 disables it
+  Duration global_window = std::chrono::minutes(5);  // > 0
+  int max_in_flight = 4;                             // concurrent requests per account, [1, 64]
+};
+
+// Cloudflare's documented defaults (reference/cloudflare-purge-api.md §3).
+Limits limits_for_plan(Plan plan);
+std::string_view to_string(Plan plan);
+// "free", "pro", "business", "enterprise"; nullopt for anything else (case-sensitive).
+std::optional<Plan> plan_from_string(std::string_view name);
+
+struct Account {
+  std::string name;
+  Plan plan = Plan::enterprise;
+  Limits limits;
+  // Where the token came from, for messages: "token_file /etc/purgeq/token", "token_env X",
+  // "token_credential NAME". Never the token itself.
+  std::string token_source;
+  std::string token;  // secret: never log, print or expose; empty only when dry_run
+};
+
+struct Zone {
+  std::string name;
+  std::string id;       // 32 lower-case hex characters
+  std::string account;  // name of an entry in Config::accounts
+  std::size_t account_index = 0;
+  // Host patterns this zone owns, lower-cased: "example.com" matches exactly, "*.example.com"
+  // matches any subdomain (not the apex). Default: {name, "*." + name}.
+  std::vector<std::string> hosts;
+};
+
+// Restricts which local users/groups may submit which kinds to which zones (issue 4). An item is
+// allowed when every rule that matches its zone and kind also matches the submitting peer.
+struct AccessRule {
+  std::string name;                // for 403 messages; default "access[i]"
+  std::vector<std::string> zones;  // zone names; empty = every zone
+  std::vector<Kind> kinds;         // empty = every kind
+  std::vector<std::string> users;  // user names or numeric uids allowed
+  std::vector<std::string>
+      groups;  // group names or numeric gids allowed (primary or supplementary)
+};
+
+enum class LogLevel { debug, info, notice, warning, error };
+
+// "debug", "info", "notice", "warning", "error", as written under `log.level`.
+std::string_view to_string(LogLevel level);
+std::optional<LogLevel> log_level_from_string(std::string_view name);
+
+struct Config {
+  struct Listen {
+    std::string socket = "/run/purgeq/purgeq.sock";
+    unsigned mode = 0660;
+    std::string group;  // empty: leave the group as created
+  } listen;
+  struct Storage {
+    std::string path = "/var/lib/purgeq/queue.db";
+  } storage;
+  struct Cloudflare {
+    std::string api_base = "https://api.cloudflare.com/client/v4";
+    Duration timeout = std::chrono::seconds(30);
+  } cloudflare;
+  bool dry_run = false;
+  std::vector<Account> accounts;
+  std::vector<Zone> zones;
+  struct Batching {
+    Duration linger = std::chrono::milliseconds(200);
+  } batching;
+  struct Retry {
+    Duration initial = std::chrono::seconds(1);
+    Duration max = std::chrono::minutes(5);
+    Duration give_up_after = std::chrono::hours(72);
+  } retry;
+  struct Log {
+    LogLevel level = LogLevel::info;
+  } log;
+  std::vector<AccessRule> access;
+
+  [[nodiscard]] const Zone* find_zone(std::string_view name_or_id) const;
+};
+
+// Every problem found in a config file, each "key.path: reason" (e.g.
+// `zones[1].account: unknown account "mian"`), in document order.
+class ConfigError : public std::runtime_error {
+ public:
+  explicit ConfigError(std::vector<std::string> problems);
+  [[nodiscard]] const std::vector<std::string>& problems() const { return problems_; }
+
+ private:
+  std::vector<std::string> problems_;
+};
+
+// Parses "250ms", "1s", "5m", "72h" (a non-negative integer and one unit). nullopt when malformed.
+std::optional<Duration> parse_duration(std::string_view text);
+// The inverse, in the largest exact unit: 5m, 90s, 1500ms, 0s.
+std::string format_duration(Duration duration);
+
+// Loads, validates and resolves (tokens read, account indexes set) a config. Throws ConfigError
+// listing every problem; never returns a partially valid config.
+Config load_config_file(const std::string& path);
+Config load_config_string(const std::string& yaml_text,
+                          const std::string& source_name = "<string>");
+
+}  // namespace purgeq
