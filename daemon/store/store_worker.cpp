@@ -1,0 +1,92 @@
+// The store thread: drains the job queue into one transaction per round (group commit).
+#include "store/store_worker.h"
+
+namespace purgeq {
+
+StoreWorker::StoreWorker(const std::string& path, boost::asio::any_io_executor io)
+    : store_(std::make_unique<Store>(path)), io_(std::move(io)), thread_([this] { loop(); }) {}
+
+StoreWorker::~StoreWorker() { stop(); }
+
+void StoreWorker::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void StoreWorker::enqueue(Job job) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) {
+      job.complete(std::make_exception_ptr(std::runtime_error("storage is shut down")));
+      return;
+    }
+    queue_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+}
+
+StoreWorkerStats StoreWorker::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void StoreWorker::loop() {
+  for (;;) {
+    std::deque<Job> round;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything queued has been done
+      round.swap(queue_);
+    }
+    std::exception_ptr round_error;
+    try {
+      store_->begin();
+    } catch (...) {
+      round_error = std::current_exception();
+    }
+    if (!round_error) {
+      for (auto& job : round) {
+        // A savepoint per job: one job's failure (say a constraint) must not undo its neighbours.
+        try {
+          store_->savepoint();
+          job.run(*store_);
+          store_->release_savepoint();
+        } catch (...) {
+          job.error = std::current_exception();
+          try {
+            store_->rollback_to_savepoint();
+          } catch (...) {
+            round_error = std::current_exception();
+            break;
+          }
+        }
+      }
+    }
+    if (!round_error) {
+      try {
+        store_->commit();
+      } catch (...) {
+        round_error = std::current_exception();
+      }
+    }
+    if (round_error) {
+      try {
+        store_->rollback();
+      } catch (...) {  // NOLINT(bugprone-empty-catch): the round already failed; report that
+      }
+    }
+    {
+      std::lock_guard lock(mutex_);
+      stats_.jobs += round.size();
+      ++(round_error ? stats_.failed_commits : stats_.commits);
+    }
+    for (auto& job : round) job.complete(round_error ? round_error : job.error);
+  }
+}
+
+}  // namespace purgeq

@@ -1,0 +1,107 @@
+// Owns the Store on a dedicated thread so fsyncs never block the event loop. Jobs that queue up
+// while a commit is in progress are run together in the next transaction: one fsync acknowledges
+// every submission that was waiting (group commit).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <type_traits>
+
+#include "store/store.h"
+
+namespace purgeq {
+
+struct StoreWorkerStats {
+  std::uint64_t commits = 0;
+  std::uint64_t jobs = 0;
+  std::uint64_t failed_commits = 0;
+};
+
+class StoreWorker {
+ public:
+  // Opens the store on the calling thread, so start-up errors surface as exceptions here.
+  StoreWorker(const std::string& path, boost::asio::any_io_executor io);
+  ~StoreWorker();
+  StoreWorker(const StoreWorker&) = delete;
+  StoreWorker& operator=(const StoreWorker&) = delete;
+
+  // Runs `fn(Store&)` on the store thread inside a group transaction. After that transaction
+  // committed (or failed), `done(error, result)` runs on the io executor; a job's result is never
+  // delivered before it is durable.
+  template <class F, class R = std::invoke_result_t<F, Store&>>
+  void run(F fn, std::function<void(std::exception_ptr, R)> done);
+
+  // Awaitable form of run(): returns the result, rethrows the job's or the commit's error.
+  template <class F, class R = std::invoke_result_t<F, Store&>>
+  boost::asio::awaitable<R> call(F fn);
+
+  [[nodiscard]] StoreWorkerStats stats() const;
+  // Finishes queued jobs, then joins the thread. Idempotent.
+  void stop();
+
+ private:
+  struct Job {
+    std::function<void(Store&)> run;
+    std::function<void(std::exception_ptr)> complete;
+    std::exception_ptr error;
+  };
+  void enqueue(Job job);
+  void loop();
+
+  std::unique_ptr<Store> store_;
+  boost::asio::any_io_executor io_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  StoreWorkerStats stats_;
+  std::thread thread_;
+};
+
+template <class F, class R>
+void StoreWorker::run(F fn, std::function<void(std::exception_ptr, R)> done) {
+  auto result = std::make_shared<std::optional<R>>();
+  Job job;
+  job.run = [fn = std::move(fn), result](Store& store) mutable { result->emplace(fn(store)); };
+  job.complete = [io = io_, result, done = std::move(done)](std::exception_ptr error) mutable {
+    boost::asio::post(io, [result, error, done = std::move(done)]() mutable {
+      if (error || !result->has_value()) {
+        done(error ? error : std::make_exception_ptr(std::runtime_error("storage job lost")), R{});
+      } else {
+        done(nullptr, std::move(**result));
+      }
+    });
+  };
+  enqueue(std::move(job));
+}
+
+template <class F, class R>
+boost::asio::awaitable<R> StoreWorker::call(F fn) {
+  auto [error, value] = co_await boost::asio::async_initiate<
+      decltype(boost::asio::as_tuple(boost::asio::use_awaitable)), void(std::exception_ptr, R)>(
+      [this, &fn](auto handler) {
+        // Asio's handlers are move-only; std::function needs a copyable callable.
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        run(std::move(fn), std::function<void(std::exception_ptr, R)>(
+                               [shared](std::exception_ptr e, R r) {
+                                 (*shared)(std::move(e), std::move(r));
+                               }));
+      },
+      boost::asio::as_tuple(boost::asio::use_awaitable));
+  if (error) std::rethrow_exception(error);
+  co_return std::move(value);
+}
+
+}  // namespace purgeq
