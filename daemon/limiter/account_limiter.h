@@ -1,0 +1,37 @@
+// One account's pacing: flex bucket, URL bucket, global budget and 429 pauses together.
+#pragma once
+
+#include <optional>
+
+#include "config/config.h"
+#include "limiter/token_bucket.h"
+#include "model/item.h"
+
+namespace purgeq {
+
+class AccountLimiter {
+ public:
+  AccountLimiter(const Limits& limits, Clock::time_point now);
+
+  // Takes what one request of `kind` with `count` items costs (files: `count` URL tokens; other
+  // kinds: one flex token; every request: one global-budget slot), all or nothing.
+  [[nodiscard]] bool try_acquire(Kind kind, std::size_t count, Clock::time_point now);
+  // Zero when try_acquire would succeed now.
+  [[nodiscard]] Clock::duration wait_for(Kind kind, std::size_t count, Clock::time_point now) const;
+  // A 429 arrived: pause the whole account until `retry_after` (or until the bucket of that kind
+  // would have refilled one request's worth) and drain that bucket.
+  void on_rate_limited(Kind kind, std::optional<Clock::duration> retry_after, Clock::time_point now);
+  [[nodiscard]] std::optional<Clock::time_point> paused_until(Clock::time_point now) const;
+
+  [[nodiscard]] double flex_tokens(Clock::time_point now) const { return flex_.available(now); }
+  [[nodiscard]] double url_tokens(Clock::time_point now) const { return urls_.available(now); }
+  [[nodiscard]] int global_used(Clock::time_point now) const;
+
+ private:
+  TokenBucket flex_;
+  TokenBucket urls_;
+  std::optional<SlidingWindow> global_;  // absent when limits.global_requests == 0
+  Clock::time_point paused_until_{};
+};
+
+}  // namespace purgeq

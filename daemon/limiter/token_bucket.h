@@ -1,0 +1,49 @@
+// Token buckets and a sliding-window budget: the arithmetic of Cloudflare's rate limits.
+// Pure: the clock is an argument.
+#pragma once
+
+#include <chrono>
+#include <deque>
+
+namespace purgeq {
+
+using Clock = std::chrono::steady_clock;
+
+// Refills at `rate` tokens per second up to `capacity`; starts full.
+class TokenBucket {
+ public:
+  TokenBucket(double rate_per_second, double capacity, Clock::time_point now);
+
+  [[nodiscard]] bool try_take(double tokens, Clock::time_point now);
+  // How long until `tokens` could be taken (zero when they can now). tokens > capacity: as if
+  // capacity were asked, so a caller never waits forever.
+  [[nodiscard]] Clock::duration wait_for(double tokens, Clock::time_point now) const;
+  [[nodiscard]] double available(Clock::time_point now) const;
+  // Cloudflare said 429: assume its bucket is empty too.
+  void drain(Clock::time_point now);
+  [[nodiscard]] double capacity() const { return capacity_; }
+  [[nodiscard]] double rate() const { return rate_; }
+
+ private:
+  double rate_;
+  double capacity_;
+  double tokens_;
+  Clock::time_point updated_;
+};
+
+// At most `limit` events in any `window` (Cloudflare's 1,200 requests per 5 minutes).
+class SlidingWindow {
+ public:
+  SlidingWindow(int limit, Clock::duration window);
+  [[nodiscard]] bool try_take(Clock::time_point now);
+  [[nodiscard]] Clock::duration wait_for(Clock::time_point now) const;
+  [[nodiscard]] int used(Clock::time_point now) const;
+  [[nodiscard]] int limit() const { return limit_; }
+
+ private:
+  int limit_;
+  Clock::duration window_;
+  mutable std::deque<Clock::time_point> events_;
+};
+
+}  // namespace purgeq

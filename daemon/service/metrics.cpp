@@ -1,0 +1,122 @@
+// Prometheus text rendering of purgeq's counters.
+#include "service/metrics.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace purgeq {
+namespace {
+
+std::string escape_label(const std::string& value) {
+  std::string out;
+  for (const char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string format_value(double value) {
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  if (value == std::floor(value) && std::fabs(value) < 1e15) {
+    return fmt::format("{}", static_cast<long long>(value));
+  }
+  return fmt::format("{}", value);
+}
+
+}  // namespace
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
+
+void Histogram::observe(double value) {
+  const auto it = std::lower_bound(bounds_.begin(), bounds_.end(), value);
+  ++counts_[static_cast<std::size_t>(it - bounds_.begin())];
+  sum_ += value;
+  ++count_;
+}
+
+void Histogram::render(std::string& out, const std::string& name) const {
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < bounds_.size(); ++i) {
+    cumulative += counts_[i];
+    out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, format_value(bounds_[i]), cumulative);
+  }
+  cumulative += counts_.back();
+  out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
+  out += fmt::format("{}_sum {}\n", name, format_value(sum_));
+  out += fmt::format("{}_count {}\n", name, count_);
+}
+
+void MetricsText::family(const std::string& name, const std::string& type,
+                         const std::string& help) {
+  out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+void MetricsText::sample(const std::string& name,
+                         const std::vector<std::pair<std::string, std::string>>& labels,
+                         double value) {
+  out_ += name;
+  if (!labels.empty()) {
+    out_ += '{';
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+      if (i > 0) out_ += ',';
+      out_ += fmt::format("{}=\"{}\"", labels[i].first, escape_label(labels[i].second));
+    }
+    out_ += '}';
+  }
+  out_ += ' ';
+  out_ += format_value(value);
+  out_ += '\n';
+}
+
+void render_counters(const Metrics& m, MetricsText& text) {
+  text.family("purgeq_intents_accepted_total", "counter", "Intents acknowledged (durable).");
+  text.sample("purgeq_intents_accepted_total", {}, static_cast<double>(m.intents_accepted));
+  text.family("purgeq_intents_rejected_total", "counter", "Intents refused, by error code.");
+  for (const auto& [code, n] : m.intents_rejected) {
+    text.sample("purgeq_intents_rejected_total", {{"code", code}}, static_cast<double>(n));
+  }
+  text.family("purgeq_items_accepted_total", "counter", "Items acknowledged, by zone and kind.");
+  for (const auto& [key, n] : m.items_accepted) {
+    text.sample("purgeq_items_accepted_total",
+                {{"zone", key.first}, {"kind", std::string(to_string(key.second))}},
+                static_cast<double>(n));
+  }
+  text.family("purgeq_requests_total", "counter", "Requests sent to Cloudflare, by outcome.");
+  for (const auto& [outcome, n] : m.requests) {
+    text.sample("purgeq_requests_total", {{"outcome", outcome}}, static_cast<double>(n));
+  }
+  text.family("purgeq_items_purged_total", "counter", "Items purged (named or covered), by kind.");
+  for (const auto& [kind, n] : m.items_purged) {
+    text.sample("purgeq_items_purged_total", {{"kind", std::string(to_string(kind))}},
+                static_cast<double>(n));
+  }
+  text.family("purgeq_items_failed_total", "counter", "Items that ended failed, by kind.");
+  for (const auto& [kind, n] : m.items_failed) {
+    text.sample("purgeq_items_failed_total", {{"kind", std::string(to_string(kind))}},
+                static_cast<double>(n));
+  }
+  text.family("purgeq_api_calls_saved_total", "counter",
+              "Requests saved by coalescing versus one request per submitted item.");
+  text.sample("purgeq_api_calls_saved_total", {}, static_cast<double>(m.api_calls_saved));
+  text.family("purgeq_rate_limited_total", "counter", "HTTP 429 answers from Cloudflare.");
+  text.sample("purgeq_rate_limited_total", {}, static_cast<double>(m.rate_limited));
+  text.family("purgeq_retries_scheduled_total", "counter", "Batches scheduled for a retry.");
+  text.sample("purgeq_retries_scheduled_total", {}, static_cast<double>(m.retries_scheduled));
+  text.family("purgeq_purge_latency_seconds", "histogram",
+              "Time from acceptance to a successful purge.");
+  std::string hist;
+  m.purge_latency.render(hist, "purgeq_purge_latency_seconds");
+  text.raw(hist);
+}
+
+}  // namespace purgeq
