@@ -1,0 +1,390 @@
+// Route handlers of the socket API.
+#include "intake/api.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <boost/beast/http/verb.hpp>
+#include <boost/json.hpp>
+
+#include "intake/access.h"
+#include "intake/intent_parser.h"
+#include "model/wall_clock.h"
+#include "service/log.h"
+
+namespace purgeq {
+namespace {
+
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+constexpr int kMaxWaitSeconds = 3600;
+constexpr std::size_t kFailedListLimit = 1000;
+
+HttpResponseMessage json_response(const HttpRequestMessage& request, http::status status,
+                                  const json::value& body) {
+  HttpResponseMessage response{status, request.version()};
+  response.set(http::field::content_type, "application/json");
+  response.set(http::field::server, "purgeqd/" PURGEQ_VERSION);
+  response.body() = json::serialize(body);
+  response.body() += '\n';
+  response.keep_alive(request.keep_alive());
+  response.prepare_payload();
+  return response;
+}
+
+HttpResponseMessage error_response(const HttpRequestMessage& request, http::status status,
+                                   std::string_view code, std::string_view message,
+                                   std::string_view item = {}) {
+  json::object error{{"code", code}, {"message", message}};
+  if (!item.empty()) error["item"] = item;
+  return json_response(request, status, json::object{{"error", std::move(error)}});
+}
+
+// Cloudflare's v4 envelope for the compatible endpoint.
+HttpResponseMessage cloudflare_response(const HttpRequestMessage& request, http::status status,
+                                        int code, std::string_view message,
+                                        std::string_view result_id = {}) {
+  json::object body;
+  body["success"] = result_id.empty() ? false : true;
+  body["errors"] = json::array{};
+  if (code != 0) body["errors"].as_array().push_back(json::object{{"code", code}, {"message", message}});
+  body["messages"] = json::array{};
+  body["result"] = result_id.empty() ? json::value(nullptr) : json::value(json::object{{"id", result_id}});
+  return json_response(request, status, body);
+}
+
+std::string rfc3339(std::int64_t ms) {
+  const auto tp = std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", std::chrono::floor<std::chrono::seconds>(tp));
+}
+
+std::string_view zone_name_of(const Config& config, std::string_view zone_id) {
+  for (const auto& zone : config.zones) {
+    if (zone.id == zone_id) return zone.name;
+  }
+  return zone_id;
+}
+
+json::object intent_json(const IntentStatus& status) {
+  json::array errors;
+  for (const auto& error : status.errors) {
+    errors.push_back(json::object{{"kind", to_string(error.kind)},
+                                  {"item", error.item},
+                                  {"code", error.code},
+                                  {"message", error.message}});
+  }
+  return json::object{{"id", status.id},
+                      {"status", status.status()},
+                      {"created_at", rfc3339(status.created_ms)},
+                      {"items", json::object{{"total", status.total},
+                                             {"queued", status.queued},
+                                             {"in_flight", status.in_flight},
+                                             {"done", status.done},
+                                             {"failed", status.failed}}},
+                      {"errors", std::move(errors)},
+                      {"peer", json::object{{"uid", status.peer.uid},
+                                            {"gid", status.peer.gid},
+                                            {"pid", status.peer.pid}}}};
+}
+
+// Value of `name` in a query string "a=1&wait=5", if present.
+std::optional<std::string_view> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+std::string exception_text(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown error";
+  }
+}
+
+}  // namespace
+
+Api::Api(StoreWorker& store, Dispatcher& dispatcher, Metrics& metrics,
+         std::shared_ptr<const Config> config)
+    : store_(store),
+      dispatcher_(dispatcher),
+      metrics_(metrics),
+      config_(std::move(config)),
+      rng_(std::random_device{}()),
+      started_(std::chrono::steady_clock::now()) {}
+
+void Api::stop_intake() {
+  stopping_ = true;
+  progress_.notify_all();
+}
+
+std::string Api::new_intent_id() {
+  // Time-ordered (sorts by acceptance) and unguessable enough that ids don't collide.
+  return fmt::format("{:012x}{:012x}", static_cast<std::uint64_t>(wall_ms()),
+                     rng_() & 0xffffffffffffULL);
+}
+
+boost::asio::awaitable<HttpResponseMessage> Api::handle(const HttpRequestMessage& request,
+                                                        const Peer& peer) {
+  const std::string_view target = request.target();
+  const auto qmark = target.find('?');
+  const std::string_view path = target.substr(0, qmark);
+  const std::string_view query =
+      qmark == std::string_view::npos ? std::string_view() : target.substr(qmark + 1);
+  const auto verb = request.method();
+
+  if (path == "/v1/purge") {
+    if (verb != http::verb::post) {
+      co_return error_response(request, http::status::method_not_allowed, "method_not_allowed",
+                               "use POST /v1/purge");
+    }
+    co_return co_await submit(request, peer, false, {});
+  }
+  constexpr std::string_view kIntents = "/v1/intents/";
+  if (path.starts_with(kIntents) && verb == http::verb::get) {
+    co_return co_await intent(request, path.substr(kIntents.size()), query);
+  }
+  if (path == "/v1/status" && verb == http::verb::get) co_return co_await status(request);
+  if (path == "/v1/failed" && verb == http::verb::get) co_return co_await failed(request);
+  if (path == "/v1/failed/retry" && verb == http::verb::post) {
+    co_return co_await retry_failed(request);
+  }
+  if (path == "/metrics" && verb == http::verb::get) co_return metrics(request);
+  if (path == "/healthz" && verb == http::verb::get) co_return co_await healthz(request);
+  // Cloudflare-compatible: /client/v4/zones/{zone_id}/purge_cache (also without /client/v4).
+  std::string_view cf = path;
+  if (cf.starts_with("/client/v4")) cf.remove_prefix(std::string_view("/client/v4").size());
+  if (cf.starts_with("/zones/") && cf.ends_with("/purge_cache")) {
+    const auto zone = cf.substr(7, cf.size() - 7 - std::string_view("/purge_cache").size());
+    if (verb != http::verb::post) {
+      co_return cloudflare_response(request, http::status::method_not_allowed, 10405,
+                                    "Method not allowed; use POST");
+    }
+    co_return co_await submit(request, peer, true, zone);
+  }
+  co_return error_response(request, http::status::not_found, "not_found",
+                           fmt::format("no route for {} {}", std::string(request.method_string()),
+                                       std::string(path)));
+}
+
+boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage& request,
+                                                        const Peer& peer, bool cloudflare_flavor,
+                                                        std::string_view path_zone) {
+  const auto config = config_;  // a reload mid-request must not change the rules under us
+  auto reject = [&](http::status status, std::string_view code, std::string_view message,
+                    std::string_view item, int cf_code) {
+    ++metrics_.intents_rejected[std::string(code)];
+    log::info("intent_rejected", "code={} uid={} pid={} message={}", code, peer.uid, peer.pid,
+              log::quote(message));
+    return cloudflare_flavor ? cloudflare_response(request, status, cf_code, message)
+                             : error_response(request, status, code, message, item);
+  };
+  if (stopping_) {
+    co_return reject(http::status::service_unavailable, "shutting_down",
+                     "purgeqd is shutting down; submit again after it restarts", {}, 10503);
+  }
+  std::optional<std::size_t> forced_zone;
+  if (cloudflare_flavor) {
+    for (std::size_t i = 0; i < config->zones.size(); ++i) {
+      if (config->zones[i].id == path_zone) forced_zone = i;
+    }
+    if (!forced_zone) {
+      co_return reject(http::status::not_found, "unknown_zone",
+                       fmt::format("Could not route to /zones/{}/purge_cache, perhaps your object "
+                                   "identifier is invalid?",
+                                   std::string(path_zone)),
+                       path_zone, 7003);
+    }
+  }
+  boost::system::error_code ec;
+  const json::value body = json::parse(request.body(), ec);
+  if (ec) {
+    co_return reject(http::status::bad_request, "invalid_json",
+                     fmt::format("request body is not valid JSON: {}", ec.message()), {}, 1012);
+  }
+  auto parsed = parse_intent(body, *config,
+                             cloudflare_flavor ? IntakeFlavor::cloudflare : IntakeFlavor::native,
+                             forced_zone);
+  if (const auto* error = std::get_if<IntakeError>(&parsed)) {
+    co_return reject(http::status::bad_request, error->code, error->message, error->item, 1012);
+  }
+  auto& intent = std::get<ParsedIntent>(parsed);
+  if (auto denied = check_access(*config, peer, intent.items)) {
+    co_return reject(http::status::forbidden, denied->code, denied->message, denied->item, 10000);
+  }
+
+  std::vector<ZonedItem> items;
+  items.reserve(intent.items.size());
+  for (auto& routed : intent.items) {
+    items.push_back(ZonedItem{config->zones.at(routed.zone_index).id, std::move(routed.item)});
+  }
+  const std::string id = new_intent_id();
+  const auto now = wall_ms();
+  const std::string source = cloudflare_flavor ? "cloudflare" : "v1";
+  SubmitResult result;
+  try {
+    result = co_await store_.call([&items, &id, now, &peer, &source](Store& store) {
+      return store.add_intent(id, now, peer, source, items);
+    });
+  } catch (const std::exception& e) {
+    log::error("storage_error", "op=add_intent error={}", log::quote(e.what()));
+    co_return reject(http::status::service_unavailable, "storage_unavailable",
+                     fmt::format("could not store the intent: {}", e.what()), {}, 10503);
+  }
+  ++metrics_.intents_accepted;
+  for (const auto& item : items) {
+    ++metrics_.items_accepted[{std::string(zone_name_of(*config, item.zone_id)), item.item.kind}];
+  }
+  // Items that merged into a pending twin need no request of their own.
+  metrics_.api_calls_saved += result.items - result.created.size();
+  log::info("intent_accepted", "id={} items={} new_targets={} uid={} gid={} pid={} source={}", id,
+            result.items, result.created.size(), peer.uid, peer.gid, peer.pid, source);
+  dispatcher_.add(std::move(result.created));
+  if (cloudflare_flavor) {
+    co_return cloudflare_response(request, http::status::ok, 0, {}, id);
+  }
+  co_return json_response(
+      request, http::status::accepted,
+      json::object{{"id", id}, {"status", "queued"}, {"items", result.items}});
+}
+
+boost::asio::awaitable<HttpResponseMessage> Api::intent(const HttpRequestMessage& request,
+                                                        std::string_view id,
+                                                        std::string_view query) {
+  int wait_seconds = 0;
+  if (const auto wait = query_param(query, "wait")) {
+    int value = 0;
+    const auto [ptr, ec] = std::from_chars(wait->data(), wait->data() + wait->size(), value);
+    if (ec != std::errc() || ptr != wait->data() + wait->size() || value < 0) {
+      co_return error_response(request, http::status::bad_request, "invalid_wait",
+                               fmt::format("wait: \"{}\" is not a whole number of seconds",
+                                           std::string(*wait)));
+    }
+    wait_seconds = std::min(value, kMaxWaitSeconds);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
+  const std::string key(id);
+  for (;;) {
+    std::optional<IntentStatus> status;
+    try {
+      status = co_await store_.call([key](Store& store) { return store.intent_status(key); });
+    } catch (const std::exception& e) {
+      co_return error_response(request, http::status::service_unavailable, "storage_unavailable",
+                               e.what());
+    }
+    if (!status) {
+      co_return error_response(request, http::status::not_found, "unknown_intent",
+                               fmt::format("no intent with id \"{}\"", key), key);
+    }
+    if (status->terminal() || stopping_ || std::chrono::steady_clock::now() >= deadline) {
+      co_return json_response(request, http::status::ok, intent_json(*status));
+    }
+    co_await progress_.wait_until(deadline);
+  }
+}
+
+boost::asio::awaitable<HttpResponseMessage> Api::status(const HttpRequestMessage& request) {
+  json::object body = dispatcher_.status_json();
+  try {
+    body["failed_items"] = co_await store_.call([](Store& store) { return store.failed_count(); });
+  } catch (const std::exception& e) {
+    body["failed_items"] = nullptr;
+    body["storage_error"] = e.what();
+  }
+  const auto stats = store_.stats();
+  body["storage"] = json::object{{"path", config_->storage.path},
+                                 {"commits", stats.commits},
+                                 {"jobs", stats.jobs},
+                                 {"failed_commits", stats.failed_commits}};
+  body["uptime_seconds"] =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
+          .count();
+  body["version"] = PURGEQ_VERSION;
+  co_return json_response(request, http::status::ok, body);
+}
+
+boost::asio::awaitable<HttpResponseMessage> Api::failed(const HttpRequestMessage& request) {
+  std::vector<FailedTarget> failed;
+  try {
+    failed = co_await store_.call(
+        [](Store& store) { return store.failed_targets(kFailedListLimit); });
+  } catch (const std::exception& e) {
+    co_return error_response(request, http::status::service_unavailable, "storage_unavailable",
+                             e.what());
+  }
+  json::array items;
+  for (const auto& f : failed) {
+    items.push_back(json::object{{"id", f.id},
+                                 {"zone", zone_name_of(*config_, f.zone_id)},
+                                 {"kind", to_string(f.kind)},
+                                 {"item", f.item},
+                                 {"code", f.code},
+                                 {"message", f.message},
+                                 {"failed_at", rfc3339(f.failed_ms)}});
+  }
+  co_return json_response(request, http::status::ok, json::object{{"items", std::move(items)}});
+}
+
+boost::asio::awaitable<HttpResponseMessage> Api::retry_failed(const HttpRequestMessage& request) {
+  std::vector<StoredTarget> requeued;
+  const auto now = wall_ms();
+  try {
+    requeued = co_await store_.call([now](Store& store) { return store.retry_failed(now); });
+  } catch (const std::exception& e) {
+    co_return error_response(request, http::status::service_unavailable, "storage_unavailable",
+                             e.what());
+  }
+  const auto count = requeued.size();
+  log::notice("failed_requeued", "items={}", count);
+  dispatcher_.add(std::move(requeued));
+  progress_.notify_all();
+  co_return json_response(request, http::status::ok, json::object{{"requeued", count}});
+}
+
+boost::asio::awaitable<HttpResponseMessage> Api::healthz(const HttpRequestMessage& request) {
+  try {
+    const auto now = wall_ms();
+    co_await store_.call([now](Store& store) {
+      store.probe_write(now);
+      return true;
+    });
+  } catch (const std::exception& e) {
+    co_return error_response(request, http::status::service_unavailable, "storage_unavailable",
+                             e.what());
+  }
+  co_return json_response(request, http::status::ok, json::object{{"status", "ok"}});
+}
+
+HttpResponseMessage Api::metrics(const HttpRequestMessage& request) const {
+  MetricsText text;
+  render_counters(metrics_, text);
+  dispatcher_.render_gauges(text);
+  const auto stats = store_.stats();
+  text.family("purgeq_storage_commits_total", "counter",
+              "SQLite transactions committed (each acknowledges every job in it).");
+  text.sample("purgeq_storage_commits_total", {}, static_cast<double>(stats.commits));
+  text.family("purgeq_storage_jobs_total", "counter", "Storage jobs run.");
+  text.sample("purgeq_storage_jobs_total", {}, static_cast<double>(stats.jobs));
+  text.family("purgeq_uptime_seconds", "gauge", "Seconds since purgeqd started.");
+  text.sample("purgeq_uptime_seconds", {},
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+  HttpResponseMessage response{http::status::ok, request.version()};
+  response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  response.body() = text.str();
+  response.keep_alive(request.keep_alive());
+  response.prepare_payload();
+  return response;
+}
+
+}  // namespace purgeq

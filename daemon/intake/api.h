@@ -1,0 +1,59 @@
+// The socket API's routes (SPEC "Socket API"): request in, response out. Transport-agnostic, so the
+// listener owns sockets and deadlines and this file owns meaning.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <memory>
+#include <random>
+
+#include "config/config.h"
+#include "dispatch/dispatcher.h"
+#include "intake/progress_signal.h"
+#include "service/metrics.h"
+#include "store/store_worker.h"
+
+namespace purgeq {
+
+using HttpRequestMessage = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpResponseMessage = boost::beast::http::response<boost::beast::http::string_body>;
+
+class Api {
+ public:
+  Api(StoreWorker& store, Dispatcher& dispatcher, Metrics& metrics,
+      std::shared_ptr<const Config> config);
+
+  boost::asio::awaitable<HttpResponseMessage> handle(const HttpRequestMessage& request,
+                                                     const Peer& peer);
+  void reconfigure(std::shared_ptr<const Config> config) { config_ = std::move(config); }
+  // New submissions get 503 from now on; waiters answer at once.
+  void stop_intake();
+  // Intents may have changed state: wake waiters.
+  void progress() { progress_.notify_all(); }
+
+ private:
+  boost::asio::awaitable<HttpResponseMessage> submit(const HttpRequestMessage& request,
+                                                     const Peer& peer, bool cloudflare_flavor,
+                                                     std::string_view path_zone);
+  boost::asio::awaitable<HttpResponseMessage> intent(const HttpRequestMessage& request,
+                                                     std::string_view id, std::string_view query);
+  boost::asio::awaitable<HttpResponseMessage> status(const HttpRequestMessage& request);
+  boost::asio::awaitable<HttpResponseMessage> failed(const HttpRequestMessage& request);
+  boost::asio::awaitable<HttpResponseMessage> retry_failed(const HttpRequestMessage& request);
+  boost::asio::awaitable<HttpResponseMessage> healthz(const HttpRequestMessage& request);
+  HttpResponseMessage metrics(const HttpRequestMessage& request) const;
+  std::string new_intent_id();
+
+  StoreWorker& store_;
+  Dispatcher& dispatcher_;
+  Metrics& metrics_;
+  std::shared_ptr<const Config> config_;
+  ProgressSignal progress_;
+  std::mt19937_64 rng_;
+  bool stopping_ = false;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace purgeq

@@ -1,0 +1,34 @@
+// purgeqd: parses the command line and hands over to the daemon.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "config/config.h"
+#include "service/daemon.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"purgeqd: durable, batching cache-purge daemon for Cloudflare"};
+  std::string config_path;
+  bool check_only = false;
+  app.add_option("--config", config_path, "YAML configuration file")->required();
+  app.add_flag("--check-config", check_only, "validate the configuration and exit (0 ok, 2 bad)");
+  app.set_version_flag("--version", "purgeqd " PURGEQ_VERSION);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  purgeq::Config config;
+  try {
+    config = purgeq::load_config_file(config_path);
+  } catch (const purgeq::ConfigError& e) {
+    for (const auto& problem : e.problems()) std::fprintf(stderr, "%s\n", problem.c_str());
+    return 2;
+  }
+  if (check_only) {
+    std::printf("%s: OK (%zu accounts, %zu zones%s)\n", config_path.c_str(),
+                config.accounts.size(), config.zones.size(), config.dry_run ? ", dry run" : "");
+    return 0;
+  }
+  return purgeq::run_daemon(config_path, std::move(config));
+}
