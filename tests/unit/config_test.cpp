@@ -1,0 +1,929 @@
+// Tests for config loading: exact problem messages, defaults, token sources and plan limits.
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace purgeq {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+constexpr const char* kZoneA = "023e105f4ecef8ad9ca31a8372d0c353";
+constexpr const char* kZoneB = "11111111111111111111111111111111";
+
+// The problems a config produces; a config that loads is reported as a failure.
+std::vector<std::string> problems_of(const std::string& yaml) {
+  try {
+    (void)load_config_string(yaml);
+  } catch (const ConfigError& e) {
+    return e.problems();
+  }
+  ADD_FAILURE() << "config loaded without problems:\n" << yaml;
+  return {};
+}
+
+// Sets an environment variable for one test and restores the previous state afterwards.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = ::getenv(name)) old_ = old;
+    if (value == nullptr) {
+      ::unsetenv(name);
+    } else {
+      ::setenv(name, value, 1);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_.c_str(), old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_.c_str());
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+// A fresh directory under the test temp dir, for token files and credentials.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = ::testing::TempDir() + "purgeq_config_XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
+    path_ = pattern;
+  }
+  ~TempDir() {
+    for (const auto& file : files_) std::remove(file.c_str());
+    ::rmdir(path_.c_str());
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  std::string write(const std::string& name, const std::string& content) {
+    std::string file = path_ + "/" + name;
+    std::ofstream(file) << content;
+    files_.push_back(file);
+    return file;
+  }
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::vector<std::string> files_;
+};
+
+// One account with a token from the environment and one zone: the smallest valid config.
+std::string minimal(const std::string& extra = "") {
+  return std::string(R"(
+accounts:
+  - name: main
+    token_env: PURGEQ_TEST_TOKEN
+    plan: enterprise
+zones:
+  - name: example.com
+    id: 023e105f4ecef8ad9ca31a8372d0c353
+    account: main
+)") + extra;
+}
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  ScopedEnv token_{"PURGEQ_TEST_TOKEN", "secret-token"};
+};
+
+TEST(ConfigParseDuration, AcceptsIntegerAndUnit) {
+  const std::vector<std::pair<std::string, milliseconds>> good{
+      {"0s", milliseconds(0)}, {"0ms", milliseconds(0)},       {"200ms", milliseconds(200)},
+      {"1s", seconds(1)},      {"30s", seconds(30)},           {"5m", minutes(5)},
+      {"72h", hours(72)},      {"1500ms", milliseconds(1500)}, {"007s", seconds(7)},
+      {"90m", minutes(90)},
+  };
+  for (const auto& [text, expected] : good) {
+    EXPECT_EQ(parse_duration(text), expected) << text;
+  }
+}
+
+TEST(ConfigParseDuration, RejectsEverythingElse) {
+  for (const char* text :
+       {"", "5", "s", "ms", "5 minutes", "5 s", " 5s", "5s ", "-1s", "+1s", "1.5s", "1h30m", "5S",
+        "5sec", "5d", "1e3ms", "0x10s", "99999999999999999999h", "9223372036854775807h"}) {
+    EXPECT_EQ(parse_duration(text), std::nullopt) << '"' << text << '"';
+  }
+}
+
+TEST(ConfigFormatDuration, UsesTheLargestExactUnit) {
+  EXPECT_EQ(format_duration(milliseconds(0)), "0s");
+  EXPECT_EQ(format_duration(milliseconds(250)), "250ms");
+  EXPECT_EQ(format_duration(milliseconds(1500)), "1500ms");
+  EXPECT_EQ(format_duration(seconds(90)), "90s");
+  EXPECT_EQ(format_duration(minutes(5)), "5m");
+  EXPECT_EQ(format_duration(hours(72)), "72h");
+}
+
+TEST(ConfigPlan, DocumentedDefaults) {
+  struct Row {
+    Plan plan;
+    double rps, burst, ups;
+    int ops, urls;
+  };
+  const std::vector<Row> rows{
+      {Plan::free, 5.0 / 60.0, 25, 800, 100, 100},
+      {Plan::pro, 5, 25, 1500, 100, 100},
+      {Plan::business, 10, 50, 1500, 100, 100},
+      {Plan::enterprise, 50, 500, 3000, 100, 500},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(std::string(to_string(row.plan)));
+    const Limits limits = limits_for_plan(row.plan);
+    EXPECT_DOUBLE_EQ(limits.requests_per_second, row.rps);
+    EXPECT_DOUBLE_EQ(limits.burst, row.burst);
+    EXPECT_DOUBLE_EQ(limits.urls_per_second, row.ups);
+    EXPECT_EQ(limits.max_ops_per_request, row.ops);
+    EXPECT_EQ(limits.max_urls_per_request, row.urls);
+    EXPECT_EQ(limits.global_requests, 1200);
+    EXPECT_EQ(limits.global_window, minutes(5));
+    EXPECT_EQ(limits.max_in_flight, 4);
+  }
+}
+
+TEST(ConfigPlan, NamesRoundTrip) {
+  for (const Plan plan : {Plan::free, Plan::pro, Plan::business, Plan::enterprise}) {
+    EXPECT_EQ(plan_from_string(to_string(plan)), plan);
+  }
+  EXPECT_EQ(plan_from_string("Enterprise"), std::nullopt);
+  for (const LogLevel level :
+       {LogLevel::debug, LogLevel::info, LogLevel::notice, LogLevel::warning, LogLevel::error}) {
+    EXPECT_EQ(log_level_from_string(to_string(level)), level);
+  }
+  EXPECT_EQ(log_level_from_string("warn"), std::nullopt);
+}
+
+TEST_F(ConfigTest, CompleteConfigRoundTrips) {
+  TempDir dir;
+  const std::string token_file = dir.write("token", "file-token\n");
+  const Config config = load_config_string(R"(
+listen:
+  socket: /run/purgeq/test.sock
+  mode: "0640"
+  group: www-data
+storage:
+  path: /var/lib/purgeq/test.db
+cloudflare:
+  api_base: http://127.0.0.1:8080/client/v4/
+  timeout: 5s
+dry_run: false
+accounts:
+  - name: main
+    token_file: )" + token_file + R"(
+    plan: enterprise
+    limits:
+      requests_per_second: 40
+      burst: 400
+      urls_per_second: 2500.5
+      max_ops_per_request: 30
+      max_urls_per_request: 250
+      global_requests: 0
+      global_window: 10m
+      max_in_flight: 8
+  - name: side
+    token_env: PURGEQ_TEST_TOKEN
+    plan: free
+zones:
+  - name: Example.COM
+    id: 023e105f4ecef8ad9ca31a8372d0c353
+    account: main
+    hosts: [Example.com, "*.EXAMPLE.com", static.example.net]
+  - name: example.org
+    id: 11111111111111111111111111111111
+    account: side
+batching:
+  linger: 0ms
+retry:
+  initial: 250ms
+  max: 2m
+  give_up_after: 1h
+log:
+  level: debug
+access:
+  - name: deployers
+    zones: [example.com, 11111111111111111111111111111111]
+    kinds: [files, tag]
+    users: [deploy, "1001"]
+  - groups: [www-data]
+)");
+  EXPECT_EQ(config.listen.socket, "/run/purgeq/test.sock");
+  EXPECT_EQ(config.listen.mode, 0640u);
+  EXPECT_EQ(config.listen.group, "www-data");
+  EXPECT_EQ(config.storage.path, "/var/lib/purgeq/test.db");
+  EXPECT_EQ(config.cloudflare.api_base, "http://127.0.0.1:8080/client/v4");
+  EXPECT_EQ(config.cloudflare.timeout, seconds(5));
+  EXPECT_FALSE(config.dry_run);
+
+  ASSERT_EQ(config.accounts.size(), 2u);
+  const Account& main = config.accounts[0];
+  EXPECT_EQ(main.name, "main");
+  EXPECT_EQ(main.plan, Plan::enterprise);
+  EXPECT_EQ(main.token, "file-token");
+  EXPECT_EQ(main.token_source, "token_file " + token_file);
+  EXPECT_DOUBLE_EQ(main.limits.requests_per_second, 40);
+  EXPECT_DOUBLE_EQ(main.limits.burst, 400);
+  EXPECT_DOUBLE_EQ(main.limits.urls_per_second, 2500.5);
+  EXPECT_EQ(main.limits.max_ops_per_request, 30);
+  EXPECT_EQ(main.limits.max_urls_per_request, 250);
+  EXPECT_EQ(main.limits.global_requests, 0);
+  EXPECT_EQ(main.limits.global_window, minutes(10));
+  EXPECT_EQ(main.limits.max_in_flight, 8);
+  const Account& side = config.accounts[1];
+  EXPECT_EQ(side.name, "side");
+  EXPECT_EQ(side.plan, Plan::free);
+  EXPECT_EQ(side.token, "secret-token");
+  EXPECT_EQ(side.token_source, "token_env PURGEQ_TEST_TOKEN");
+  EXPECT_DOUBLE_EQ(side.limits.requests_per_second, 5.0 / 60.0);
+  EXPECT_EQ(side.limits.max_urls_per_request, 100);
+
+  ASSERT_EQ(config.zones.size(), 2u);
+  EXPECT_EQ(config.zones[0].name, "example.com");
+  EXPECT_EQ(config.zones[0].id, kZoneA);
+  EXPECT_EQ(config.zones[0].account, "main");
+  EXPECT_EQ(config.zones[0].account_index, 0u);
+  EXPECT_EQ(config.zones[0].hosts,
+            (std::vector<std::string>{"example.com", "*.example.com", "static.example.net"}));
+  EXPECT_EQ(config.zones[1].name, "example.org");
+  EXPECT_EQ(config.zones[1].account_index, 1u);
+  EXPECT_EQ(config.zones[1].hosts, (std::vector<std::string>{"example.org", "*.example.org"}));
+
+  EXPECT_EQ(config.batching.linger, milliseconds(0));
+  EXPECT_EQ(config.retry.initial, milliseconds(250));
+  EXPECT_EQ(config.retry.max, minutes(2));
+  EXPECT_EQ(config.retry.give_up_after, hours(1));
+  EXPECT_EQ(config.log.level, LogLevel::debug);
+
+  ASSERT_EQ(config.access.size(), 2u);
+  EXPECT_EQ(config.access[0].name, "deployers");
+  EXPECT_EQ(config.access[0].zones, (std::vector<std::string>{"example.com", "example.org"}));
+  EXPECT_EQ(config.access[0].kinds, (std::vector<Kind>{Kind::file, Kind::tag}));
+  EXPECT_EQ(config.access[0].users, (std::vector<std::string>{"deploy", "1001"}));
+  EXPECT_TRUE(config.access[0].groups.empty());
+  EXPECT_EQ(config.access[1].name, "access[1]");
+  EXPECT_TRUE(config.access[1].zones.empty());
+  EXPECT_TRUE(config.access[1].kinds.empty());
+  EXPECT_EQ(config.access[1].groups, (std::vector<std::string>{"www-data"}));
+}
+
+TEST_F(ConfigTest, AbsentSectionsKeepDefaults) {
+  const Config config = load_config_string(minimal());
+  const Config defaults;
+  EXPECT_EQ(config.listen.socket, defaults.listen.socket);
+  EXPECT_EQ(config.listen.mode, 0660u);
+  EXPECT_EQ(config.listen.group, "");
+  EXPECT_EQ(config.storage.path, defaults.storage.path);
+  EXPECT_EQ(config.cloudflare.api_base, "https://api.cloudflare.com/client/v4");
+  EXPECT_EQ(config.cloudflare.timeout, seconds(30));
+  EXPECT_FALSE(config.dry_run);
+  EXPECT_EQ(config.batching.linger, milliseconds(200));
+  EXPECT_EQ(config.retry.initial, seconds(1));
+  EXPECT_EQ(config.retry.max, minutes(5));
+  EXPECT_EQ(config.retry.give_up_after, hours(72));
+  EXPECT_EQ(config.log.level, LogLevel::info);
+  EXPECT_TRUE(config.access.empty());
+  ASSERT_EQ(config.accounts.size(), 1u);
+  EXPECT_DOUBLE_EQ(config.accounts[0].limits.burst, 500);
+  EXPECT_EQ(config.zones[0].hosts, (std::vector<std::string>{"example.com", "*.example.com"}));
+}
+
+TEST_F(ConfigTest, EmptySectionsKeepDefaults) {
+  // Every child commented out leaves a null section: that means "all defaults", not an error.
+  const Config config =
+      load_config_string(minimal("listen:\nstorage:\ncloudflare:\nbatching:\nretry:\nlog:\n"));
+  EXPECT_EQ(config.listen.mode, 0660u);
+  EXPECT_EQ(config.retry.max, minutes(5));
+}
+
+TEST_F(ConfigTest, JsonIsYaml) {
+  // The integration harness writes its configs as JSON.
+  const Config config = load_config_string(
+      R"({"listen": {"socket": "/tmp/x.sock", "mode": "0660"}, "dry_run": true,
+          "accounts": [{"name": "a", "plan": "pro"}],
+          "zones": [{"name": "a.example", "id": "023e105f4ecef8ad9ca31a8372d0c353", "account": "a"}],
+          "batching": {"linger": "100ms"}})");
+  EXPECT_TRUE(config.dry_run);
+  EXPECT_EQ(config.accounts[0].plan, Plan::pro);
+  EXPECT_EQ(config.batching.linger, milliseconds(100));
+}
+
+TEST_F(ConfigTest, UnknownKeySuggestsTheNearestOne) {
+  EXPECT_EQ(problems_of(minimal("batching:\n  lingr: 1s\n")),
+            (std::vector<std::string>{R"(batching.lingr: unknown key (did you mean "linger"?))"}));
+  EXPECT_EQ(
+      problems_of(minimal("retry:\n  give_up: 1h\n")),
+      (std::vector<std::string>{R"(retry.give_up: unknown key (did you mean "give_up_after"?))"}));
+  EXPECT_EQ(problems_of(minimal("batching:\n  Linger: 1s\n")),
+            (std::vector<std::string>{R"(batching.Linger: unknown key (did you mean "linger"?))"}));
+  EXPECT_EQ(problems_of(minimal("log:\n  levl: info\n")),
+            (std::vector<std::string>{R"(log.levl: unknown key (did you mean "level"?))"}));
+  EXPECT_EQ(problems_of(minimal("zone:\n  - name: x\n")),
+            (std::vector<std::string>{R"(zone: unknown key (did you mean "zones"?))"}));
+}
+
+TEST_F(ConfigTest, UnknownKeyWithoutNearOneListsTheValidKeys) {
+  EXPECT_EQ(problems_of(minimal("batching:\n  flush_after: 1s\n")),
+            (std::vector<std::string>{"batching.flush_after: unknown key (valid keys: linger)"}));
+  EXPECT_EQ(
+      problems_of(minimal("cloudflare:\n  email: a@b.c\n")),
+      (std::vector<std::string>{"cloudflare.email: unknown key (valid keys: api_base, timeout)"}));
+}
+
+TEST_F(ConfigTest, UnknownKeysInsideListsNameTheIndex) {
+  EXPECT_EQ(problems_of(R"(
+accounts:
+  - name: main
+    token_env: PURGEQ_TEST_TOKEN
+    plan: pro
+    limits:
+      burts: 10
+zones:
+  - name: example.com
+    id: 023e105f4ecef8ad9ca31a8372d0c353
+    acount: main
+)"),
+            (std::vector<std::string>{
+                R"(accounts[0].limits.burts: unknown key (did you mean "burst"?))",
+                // A missing key is reported where its map begins.
+                "zones[0].account: required",
+                R"(zones[0].acount: unknown key (did you mean "account"?))",
+            }));
+}
+
+TEST_F(ConfigTest, DuplicateKeyIsAnError) {
+  EXPECT_EQ(problems_of(minimal("batching:\n  linger: 1s\n  linger: 2s\n")),
+            (std::vector<std::string>{"batching.linger: duplicate key"}));
+}
+
+TEST_F(ConfigTest, UnknownAccount) {
+  EXPECT_EQ(problems_of(minimal(R"(  - name: example.org
+    id: 11111111111111111111111111111111
+    account: mian
+)")),
+            (std::vector<std::string>{R"(zones[1].account: unknown account "mian")"}));
+}
+
+TEST_F(ConfigTest, DuplicateZoneNameAndId) {
+  EXPECT_EQ(
+      problems_of(minimal(R"(  - name: example.org
+    id: 11111111111111111111111111111111
+    account: main
+  - name: Example.com
+    id: 22222222222222222222222222222222
+    account: main
+  - name: example.net
+    id: 11111111111111111111111111111111
+    account: main
+)")),
+      (std::vector<std::string>{
+          R"(zones[2].name: duplicate zone "example.com" (also zones[0]))",
+          R"(zones[3].id: duplicate zone id "11111111111111111111111111111111" (also zones[1]))",
+      }));
+}
+
+TEST_F(ConfigTest, DuplicateAccountName) {
+  EXPECT_EQ(problems_of(R"(
+accounts:
+  - {name: main, plan: pro, token_env: PURGEQ_TEST_TOKEN}
+  - {name: main, plan: free, token_env: PURGEQ_TEST_TOKEN}
+zones:
+  - {name: example.com, id: 023e105f4ecef8ad9ca31a8372d0c353, account: main}
+)"),
+            (std::vector<std::string>{
+                R"(accounts[1].name: duplicate account "main" (also accounts[0]))"}));
+}
+
+TEST_F(ConfigTest, BadDurations) {
+  EXPECT_EQ(problems_of(minimal("retry:\n  max: 5 minutes\n")),
+            (std::vector<std::string>{
+                R"(retry.max: invalid duration "5 minutes" (use a number and ms, s, m or h))"}));
+  EXPECT_EQ(problems_of(minimal("cloudflare:\n  timeout: 30\n")),
+            (std::vector<std::string>{
+                R"(cloudflare.timeout: invalid duration "30" (use a number and ms, s, m or h))"}));
+  EXPECT_EQ(
+      problems_of(minimal("batching:\n  linger: [1s]\n")),
+      (std::vector<std::string>{R"(batching.linger: expected a duration like "30s", got a list)"}));
+}
+
+TEST_F(ConfigTest, ZeroDurationsOnlyWhereTheyMakeSense) {
+  EXPECT_EQ(load_config_string(minimal("batching:\n  linger: 0s\n")).batching.linger,
+            milliseconds(0));
+  EXPECT_EQ(problems_of(minimal("cloudflare:\n  timeout: 0s\nretry:\n  initial: 0ms\n  max: "
+                                "0s\n  give_up_after: 0h\n")),
+            (std::vector<std::string>{
+                "cloudflare.timeout: must be greater than 0",
+                "retry.initial: must be greater than 0",
+                "retry.max: must be greater than 0",
+                "retry.give_up_after: must be greater than 0",
+            }));
+}
+
+TEST_F(ConfigTest, RetryMaxMustNotBeBelowInitial) {
+  EXPECT_EQ(problems_of(minimal("retry:\n  initial: 10s\n  max: 5s\n")),
+            (std::vector<std::string>{"retry.max: must be at least retry.initial (10s)"}));
+  EXPECT_EQ(
+      problems_of(minimal("retry:\n  initial: 10m\n")),
+      (std::vector<std::string>{"retry.initial: must be at most retry.max (5m, the default)"}));
+}
+
+TEST_F(ConfigTest, BadZoneId) {
+  const std::string message =
+      "zones[0].id: must be 32 lowercase hex characters (the zone id, not its name)";
+  for (const char* id :
+       {"example.com", "023E105F4ECEF8AD9CA31A8372D0C353", "023e105f4ecef8ad9ca31a8372d0c35",
+        "023e105f4ecef8ad9ca31a8372d0c353a", "023e105f4ecef8ad9ca31a8372d0c35g"}) {
+    EXPECT_EQ(problems_of(std::string(R"(
+accounts: [{name: main, plan: pro, token_env: PURGEQ_TEST_TOKEN}]
+zones:
+  - name: example.com
+    account: main
+    id: )") + id + "\n"),
+              (std::vector<std::string>{message}))
+        << id;
+  }
+}
+
+TEST_F(ConfigTest, RequiredKeys) {
+  EXPECT_EQ(problems_of(R"(
+accounts:
+  - token_env: PURGEQ_TEST_TOKEN
+zones:
+  - hosts: [example.com]
+)"),
+            (std::vector<std::string>{
+                "accounts[0].name: required",
+                "accounts[0].plan: required (free, pro, business or enterprise)",
+                "zones[0].name: required",
+                "zones[0].id: required (the zone's 32-character id)",
+                "zones[0].account: required",
+            }));
+  EXPECT_EQ(problems_of("dry_run: true\n"),
+            (std::vector<std::string>{"accounts: at least one account is required",
+                                      "zones: at least one zone is required"}));
+  EXPECT_EQ(problems_of(""), (std::vector<std::string>{"accounts: at least one account is required",
+                                                       "zones: at least one zone is required"}));
+  EXPECT_EQ(problems_of("accounts: []\nzones:\n"),
+            (std::vector<std::string>{"accounts: at least one account is required",
+                                      "zones: at least one zone is required"}));
+}
+
+TEST_F(ConfigTest, UnknownPlan) {
+  EXPECT_EQ(problems_of(R"(
+accounts:
+  - {name: a, plan: enterprize, token_env: PURGEQ_TEST_TOKEN}
+  - {name: b, plan: gold, token_env: PURGEQ_TEST_TOKEN}
+zones: [{name: example.com, id: 023e105f4ecef8ad9ca31a8372d0c353, account: a}]
+)"),
+            (std::vector<std::string>{
+                R"(accounts[0].plan: unknown plan "enterprize" (did you mean "enterprise"?))",
+                R"(accounts[1].plan: unknown plan "gold" (use free, pro, business or enterprise))",
+            }));
+}
+
+TEST_F(ConfigTest, PlanDefaultsAndOverrides) {
+  const Config config = load_config_string(R"(
+accounts:
+  - name: biz
+    token_env: PURGEQ_TEST_TOKEN
+    plan: business
+    limits:
+      max_urls_per_request: 30
+      requests_per_second: 2.5
+  - name: pro
+    token_env: PURGEQ_TEST_TOKEN
+    plan: pro
+zones: [{name: example.com, id: 023e105f4ecef8ad9ca31a8372d0c353, account: biz}]
+)");
+  const Limits& biz = config.accounts[0].limits;
+  EXPECT_DOUBLE_EQ(biz.requests_per_second, 2.5);
+  EXPECT_DOUBLE_EQ(biz.burst, 50);
+  EXPECT_DOUBLE_EQ(biz.urls_per_second, 1500);
+  EXPECT_EQ(biz.max_ops_per_request, 100);
+  EXPECT_EQ(biz.max_urls_per_request, 30);
+  EXPECT_EQ(biz.max_in_flight, 4);
+  const Limits& pro = config.accounts[1].limits;
+  EXPECT_DOUBLE_EQ(pro.requests_per_second, 5);
+  EXPECT_DOUBLE_EQ(pro.burst, 25);
+  EXPECT_DOUBLE_EQ(pro.urls_per_second, 1500);
+  EXPECT_EQ(pro.max_urls_per_request, 100);
+}
+
+TEST_F(ConfigTest, LimitRanges) {
+  EXPECT_EQ(problems_of(R"(
+accounts:
+  - name: main
+    token_env: PURGEQ_TEST_TOKEN
+    plan: pro
+    limits:
+      requests_per_second: 0
+      burst: 0.5
+      urls_per_second: -1
+      max_ops_per_request: 1001
+      max_urls_per_request: 0
+      global_requests: -1
+      global_window: 0s
+      max_in_flight: 65
+zones: [{name: example.com, id: 023e105f4ecef8ad9ca31a8372d0c353, account: main}]
+)"),
+            (std::vector<std::string>{
+                "accounts[0].limits.requests_per_second: must be greater than 0, got 0",
+                "accounts[0].limits.burst: must be at least 1, got 0.5",
+                "accounts[0].limits.urls_per_second: must be greater than 0, got -1",
+                "accounts[0].limits.max_ops_per_request: must be between 1 and 1000, got 1001",
+                "accounts[0].limits.max_urls_per_request: must be at least 1, got 0",
+                "accounts[0].limits.global_requests: must be at least 0, got -1",
+                "accounts[0].limits.global_window: must be greater than 0",
+                "accounts[0].limits.max_in_flight: must be between 1 and 64, got 65",
+            }));
+}
+
+TEST_F(ConfigTest, WrongTypes) {
+  EXPECT_EQ(problems_of(R"(
+listen: [a, b]
+storage: /var/lib/purgeq
+dry_run: maybe
+accounts:
+  name: main
+zones:
+  - name: example.com
+    id: 023e105f4ecef8ad9ca31a8372d0c353
+    account: main
+    hosts: example.com
+  - just-a-string
+access:
+  - zones: example.com
+    users: [deploy]
+)"),
+            (std::vector<std::string>{
+                "listen: expected a map, got a list",
+                R"(storage: expected a map, got "/var/lib/purgeq")",
+                R"(dry_run: expected true or false, got "maybe")",
+                "accounts: expected a list, got a map",
+                R"(zones[0].hosts: expected a list, got "example.com")",
+                R"(zones[1]: expected a map, got "just-a-string")",
+                R"(access[0].zones: expected a list, got "example.com")",
+            }));
+  EXPECT_EQ(problems_of(R"(
+accounts:
+  - name: [main]
+    token_env: PURGEQ_TEST_TOKEN
+    plan: pro
+    limits:
+      burst: lots
+      max_in_flight: 2.5
+zones: [{name: example.com, id: 023e105f4ecef8ad9ca31a8372d0c353, account: main}]
+)"),
+            (std::vector<std::string>{
+                "accounts[0].name: expected a string, got a list",
+                R"(accounts[0].limits.burst: expected a number, got "lots")",
+                R"(accounts[0].limits.max_in_flight: expected an integer, got "2.5")",
+                R"(zones[0].account: unknown account "main")",
+            }));
+  EXPECT_EQ(problems_of("- a\n- b\n"),
+            (std::vector<std::string>{"<string>: expected a map of settings, got a list"}));
+}
+
+TEST_F(ConfigTest, ProblemsAreReportedTogetherInDocumentOrder) {
+  // zones precede accounts and retry precedes listen: the loader validates in another order.
+  EXPECT_EQ(
+      problems_of(R"(
+retry:
+  max: 5 minutes
+zones:
+  - name: example.com
+    id: example.com
+    account: main
+  - name: example.org
+    id: 11111111111111111111111111111111
+    account: mian
+accounts:
+  - name: main
+    plan: platinum
+    token_env: PURGEQ_TEST_TOKEN
+listen:
+  mode: "0999"
+batching:
+  lingr: 1s
+log:
+  level: verbose
+)"),
+      (std::vector<std::string>{
+          R"(retry.max: invalid duration "5 minutes" (use a number and ms, s, m or h))",
+          "zones[0].id: must be 32 lowercase hex characters (the zone id, not its name)",
+          R"(zones[1].account: unknown account "mian")",
+          R"(accounts[0].plan: unknown plan "platinum" (use free, pro, business or enterprise))",
+          R"(listen.mode: invalid mode "0999" (use octal digits like "0660"))",
+          R"(batching.lingr: unknown key (did you mean "linger"?))",
+          R"(log.level: unknown level "verbose" (use debug, info, notice, warning or error))",
+      }));
+}
+
+TEST_F(ConfigTest, WhatJoinsAllProblems) {
+  try {
+    (void)load_config_string(minimal("batching:\n  lingr: 1s\nlog:\n  level: loud\n"));
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "batching.lingr: unknown key (did you mean \"linger\"?)\n"
+                 "log.level: unknown level \"loud\" (use debug, info, notice, warning or error)");
+  }
+}
+
+TEST(ConfigSyntax, YamlErrorNamesFileLineAndColumn) {
+  try {
+    (void)load_config_string("listen:\n  socket: /x\nzones: [a, b\n", "/etc/purgeq/purgeq.yaml");
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(
+        e.problems(),
+        (std::vector<std::string>{"/etc/purgeq/purgeq.yaml:4:1: end of sequence flow not found"}));
+  }
+  try {
+    (void)load_config_string("listen:\n  socket: /x\n mode: 1\n");
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.problems(), (std::vector<std::string>{"<string>:3:2: end of map not found"}));
+  }
+}
+
+TEST(ConfigSyntax, MoreThanOneDocument) {
+  EXPECT_EQ(problems_of("dry_run: true\n---\ndry_run: false\n"),
+            (std::vector<std::string>{"<string>: expected one YAML document, found 2"}));
+}
+
+TEST(ConfigFile, LoadsFromDiskAndNamesUnreadableFiles) {
+  TempDir dir;
+  const std::string path = dir.write("purgeq.yaml", R"(
+dry_run: true
+accounts: [{name: main, plan: free}]
+zones: [{name: example.com, id: 023e105f4ecef8ad9ca31a8372d0c353, account: main}]
+)");
+  EXPECT_TRUE(load_config_file(path).dry_run);
+  const std::string missing = dir.path() + "/missing.yaml";
+  try {
+    (void)load_config_file(missing);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.problems(),
+              (std::vector<std::string>{missing + ": cannot read: No such file or directory"}));
+  }
+  const std::string broken = dir.write("broken.yaml", "zones: [\n");
+  try {
+    (void)load_config_file(broken);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.problems().size(), 1u);
+    EXPECT_EQ(e.problems()[0].rfind(broken + ":2:1: ", 0), 0u) << e.problems()[0];
+  }
+}
+
+// --- tokens ---
+
+std::string with_token(const std::string& token_lines, bool dry_run) {
+  return std::string("dry_run: ") + (dry_run ? "true" : "false") + R"(
+accounts:
+  - name: main
+    plan: pro
+)" + token_lines +
+         R"(zones: [{name: example.com, id: 023e105f4ecef8ad9ca31a8372d0c353, account: main}]
+)";
+}
+
+TEST(ConfigToken, MissingTokenIsAnErrorUnlessDryRun) {
+  EXPECT_EQ(problems_of(with_token("", false)),
+            (std::vector<std::string>{
+                "accounts[0]: no token (set token_file, token_env or token_credential)"}));
+  const Config config = load_config_string(with_token("", true));
+  EXPECT_EQ(config.accounts[0].token, "");
+  EXPECT_EQ(config.accounts[0].token_source, "");
+}
+
+TEST(ConfigToken, FileIsReadAndTrimmed) {
+  TempDir dir;
+  const std::string file = dir.write("token", "  abc123-XYZ_token \r\n\n");
+  const Config config = load_config_string(with_token("    token_file: " + file + "\n", false));
+  EXPECT_EQ(config.accounts[0].token, "abc123-XYZ_token");
+  EXPECT_EQ(config.accounts[0].token_source, "token_file " + file);
+}
+
+TEST(ConfigToken, UnreadableOrEmptyFile) {
+  TempDir dir;
+  const std::string missing = dir.path() + "/nope";
+  EXPECT_EQ(problems_of(with_token("    token_file: " + missing + "\n", false)),
+            (std::vector<std::string>{"accounts[0].token_file: cannot read \"" + missing +
+                                      "\": No such file or directory"}));
+  const std::string empty = dir.write("empty", "\n\n");
+  EXPECT_EQ(problems_of(with_token("    token_file: " + empty + "\n", false)),
+            (std::vector<std::string>{"accounts[0].token_file: \"" + empty + "\" is empty"}));
+  const std::string two = dir.write("two", "first\nsecond\n");
+  EXPECT_EQ(problems_of(with_token("    token_file: " + two + "\n", false)),
+            (std::vector<std::string>{"accounts[0].token_file: \"" + two +
+                                      "\" does not hold one token (it has spaces or control "
+                                      "characters)"}));
+  // A dry run may run where the secret is not deployed.
+  const Config config = load_config_string(with_token("    token_file: " + missing + "\n", true));
+  EXPECT_EQ(config.accounts[0].token, "");
+  EXPECT_EQ(config.accounts[0].token_source, "token_file " + missing);
+}
+
+TEST(ConfigToken, FromEnvironment) {
+  {
+    ScopedEnv env("PURGEQ_TEST_TOKEN", "env-secret\n");
+    const Config config =
+        load_config_string(with_token("    token_env: PURGEQ_TEST_TOKEN\n", false));
+    EXPECT_EQ(config.accounts[0].token, "env-secret");
+    EXPECT_EQ(config.accounts[0].token_source, "token_env PURGEQ_TEST_TOKEN");
+  }
+  {
+    ScopedEnv env("PURGEQ_TEST_TOKEN", nullptr);
+    EXPECT_EQ(problems_of(with_token("    token_env: PURGEQ_TEST_TOKEN\n", false)),
+              (std::vector<std::string>{
+                  "accounts[0].token_env: environment variable PURGEQ_TEST_TOKEN is not set"}));
+    EXPECT_EQ(load_config_string(with_token("    token_env: PURGEQ_TEST_TOKEN\n", true))
+                  .accounts[0]
+                  .token,
+              "");
+  }
+  {
+    ScopedEnv env("PURGEQ_TEST_TOKEN", "");
+    EXPECT_EQ(problems_of(with_token("    token_env: PURGEQ_TEST_TOKEN\n", false)),
+              (std::vector<std::string>{
+                  "accounts[0].token_env: environment variable PURGEQ_TEST_TOKEN is empty"}));
+  }
+}
+
+TEST(ConfigToken, FromSystemdCredential) {
+  TempDir dir;
+  dir.write("cloudflare", "cred-secret\n");
+  {
+    ScopedEnv env("CREDENTIALS_DIRECTORY", dir.path().c_str());
+    const Config config =
+        load_config_string(with_token("    token_credential: cloudflare\n", false));
+    EXPECT_EQ(config.accounts[0].token, "cred-secret");
+    EXPECT_EQ(config.accounts[0].token_source, "token_credential cloudflare");
+    EXPECT_EQ(problems_of(with_token("    token_credential: other\n", false)),
+              (std::vector<std::string>{"accounts[0].token_credential: cannot read \"" +
+                                        dir.path() + "/other\": No such file or directory"}));
+    EXPECT_EQ(problems_of(with_token("    token_credential: ../cloudflare\n", false)),
+              (std::vector<std::string>{
+                  "accounts[0].token_credential: \"../cloudflare\" is a path; give the "
+                  "credential's name (LoadCredential=NAME:...)"}));
+  }
+  {
+    ScopedEnv env("CREDENTIALS_DIRECTORY", nullptr);
+    EXPECT_EQ(problems_of(with_token("    token_credential: cloudflare\n", false)),
+              (std::vector<std::string>{
+                  "accounts[0].token_credential: CREDENTIALS_DIRECTORY is not set (run under "
+                  "systemd with LoadCredential=)"}));
+  }
+}
+
+TEST(ConfigToken, OnlyOneSource) {
+  ScopedEnv env("PURGEQ_TEST_TOKEN", "x");
+  const std::vector<std::string> expected{
+      "accounts[0].token_env: conflicts with token_file (set only one token source)"};
+  EXPECT_EQ(problems_of(with_token(
+                "    token_file: /nonexistent\n    token_env: PURGEQ_TEST_TOKEN\n", false)),
+            expected);
+  // Still an error in a dry run: it is a mistake in the file, not a missing secret.
+  EXPECT_EQ(problems_of(with_token(
+                "    token_file: /nonexistent\n    token_env: PURGEQ_TEST_TOKEN\n", true)),
+            expected);
+}
+
+TEST(ConfigToken, SecretNeverAppearsInMessages) {
+  TempDir dir;
+  const std::string file = dir.write("token", "sup3r-secret with-space\n");
+  const auto problems = problems_of(with_token("    token_file: " + file + "\n", false));
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].find("sup3r"), std::string::npos) << problems[0];
+}
+
+// --- zones, hosts, listen, cloudflare, access ---
+
+TEST_F(ConfigTest, HostsAreLowerCasedAndValidated) {
+  EXPECT_EQ(problems_of(R"(
+accounts: [{name: main, plan: pro, token_env: PURGEQ_TEST_TOKEN}]
+zones:
+  - name: exa_mple.com
+    id: 023e105f4ecef8ad9ca31a8372d0c353
+    account: main
+  - name: example.org
+    id: 11111111111111111111111111111111
+    account: main
+    hosts: [example.org, "foo..example.org", "*.", "**.example.org", "a b.example.org", ""]
+)"),
+            (std::vector<std::string>{
+                R"(zones[0].name: "exa_mple.com" is not a valid hostname)",
+                R"(zones[1].hosts[1]: "foo..example.org" is not a hostname or "*." and a hostname)",
+                R"(zones[1].hosts[2]: "*." is not a hostname or "*." and a hostname)",
+                R"(zones[1].hosts[3]: "**.example.org" is not a hostname or "*." and a hostname)",
+                R"(zones[1].hosts[4]: "a b.example.org" is not a hostname or "*." and a hostname)",
+                "zones[1].hosts[5]: must not be empty",
+            }));
+}
+
+TEST_F(ConfigTest, TwoZonesMayNotClaimOneHost) {
+  EXPECT_EQ(problems_of(minimal(R"(  - name: example.org
+    id: 11111111111111111111111111111111
+    account: main
+    hosts: [example.org, WWW.example.com]
+  - name: www.example.com
+    id: 22222222222222222222222222222222
+    account: main
+)")),
+            (std::vector<std::string>{
+                R"(zones[2].hosts: default host "www.example.com" is already claimed by zones[1])",
+            }));
+}
+
+TEST_F(ConfigTest, FindZoneByNameOrId) {
+  const Config config = load_config_string(minimal(R"(  - name: example.org
+    id: 11111111111111111111111111111111
+    account: main
+)"));
+  ASSERT_NE(config.find_zone("example.org"), nullptr);
+  EXPECT_EQ(config.find_zone("example.org")->id, kZoneB);
+  ASSERT_NE(config.find_zone(kZoneA), nullptr);
+  EXPECT_EQ(config.find_zone(kZoneA)->name, "example.com");
+  EXPECT_EQ(config.find_zone("example.net"), nullptr);
+  EXPECT_EQ(config.find_zone("Example.org"), nullptr);
+}
+
+TEST_F(ConfigTest, ListenMode) {
+  for (const auto& [text, mode] : std::vector<std::pair<std::string, unsigned>>{{"\"0660\"", 0660},
+                                                                                {"\"660\"", 0660},
+                                                                                {"0660", 0660},
+                                                                                {"0o600", 0600},
+                                                                                {"0", 0},
+                                                                                {"777", 0777}}) {
+    EXPECT_EQ(load_config_string(minimal("listen:\n  mode: " + text + "\n")).listen.mode, mode)
+        << text;
+  }
+  EXPECT_EQ(problems_of(minimal("listen:\n  mode: \"1777\"\n")),
+            (std::vector<std::string>{R"(listen.mode: must be at most 0777, got "1777")"}));
+  EXPECT_EQ(problems_of(minimal("listen:\n  mode: rw-rw----\n")),
+            (std::vector<std::string>{
+                R"(listen.mode: invalid mode "rw-rw----" (use octal digits like "0660"))"}));
+}
+
+TEST_F(ConfigTest, ListenSocketLength) {
+  const std::string long_path = "/" + std::string(110, 's');
+  EXPECT_EQ(problems_of(minimal("listen:\n  socket: " + long_path + "\n")),
+            (std::vector<std::string>{
+                "listen.socket: path is 111 bytes; a Unix socket path allows at most 107"}));
+}
+
+TEST_F(ConfigTest, ApiBase) {
+  EXPECT_EQ(load_config_string(minimal("cloudflare:\n  api_base: https://x.test/v4//\n"))
+                .cloudflare.api_base,
+            "https://x.test/v4");
+  EXPECT_EQ(
+      problems_of(minimal("cloudflare:\n  api_base: api.cloudflare.com/client/v4\n")),
+      (std::vector<std::string>{
+          R"(cloudflare.api_base: must be an http:// or https:// URL, got "api.cloudflare.com/client/v4")"}));
+  EXPECT_EQ(problems_of(minimal("cloudflare:\n  api_base: https://\n")),
+            (std::vector<std::string>{
+                R"(cloudflare.api_base: must be an http:// or https:// URL, got "https://")"}));
+}
+
+TEST_F(ConfigTest, AccessRuleProblems) {
+  EXPECT_EQ(
+      problems_of(minimal(R"(access:
+  - name: cms
+    zones: [example.com, exmple.com]
+    kinds: [url, tags, everythin]
+    users: [www-data]
+  - zones: [example.com]
+  - users: []
+    groups: []
+)")),
+      (std::vector<std::string>{
+          R"(access[0].zones[1]: unknown zone "exmple.com")",
+          R"(access[0].kinds[0]: unknown kind "url" (use file, tag, host, prefix or everything))",
+          R"(access[0].kinds[2]: unknown kind "everythin" (did you mean "everything"?))",
+          "access[1]: needs users or groups (who the rule allows)",
+          "access[2]: needs users or groups (who the rule allows)",
+      }));
+}
+
+}  // namespace
+}  // namespace purgeq
