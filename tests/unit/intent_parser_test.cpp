@@ -1,0 +1,553 @@
+// Tests for the intent parser: the item rules as a data table (data/items.tsv), then whole bodies:
+// routing, zones, both flavors, body shape errors and in-intent de-duplication.
+#include "intake/intent_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace purgeq {
+namespace {
+
+namespace json = boost::json;
+
+constexpr const char* kIdCom = "023e105f4ecef8ad9ca31a8372d0c353";
+constexpr const char* kIdOrg = "11111111111111111111111111111111";
+constexpr const char* kIdShop = "22222222222222222222222222222222";
+
+Zone make_zone(std::string name, std::string id) {
+  Zone zone;
+  zone.hosts = {name, "*." + name};
+  zone.name = std::move(name);
+  zone.id = std::move(id);
+  zone.account = "main";
+  return zone;
+}
+
+// Three zones, one nested inside another's wildcard: example.com (0), example.org (1),
+// shop.example.com (2).
+Config three_zones() {
+  Config config;
+  config.zones.push_back(make_zone("example.com", kIdCom));
+  config.zones.push_back(make_zone("example.org", kIdOrg));
+  config.zones.push_back(make_zone("shop.example.com", kIdShop));
+  return config;
+}
+
+Config one_zone() {
+  Config config;
+  config.zones.push_back(make_zone("example.com", kIdCom));
+  return config;
+}
+
+// --- the data table --------------------------------------------------------------------------
+
+// Expands the table's escapes (see the header of items.tsv). Malformed escapes set `error`.
+std::string unescape(std::string_view text, std::string& error) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\\') {
+      out += text[i];
+      continue;
+    }
+    if (++i == text.size()) {
+      error = "trailing backslash";
+      return out;
+    }
+    switch (text[i]) {
+      case '\\':
+        out += '\\';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 's':
+        out += ' ';
+        break;
+      case 'e':
+        break;
+      case 'x': {
+        if (i + 2 >= text.size()) {
+          error = "short \\x escape";
+          return out;
+        }
+        out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
+        i += 2;
+        break;
+      }
+      case '{': {
+        const auto close = text.find('}', i);
+        const auto star = text.find('*', i);
+        if (close == std::string_view::npos || star == std::string_view::npos || star > close) {
+          error = "malformed \\{text*N}";
+          return out;
+        }
+        const std::string piece(text.substr(i + 1, star - i - 1));
+        const int count = std::stoi(std::string(text.substr(star + 1, close - star - 1)));
+        for (int n = 0; n < count; ++n) out += piece;
+        i = close;
+        break;
+      }
+      default:
+        error = std::string("unknown escape \\") + text[i];
+        return out;
+    }
+  }
+  return out;
+}
+
+std::string render(const Item& item) {
+  std::string out = item.value;
+  for (const auto& [name, value] : item.headers) out += " [" + name + ": " + value + "]";
+  return out;
+}
+
+// "ok <value>" or "error <code>", what the table's third column holds.
+std::string outcome(const std::variant<Item, IntakeError>& result) {
+  if (const auto* item = std::get_if<Item>(&result)) return "ok " + render(*item);
+  return "error " + std::get<IntakeError>(result).code;
+}
+
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> fields;
+  std::string field;
+  std::istringstream in(line);
+  while (std::getline(in, field, '\t')) {
+    if (!field.empty()) fields.push_back(field);
+  }
+  return fields;
+}
+
+TEST(ItemTable, EveryRowHolds) {
+  const std::string path = std::string(PURGEQ_TEST_DATA_DIR) + "/items.tsv";
+  std::ifstream file(path);
+  ASSERT_TRUE(file) << "cannot open " << path;
+  std::string line;
+  int line_number = 0;
+  int rows = 0;
+  while (std::getline(file, line)) {
+    ++line_number;
+    if (line.empty() || line.front() == '#') continue;
+    const std::string where = "items.tsv:" + std::to_string(line_number);
+    const auto fields = split_tabs(line);
+    if (fields.size() != 3) {
+      ADD_FAILURE() << where << ": expected 3 tab-separated columns, got " << fields.size();
+      continue;
+    }
+    const std::string& kind = fields[0];
+    std::string error;
+    const std::string expected = unescape(fields[2], error);
+    std::variant<Item, IntakeError> result;
+    const std::string_view item_path = "x[0]";
+    if (kind == "file_json") {
+      boost::system::error_code ec;
+      const json::value entry = json::parse(fields[1], ec);
+      if (ec) {
+        ADD_FAILURE() << where << ": input is not JSON: " << ec.message();
+        continue;
+      }
+      result = validate_file(entry, item_path);
+    } else {
+      const std::string input = unescape(fields[1], error);
+      if (kind == "file") {
+        result = validate_file(json::value(input), item_path);
+      } else if (kind == "tag") {
+        result = validate_tag(input, item_path);
+      } else if (kind == "host") {
+        result = validate_host(input, item_path);
+      } else if (kind == "prefix") {
+        result = validate_prefix(input, item_path);
+      } else {
+        ADD_FAILURE() << where << ": unknown kind \"" << kind << "\"";
+        continue;
+      }
+    }
+    if (!error.empty()) {
+      ADD_FAILURE() << where << ": " << error;
+      continue;
+    }
+    ++rows;
+    const std::string actual = outcome(result);
+    if (actual != expected) {
+      ADD_FAILURE() << where << ": " << kind << " " << fields[1] << "\n  expected: " << expected
+                    << "\n  actual:   " << actual
+                    << (std::holds_alternative<IntakeError>(result)
+                            ? "\n  message:  " + std::get<IntakeError>(result).message
+                            : std::string());
+      continue;
+    }
+    // Every rejection names the item's position first.
+    if (const auto* e = std::get_if<IntakeError>(&result)) {
+      EXPECT_TRUE(e->message.starts_with("x[0]: ")) << where << ": " << e->message;
+    }
+  }
+  EXPECT_GE(rows, 60) << "the table lost rows";
+}
+
+// --- exact messages --------------------------------------------------------------------------
+
+IntakeError error_of(const std::variant<Item, IntakeError>& result) {
+  if (const auto* e = std::get_if<IntakeError>(&result)) return *e;
+  ADD_FAILURE() << "accepted: " << render(std::get<Item>(result));
+  return {};
+}
+
+TEST(ItemMessages, NameTheItemAndTheRule) {
+  EXPECT_EQ(error_of(validate_file(json::value("https://exämple.com/"), "files[2]")).message,
+            "files[2]: \"https://exämple.com/\" has an invalid host");
+  EXPECT_EQ(error_of(validate_file(json::value("ftp://x/a"), "files[3]")).message,
+            "files[3]: \"ftp://x/a\" is not an absolute http(s) URL");
+  EXPECT_EQ(error_of(validate_tag(std::string(1025, 't'), "tags[0]")).message,
+            "tags[0]: tag longer than 1024 characters");
+  EXPECT_EQ(error_of(validate_prefix("https://example.com/a", "prefixes[1]")).message,
+            "prefixes[1]: \"https://example.com/a\" must not include a scheme (use "
+            "\"example.com/a\")");
+  EXPECT_EQ(error_of(validate_host("https://www.example.com/x", "hosts[0]")).message,
+            "hosts[0]: \"https://www.example.com/x\" must be a bare hostname without a scheme "
+            "(use \"www.example.com\")");
+  EXPECT_EQ(error_of(validate_file(json::value("https://example.com/a#top"), "files[0]")).message,
+            "files[0]: \"https://example.com/a#top\" has a #fragment, which is never part of a "
+            "cache key; drop it");
+  EXPECT_EQ(error_of(validate_file(json::value("https://example.com/\x01"), "")).message,
+            "\"https://example.com/\\x01\" contains whitespace or control characters");
+}
+
+TEST(ItemMessages, LongItemsAreShortenedInMessagesButKeptWhole) {
+  const std::string url = "https://example.com/" + std::string(500, 'a') + " b";
+  const auto e = error_of(validate_file(json::value(url), "files[0]"));
+  EXPECT_EQ(e.code, "invalid_url");
+  EXPECT_LT(e.message.size(), 250U) << e.message;
+  EXPECT_EQ(e.item, url);
+}
+
+TEST(ItemMessages, FileObjectErrorsCarryTheUrlOrTheJson) {
+  const auto with_url = error_of(validate_file(
+      json::parse(R"({"url": "https://example.com/a", "headers": {"A B": "c"}})"), "files[0]"));
+  EXPECT_EQ(with_url.item, "https://example.com/a");
+  const auto without_url = error_of(validate_file(json::parse(R"({"headers": {}})"), "files[0]"));
+  EXPECT_EQ(without_url.item, R"({"headers":{}})");
+}
+
+TEST(Hostnames, Validity) {
+  EXPECT_TRUE(is_valid_hostname("example.com"));
+  EXPECT_TRUE(is_valid_hostname("Example.COM"));
+  EXPECT_TRUE(is_valid_hostname("localhost"));
+  EXPECT_TRUE(is_valid_hostname("1password.com"));
+  EXPECT_TRUE(is_valid_hostname("a.b2"));
+  EXPECT_FALSE(is_valid_hostname(""));
+  EXPECT_FALSE(is_valid_hostname("1.2.3.4"));
+  EXPECT_FALSE(is_valid_hostname("example.123"));
+  EXPECT_FALSE(is_valid_hostname(".example.com"));
+  EXPECT_FALSE(is_valid_hostname("example..com"));
+  EXPECT_FALSE(is_valid_hostname(std::string(63, 'a') + "." + std::string(63, 'b') + "." +
+                                 std::string(63, 'c') + "." + std::string(63, 'd')));  // 255
+  EXPECT_TRUE(is_valid_hostname(std::string(63, 'a') + "." + std::string(63, 'b') + "." +
+                                std::string(63, 'c') + "." + std::string(61, 'd')));  // 253
+}
+
+// --- whole intents ---------------------------------------------------------------------------
+
+std::variant<ParsedIntent, IntakeError> parse(std::string_view body, const Config& config,
+                                              IntakeFlavor flavor = IntakeFlavor::native,
+                                              std::optional<std::size_t> zone = std::nullopt) {
+  return parse_intent(json::parse(body), config, flavor, zone);
+}
+
+ParsedIntent accepted(const std::variant<ParsedIntent, IntakeError>& result) {
+  if (const auto* e = std::get_if<IntakeError>(&result)) {
+    ADD_FAILURE() << "rejected: " << e->code << ": " << e->message;
+    return {};
+  }
+  return std::get<ParsedIntent>(result);
+}
+
+IntakeError rejected(const std::variant<ParsedIntent, IntakeError>& result) {
+  if (const auto* e = std::get_if<IntakeError>(&result)) return *e;
+  ADD_FAILURE() << "accepted with " << std::get<ParsedIntent>(result).items.size() << " items";
+  return {};
+}
+
+// "zone:kind:value" per item, for compact comparisons.
+std::vector<std::string> summary(const ParsedIntent& intent) {
+  std::vector<std::string> out;
+  for (const auto& routed : intent.items) {
+    out.push_back(std::to_string(routed.zone_index) + ":" +
+                  std::string(to_string(routed.item.kind)) + ":" + render(routed.item));
+  }
+  return out;
+}
+
+using Lines = std::vector<std::string>;
+
+TEST(ParseIntent, RoutesByHostWithoutZone) {
+  const auto intent = accepted(parse(R"({"files": [
+      "https://example.com/a", "https://www.example.com/a", "https://shop.example.com/a",
+      "https://cdn.shop.example.com/a", "https://Example.ORG/a"]})",
+                                     three_zones()));
+  EXPECT_EQ(summary(intent),
+            (Lines{"0:file:https://example.com/a", "0:file:https://www.example.com/a",
+                   "2:file:https://shop.example.com/a", "2:file:https://cdn.shop.example.com/a",
+                   "1:file:https://example.org/a"}));
+}
+
+TEST(ParseIntent, MixesKindsAndZonesInOneNativeIntent) {
+  const auto intent = accepted(parse(R"({
+      "hosts": ["img.example.org"],
+      "files": ["https://example.com/a", {"url": "https://example.org/b", "headers": {"CF-Device-Type": "mobile"}}],
+      "prefixes": ["shop.example.com/cart/"]})",
+                                     three_zones()));
+  EXPECT_EQ(summary(intent), (Lines{"1:host:img.example.org", "0:file:https://example.com/a",
+                                    "1:file:https://example.org/b [CF-Device-Type: mobile]",
+                                    "2:prefix:shop.example.com/cart/"}));
+}
+
+TEST(ParseIntent, ZoneByNameOrId) {
+  const auto by_name = accepted(parse(R"({"zone": "example.org", "tags": ["t"]})", three_zones()));
+  EXPECT_EQ(summary(by_name), (Lines{"1:tag:t"}));
+  const auto by_id = accepted(parse(
+      R"({"zone": "22222222222222222222222222222222", "purge_everything": true})", three_zones()));
+  EXPECT_EQ(summary(by_id), (Lines{"2:everything:"}));
+}
+
+TEST(ParseIntent, ZoneMustOwnEveryHost) {
+  const auto e = rejected(parse(
+      R"({"zone": "example.com", "files": ["https://example.com/a", "https://example.org/b"]})",
+      three_zones()));
+  EXPECT_EQ(e.code, "host_not_in_zone");
+  EXPECT_EQ(e.message, "files[1]: host \"example.org\" is not in zone example.com");
+  EXPECT_EQ(e.item, "https://example.org/b");
+
+  EXPECT_EQ(
+      rejected(parse(R"({"zone": "example.com", "hosts": ["example.org"]})", three_zones())).code,
+      "host_not_in_zone");
+  EXPECT_EQ(
+      rejected(parse(R"({"zone": "example.org", "prefixes": ["example.com/a"]})", three_zones()))
+          .code,
+      "host_not_in_zone");
+}
+
+TEST(ParseIntent, ExplicitZoneMayClaimAHostItsWildcardCovers) {
+  // shop.example.com routes to its own zone by default, but the caller may name the parent zone,
+  // whose "*.example.com" also covers it.
+  const auto intent =
+      accepted(parse(R"({"zone": "example.com", "hosts": ["shop.example.com"]})", three_zones()));
+  EXPECT_EQ(summary(intent), (Lines{"0:host:shop.example.com"}));
+}
+
+TEST(ParseIntent, UnknownOrInvalidZone) {
+  const auto unknown = rejected(parse(R"({"zone": "example.net", "tags": ["a"]})", three_zones()));
+  EXPECT_EQ(unknown.code, "unknown_zone");
+  EXPECT_EQ(unknown.message, "unknown zone \"example.net\" (not a configured zone name or id)");
+  // Zone names match exactly, as in Config::find_zone.
+  EXPECT_EQ(rejected(parse(R"({"zone": "Example.com", "tags": ["a"]})", three_zones())).code,
+            "unknown_zone");
+  EXPECT_EQ(rejected(parse(R"({"zone": 5, "tags": ["a"]})", three_zones())).code, "invalid_zone");
+  EXPECT_EQ(rejected(parse(R"({"zone": "", "tags": ["a"]})", three_zones())).code, "invalid_zone");
+}
+
+TEST(ParseIntent, NoZoneForHost) {
+  const auto e = rejected(
+      parse(R"({"files": ["https://example.com/a", "https://example.net/a"]})", three_zones()));
+  EXPECT_EQ(e.code, "no_zone_for_host");
+  EXPECT_EQ(e.message, "files[1]: no configured zone owns host \"example.net\"");
+  EXPECT_EQ(e.item, "https://example.net/a");
+  // The apex pattern is needed for the apex; a zone with only a wildcard does not own it.
+  Config config;
+  config.zones.push_back(make_zone("example.com", kIdCom));
+  config.zones[0].hosts = {"*.example.com"};
+  EXPECT_EQ(rejected(parse(R"({"hosts": ["example.com"]})", config)).code, "no_zone_for_host");
+}
+
+TEST(ParseIntent, TagsAndEverythingNeedZoneWhenSeveralZones) {
+  const auto tags = rejected(parse(R"({"tags": ["a"]})", three_zones()));
+  EXPECT_EQ(tags.code, "zone_required");
+  EXPECT_EQ(tags.message, "tags[0]: purging by tag needs \"zone\" because 3 zones are configured");
+  EXPECT_EQ(tags.item, "a");
+  const auto everything = rejected(parse(R"({"purge_everything": true})", three_zones()));
+  EXPECT_EQ(everything.code, "zone_required");
+  EXPECT_EQ(everything.item, "purge_everything");
+  // Files route themselves even when tags in the same intent cannot.
+  EXPECT_EQ(
+      rejected(parse(R"({"files": ["https://example.com/a"], "tags": ["a"]})", three_zones())).code,
+      "zone_required");
+}
+
+TEST(ParseIntent, SingleZoneNeedsNoZoneMember) {
+  const auto intent = accepted(parse(
+      R"({"tags": ["a"], "purge_everything": true, "hosts": ["www.example.com"]})", one_zone()));
+  EXPECT_EQ(summary(intent), (Lines{"0:tag:a", "0:everything:", "0:host:www.example.com"}));
+  // Still routed: a single zone does not own foreign hosts.
+  EXPECT_EQ(rejected(parse(R"({"hosts": ["example.org"]})", one_zone())).code, "no_zone_for_host");
+}
+
+TEST(ParseIntent, NoZonesConfigured) {
+  EXPECT_EQ(rejected(parse(R"({"tags": ["a"]})", Config{})).code, "zone_required");
+  EXPECT_EQ(rejected(parse(R"({"hosts": ["example.com"]})", Config{})).code, "no_zone_for_host");
+}
+
+TEST(ParseIntent, BodyShape) {
+  EXPECT_EQ(rejected(parse(R"(["https://example.com/a"])", one_zone())).code, "invalid_body");
+  EXPECT_EQ(rejected(parse(R"("x")", one_zone())).code, "invalid_body");
+
+  const auto unknown =
+      rejected(parse(R"({"files": [], "url": "https://example.com/"})", one_zone()));
+  EXPECT_EQ(unknown.code, "unknown_field");
+  EXPECT_NE(unknown.message.find("\"url\""), std::string::npos) << unknown.message;
+  // Singular kind names are not body members.
+  EXPECT_EQ(rejected(parse(R"({"file": ["https://example.com/a"]})", one_zone())).code,
+            "unknown_field");
+
+  const auto not_array = rejected(parse(R"({"files": "https://example.com/a"})", one_zone()));
+  EXPECT_EQ(not_array.code, "not_an_array");
+  EXPECT_EQ(not_array.message, "\"files\" must be an array, got a string");
+  EXPECT_EQ(rejected(parse(R"({"tags": null})", one_zone())).code, "not_an_array");
+  EXPECT_EQ(rejected(parse(R"({"hosts": {}})", one_zone())).code, "not_an_array");
+  EXPECT_EQ(rejected(parse(R"({"prefixes": 5})", one_zone())).code, "not_an_array");
+
+  EXPECT_EQ(rejected(parse(R"({"purge_everything": false})", one_zone())).code,
+            "invalid_purge_everything");
+  EXPECT_EQ(rejected(parse(R"({"purge_everything": "true"})", one_zone())).code,
+            "invalid_purge_everything");
+  EXPECT_EQ(rejected(parse(R"({"purge_everything": 1})", one_zone())).code,
+            "invalid_purge_everything");
+}
+
+TEST(ParseIntent, EmptyIntent) {
+  EXPECT_EQ(rejected(parse("{}", one_zone())).code, "empty_intent");
+  EXPECT_EQ(rejected(parse(R"({"files": [], "tags": []})", one_zone())).code, "empty_intent");
+  EXPECT_EQ(rejected(parse(R"({"zone": "example.com"})", one_zone())).code, "empty_intent");
+}
+
+TEST(ParseIntent, ItemsInArraysMustBeStrings) {
+  const auto e = rejected(parse(R"({"tags": ["a", 5]})", one_zone()));
+  EXPECT_EQ(e.code, "not_a_string");
+  EXPECT_EQ(e.message, "tags[1]: expected a string, got a number");
+  EXPECT_EQ(e.item, "5");
+  EXPECT_EQ(rejected(parse(R"({"hosts": [null]})", one_zone())).code, "not_a_string");
+  EXPECT_EQ(rejected(parse(R"({"prefixes": [["example.com"]]})", one_zone())).code, "not_a_string");
+}
+
+TEST(ParseIntent, FirstBadItemRejectsTheWholeIntent) {
+  const auto e = rejected(parse(
+      R"({"files": ["https://example.com/ok", "https://example.com/a b", "ftp://example.com/"]})",
+      one_zone()));
+  EXPECT_EQ(e.code, "invalid_url");
+  EXPECT_TRUE(e.message.starts_with("files[1]: ")) << e.message;
+  EXPECT_EQ(e.item, "https://example.com/a b");
+}
+
+TEST(ParseIntent, ShapeErrorsComeBeforeItemErrors) {
+  EXPECT_EQ(rejected(parse(R"({"files": ["nope"], "bogus": 1})", one_zone())).code,
+            "unknown_field");
+  EXPECT_EQ(rejected(parse(R"({"files": ["nope"], "tags": "x"})", one_zone())).code,
+            "not_an_array");
+}
+
+TEST(ParseIntent, MergesDuplicatesKeepingTheFirst) {
+  const auto intent = accepted(parse(R"({"zone": "example.com",
+      "tags": ["Product", "product", "PRODUCT", "other"],
+      "files": ["https://example.com/a", "https://EXAMPLE.com/a", "https://example.com/A",
+                {"url": "https://example.com/a"},
+                {"url": "https://example.com/a", "headers": {"CF-IPCountry": "US", "Accept-Language": "de"}},
+                {"url": "https://example.com/a", "headers": {"accept-language": "de", "cf-ipcountry": "US"}},
+                {"url": "https://example.com/a", "headers": {"CF-IPCountry": "us"}}],
+      "hosts": ["example.com", "EXAMPLE.COM"],
+      "prefixes": ["example.com"]})",
+                                     three_zones()));
+  EXPECT_EQ(summary(intent),
+            (Lines{"0:tag:Product", "0:tag:other", "0:file:https://example.com/a",
+                   "0:file:https://example.com/A",
+                   "0:file:https://example.com/a [Accept-Language: de] [CF-IPCountry: US]",
+                   "0:file:https://example.com/a [CF-IPCountry: us]", "0:host:example.com",
+                   "0:prefix:example.com"}));
+}
+
+TEST(ParseIntent, SameItemOnTwoZonesIsNotMerged) {
+  Config config = three_zones();
+  config.zones[1].hosts.push_back("example.com");  // overlapping configs are config's problem
+  const auto intent =
+      accepted(parse(R"({"zone": "example.org", "hosts": ["example.com"]})", config));
+  EXPECT_EQ(summary(intent), (Lines{"1:host:example.com"}));
+}
+
+// --- the Cloudflare-compatible flavor ---------------------------------------------------------
+
+TEST(ParseIntentCloudflare, AcceptsOneKindForThePathZone) {
+  const auto files = accepted(parse(R"({"files": ["https://shop.example.com/a"]})", three_zones(),
+                                    IntakeFlavor::cloudflare, 2));
+  EXPECT_EQ(summary(files), (Lines{"2:file:https://shop.example.com/a"}));
+  const auto tags =
+      accepted(parse(R"({"tags": ["a", "A"]})", three_zones(), IntakeFlavor::cloudflare, 1));
+  EXPECT_EQ(summary(tags), (Lines{"1:tag:a"}));
+  const auto everything =
+      accepted(parse(R"({"purge_everything": true})", three_zones(), IntakeFlavor::cloudflare, 0));
+  EXPECT_EQ(summary(everything), (Lines{"0:everything:"}));
+}
+
+TEST(ParseIntentCloudflare, HostsMustBelongToThePathZone) {
+  const auto e = rejected(
+      parse(R"({"files": ["https://example.org/a"]})", three_zones(), IntakeFlavor::cloudflare, 0));
+  EXPECT_EQ(e.code, "host_not_in_zone");
+  EXPECT_EQ(e.item, "https://example.org/a");
+  EXPECT_EQ(rejected(parse(R"({"prefixes": ["example.org/a"]})", three_zones(),
+                           IntakeFlavor::cloudflare, 0))
+                .code,
+            "host_not_in_zone");
+}
+
+TEST(ParseIntentCloudflare, ExactlyOneKind) {
+  const auto mixed = rejected(parse(R"({"files": ["https://example.com/a"], "tags": ["a"]})",
+                                    three_zones(), IntakeFlavor::cloudflare, 0));
+  EXPECT_EQ(mixed.code, "mixed_kinds");
+  const auto everything = rejected(parse(R"({"purge_everything": true, "files": []})",
+                                         three_zones(), IntakeFlavor::cloudflare, 0));
+  EXPECT_EQ(everything.code, "purge_everything_not_alone");
+  EXPECT_EQ(everything.message,
+            "request cannot contain \"purge_everything\" and any of \"files\", \"tags\", "
+            "\"hosts\" or \"prefixes\"");
+  // Even a false purge_everything may not accompany another kind.
+  EXPECT_EQ(rejected(parse(R"({"tags": ["a"], "purge_everything": false})", three_zones(),
+                           IntakeFlavor::cloudflare, 0))
+                .code,
+            "purge_everything_not_alone");
+  EXPECT_EQ(rejected(parse("{}", three_zones(), IntakeFlavor::cloudflare, 0)).code, "no_kind");
+  EXPECT_EQ(
+      rejected(parse(R"({"purge_everything": false})", three_zones(), IntakeFlavor::cloudflare, 0))
+          .code,
+      "invalid_purge_everything");
+  EXPECT_EQ(rejected(parse(R"({"files": []})", three_zones(), IntakeFlavor::cloudflare, 0)).code,
+            "empty_intent");
+  EXPECT_EQ(rejected(parse(R"({"files": null})", three_zones(), IntakeFlavor::cloudflare, 0)).code,
+            "not_an_array");
+}
+
+TEST(ParseIntentCloudflare, ZoneComesFromThePathOnly) {
+  const auto e = rejected(parse(R"({"zone": "example.com", "tags": ["a"]})", three_zones(),
+                                IntakeFlavor::cloudflare, 0));
+  EXPECT_EQ(e.code, "unknown_field");
+  EXPECT_EQ(
+      rejected(parse(R"({"bogus": 1, "tags": ["a"]})", three_zones(), IntakeFlavor::cloudflare, 0))
+          .code,
+      "unknown_field");
+  EXPECT_EQ(rejected(parse(R"({"tags": ["a"]})", three_zones(), IntakeFlavor::cloudflare)).code,
+            "unknown_zone");
+  EXPECT_EQ(rejected(parse(R"({"tags": ["a"]})", three_zones(), IntakeFlavor::cloudflare, 7)).code,
+            "unknown_zone");
+}
+
+TEST(ParseIntentCloudflare, NativeFlavorIgnoresForcedZone) {
+  // The native body's own "zone" (or routing) decides; forced_zone is for the path-zone endpoint.
+  const auto intent = accepted(
+      parse(R"({"files": ["https://example.org/a"]})", three_zones(), IntakeFlavor::native, 0));
+  EXPECT_EQ(summary(intent), (Lines{"1:file:https://example.org/a"}));
+}
+
+}  // namespace
+}  // namespace purgeq
