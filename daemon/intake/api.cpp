@@ -6,6 +6,8 @@
 
 #include <boost/beast/http/verb.hpp>
 #include <boost/json.hpp>
+#include <charconv>
+#include <map>
 
 #include "intake/access.h"
 #include "intake/intent_parser.h"
@@ -52,6 +54,18 @@ HttpResponseMessage cloudflare_response(const HttpRequestMessage& request, http:
   body["messages"] = json::array{};
   body["result"] = result_id.empty() ? json::value(nullptr) : json::value(json::object{{"id", result_id}});
   return json_response(request, status, body);
+}
+
+// Cloudflare's codes for the rules our intake checks, so compatible clients see familiar errors.
+int cloudflare_code(std::string_view code) {
+  static const std::map<std::string_view, int> kCodes{
+      {"not_an_array", 1014},       {"invalid_purge_everything", 1013},
+      {"purge_everything_not_alone", 1092}, {"host_not_in_zone", 1082},
+      {"tag_too_long", 1100},       {"host_too_long", 1114},
+      {"invalid_host", 1115},       {"invalid_url", 1015},
+      {"url_has_fragment", 1015},   {"url_too_long", 1015}};
+  const auto it = kCodes.find(code);
+  return it == kCodes.end() ? 1012 : it->second;
 }
 
 std::string rfc3339(std::int64_t ms) {
@@ -217,7 +231,8 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
                              cloudflare_flavor ? IntakeFlavor::cloudflare : IntakeFlavor::native,
                              forced_zone);
   if (const auto* error = std::get_if<IntakeError>(&parsed)) {
-    co_return reject(http::status::bad_request, error->code, error->message, error->item, 1012);
+    co_return reject(http::status::bad_request, error->code, error->message, error->item,
+                     cloudflare_code(error->code));
   }
   auto& intent = std::get<ParsedIntent>(parsed);
   if (auto denied = check_access(*config, peer, intent.items)) {

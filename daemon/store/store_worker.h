@@ -89,9 +89,10 @@ void StoreWorker::run(F fn, std::function<void(std::exception_ptr, R)> done) {
 
 template <class F, class R>
 boost::asio::awaitable<R> StoreWorker::call(F fn) {
-  auto [error, value] = co_await boost::asio::async_initiate<
-      decltype(boost::asio::as_tuple(boost::asio::use_awaitable)), void(std::exception_ptr, R)>(
-      [this, &fn](auto handler) {
+  // use_awaitable rethrows a non-null leading exception_ptr and otherwise yields the value.
+  co_return co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
+                                                 void(std::exception_ptr, R)>(
+      [this, fn = std::move(fn)](auto handler) mutable {
         // Asio's handlers are move-only; std::function needs a copyable callable.
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         run(std::move(fn), std::function<void(std::exception_ptr, R)>(
@@ -99,9 +100,7 @@ boost::asio::awaitable<R> StoreWorker::call(F fn) {
                                  (*shared)(std::move(e), std::move(r));
                                }));
       },
-      boost::asio::as_tuple(boost::asio::use_awaitable));
-  if (error) std::rethrow_exception(error);
-  co_return std::move(value);
+      boost::asio::use_awaitable);
 }
 
 }  // namespace purgeq
