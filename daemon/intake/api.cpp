@@ -283,7 +283,9 @@ boost::asio::awaitable<HttpResponseMessage> Api::intent(const HttpRequestMessage
   for (;;) {
     std::optional<IntentStatus> status;
     try {
-      status = co_await store_.call([key](Store& store) { return store.intent_status(key); });
+      // By reference: GCC 12 double-destroys non-trivial lambda captures inside co_await
+      // expressions; `key` lives in this frame until the call returns.
+      status = co_await store_.call([&key](Store& store) { return store.intent_status(key); });
     } catch (const std::exception& e) {
       co_return error_response(request, http::status::service_unavailable, "storage_unavailable",
                                e.what());

@@ -89,16 +89,18 @@ void StoreWorker::run(F fn, std::function<void(std::exception_ptr, R)> done) {
 
 template <class F, class R>
 boost::asio::awaitable<R> StoreWorker::call(F fn) {
+  // Deliberately not a coroutine: GCC 12 destroys init-captured lambdas in coroutine frames twice.
   // use_awaitable rethrows a non-null leading exception_ptr and otherwise yields the value.
-  co_return co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
-                                                 void(std::exception_ptr, R)>(
-      [this, fn = std::move(fn)](auto handler) mutable {
+  auto shared_fn = std::make_shared<F>(std::move(fn));
+  return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
+                                     void(std::exception_ptr, R)>(
+      [this, shared_fn](auto handler) {
         // Asio's handlers are move-only; std::function needs a copyable callable.
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        run(std::move(fn), std::function<void(std::exception_ptr, R)>(
-                               [shared](std::exception_ptr e, R r) {
-                                 (*shared)(std::move(e), std::move(r));
-                               }));
+        run([shared_fn](Store& store) { return (*shared_fn)(store); },
+            std::function<void(std::exception_ptr, R)>([shared](std::exception_ptr e, R r) {
+              (*shared)(std::move(e), std::move(r));
+            }));
       },
       boost::asio::use_awaitable);
 }
