@@ -14,12 +14,15 @@ class AccountLimiter {
   AccountLimiter(const Limits& limits, Clock::time_point now);
 
   // Takes what one request of `kind` with `count` items costs (files: `count` URL tokens; other
-  // kinds: one flex token; every request: one global-budget slot), all or nothing.
+  // kinds: one flex token; every request: one global-budget slot), all or nothing. Fails while
+  // paused by a 429. The URL bucket holds at least max_urls_per_request, so a full batch fits.
   [[nodiscard]] bool try_acquire(Kind kind, std::size_t count, Clock::time_point now);
-  // Zero when try_acquire would succeed now.
+  // Zero when try_acquire would succeed now; else the longest of the pause, the bucket's refill
+  // and the global window's next free slot.
   [[nodiscard]] Clock::duration wait_for(Kind kind, std::size_t count, Clock::time_point now) const;
-  // A 429 arrived: pause the whole account until `retry_after` (or until the bucket of that kind
-  // would have refilled one request's worth) and drain that bucket.
+  // A 429 arrived: pause the whole account for `retry_after` (or, without it, for as long as the
+  // bucket of that kind takes to refill one request's worth -- one flex token, or a full file
+  // batch of URL tokens -- but at least 1 s) and drain that bucket. Never shortens a pause.
   void on_rate_limited(Kind kind, std::optional<Clock::duration> retry_after, Clock::time_point now);
   [[nodiscard]] std::optional<Clock::time_point> paused_until(Clock::time_point now) const;
 
@@ -31,6 +34,7 @@ class AccountLimiter {
   TokenBucket flex_;
   TokenBucket urls_;
   std::optional<SlidingWindow> global_;  // absent when limits.global_requests == 0
+  double urls_per_request_ = 1;          // a full file batch: what a 429 pause waits to refill
   Clock::time_point paused_until_{};
 };
 

@@ -14,9 +14,12 @@ class TokenBucket {
  public:
   TokenBucket(double rate_per_second, double capacity, Clock::time_point now);
 
+  // Takes `tokens` if they are all there, else nothing. tokens > capacity: as if capacity were
+  // asked (a full bucket always serves one request), consistent with wait_for.
   [[nodiscard]] bool try_take(double tokens, Clock::time_point now);
-  // How long until `tokens` could be taken (zero when they can now). tokens > capacity: as if
-  // capacity were asked, so a caller never waits forever.
+  // How long until `tokens` could be taken (zero when they can now), rounded up to the clock's
+  // tick and bounded by a day. tokens > capacity: as if capacity were asked, so a caller never
+  // waits forever.
   [[nodiscard]] Clock::duration wait_for(double tokens, Clock::time_point now) const;
   [[nodiscard]] double available(Clock::time_point now) const;
   // Cloudflare said 429: assume its bucket is empty too.
@@ -35,7 +38,9 @@ class TokenBucket {
 class SlidingWindow {
  public:
   SlidingWindow(int limit, Clock::duration window);
+  // Records one event at `now` if fewer than `limit` happened in (now - window, now].
   [[nodiscard]] bool try_take(Clock::time_point now);
+  // Until the oldest counted event expires (zero when try_take would succeed now).
   [[nodiscard]] Clock::duration wait_for(Clock::time_point now) const;
   [[nodiscard]] int used(Clock::time_point now) const;
   [[nodiscard]] int limit() const { return limit_; }

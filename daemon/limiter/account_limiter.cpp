@@ -1,0 +1,73 @@
+// One account's pacing: Cloudflare's per-account buckets (reference §3.1), the API-wide budget
+// (§3.2) and the pauses a 429 imposes (§5.3), combined into one admit-or-wait answer.
+#include "limiter/account_limiter.h"
+
+#include <algorithm>
+
+namespace purgeq {
+namespace {
+
+// Without Retry-After, a 429 pauses at least this long: Cloudflare rounds its own hints up to
+// whole seconds, and hammering sooner only earns more 429s.
+constexpr Clock::duration kMinimumPause = std::chrono::seconds(1);
+
+}  // namespace
+
+AccountLimiter::AccountLimiter(const Limits& limits, Clock::time_point now)
+    // A request always needs one flex token, so the bucket holds at least one.
+    : flex_(limits.requests_per_second, std::max(limits.burst, 1.0), now),
+      // A full batch must always fit, whatever urls_per_second says (Free: 800/s but 100 per
+      // request is fine; a custom 50/s with 500 per request would otherwise never send one).
+      urls_(limits.urls_per_second,
+            std::max(limits.urls_per_second,
+                     static_cast<double>(std::max(limits.max_urls_per_request, 1))),
+            now),
+      urls_per_request_(static_cast<double>(std::max(limits.max_urls_per_request, 1))) {
+  if (limits.global_requests > 0) global_.emplace(limits.global_requests, limits.global_window);
+}
+
+bool AccountLimiter::try_acquire(Kind kind, std::size_t count, Clock::time_point now) {
+  if (now < paused_until_) return false;
+  // Check the global budget before taking tokens, so a refusal there takes nothing.
+  if (global_ && global_->wait_for(now) > Clock::duration::zero()) return false;
+  const bool files = kind == Kind::file;
+  TokenBucket& bucket = files ? urls_ : flex_;
+  if (!bucket.try_take(files ? static_cast<double>(count) : 1.0, now)) return false;
+  if (global_ && !global_->try_take(now)) return false;  // cannot happen: checked above
+  return true;
+}
+
+Clock::duration AccountLimiter::wait_for(Kind kind, std::size_t count,
+                                         Clock::time_point now) const {
+  Clock::duration wait = Clock::duration::zero();
+  if (now < paused_until_) wait = paused_until_ - now;
+  if (global_) wait = std::max(wait, global_->wait_for(now));
+  const bool files = kind == Kind::file;
+  const TokenBucket& bucket = files ? urls_ : flex_;
+  return std::max(wait, bucket.wait_for(files ? static_cast<double>(count) : 1.0, now));
+}
+
+void AccountLimiter::on_rate_limited(Kind kind, std::optional<Clock::duration> retry_after,
+                                     Clock::time_point now) {
+  const bool files = kind == Kind::file;
+  TokenBucket& bucket = files ? urls_ : flex_;
+  bucket.drain(now);
+  Clock::duration pause;
+  if (retry_after) {
+    pause = std::max(*retry_after, Clock::duration::zero());
+  } else {
+    pause = std::max(kMinimumPause, bucket.wait_for(files ? urls_per_request_ : 1.0, now));
+  }
+  paused_until_ = std::max(paused_until_, now + pause);
+}
+
+std::optional<Clock::time_point> AccountLimiter::paused_until(Clock::time_point now) const {
+  if (now < paused_until_) return paused_until_;
+  return std::nullopt;
+}
+
+int AccountLimiter::global_used(Clock::time_point now) const {
+  return global_ ? global_->used(now) : 0;
+}
+
+}  // namespace purgeq

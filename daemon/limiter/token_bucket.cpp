@@ -1,0 +1,84 @@
+// Token-bucket and sliding-window arithmetic behind each account's pacing (reference §3.1, §3.2).
+#include "limiter/token_bucket.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace purgeq {
+namespace {
+
+// Refills are sums of products of doubles; a millionth of a token absorbs their rounding so that
+// waiting exactly wait_for() always lets try_take() succeed.
+constexpr double kSlack = 1e-6;
+// Bound on any computed wait, so that `now + wait` can never overflow (a rate of ~0 would
+// otherwise ask for centuries). Callers re-ask after waiting.
+constexpr Clock::duration kLongestWait = std::chrono::hours(24);
+
+}  // namespace
+
+TokenBucket::TokenBucket(double rate_per_second, double capacity, Clock::time_point now)
+    : rate_(std::max(rate_per_second, 0.0)),
+      capacity_(std::max(capacity, 0.0)),
+      tokens_(capacity_),
+      updated_(now) {}
+
+double TokenBucket::available(Clock::time_point now) const {
+  // A clock that steps back (it should not: steady_clock) refills nothing rather than draining.
+  const double elapsed = std::max(0.0, std::chrono::duration<double>(now - updated_).count());
+  return std::min(capacity_, tokens_ + elapsed * rate_);
+}
+
+bool TokenBucket::try_take(double tokens, Clock::time_point now) {
+  const double cost = std::min(tokens, capacity_);
+  const double have = available(now);
+  if (have + kSlack < cost) return false;
+  tokens_ = std::max(0.0, have - cost);
+  updated_ = std::max(updated_, now);
+  return true;
+}
+
+Clock::duration TokenBucket::wait_for(double tokens, Clock::time_point now) const {
+  const double missing = std::min(tokens, capacity_) - available(now);
+  if (missing <= kSlack) return Clock::duration::zero();
+  if (rate_ <= 0) return kLongestWait;
+  // Rounded up to the clock's tick (a picosecond's rounding error aside), so that after this wait
+  // the tokens are there.
+  const double ticks =
+      std::ceil(missing / rate_ * static_cast<double>(Clock::period::den) /
+                    static_cast<double>(Clock::period::num) -
+                1e-3);
+  if (ticks >= static_cast<double>(kLongestWait.count())) return kLongestWait;
+  return Clock::duration(static_cast<Clock::rep>(std::max(ticks, 1.0)));
+}
+
+void TokenBucket::drain(Clock::time_point now) {
+  tokens_ = 0;
+  updated_ = std::max(updated_, now);
+}
+
+SlidingWindow::SlidingWindow(int limit, Clock::duration window)
+    : limit_(std::max(limit, 0)), window_(window) {}
+
+int SlidingWindow::used(Clock::time_point now) const {
+  // An event stops counting once `window` has passed since it: at exactly event + window.
+  while (!events_.empty() && events_.front() + window_ <= now) events_.pop_front();
+  return static_cast<int>(events_.size());
+}
+
+bool SlidingWindow::try_take(Clock::time_point now) {
+  if (used(now) >= limit_) return false;
+  events_.push_back(now);
+  return true;
+}
+
+Clock::duration SlidingWindow::wait_for(Clock::time_point now) const {
+  const int in_window = used(now);
+  if (in_window < limit_) return Clock::duration::zero();
+  if (limit_ == 0) return window_;  // never admits; callers re-ask after a window
+  // The oldest events must expire until one slot is free; only the (in_window - limit + 1)-th
+  // oldest matters (events arrive in time order).
+  const auto& frees_slot = events_[static_cast<std::size_t>(in_window - limit_)];
+  return std::max(Clock::duration::zero(), frees_slot + window_ - now);
+}
+
+}  // namespace purgeq
