@@ -1,0 +1,90 @@
+// The purgeq command line as a plain value: parsing (CLI11) kept apart from executing it, so every
+// rule about arguments, stdin items and headers is testable without a socket.
+#pragma once
+
+#include <chrono>
+#include <istream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/item.h"
+
+namespace purgeq::cli {
+
+// The CLI's exit codes (SPEC.md "CLI"); scripts branch on them, never renumber.
+enum ExitCode : int {
+  kExitOk = 0,           // accepted; with --wait / wait: every item purged
+  kExitItemsFailed = 1,  // the intent ended failed or partial
+  kExitUsage = 2,        // bad arguments, or the daemon refused the request (400/403/404/413)
+  kExitUnreachable = 3,  // no usable answer: connect failed, connection dropped, 5xx
+  kExitTimedOut = 4,     // --wait=S / wait --timeout S ran out before the intent finished
+};
+
+enum class Command {
+  url,           // POST /v1/purge {"files": [...]}
+  tag,           // {"tags": [...]}
+  host,          // {"hosts": [...]}
+  prefix,        // {"prefixes": [...]}
+  everything,    // {"purge_everything": true}
+  status,        // GET /v1/status
+  show,          // GET /v1/intents/{id}
+  wait,          // GET /v1/intents/{id}?wait=S until terminal
+  failed,        // GET /v1/failed
+  retry_failed,  // POST /v1/failed/retry
+};
+
+// "url", "tag", ..., "retry-failed": the subcommand as typed.
+std::string_view to_string(Command command);
+// Commands that POST an intent (url, tag, host, prefix, everything).
+bool is_submit(Command command);
+
+inline constexpr std::string_view kDefaultSocket = "/run/purgeq/purgeq.sock";
+
+// One invocation, fully parsed and validated; executing it needs nothing else.
+struct CliRequest {
+  Command command = Command::status;
+  // url/tag/host/prefix: the items in the order given, `-` already replaced by stdin's lines.
+  // Never empty for those commands; empty for all others.
+  std::vector<std::string> items;
+  // url only: -H headers in the order given, names as typed, values trimmed. Names are unique
+  // (case-insensitively); every item of the command carries all of them.
+  std::vector<Header> headers;
+  std::string zone;  // --zone: name or id for the body's "zone"; empty = let the daemon route
+  // Submit commands with --wait, and the `wait` command: poll the intent until it is terminal.
+  bool wait = false;
+  // With `wait`: the bound (--wait=S, wait --timeout S); nullopt waits without limit.
+  std::optional<std::chrono::seconds> timeout;
+  bool json = false;   // --json: print the daemon's answer bodies instead of the human summary
+  std::string socket;  // --socket, else $PURGEQ_SOCKET, else kDefaultSocket; never empty
+  std::string id;      // show / wait: the intent id as given; empty for other commands
+};
+
+// What parse_args hands back: a request to execute, or the final word (help, version, error).
+struct ParseResult {
+  std::optional<CliRequest> request;  // set: execute it; unset: exit with exit_code right away
+  int exit_code = kExitOk;            // when !request: 0 after --help/--version, 2 on usage errors
+  std::string out;                    // when !request: text for stdout (help, version)
+  std::string err;                    // when !request: text for stderr, "purgeq: ..." lines
+};
+
+// The process surroundings parse_args reads, injected so tests need no real stdin or environment.
+struct ParseContext {
+  std::istream* stdin_stream = nullptr;   // read once when an item is `-`; null: `-` is an error
+  std::optional<std::string> socket_env;  // $PURGEQ_SOCKET when set and non-empty
+};
+
+// Parses argv (argv[0] is the program name). Global options may come before or after the command.
+[[nodiscard]] ParseResult parse_args(int argc, const char* const* argv,
+                                     const ParseContext& context);
+
+// Appends stdin's items to `items`: one per line, trailing whitespace and \r trimmed, blank lines
+// skipped. Reads line by line, so thousands of piped URLs never sit in memory twice.
+void read_items(std::istream& in, std::vector<std::string>& items);
+
+// Parses one -H argument, "Name: value". The name must be an HTTP token, the value non-empty
+// visible text; on error returns nullopt and sets `error` to a sentence naming the argument.
+[[nodiscard]] std::optional<Header> parse_header(std::string_view text, std::string& error);
+
+}  // namespace purgeq::cli

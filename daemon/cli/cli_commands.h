@@ -1,0 +1,37 @@
+// Executing a parsed purgeq command against purgeqd: the request body, the wait loop, the output.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include "cli/cli_args.h"
+
+namespace purgeq::cli {
+
+// Bound for one request that doesn't hold (submit, status, failed, ...).
+inline constexpr std::chrono::seconds kRequestTimeout{60};
+// Longest ?wait= per poll: long enough to be cheap, short enough that a dead daemon shows soon.
+inline constexpr std::chrono::seconds kMaxPollWait{30};
+// Extra time granted on top of ?wait=S before a poll counts as unanswered.
+inline constexpr std::chrono::seconds kPollGrace{10};
+
+// The POST /v1/purge body for a submit command: {"files"|"tags"|"hosts"|"prefixes": [...]} or
+// {"purge_everything": true}, plus "zone" when given. With -H, each file is {"url", "headers"}.
+[[nodiscard]] boost::json::object build_purge_body(const CliRequest& request);
+
+// The target for GET /v1/intents/{id}[?wait=S], the id percent-encoded.
+[[nodiscard]] std::string intent_target(std::string_view id, std::optional<std::int64_t> wait);
+
+// Runs `request` against purgeqd at request.socket; summaries (or --json bodies) go to `out`,
+// "purgeq: ..." errors to `err`. Returns the process exit code (ExitCode).
+[[nodiscard]] int execute(const CliRequest& request, std::ostream& out, std::ostream& err);
+
+// The whole purgeq program: parses argv with stdin and $PURGEQ_SOCKET, then executes.
+[[nodiscard]] int run(int argc, char** argv);
+
+}  // namespace purgeq::cli

@@ -1,0 +1,46 @@
+// What purgeq makes of purgeqd's answers: the exit code, the error sentence and the human summary.
+// Pure functions over (HTTP status, JSON), so the whole table is unit-testable.
+#pragma once
+
+#include <boost/json/value.hpp>
+#include <string>
+#include <string_view>
+
+namespace purgeq::cli {
+
+// An exit code and, when there is something to complain about, the sentence for stderr (without
+// the "purgeq: " prefix; empty when all is well).
+struct Verdict {
+  int exit_code = 0;
+  std::string error;
+
+  friend bool operator==(const Verdict&, const Verdict&) = default;
+};
+
+// done, failed and partial are final; queued and in_flight are not.
+[[nodiscard]] bool is_terminal(std::string_view intent_status);
+
+// The HTTP layer: 2xx → 0; 400/403/404/413 (and other 4xx) → 2 with the daemon's message and
+// item; 5xx and anything else → 3. `body` is the parsed answer, null when it wasn't JSON.
+[[nodiscard]] Verdict answer_verdict(unsigned http_status, const boost::json::value& body);
+
+// An intent's state (GET /v1/intents/{id}): done → 0, failed/partial → 1, still queued or in
+// flight → 0, or 4 when `timed_out` (the caller's wait ran out before it finished).
+[[nodiscard]] Verdict intent_verdict(const boost::json::value& intent, bool timed_out);
+
+// Human summaries; each ends with a newline. Missing or mistyped members are skipped, never fatal.
+// "queued 3 items as intent ID"
+[[nodiscard]] std::string format_accepted(const boost::json::value& answer);
+// "done: 3 purged" / "partial: 2 purged, 1 failed" + one "  failed KIND ITEM : CODE MESSAGE" line
+// per error.
+[[nodiscard]] std::string format_outcome(const boost::json::value& intent);
+// `show`: the intent's id, status, creation time, counts by state and errors.
+[[nodiscard]] std::string format_intent(const boost::json::value& intent);
+// `status`: version, uptime, queue depth by zone and kind, failed count, accounts.
+[[nodiscard]] std::string format_status(const boost::json::value& status);
+// `failed`: one line per failed item, or "no failed items".
+[[nodiscard]] std::string format_failed(const boost::json::value& failed);
+// `retry-failed`: "requeued N failed items".
+[[nodiscard]] std::string format_requeued(const boost::json::value& answer);
+
+}  // namespace purgeq::cli

@@ -1,0 +1,476 @@
+// End-to-end tests of purgeq's command execution against a fake purgeqd on a temporary Unix socket.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/json.hpp>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/cli_args.h"
+#include "cli/cli_commands.h"
+#include "cli/socket_client.h"
+
+namespace purgeq::cli {
+namespace {
+
+namespace json = boost::json;
+
+struct Recorded {
+  std::string method;
+  std::string target;
+  std::string head;  // request line and headers
+  std::string body;
+};
+
+struct Canned {
+  unsigned status = 200;
+  std::string body;
+  bool drop = false;  // close the connection without answering
+};
+
+// A minimal HTTP/1.1 server: one request per connection, answered by `handler`. Plain POSIX
+// sockets on purpose, so the test proves the client against something other than Beast.
+class FakeDaemon {
+ public:
+  // `read_bodies` false: answer as soon as the headers are in, leaving the body unread (as
+  // purgeqd does for a body over its limit).
+  explicit FakeDaemon(std::function<Canned(const Recorded&)> handler, bool read_bodies = true)
+      : handler_(std::move(handler)), read_bodies_(read_bodies) {
+    char dir_template[] = "/tmp/purgeq_cli_test_XXXXXX";
+    dir_ = ::mkdtemp(dir_template);
+    path_ = dir_ + "/purgeq.sock";
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path_.c_str(), sizeof(addr.sun_path) - 1);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        ::listen(fd_, 16) != 0) {
+      ADD_FAILURE() << "cannot listen on " << path_ << ": " << std::strerror(errno);
+    }
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~FakeDaemon() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+    std::filesystem::remove_all(dir_);
+  }
+  FakeDaemon(const FakeDaemon&) = delete;
+  FakeDaemon& operator=(const FakeDaemon&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::vector<Recorded> requests() const {
+    std::lock_guard lock(mutex_);
+    return requests_;
+  }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      pollfd pfd{fd_, POLLIN, 0};
+      if (::poll(&pfd, 1, 20) <= 0) continue;
+      const int conn = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0) continue;
+      handle(conn);
+      ::close(conn);
+    }
+  }
+
+  void handle(int conn) {
+    std::string data;
+    char buf[65536];
+    std::size_t header_end = std::string::npos;
+    std::size_t content_length = 0;
+    for (;;) {
+      if (header_end != std::string::npos &&
+          (!read_bodies_ || data.size() >= header_end + 4 + content_length)) {
+        break;
+      }
+      const auto n = ::read(conn, buf, sizeof(buf));
+      if (n <= 0) return;
+      data.append(buf, static_cast<std::size_t>(n));
+      if (header_end == std::string::npos) {
+        header_end = data.find("\r\n\r\n");
+        if (header_end != std::string::npos) {
+          std::string lower_head = data.substr(0, header_end);
+          for (auto& c : lower_head)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          const auto at = lower_head.find("content-length:");
+          if (at != std::string::npos) content_length = std::stoul(lower_head.substr(at + 15));
+        }
+      }
+    }
+    Recorded request;
+    request.head = data.substr(0, header_end);
+    request.body = data.substr(std::min(data.size(), header_end + 4), content_length);
+    std::istringstream line(request.head);
+    line >> request.method >> request.target;
+    {
+      std::lock_guard lock(mutex_);
+      requests_.push_back(request);
+    }
+    const auto canned = handler_(request);
+    if (canned.drop) return;
+    const auto answer = "HTTP/1.1 " + std::to_string(canned.status) +
+                        " X\r\nContent-Type: application/json\r\nContent-Length: " +
+                        std::to_string(canned.body.size()) + "\r\nConnection: close\r\n\r\n" +
+                        canned.body;
+    // MSG_NOSIGNAL: a client that gave up must not kill the test binary with SIGPIPE.
+    [[maybe_unused]] const auto sent = ::send(conn, answer.data(), answer.size(), MSG_NOSIGNAL);
+  }
+
+  std::function<Canned(const Recorded&)> handler_;
+  bool read_bodies_ = true;
+  std::string dir_;
+  std::string path_;
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  std::vector<Recorded> requests_;
+};
+
+struct Run {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Parses `args` as purgeq would (with `--socket`), then executes the request for real.
+Run run_cli(const std::string& socket, std::vector<std::string> args,
+            const std::string& stdin_text = {}) {
+  args.insert(args.begin(), {"purgeq", "--socket", socket});
+  std::vector<const char*> argv;
+  for (const auto& arg : args) argv.push_back(arg.c_str());
+  std::istringstream in(stdin_text);
+  ParseContext context;
+  context.stdin_stream = &in;
+  const auto parsed = parse_args(static_cast<int>(argv.size()), argv.data(), context);
+  Run run;
+  if (!parsed.request) {
+    run.exit_code = parsed.exit_code;
+    run.err = parsed.err;
+    return run;
+  }
+  std::ostringstream out;
+  std::ostringstream err;
+  run.exit_code = execute(*parsed.request, out, err);
+  run.out = out.str();
+  run.err = err.str();
+  return run;
+}
+
+constexpr std::string_view kAccepted = R"({"id":"01HVABC","status":"queued","items":2})";
+
+std::string intent_body(std::string_view status, int done, int failed, int pending,
+                        std::string_view errors = "[]") {
+  return fmt::format(
+      R"({{"id":"01HVABC","status":"{}","created_at":"2026-11-25T10:02:11Z",)"
+      R"("items":{{"total":{},"queued":{},"in_flight":0,"done":{},"failed":{}}},"errors":{}}})",
+      status, done + failed + pending, pending, done, failed, errors);
+}
+
+TEST(CliSocket, SubmitAccepted) {
+  FakeDaemon daemon([](const Recorded&) { return Canned{202, std::string(kAccepted)}; });
+  const auto run = run_cli(
+      daemon.path(),
+      {"url", "https://a.example/x", "-", "-H", "CF-Device-Type: mobile", "--zone", "a.example"},
+      "https://a.example/y\r\n\r\n");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "queued 2 items as intent 01HVABC\n");
+  EXPECT_EQ(run.err, "");
+  const auto requests = daemon.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_EQ(requests[0].target, "/v1/purge");
+  EXPECT_NE(requests[0].head.find("Host: localhost\r\n"), std::string::npos) << requests[0].head;
+  EXPECT_NE(requests[0].head.find("Content-Type: application/json"), std::string::npos);
+  EXPECT_EQ(json::parse(requests[0].body), json::parse(R"({"zone":"a.example","files":[
+              {"url":"https://a.example/x","headers":{"CF-Device-Type":"mobile"}},
+              {"url":"https://a.example/y","headers":{"CF-Device-Type":"mobile"}}]})"));
+}
+
+TEST(CliSocket, JsonPrintsTheAnswerOnOneLine) {
+  FakeDaemon daemon([](const Recorded&) {
+    return Canned{202, "{\n  \"id\": \"01HVABC\",\n  \"status\": \"queued\",\n  \"items\": 2\n}\n"};
+  });
+  const auto run = run_cli(daemon.path(), {"--json", "tag", "a", "b"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, std::string(kAccepted) + "\n");
+}
+
+TEST(CliSocket, RejectedIsUsageErrorWithTheDaemonsMessage) {
+  const std::string rejection =
+      R"({"error":{"code":"invalid_url","message":"files[0]: \"notaurl\" is not an absolute http(s) URL","item":"notaurl"}})";
+  FakeDaemon daemon([&](const Recorded&) { return Canned{400, rejection}; });
+  const auto run = run_cli(daemon.path(), {"url", "notaurl"});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(run.err, "purgeq: rejected: files[0]: \"notaurl\" is not an absolute http(s) URL\n");
+  // --json still prints the daemon's body, for scripts that read the error's code.
+  const auto json_run = run_cli(daemon.path(), {"--json", "url", "notaurl"});
+  EXPECT_EQ(json_run.exit_code, 2);
+  EXPECT_EQ(json::parse(json_run.out), json::parse(rejection));
+  EXPECT_NE(json_run.err.find("rejected"), std::string::npos);
+}
+
+TEST(CliSocket, RefusedAndTooLargeAreUsageErrors) {
+  FakeDaemon daemon([](const Recorded& r) {
+    if (r.body.find("big") != std::string::npos) return Canned{413, "payload too large"};
+    return Canned{403,
+                  R"({"error":{"code":"access_denied","message":"uid 33 may not purge tags"}})"};
+  });
+  const auto refused = run_cli(daemon.path(), {"tag", "t"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_EQ(refused.err, "purgeq: refused: uid 33 may not purge tags\n");
+  const auto big = run_cli(daemon.path(), {"tag", "big"});
+  EXPECT_EQ(big.exit_code, 2);
+  EXPECT_NE(big.err.find("HTTP 413"), std::string::npos) << big.err;
+}
+
+TEST(CliSocket, EarlyAnswerToAnOversizedBodyIsRead) {
+  FakeDaemon daemon(
+      [](const Recorded&) {
+        return Canned{413, R"({"error":{"code":"too_large","message":"body over 8 MiB"}})"};
+      },
+      false);
+  std::string piped;
+  for (int i = 0; i < 200000; ++i) piped += fmt::format("https://a.example/{:060}\n", i);
+  const auto run = run_cli(daemon.path(), {"url", "-"}, piped);
+  // Either the 413 is read despite the unsent rest, or the connection reset wins the race; both
+  // are reported, never a crash or a hang.
+  EXPECT_TRUE(run.exit_code == 2 || run.exit_code == 3) << run.err;
+  EXPECT_NE(run.err, "");
+}
+
+TEST(CliSocket, UnreachableSocket) {
+  const auto run = run_cli("/nonexistent/purgeq.sock", {"status"});
+  EXPECT_EQ(run.exit_code, 3);
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(run.err,
+            "purgeq: cannot reach purgeqd at /nonexistent/purgeq.sock: No such file or directory "
+            "(is the daemon running? set --socket or PURGEQ_SOCKET)\n");
+}
+
+TEST(CliSocket, RefusedConnectionIsUnreachable) {
+  // A socket file nobody listens on: ECONNREFUSED.
+  char dir_template[] = "/tmp/purgeq_cli_test_XXXXXX";
+  const std::string dir = ::mkdtemp(dir_template);
+  const std::string path = dir + "/dead.sock";
+  {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ::close(fd);
+  }
+  const auto run = run_cli(path, {"tag", "t"});
+  EXPECT_EQ(run.exit_code, 3);
+  EXPECT_NE(run.err.find("Connection refused"), std::string::npos) << run.err;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CliSocket, DroppedConnectionAnd5xxAreUnreachable) {
+  FakeDaemon daemon([](const Recorded& r) {
+    if (r.target == "/v1/status") return Canned{200, "", true};
+    if (r.target == "/v1/failed") return Canned{500, "oops"};
+    return Canned{503, R"({"error":{"code":"storage_unavailable","message":"disk I/O error"}})"};
+  });
+  const auto dropped = run_cli(daemon.path(), {"status"});
+  EXPECT_EQ(dropped.exit_code, 3);
+  EXPECT_NE(dropped.err.find("closed the connection before answering"), std::string::npos)
+      << dropped.err;
+  const auto broken = run_cli(daemon.path(), {"failed"});
+  EXPECT_EQ(broken.exit_code, 3);
+  EXPECT_EQ(broken.err, "purgeq: purgeqd failed (HTTP 500)\n");
+  const auto unavailable = run_cli(daemon.path(), {"host", "a.example"});
+  EXPECT_EQ(unavailable.exit_code, 3);
+  EXPECT_EQ(unavailable.err,
+            "purgeq: purgeqd cannot take requests now: disk I/O error; try again\n");
+}
+
+TEST(CliSocket, NonJsonSuccessIsUnreachable) {
+  FakeDaemon daemon([](const Recorded&) { return Canned{200, "<html>"}; });
+  const auto run = run_cli(daemon.path(), {"status"});
+  EXPECT_EQ(run.exit_code, 3);
+  EXPECT_NE(run.err.find("unreadable answer"), std::string::npos) << run.err;
+}
+
+TEST(CliSocket, WaitLoopUntilDone) {
+  std::atomic<int> polls{0};
+  FakeDaemon daemon([&](const Recorded& r) {
+    if (r.method == "POST") return Canned{202, std::string(kAccepted)};
+    // Two rounds in flight, then done.
+    if (++polls < 3) return Canned{200, intent_body("in_flight", 1, 0, 1)};
+    return Canned{200, intent_body("done", 2, 0, 0)};
+  });
+  const auto run = run_cli(daemon.path(), {"--wait", "url", "https://a/x", "https://a/y"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "queued 2 items as intent 01HVABC\ndone: 2 purged\n");
+  const auto requests = daemon.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  for (std::size_t i = 1; i < requests.size(); ++i) {
+    EXPECT_EQ(requests[i].method, "GET");
+    EXPECT_EQ(requests[i].target, "/v1/intents/01HVABC?wait=30");  // unbounded: 30 s per poll
+  }
+}
+
+TEST(CliSocket, WaitWithJsonPrintsOnlyTheFinalIntent) {
+  FakeDaemon daemon([&](const Recorded& r) {
+    if (r.method == "POST") return Canned{202, std::string(kAccepted)};
+    return Canned{200, intent_body("done", 2, 0, 0)};
+  });
+  const auto run = run_cli(daemon.path(), {"--json", "--wait=60", "tag", "a", "b"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(json::parse(run.out), json::parse(intent_body("done", 2, 0, 0)));
+  EXPECT_EQ(run.out.find('\n'), run.out.size() - 1);
+  const auto requests = daemon.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].target, "/v1/intents/01HVABC?wait=30");  // min(60 remaining, 30)
+}
+
+TEST(CliSocket, WaitPartialExitsOne) {
+  const std::string errors =
+      R"([{"kind":"file","item":"https://a/y","code":1015,"message":"Unable to purge"}])";
+  FakeDaemon daemon([&](const Recorded& r) {
+    if (r.method == "POST") return Canned{202, std::string(kAccepted)};
+    return Canned{200, intent_body("partial", 1, 1, 0, errors)};
+  });
+  const auto run = run_cli(daemon.path(), {"url", "https://a/x", "https://a/y", "--wait=10"});
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_EQ(run.out,
+            "queued 2 items as intent 01HVABC\n"
+            "partial: 1 purged, 1 failed\n"
+            "  failed file https://a/y : 1015 Unable to purge\n");
+  const auto requests = daemon.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].target, "/v1/intents/01HVABC?wait=10");
+}
+
+TEST(CliSocket, WaitTimesOut) {
+  FakeDaemon daemon([&](const Recorded&) {
+    // Answers at once, as a daemon that is shutting down would: the client must not spin.
+    return Canned{200, intent_body("in_flight", 1, 0, 1)};
+  });
+  const auto start = std::chrono::steady_clock::now();
+  const auto run = run_cli(daemon.path(), {"wait", "01HVABC", "--timeout", "1"});
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(run.exit_code, 4) << run.err;
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(run.err,
+            "purgeq: timed out waiting for intent 01HVABC: still in_flight (1 purged, 0 failed, "
+            "1 pending)\n");
+  EXPECT_GE(elapsed, std::chrono::seconds(1));
+  EXPECT_LT(elapsed, std::chrono::seconds(5));
+  const auto requests = daemon.requests();
+  ASSERT_GE(requests.size(), 2u);
+  EXPECT_LE(requests.size(), 5u);  // paced, not a busy loop
+  EXPECT_EQ(requests[0].target, "/v1/intents/01HVABC?wait=1");
+}
+
+TEST(CliSocket, WaitZeroChecksOnce) {
+  FakeDaemon daemon([&](const Recorded& r) {
+    if (r.method == "POST") return Canned{202, std::string(kAccepted)};
+    return Canned{200, intent_body("queued", 0, 0, 2)};
+  });
+  const auto run = run_cli(daemon.path(), {"--wait=0", "tag", "a", "b"});
+  EXPECT_EQ(run.exit_code, 4);
+  const auto requests = daemon.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].target, "/v1/intents/01HVABC?wait=0");
+}
+
+TEST(CliSocket, ShowIntent) {
+  FakeDaemon daemon([&](const Recorded& r) {
+    if (r.target == "/v1/intents/01HVABC") return Canned{200, intent_body("done", 2, 0, 0)};
+    return Canned{
+        404,
+        R"({"error":{"code":"unknown_intent","message":"no intent with id \"nope\"","item":"nope"}})"};
+  });
+  const auto shown = run_cli(daemon.path(), {"show", "01HVABC"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_EQ(shown.out,
+            "intent 01HVABC: done (created 2026-11-25T10:02:11Z)\n"
+            "  2 items: 0 queued, 0 in flight, 2 purged, 0 failed\n");
+  const auto unknown = run_cli(daemon.path(), {"show", "nope"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_EQ(unknown.err, "purgeq: no intent with id \"nope\"\n");
+  const auto waited = run_cli(daemon.path(), {"wait", "nope"});
+  EXPECT_EQ(waited.exit_code, 2);
+}
+
+TEST(CliSocket, StatusFailedAndRetry) {
+  FakeDaemon daemon([&](const Recorded& r) {
+    if (r.target == "/v1/status") {
+      return Canned{200, R"({"version":"0.1.0","uptime_seconds":5,"pending":0,"queue":{}})"};
+    }
+    if (r.target == "/v1/failed") {
+      return Canned{200, R"({"items":[{"id":1,"zone":"a.example","kind":"tag","item":"t",
+                              "code":1100,"message":"too long","failed_at":"2026-11-25T10:00:00Z"}]})"};
+    }
+    return Canned{200, R"({"requeued":1})"};
+  });
+  const auto status = run_cli(daemon.path(), {"status"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(status.out, "purgeqd 0.1.0, up 5s\nqueue: 0 pending\n");
+  const auto status_json = run_cli(daemon.path(), {"status", "--json"});
+  EXPECT_EQ(status_json.out, R"({"version":"0.1.0","uptime_seconds":5,"pending":0,"queue":{}})"
+                             "\n");
+  const auto failed = run_cli(daemon.path(), {"failed"});
+  EXPECT_EQ(failed.exit_code, 0);  // listing failures is not itself a failure
+  EXPECT_EQ(failed.out,
+            "2026-11-25T10:00:00Z  a.example  tag  t : 1100 too long\n"
+            "1 failed item (purgeq retry-failed requeues them)\n");
+  const auto retry = run_cli(daemon.path(), {"retry-failed"});
+  EXPECT_EQ(retry.exit_code, 0);
+  EXPECT_EQ(retry.out, "requeued 1 failed item\n");
+  const auto requests = daemon.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  EXPECT_EQ(requests[3].method, "POST");
+  EXPECT_EQ(requests[3].target, "/v1/failed/retry");
+}
+
+TEST(CliSocket, ManyItemsFromStdinInOnePost) {
+  FakeDaemon daemon([](const Recorded& r) {
+    const auto body = json::parse(r.body);
+    return Canned{202, fmt::format(R"({{"id":"big","status":"queued","items":{}}})",
+                                   body.at("files").as_array().size())};
+  });
+  std::string piped;
+  for (int i = 0; i < 20000; ++i) piped += fmt::format("https://a.example/p/{}\n", i);
+  const auto run = run_cli(daemon.path(), {"url", "-"}, piped);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "queued 20000 items as intent big\n");
+  EXPECT_EQ(daemon.requests().size(), 1u);
+}
+
+TEST(CliSocket, SilentDaemonTimesOut) {
+  FakeDaemon daemon([](const Recorded&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    return Canned{200, "{}"};
+  });
+  const auto timeout = std::chrono::seconds(1);
+  const auto answer = http_request(daemon.path(), Method::get, "/v1/status", {}, timeout);
+  EXPECT_EQ(answer.failure, Failure::receive);
+  EXPECT_EQ(describe_failure(daemon.path(), answer, timeout),
+            "no answer from purgeqd at " + daemon.path() + " within 1s");
+}
+
+}  // namespace
+}  // namespace purgeq::cli
