@@ -215,6 +215,8 @@ class DaemonFixture:
         env["NOTIFY_SOCKET"] = notify_path
         env.update(self.env_extra)
         env.update(extra_env or {})
+        if getattr(self, "log_file", None):
+            self.log_file.close()
         self.log_file = open(self.log_path, "a")
         argv = (argv_prefix or []) + [PURGEQD, "--config", self.config_path]
         self.proc = subprocess.Popen(argv, stdout=self.log_file, stderr=self.log_file, env=env)
@@ -276,6 +278,8 @@ class DaemonFixture:
             self.proc.wait(timeout=10)
         if self.notify:
             self.notify.close()
+        if getattr(self, "log_file", None):
+            self.log_file.close()
 
 
 class FakeFixture:
