@@ -305,6 +305,7 @@ void Dispatcher::transmit(const std::shared_ptr<Flight>& flight) {
     });
     return;
   }
+  accounts_.at(flight->account).limiter.sent_late(flight->kind, Clock::now() - flight->sent_at);
   log::info("batch_sent", "zone={} account={} kind={} items={} covered={}", log::quote(zone->name),
             log::quote(account->name), to_string(flight->kind), flight->members.size(),
             flight->covered.size());

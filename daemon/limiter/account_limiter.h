@@ -24,6 +24,9 @@ class AccountLimiter {
   // bucket of that kind takes to refill one request's worth -- one flex token, or a full file
   // batch of URL tokens -- but at least 1 s) and drain that bucket. Never shortens a pause.
   void on_rate_limited(Kind kind, std::optional<Clock::duration> retry_after, Clock::time_point now);
+  // A request acquired earlier left only now (it waited for its in_flight mark to be durable):
+  // pace the next one from the actual send, which is what Cloudflare sees.
+  void sent_late(Kind kind, Clock::duration delay);
   [[nodiscard]] std::optional<Clock::time_point> paused_until(Clock::time_point now) const;
 
   [[nodiscard]] double flex_tokens(Clock::time_point now) const { return flex_.available(now); }

@@ -7,9 +7,13 @@
 namespace purgeq {
 namespace {
 
-// Refills are sums of products of doubles; a millionth of a token absorbs their rounding so that
-// waiting exactly wait_for() always lets try_take() succeed.
-constexpr double kSlack = 1e-6;
+// Refills are sums of products of doubles, so "enough tokens" allows a little rounding: what the
+// bucket refills in a picosecond (wait_for rounds to within that) plus double precision relative
+// to the bucket's size. Far below anything a request costs, and below one tick of refill, so
+// asking a tick early is still refused.
+double slack(double rate, double capacity) {
+  return (rate + capacity + 1.0) * 1e-12;
+}
 // Bound on any computed wait, so that `now + wait` can never overflow (a rate of ~0 would
 // otherwise ask for centuries). Callers re-ask after waiting.
 constexpr Clock::duration kLongestWait = std::chrono::hours(24);
@@ -31,7 +35,7 @@ double TokenBucket::available(Clock::time_point now) const {
 bool TokenBucket::try_take(double tokens, Clock::time_point now) {
   const double cost = std::min(tokens, capacity_);
   const double have = available(now);
-  if (have + kSlack < cost) return false;
+  if (have + slack(rate_, capacity_) < cost) return false;
   tokens_ = std::max(0.0, have - cost);
   updated_ = std::max(updated_, now);
   return true;
@@ -39,14 +43,13 @@ bool TokenBucket::try_take(double tokens, Clock::time_point now) {
 
 Clock::duration TokenBucket::wait_for(double tokens, Clock::time_point now) const {
   const double missing = std::min(tokens, capacity_) - available(now);
-  if (missing <= kSlack) return Clock::duration::zero();
+  if (missing <= slack(rate_, capacity_)) return Clock::duration::zero();
   if (rate_ <= 0) return kLongestWait;
-  // Rounded up to the clock's tick (a picosecond's rounding error aside), so that after this wait
-  // the tokens are there.
-  const double ticks =
-      std::ceil(missing / rate_ * static_cast<double>(Clock::period::den) /
-                    static_cast<double>(Clock::period::num) -
-                1e-3);
+  // Rounded up to the clock's tick, so that after this wait the tokens are there; a picosecond
+  // of rounding is forgiven so an exact answer (1 token at 50/s: 20 ms) stays exact.
+  const double exact_ticks = missing / rate_ * static_cast<double>(Clock::period::den) /
+                             static_cast<double>(Clock::period::num);
+  const double ticks = std::ceil(exact_ticks - 1e-3);
   if (ticks >= static_cast<double>(kLongestWait.count())) return kLongestWait;
   return Clock::duration(static_cast<Clock::rep>(std::max(ticks, 1.0)));
 }
@@ -54,6 +57,11 @@ Clock::duration TokenBucket::wait_for(double tokens, Clock::time_point now) cons
 void TokenBucket::drain(Clock::time_point now) {
   tokens_ = 0;
   updated_ = std::max(updated_, now);
+}
+
+void TokenBucket::defer(Clock::duration delay) {
+  const double credit = std::chrono::duration<double>(delay).count() * rate_;
+  tokens_ = std::max(-capacity_, tokens_ - credit);
 }
 
 SlidingWindow::SlidingWindow(int limit, Clock::duration window)

@@ -24,6 +24,10 @@ class TokenBucket {
   [[nodiscard]] double available(Clock::time_point now) const;
   // Cloudflare said 429: assume its bucket is empty too.
   void drain(Clock::time_point now);
+  // The tokens taken earlier were spent `delay` later than taken (the request left late): take
+  // back the refill credited meanwhile, so the next request is spaced from the actual send. May
+  // leave the bucket in debt (negative), never below -capacity.
+  void defer(Clock::duration delay);
   [[nodiscard]] double capacity() const { return capacity_; }
   [[nodiscard]] double rate() const { return rate_; }
 

@@ -2,16 +2,28 @@
 #include "planner/coverage.h"
 
 #include <algorithm>
-#include <cctype>
 
 namespace purgeq {
 namespace {
 
+// ASCII only, as hostnames are; locale-independent and cheap (the planner calls this per URL).
 std::string lower(std::string_view text) {
   std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
   return out;
+}
+
+// Position of the first character that ends a URL's authority ('/', '?', '#') or, with
+// `path_only`, a path ('?', '#'); text.size() when there is none. A plain loop: find_first_of
+// scans the set once per character.
+std::size_t find_end(std::string_view text, bool path_only) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '?' || c == '#' || (c == '/' && !path_only)) return i;
+  }
+  return text.size();
 }
 
 // A host as the rules accept it: non-empty and free of the characters that would make "host"
@@ -25,13 +37,13 @@ std::optional<Reach> file_reach(std::string_view url) {
   const auto scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos || scheme_end == 0) return std::nullopt;
   std::string_view rest = url.substr(scheme_end + 3);
-  const auto authority_end = std::min(rest.find_first_of("/?#"), rest.size());
+  const auto authority_end = find_end(rest, false);
   const std::string_view authority = rest.substr(0, authority_end);
   // A port (even the scheme's default, which the parser keeps as written) is refused here: see
   // reach_of in the header.
   if (!plain_host(authority)) return std::nullopt;
   rest.remove_prefix(authority_end);
-  std::string_view path = rest.substr(0, std::min(rest.find_first_of("?#"), rest.size()));
+  std::string_view path = rest.substr(0, find_end(rest, true));
   // "https://a.example?x" requests "/" (RFC 3986 §6.2.3), as the parser normalises it.
   if (path.empty()) path = "/";
   return Reach{lower(authority), path};

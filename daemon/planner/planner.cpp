@@ -7,6 +7,7 @@
 #include <iterator>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 
@@ -22,6 +23,11 @@ struct Node {
   std::optional<Reach> reach;  // host/path for files, hosts and prefixes
   bool eligible = false;       // not_before <= now
   std::size_t parent = kNone;  // the node this one rides with: its duplicate's twin or a coverer
+  // What makes two targets of one kind the same purge (coverage.h's coverage_key). Usually a view
+  // of the item's value; `owned_identity` holds it when it differs (tags, headers, host case).
+  // Views into a Node stay valid because the node vector is sized once and never moved.
+  std::string_view identity;
+  std::string owned_identity;
 };
 
 bool older(const PlanTarget& a, const PlanTarget& b) {
@@ -67,18 +73,32 @@ Group group_of(const Item& item) {
 }
 
 // Files are listed together whatever their headers: their order is by age alone.
-int listing_rank(Group group) { return group == kFilesWithHeaders ? kFiles : group; }
+int listing_rank(Group group) {
+  return static_cast<int>(group == kFilesWithHeaders ? kFiles : group);
+}
 
-// What makes two targets of one kind the same purge (coverage.h's coverage_key, from the reach
-// already computed).
-std::string identity(const Node& node) {
+// Sets node.identity to coverage.h's coverage_key, without copying it when the item's value
+// already is the key (the common case: files without headers, hosts and prefixes in lower case).
+void set_identity(Node& node) {
   const Item& item = *node.target->item;
   if ((item.kind == Kind::host || item.kind == Kind::prefix) && node.reach) {
-    std::string key = node.reach->host;
-    key += node.reach->path;
-    return key;
+    const Reach& reach = *node.reach;
+    const std::string_view value = item.value;
+    if (value.size() == reach.host.size() + reach.path.size() && value.starts_with(reach.host)) {
+      node.identity = value;
+    } else {
+      node.owned_identity = reach.host;
+      node.owned_identity += reach.path;
+      node.identity = node.owned_identity;
+    }
+    return;
   }
-  return item.key();
+  if (item.kind == Kind::file && item.headers.empty()) {
+    node.identity = item.value;  // Item::key() of a file without headers is its URL
+    return;
+  }
+  node.owned_identity = item.key();
+  node.identity = node.owned_identity;
 }
 
 bool reach_less(const Reach& a, const Reach& b) {
@@ -105,11 +125,20 @@ void link_coverage(std::vector<Node>& nodes) {
   std::sort(order.begin(), order.end(),
             [&](std::size_t a, std::size_t b) { return preferred(nodes[a], nodes[b]); });
 
-  std::array<std::unordered_map<std::string, std::size_t>, kKindCount> seen;
+  // Keys view the nodes' identities, which stay put: `nodes` is not resized from here on.
+  std::array<std::unordered_map<std::string_view, std::size_t>, kKindCount> seen;
   std::array<std::vector<std::size_t>, kKindCount> distinct;  // first of each identity, by kind
+  {
+    std::array<std::size_t, kKindCount> per_kind{};
+    for (const auto& node : nodes) ++per_kind[static_cast<std::size_t>(node.target->item->kind)];
+    for (std::size_t k = 0; k < kKindCount; ++k) {
+      seen[k].reserve(per_kind[k]);
+      distinct[k].reserve(per_kind[k]);
+    }
+  }
   for (const std::size_t i : order) {
     const auto kind = static_cast<std::size_t>(nodes[i].target->item->kind);
-    const auto [it, inserted] = seen[kind].try_emplace(identity(nodes[i]), i);
+    const auto [it, inserted] = seen[kind].try_emplace(nodes[i].identity, i);
     if (inserted) {
       distinct[kind].push_back(i);
     } else {
@@ -127,6 +156,7 @@ void link_coverage(std::vector<Node>& nodes) {
 
   // Hosts: looked up by name. The views point into nodes' reaches, which no longer move.
   std::unordered_map<std::string_view, std::size_t> hosts;
+  hosts.reserve(distinct[static_cast<std::size_t>(Kind::host)].size());
   for (const std::size_t i : distinct[static_cast<std::size_t>(Kind::host)]) {
     if (nodes[i].reach) hosts.emplace(nodes[i].reach->host, i);
   }
@@ -204,6 +234,7 @@ ZonePlan plan_zone(std::span<const PlanTarget> pending, const Caps& caps, Clock:
     nodes[i].target = &target;
     nodes[i].reach = reach_of(*target.item);
     nodes[i].eligible = target.not_before <= now;
+    set_identity(nodes[i]);
   }
   link_coverage(nodes);
 
@@ -226,7 +257,7 @@ ZonePlan plan_zone(std::span<const PlanTarget> pending, const Caps& caps, Clock:
     std::sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) {
       return older(*nodes[a].target, *nodes[b].target);
     });
-    const int cap_value = g == kEverything ? 1
+    const int cap_value = g == kEverything                          ? 1
                           : (g == kFiles || g == kFilesWithHeaders) ? caps.max_urls
                                                                     : caps.max_ops;
     const auto cap = static_cast<std::size_t>(std::max(cap_value, 1));

@@ -41,7 +41,7 @@ struct Batch {
 };
 
 struct ZonePlan {
-  std::vector<Batch> ready;                 // may be sent now, most urgent first
+  std::vector<Batch> ready;                  // may be sent now, most urgent first
   std::optional<Clock::time_point> wake_at;  // earliest instant a further batch becomes ready
 };
 
@@ -64,8 +64,8 @@ struct ZonePlan {
 //   not_before of an ineligible uncovered target; nullopt when nothing is left waiting.
 // O(n log n) in the number of targets (URLs are matched against prefixes by binary search).
 // Throws std::invalid_argument if a target's item is null.
-ZonePlan plan_zone(std::span<const PlanTarget> pending, const Caps& caps,
-                   Clock::duration linger, Clock::time_point now);
+ZonePlan plan_zone(std::span<const PlanTarget> pending, const Caps& caps, Clock::duration linger,
+                   Clock::time_point now);
 
 // Zones of one account share its budget fairly: round robin over the zones' ready batches,
 // starting at zone `start` (mod the number of plans): the first batch of zone start, of start+1,
