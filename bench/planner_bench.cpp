@@ -25,10 +25,10 @@ Backlog make_backlog(std::size_t n, Clock::time_point now) {
     } else if (i % 40 == 0) {
       b.items.push_back(Item{Kind::tag, "tag-" + std::to_string(i), {}});
     } else {
-      b.items.push_back(
-          Item{Kind::file, "https://" + host + "/p" + std::to_string(i % 997) + "/" +
-                               std::to_string(i) + ".html?v=" + std::to_string(i % 3),
-               {}});
+      b.items.push_back(Item{Kind::file,
+                             "https://" + host + "/p" + std::to_string(i % 997) + "/" +
+                                 std::to_string(i) + ".html?v=" + std::to_string(i % 3),
+                             {}});
     }
   }
   b.targets.reserve(n);

@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
-#include <boost/asio/executor_work_guard.hpp>
 
 #include "store/store_worker.h"
 

@@ -9,8 +9,9 @@ namespace purgeq {
 class Backoff {
  public:
   Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max);
-  // Upper bound of the delay before retry number `attempt` (1 = first retry): initial*2^(attempt-1),
-  // capped at max, never overflowing. attempt < 1 counts as 1; negative durations as zero.
+  // Upper bound of the delay before retry number `attempt` (1 = first retry):
+  // initial*2^(attempt-1), capped at max, never overflowing. attempt < 1 counts as 1; negative
+  // durations as zero.
   [[nodiscard]] std::chrono::milliseconds ceiling(int attempt) const;
   // Full jitter: uniform in [0, ceiling(attempt)].
   [[nodiscard]] std::chrono::milliseconds delay(int attempt, std::mt19937_64& rng) const;

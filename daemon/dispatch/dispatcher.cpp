@@ -70,8 +70,8 @@ void Dispatcher::add(std::vector<StoredTarget> targets) {
   for (auto& target : targets) {
     Live live;
     live.accepted = steady_from_wall(target.created_ms);
-    live.not_before = target.not_before_ms > 0 ? steady_from_wall(target.not_before_ms)
-                                               : Clock::time_point{};
+    live.not_before =
+        target.not_before_ms > 0 ? steady_from_wall(target.not_before_ms) : Clock::time_point{};
     const auto id = target.id;
     auto& queue = zones_[target.zone_id];
     live.stored = std::move(target);
@@ -127,7 +127,9 @@ std::size_t Dispatcher::pending_count() const {
   return n;
 }
 
-std::size_t Dispatcher::requests_in_flight() const { return requests_in_flight_; }
+std::size_t Dispatcher::requests_in_flight() const {
+  return requests_in_flight_;
+}
 
 void Dispatcher::schedule_tick() {
   if (tick_posted_ || stopping_) return;
@@ -224,10 +226,9 @@ void Dispatcher::dispatch_account(const Account& account, std::size_t account_in
     if (!state.limiter.try_acquire(batch.kind, batch.members.size(), now)) {
       // Later, smaller batches of the same bucket must not starve this one.
       blocked = true;
-      wake = earliest(wake,
-                      now + std::max<Clock::duration>(
-                                state.limiter.wait_for(batch.kind, batch.members.size(), now),
-                                milliseconds(1)));
+      wake = earliest(wake, now + std::max<Clock::duration>(
+                                      state.limiter.wait_for(batch.kind, batch.members.size(), now),
+                                      milliseconds(1)));
       continue;
     }
     auto& queue = zones_[zone_ids[slot]];
@@ -258,22 +259,23 @@ void Dispatcher::launch(std::shared_ptr<Flight> flight) {
   for (const auto id : collect_ids(flight->covered)) ids.push_back(id);
   // The request leaves only after its targets are in_flight on disk: a twin submitted from now on
   // becomes a new pending target, so nothing accepted after the send is taken as purged by it.
-  store_.run([ids = std::move(ids)](Store& store) {
-               store.mark_in_flight(ids);
-               return true;
-             },
-             std::function<void(std::exception_ptr, bool)>(
-                 [this, flight](const std::exception_ptr& error, bool /*ok*/) {
-                   if (error) {
-                     log::error("storage_error", "op=mark_in_flight zone={}", flight->zone_id);
-                     requeue(std::move(flight->members), Clock::now() + std::chrono::seconds(1),
-                             false, "storage error");
-                     requeue(std::move(flight->covered), Clock::now(), false, "");
-                     finish_flight(flight);
-                     return;
-                   }
-                   transmit(flight);
-                 }));
+  store_.run(
+      [ids = std::move(ids)](Store& store) {
+        store.mark_in_flight(ids);
+        return true;
+      },
+      std::function<void(std::exception_ptr, bool)>(
+          [this, flight](const std::exception_ptr& error, bool /*ok*/) {
+            if (error) {
+              log::error("storage_error", "op=mark_in_flight zone={}", flight->zone_id);
+              requeue(std::move(flight->members), Clock::now() + std::chrono::seconds(1), false,
+                      "storage error");
+              requeue(std::move(flight->covered), Clock::now(), false, "");
+              finish_flight(flight);
+              return;
+            }
+            transmit(flight);
+          }));
 }
 
 void Dispatcher::transmit(const std::shared_ptr<Flight>& flight) {
@@ -321,11 +323,10 @@ void Dispatcher::transmit(const std::shared_ptr<Flight>& flight) {
 
 void Dispatcher::record_error(const Flight& flight, const Classified& classified, long status) {
   const Zone* zone = zone_by_id(flight.zone_id);
-  recent_errors_.push_back(RecentError{wall_ms(), flight.account,
-                                       zone != nullptr ? zone->name : flight.zone_id,
-                                       std::string(to_string(classified.verdict)),
-                                       static_cast<int>(status), classified.code,
-                                       classified.message});
+  recent_errors_.push_back(
+      RecentError{wall_ms(), flight.account, zone != nullptr ? zone->name : flight.zone_id,
+                  std::string(to_string(classified.verdict)), static_cast<int>(status),
+                  classified.code, classified.message});
   while (recent_errors_.size() > kRecentErrors) recent_errors_.pop_front();
 }
 
@@ -374,10 +375,11 @@ void Dispatcher::on_answer(const std::shared_ptr<Flight>& flight, const HttpResp
       record_error(*flight, answer, response.status);
       state.auth_paused = true;
       state.probing = false;
-      state.pause_reason = fmt::format("HTTP {} code {}: {}", response.status, answer.code,
-                                       answer.message);
+      state.pause_reason =
+          fmt::format("HTTP {} code {}: {}", response.status, answer.code, answer.message);
       state.next_probe = now + kAuthProbeInterval;
-      log::warning("account_paused", "account={} reason=auth status={} code={} message={} "
+      log::warning("account_paused",
+                   "account={} reason=auth status={} code={} message={} "
                    "next_probe_s={}",
                    log::quote(flight->account), response.status, answer.code,
                    log::quote(answer.message),
@@ -467,10 +469,10 @@ void Dispatcher::requeue(std::vector<Live> targets, Clock::time_point not_before
     auto& queue = zones_[live.stored.zone_id];
     queue.pending.insert_or_assign(id, std::move(live));
   }
-  commit_then_progress([ids = std::move(ids), wall, not_before_ms, count_attempt, error](
-                           Store& store) {
-    store.mark_retry(ids, wall, std::max(not_before_ms, wall), count_attempt, error);
-  });
+  commit_then_progress(
+      [ids = std::move(ids), wall, not_before_ms, count_attempt, error](Store& store) {
+        store.mark_retry(ids, wall, std::max(not_before_ms, wall), count_attempt, error);
+      });
 }
 
 void Dispatcher::fail(std::vector<Live> targets, int code, const std::string& message) {
@@ -589,9 +591,12 @@ boost::json::object Dispatcher::status_json() const {
   out["accounts"] = std::move(accounts);
   boost::json::array errors;
   for (const auto& e : recent_errors_) {
-    errors.push_back(boost::json::object{{"at_ms", e.at_ms},     {"account", e.account},
-                                         {"zone", e.zone},       {"verdict", e.verdict},
-                                         {"status", e.status},   {"code", e.code},
+    errors.push_back(boost::json::object{{"at_ms", e.at_ms},
+                                         {"account", e.account},
+                                         {"zone", e.zone},
+                                         {"verdict", e.verdict},
+                                         {"status", e.status},
+                                         {"code", e.code},
                                          {"message", e.message}});
   }
   out["recent_errors"] = std::move(errors);
@@ -647,8 +652,8 @@ void Dispatcher::render_gauges(MetricsText& text) const {
 }
 
 std::string Dispatcher::status_line() const {
-  std::string line = fmt::format("{} pending, {} requests in flight", pending_count(),
-                                 requests_in_flight_);
+  std::string line =
+      fmt::format("{} pending, {} requests in flight", pending_count(), requests_in_flight_);
   for (const auto& [name, state] : accounts_) {
     if (state.auth_paused) line += fmt::format("; account {} paused (auth)", name);
   }

@@ -20,8 +20,8 @@ enum class Verdict {
 
 struct Classified {
   Verdict verdict = Verdict::transient;
-  int code = 0;             // Cloudflare's first error code (0 if none)
-  std::string message;      // Cloudflare's first error message, or the transport/HTTP reason
+  int code = 0;         // Cloudflare's first error code (0 if none)
+  std::string message;  // Cloudflare's first error message, or the transport/HTTP reason
   std::optional<std::chrono::seconds> retry_after;
 };
 

@@ -71,8 +71,9 @@ std::optional<IntakeError> check_access(const Config& config, const Peer& peer,
     const auto& zone = config.zones.at(routed.zone_index);
     for (const auto& rule : config.access) {
       const bool zone_matches = rule.zones.empty() || contains(rule.zones, zone.name);
-      const bool kind_matches = rule.kinds.empty() || std::find(rule.kinds.begin(), rule.kinds.end(),
-                                                                routed.item.kind) != rule.kinds.end();
+      const bool kind_matches =
+          rule.kinds.empty() ||
+          std::find(rule.kinds.begin(), rule.kinds.end(), routed.item.kind) != rule.kinds.end();
       if (!zone_matches || !kind_matches) continue;
       if (!identity) identity = resolve_peer(peer);
       if (rule_admits(rule, *identity)) continue;

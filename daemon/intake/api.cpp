@@ -50,20 +50,26 @@ HttpResponseMessage cloudflare_response(const HttpRequestMessage& request, http:
   json::object body;
   body["success"] = result_id.empty() ? false : true;
   body["errors"] = json::array{};
-  if (code != 0) body["errors"].as_array().push_back(json::object{{"code", code}, {"message", message}});
+  if (code != 0)
+    body["errors"].as_array().push_back(json::object{{"code", code}, {"message", message}});
   body["messages"] = json::array{};
-  body["result"] = result_id.empty() ? json::value(nullptr) : json::value(json::object{{"id", result_id}});
+  body["result"] =
+      result_id.empty() ? json::value(nullptr) : json::value(json::object{{"id", result_id}});
   return json_response(request, status, body);
 }
 
 // Cloudflare's codes for the rules our intake checks, so compatible clients see familiar errors.
 int cloudflare_code(std::string_view code) {
-  static const std::map<std::string_view, int> kCodes{
-      {"not_an_array", 1014},       {"invalid_purge_everything", 1013},
-      {"purge_everything_not_alone", 1092}, {"host_not_in_zone", 1082},
-      {"tag_too_long", 1100},       {"host_too_long", 1114},
-      {"invalid_host", 1115},       {"invalid_url", 1015},
-      {"url_has_fragment", 1015},   {"url_too_long", 1015}};
+  static const std::map<std::string_view, int> kCodes{{"not_an_array", 1014},
+                                                      {"invalid_purge_everything", 1013},
+                                                      {"purge_everything_not_alone", 1092},
+                                                      {"host_not_in_zone", 1082},
+                                                      {"tag_too_long", 1100},
+                                                      {"host_too_long", 1114},
+                                                      {"invalid_host", 1115},
+                                                      {"invalid_url", 1015},
+                                                      {"url_has_fragment", 1015},
+                                                      {"url_too_long", 1015}};
   const auto it = kCodes.find(code);
   return it == kCodes.end() ? 1012 : it->second;
 }
@@ -88,18 +94,18 @@ json::object intent_json(const IntentStatus& status) {
                                   {"code", error.code},
                                   {"message", error.message}});
   }
-  return json::object{{"id", status.id},
-                      {"status", status.status()},
-                      {"created_at", rfc3339(status.created_ms)},
-                      {"items", json::object{{"total", status.total},
-                                             {"queued", status.queued},
-                                             {"in_flight", status.in_flight},
-                                             {"done", status.done},
-                                             {"failed", status.failed}}},
-                      {"errors", std::move(errors)},
-                      {"peer", json::object{{"uid", status.peer.uid},
-                                            {"gid", status.peer.gid},
-                                            {"pid", status.peer.pid}}}};
+  return json::object{
+      {"id", status.id},
+      {"status", status.status()},
+      {"created_at", rfc3339(status.created_ms)},
+      {"items", json::object{{"total", status.total},
+                             {"queued", status.queued},
+                             {"in_flight", status.in_flight},
+                             {"done", status.done},
+                             {"failed", status.failed}}},
+      {"errors", std::move(errors)},
+      {"peer",
+       json::object{{"uid", status.peer.uid}, {"gid", status.peer.gid}, {"pid", status.peer.pid}}}};
 }
 
 // Value of `name` in a query string "a=1&wait=5", if present.
@@ -177,9 +183,9 @@ boost::asio::awaitable<HttpResponseMessage> Api::handle(const HttpRequestMessage
     }
     co_return co_await submit(request, peer, true, zone);
   }
-  co_return error_response(request, http::status::not_found, "not_found",
-                           fmt::format("no route for {} {}", std::string(request.method_string()),
-                                       std::string(path)));
+  co_return error_response(
+      request, http::status::not_found, "not_found",
+      fmt::format("no route for {} {}", std::string(request.method_string()), std::string(path)));
 }
 
 boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage& request,
@@ -259,9 +265,8 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
   if (cloudflare_flavor) {
     co_return cloudflare_response(request, http::status::ok, 0, {}, id);
   }
-  co_return json_response(
-      request, http::status::accepted,
-      json::object{{"id", id}, {"status", "queued"}, {"items", result.items}});
+  co_return json_response(request, http::status::accepted,
+                          json::object{{"id", id}, {"status", "queued"}, {"items", result.items}});
 }
 
 boost::asio::awaitable<HttpResponseMessage> Api::intent(const HttpRequestMessage& request,
@@ -272,9 +277,9 @@ boost::asio::awaitable<HttpResponseMessage> Api::intent(const HttpRequestMessage
     int value = 0;
     const auto [ptr, ec] = std::from_chars(wait->data(), wait->data() + wait->size(), value);
     if (ec != std::errc() || ptr != wait->data() + wait->size() || value < 0) {
-      co_return error_response(request, http::status::bad_request, "invalid_wait",
-                               fmt::format("wait: \"{}\" is not a whole number of seconds",
-                                           std::string(*wait)));
+      co_return error_response(
+          request, http::status::bad_request, "invalid_wait",
+          fmt::format("wait: \"{}\" is not a whole number of seconds", std::string(*wait)));
     }
     wait_seconds = std::min(value, kMaxWaitSeconds);
   }
@@ -324,8 +329,8 @@ boost::asio::awaitable<HttpResponseMessage> Api::status(const HttpRequestMessage
 boost::asio::awaitable<HttpResponseMessage> Api::failed(const HttpRequestMessage& request) {
   std::vector<FailedTarget> failed;
   try {
-    failed = co_await store_.call(
-        [](Store& store) { return store.failed_targets(kFailedListLimit); });
+    failed =
+        co_await store_.call([](Store& store) { return store.failed_targets(kFailedListLimit); });
   } catch (const std::exception& e) {
     co_return error_response(request, http::status::service_unavailable, "storage_unavailable",
                              e.what());

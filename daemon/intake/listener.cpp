@@ -13,9 +13,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -32,7 +32,9 @@ using local = asio::local::stream_protocol;
 using asio::as_tuple;
 using asio::use_awaitable;
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text(int error) {
+  return std::strerror(error);
+}
 
 Peer peer_of(local::socket& socket) {
   ucred cred{};
@@ -50,7 +52,8 @@ HttpResponseMessage plain_error(http::status status, std::string_view code,
                                 std::string_view message) {
   HttpResponseMessage response{status, 11};
   response.set(http::field::content_type, "application/json");
-  response.body() = fmt::format(R"({{"error":{{"code":"{}","message":"{}"}}}})", code, message) + "\n";
+  response.body() =
+      fmt::format(R"({{"error":{{"code":"{}","message":"{}"}}}})", code, message) + "\n";
   response.keep_alive(false);
   response.prepare_payload();
   return response;
@@ -60,9 +63,10 @@ HttpResponseMessage plain_error(http::status status, std::string_view code,
 
 void prepare_socket_path(const std::string& path) {
   if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    throw std::runtime_error(fmt::format("listen.socket: path \"{}\" is longer than the {} bytes a "
-                                         "Unix socket address allows",
-                                         path, sizeof(sockaddr_un{}.sun_path) - 1));
+    throw std::runtime_error(
+        fmt::format("listen.socket: path \"{}\" is longer than the {} bytes a "
+                    "Unix socket address allows",
+                    path, sizeof(sockaddr_un{}.sun_path) - 1));
   }
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
@@ -76,8 +80,8 @@ void prepare_socket_path(const std::string& path) {
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return;
-    throw std::runtime_error(fmt::format("listen.socket: cannot stat \"{}\": {}", path,
-                                         errno_text(errno)));
+    throw std::runtime_error(
+        fmt::format("listen.socket: cannot stat \"{}\": {}", path, errno_text(errno)));
   }
   if (!S_ISSOCK(st.st_mode)) {
     throw std::runtime_error(fmt::format(
@@ -129,8 +133,8 @@ Listener::Listener(asio::io_context& io, Api& api, const Config::Listen& listen,
   acceptor_.bind(local::endpoint(path_), ec);
   umask(old_mask);
   if (ec) {
-    throw std::runtime_error(fmt::format("listen.socket: cannot bind \"{}\": {}", path_,
-                                         ec.message()));
+    throw std::runtime_error(
+        fmt::format("listen.socket: cannot bind \"{}\": {}", path_, ec.message()));
   }
   if (gid != static_cast<gid_t>(-1) && chown(path_.c_str(), static_cast<uid_t>(-1), gid) != 0) {
     throw std::runtime_error(fmt::format("listen.group: cannot give \"{}\" to group \"{}\": {}",
@@ -230,8 +234,8 @@ asio::awaitable<void> Listener::session(local::socket accepted) {
     parser.body_limit(limits_.body_limit);
     parser.header_limit(64 * 1024);
     guard(true);
-    auto [read_ec, read_n] = co_await http::async_read(*socket, buffer, parser,
-                                                       as_tuple(use_awaitable));
+    auto [read_ec, read_n] =
+        co_await http::async_read(*socket, buffer, parser, as_tuple(use_awaitable));
     guard(false);
     if (read_ec == http::error::body_limit) {
       auto response = plain_error(http::status::payload_too_large, "body_too_large",
@@ -245,8 +249,8 @@ asio::awaitable<void> Listener::session(local::socket accepted) {
       if (read_ec != http::error::end_of_stream && read_ec != asio::error::operation_aborted &&
           read_ec != asio::error::eof && read_ec != asio::error::connection_reset &&
           parser.got_some()) {
-        auto response = plain_error(http::status::bad_request, "bad_request",
-                                    "malformed HTTP request");
+        auto response =
+            plain_error(http::status::bad_request, "bad_request", "malformed HTTP request");
         guard(true);
         co_await http::async_write(*socket, response, as_tuple(use_awaitable));
         guard(false);
@@ -257,8 +261,8 @@ asio::awaitable<void> Listener::session(local::socket accepted) {
     auto response = co_await api_.handle(request, peer);
     if (stopping_) response.keep_alive(false);
     guard(true);
-    auto [write_ec, write_n] = co_await http::async_write(*socket, response,
-                                                          as_tuple(use_awaitable));
+    auto [write_ec, write_n] =
+        co_await http::async_write(*socket, response, as_tuple(use_awaitable));
     guard(false);
     if (write_ec || !response.keep_alive()) break;
   }

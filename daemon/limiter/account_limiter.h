@@ -23,7 +23,8 @@ class AccountLimiter {
   // A 429 arrived: pause the whole account for `retry_after` (or, without it, for as long as the
   // bucket of that kind takes to refill one request's worth -- one flex token, or a full file
   // batch of URL tokens -- but at least 1 s) and drain that bucket. Never shortens a pause.
-  void on_rate_limited(Kind kind, std::optional<Clock::duration> retry_after, Clock::time_point now);
+  void on_rate_limited(Kind kind, std::optional<Clock::duration> retry_after,
+                       Clock::time_point now);
   // A request acquired earlier left only now (it waited for its in_flight mark to be durable):
   // pace the next one from the actual send, which is what Cloudflare sees.
   void sent_late(Kind kind, Clock::duration delay);

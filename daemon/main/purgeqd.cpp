@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (check_only) {
-    std::printf("%s: OK (%zu accounts, %zu zones%s)\n", config_path.c_str(),
-                config.accounts.size(), config.zones.size(), config.dry_run ? ", dry run" : "");
+    std::printf("%s: OK (%zu accounts, %zu zones%s)\n", config_path.c_str(), config.accounts.size(),
+                config.zones.size(), config.dry_run ? ", dry run" : "");
     return 0;
   }
   return purgeq::run_daemon(config_path, std::move(config));

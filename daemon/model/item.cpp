@@ -31,9 +31,13 @@ std::string lower(std::string_view text) {
 
 }  // namespace
 
-std::string_view to_string(Kind kind) { return kNames.at(static_cast<std::size_t>(kind)).singular; }
+std::string_view to_string(Kind kind) {
+  return kNames.at(static_cast<std::size_t>(kind)).singular;
+}
 
-std::string_view body_key(Kind kind) { return kNames.at(static_cast<std::size_t>(kind)).plural; }
+std::string_view body_key(Kind kind) {
+  return kNames.at(static_cast<std::size_t>(kind)).plural;
+}
 
 std::optional<Kind> kind_from_string(std::string_view name) {
   for (const auto& entry : kNames) {

@@ -1,12 +1,11 @@
 // Wiring of storage, dispatcher, API and listener on one io_context, plus signals and timers.
 #include "service/daemon.h"
 
-#include <csignal>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <csignal>
 #include <memory>
 
 #include "dispatch/dispatcher.h"
@@ -159,7 +158,8 @@ class Daemon {
   }
 
   void prune_tick() {
-    const auto before = wall_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(kRetention).count();
+    const auto before =
+        wall_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(kRetention).count();
     store_.run([before](Store& store) { return store.prune(before); },
                std::function<void(std::exception_ptr, std::int64_t)>(
                    [](const std::exception_ptr& error, std::int64_t deleted) {

@@ -29,9 +29,13 @@ int priority(LogLevel level) {
 
 }  // namespace
 
-void set_level(LogLevel level) { g_level.store(level); }
+void set_level(LogLevel level) {
+  g_level.store(level);
+}
 
-bool enabled(LogLevel level) { return level >= g_level.load(); }
+bool enabled(LogLevel level) {
+  return level >= g_level.load();
+}
 
 void write(LogLevel level, std::string_view event, std::string_view fields) {
   std::string line = fmt::format("<{}>event={}", priority(level), event);

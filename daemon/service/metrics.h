@@ -49,8 +49,8 @@ struct Metrics {
 class MetricsText {
  public:
   void family(const std::string& name, const std::string& type, const std::string& help);
-  void sample(const std::string& name, const std::vector<std::pair<std::string, std::string>>& labels,
-              double value);
+  void sample(const std::string& name,
+              const std::vector<std::pair<std::string, std::string>>& labels, double value);
   void raw(const std::string& text) { out_ += text; }
   [[nodiscard]] const std::string& str() const { return out_; }
 

@@ -10,12 +10,18 @@
 
 namespace purgeq::notify {
 namespace {
-void send(const std::string& message) { sd_notify(0, message.c_str()); }
+void send(const std::string& message) {
+  sd_notify(0, message.c_str());
+}
 }  // namespace
 
-void ready() { send("READY=1"); }
+void ready() {
+  send("READY=1");
+}
 
-void status(std::string_view text) { send(fmt::format("STATUS={}", text)); }
+void status(std::string_view text) {
+  send(fmt::format("STATUS={}", text));
+}
 
 void reloading() {
   timespec now{};
@@ -25,9 +31,13 @@ void reloading() {
   send(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", usec));
 }
 
-void stopping() { send("STOPPING=1"); }
+void stopping() {
+  send("STOPPING=1");
+}
 
-void watchdog() { send("WATCHDOG=1"); }
+void watchdog() {
+  send("WATCHDOG=1");
+}
 
 std::optional<std::chrono::microseconds> watchdog_interval() {
   uint64_t usec = 0;
@@ -43,8 +53,9 @@ std::optional<int> activated_socket() {
         fmt::format("socket activation passed {} sockets; purgeqd listens on exactly one", count));
   }
   if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, nullptr, 0) <= 0) {
-    throw std::runtime_error("socket activation passed a socket that is not a listening AF_UNIX "
-                             "stream socket");
+    throw std::runtime_error(
+        "socket activation passed a socket that is not a listening AF_UNIX "
+        "stream socket");
   }
   return SD_LISTEN_FDS_START;
 }

@@ -59,7 +59,8 @@ std::vector<Header> decode_headers(const unsigned char* text) {
   const auto value = boost::json::parse(reinterpret_cast<const char*>(text));
   for (const auto& pair : value.as_array()) {
     const auto& entry = pair.as_array();
-    headers.emplace_back(std::string(entry.at(0).as_string()), std::string(entry.at(1).as_string()));
+    headers.emplace_back(std::string(entry.at(0).as_string()),
+                         std::string(entry.at(1).as_string()));
   }
   return headers;
 }
@@ -87,7 +88,9 @@ class Reset {
 void bind_value(sqlite3_stmt* stmt, int index, std::string_view text) {
   sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
-void bind_value(sqlite3_stmt* stmt, int index, std::int64_t value) { sqlite3_bind_int64(stmt, index, value); }
+void bind_value(sqlite3_stmt* stmt, int index, std::int64_t value) {
+  sqlite3_bind_int64(stmt, index, value);
+}
 
 }  // namespace
 
@@ -101,9 +104,9 @@ std::string_view IntentStatus::status() const {
 }
 
 Store::Store(const std::string& path) : path_(path) {
-  const int rc = sqlite3_open_v2(path.c_str(), &db_,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     const std::string reason = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);
@@ -188,14 +191,24 @@ void Store::migrate() {
   }
 }
 
-void Store::begin() { exec("BEGIN IMMEDIATE"); }
-void Store::commit() { exec("COMMIT"); }
+void Store::begin() {
+  exec("BEGIN IMMEDIATE");
+}
+void Store::commit() {
+  exec("COMMIT");
+}
 void Store::rollback() {
   if (sqlite3_get_autocommit(db_) == 0) exec("ROLLBACK");
 }
-void Store::savepoint() { exec("SAVEPOINT job"); }
-void Store::release_savepoint() { exec("RELEASE job"); }
-void Store::rollback_to_savepoint() { exec("ROLLBACK TO job; RELEASE job"); }
+void Store::savepoint() {
+  exec("SAVEPOINT job");
+}
+void Store::release_savepoint() {
+  exec("RELEASE job");
+}
+void Store::rollback_to_savepoint() {
+  exec("ROLLBACK TO job; RELEASE job");
+}
 
 SubmitResult Store::add_intent(std::string_view intent_id, std::int64_t now_ms, const Peer& peer,
                                std::string_view source, std::span<const ZonedItem> items) {
@@ -220,7 +233,8 @@ SubmitResult Store::add_intent(std::string_view intent_id, std::int64_t now_ms, 
   auto* insert = prepare(
       "INSERT INTO targets(zone_id, kind, key, value, headers, state, created_ms, updated_ms) "
       "VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)");
-  auto* link = prepare("INSERT OR IGNORE INTO intent_targets(intent_id, target_id) VALUES (?1, ?2)");
+  auto* link =
+      prepare("INSERT OR IGNORE INTO intent_targets(intent_id, target_id) VALUES (?1, ?2)");
   for (const auto& [zone_id, item] : items) {
     const std::string key = item.key();
     std::int64_t target_id = 0;
@@ -337,7 +351,8 @@ void Store::mark_retry(std::span<const std::int64_t> ids, std::int64_t now_ms,
 std::optional<IntentStatus> Store::intent_status(std::string_view intent_id) {
   IntentStatus status;
   {
-    auto* stmt = prepare("SELECT created_ms, peer_uid, peer_gid, peer_pid FROM intents WHERE id = ?1");
+    auto* stmt =
+        prepare("SELECT created_ms, peer_uid, peer_gid, peer_pid FROM intents WHERE id = ?1");
     Reset reset(stmt);
     bind_value(stmt, 1, intent_id);
     if (!step_row(db_, stmt)) return std::nullopt;
@@ -445,7 +460,8 @@ QueueCounts Store::queue_counts() {
 std::int64_t Store::prune(std::int64_t before_ms) {
   auto* intents = prepare(
       "DELETE FROM intents WHERE created_ms < ?1 AND NOT EXISTS (SELECT 1 FROM intent_targets it "
-      "JOIN targets t ON t.id = it.target_id WHERE it.intent_id = intents.id AND t.state IN (0, 1))");
+      "JOIN targets t ON t.id = it.target_id WHERE it.intent_id = intents.id AND t.state IN (0, "
+      "1))");
   std::int64_t deleted = 0;
   {
     Reset reset(intents);

@@ -47,8 +47,8 @@ struct StoredTarget {
 };
 
 struct SubmitResult {
-  std::size_t items = 0;               // items in the intent after in-intent de-duplication
-  std::vector<StoredTarget> created;   // targets that did not merge into a pending twin
+  std::size_t items = 0;              // items in the intent after in-intent de-duplication
+  std::vector<StoredTarget> created;  // targets that did not merge into a pending twin
 };
 
 struct ItemError {
@@ -105,7 +105,8 @@ class Store {
   void rollback_to_savepoint();
 
   // Records an intent and links each item to a pending twin (same zone, kind and key) or a new
-  // target. In-flight twins are not reused: an item accepted after its request left is purged again.
+  // target. In-flight twins are not reused: an item accepted after its request left is purged
+  // again.
   SubmitResult add_intent(std::string_view intent_id, std::int64_t now_ms, const Peer& peer,
                           std::string_view source, std::span<const ZonedItem> items);
 
@@ -118,8 +119,8 @@ class Store {
   void mark_failed(std::span<const std::int64_t> ids, std::int64_t now_ms, int code,
                    std::string_view message);
   // Back to pending. count_attempt: false for 429s, auth pauses and requeues after a split.
-  void mark_retry(std::span<const std::int64_t> ids, std::int64_t now_ms, std::int64_t not_before_ms,
-                  bool count_attempt, std::string_view last_error);
+  void mark_retry(std::span<const std::int64_t> ids, std::int64_t now_ms,
+                  std::int64_t not_before_ms, bool count_attempt, std::string_view last_error);
 
   [[nodiscard]] std::optional<IntentStatus> intent_status(std::string_view intent_id);
   [[nodiscard]] std::vector<FailedTarget> failed_targets(std::size_t limit);

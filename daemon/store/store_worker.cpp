@@ -6,7 +6,9 @@ namespace purgeq {
 StoreWorker::StoreWorker(const std::string& path, boost::asio::any_io_executor io)
     : store_(std::make_unique<Store>(path)), io_(std::move(io)), thread_([this] { loop(); }) {}
 
-StoreWorker::~StoreWorker() { stop(); }
+StoreWorker::~StoreWorker() {
+  stop();
+}
 
 void StoreWorker::stop() {
   {

@@ -98,9 +98,8 @@ boost::asio::awaitable<R> StoreWorker::call(F fn) {
         // Asio's handlers are move-only; std::function needs a copyable callable.
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         run([shared_fn](Store& store) { return (*shared_fn)(store); },
-            std::function<void(std::exception_ptr, R)>([shared](std::exception_ptr e, R r) {
-              (*shared)(std::move(e), std::move(r));
-            }));
+            std::function<void(std::exception_ptr, R)>(
+                [shared](std::exception_ptr e, R r) { (*shared)(std::move(e), std::move(r)); }));
       },
       boost::asio::use_awaitable);
 }

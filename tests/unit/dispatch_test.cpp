@@ -72,8 +72,8 @@ TEST(RequestBody, OneKeyPerKind) {
 TEST(RequestBody, FilesWithHeadersBecomeObjects) {
   const Item plain{Kind::file, "https://a.example/x", {}};
   const Item keyed{Kind::file, "https://a.example/y", {{"CF-Device-Type", "mobile"}}};
-  const auto body = boost::json::parse(
-      build_request_body(Kind::file, std::vector<const Item*>{&plain, &keyed}));
+  const auto body =
+      boost::json::parse(build_request_body(Kind::file, std::vector<const Item*>{&plain, &keyed}));
   const auto& files = body.at("files").as_array();
   ASSERT_EQ(files.size(), 2U);
   EXPECT_EQ(files[0].as_string(), "https://a.example/x");

@@ -14,8 +14,12 @@
 namespace purgeq {
 namespace {
 
-Item file(std::string url) { return Item{Kind::file, std::move(url), {}}; }
-Item tag(std::string value) { return Item{Kind::tag, std::move(value), {}}; }
+Item file(std::string url) {
+  return Item{Kind::file, std::move(url), {}};
+}
+Item tag(std::string value) {
+  return Item{Kind::tag, std::move(value), {}};
+}
 
 class StoreTest : public ::testing::Test {
  protected:
