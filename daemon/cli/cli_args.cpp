@@ -10,6 +10,8 @@
 #include <charconv>
 #include <sstream>
 
+#include "model/ascii.h"
+
 namespace purgeq::cli {
 namespace {
 
@@ -59,13 +61,6 @@ std::string_view trim(std::string_view text) {
 bool is_tchar(char c) {
   if (std::isalnum(static_cast<unsigned char>(c)) != 0) return true;
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
 }
 
 // Whole seconds, optionally with an s/m/h suffix ("90", "90s", "5m", "1h").
@@ -322,9 +317,10 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
     std::string error;
     auto header = parse_header(text, error);
     if (!header) return usage_error(error);
-    const auto name = lower(header->first);
-    const bool duplicate = std::any_of(request.headers.begin(), request.headers.end(),
-                                       [&](const Header& h) { return lower(h.first) == name; });
+    const auto name = ascii_lower(header->first);
+    const bool duplicate =
+        std::any_of(request.headers.begin(), request.headers.end(),
+                    [&](const Header& h) { return ascii_lower(h.first) == name; });
     if (duplicate) {
       return usage_error(fmt::format("-H \"{}\": header {} given twice", text, header->first));
     }

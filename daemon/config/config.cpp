@@ -17,6 +17,8 @@
 #include <map>
 #include <utility>
 
+#include "model/ascii.h"
+
 namespace purgeq {
 namespace {
 
@@ -69,14 +71,6 @@ YAML::Mark end_mark() {
 
 std::string join(std::string_view path, std::string_view key) {
   return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (auto& ch : out) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  }
-  return out;
 }
 
 // Config values end up in one-line messages and logs: escape anything that could break a line.
@@ -139,7 +133,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 // or else the only one the text abbreviates ("give_up" for "give_up_after").
 std::optional<std::string_view> suggest(std::string_view wrong,
                                         const std::vector<std::string_view>& candidates) {
-  const std::string folded = lower(wrong);
+  const std::string folded = ascii_lower(wrong);
   std::optional<std::string_view> extended;
   int extensions = 0;
   for (const auto candidate : candidates) {
@@ -717,7 +711,7 @@ class Loader {
       bool name_ok = false;
       if (auto f = view.get("name")) {
         if (auto name = read_string(checker_, *f)) {
-          zone.name = lower(*name);
+          zone.name = ascii_lower(*name);
           if (!is_hostname(zone.name)) {
             checker_.add(*f, fmt::format("{} is not a valid hostname", quote(*name)));
           } else if (const auto [it, fresh] = names.emplace(zone.name, index); !fresh) {
@@ -763,7 +757,7 @@ class Loader {
           for (const auto& host : items(*f)) {
             auto pattern = read_string(checker_, host);
             if (!pattern) continue;
-            const std::string folded = lower(*pattern);
+            const std::string folded = ascii_lower(*pattern);
             if (!is_host_pattern(folded)) {
               checker_.add(host, fmt::format("{} is not a hostname or \"*.\" and a hostname",
                                              quote(*pattern)));
@@ -860,7 +854,7 @@ class Loader {
         if (auto name = read_string(checker_, *f)) rule.name = *name;
       }
       for_each_string(view, "zones", [&](const Field& f, const std::string& zone) {
-        if (const Zone* found = config_.find_zone(lower(zone))) {
+        if (const Zone* found = config_.find_zone(ascii_lower(zone))) {
           rule.zones.push_back(found->name);  // ids accepted, names stored: rules match by name
         } else {
           checker_.add(f, fmt::format("unknown zone {}", quote(zone)));

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "intake/routing.h"
+#include "model/ascii.h"
 
 namespace purgeq {
 namespace {
@@ -31,19 +32,9 @@ bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
-char to_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), to_lower);
-  return out;
-}
-
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return to_lower(x) == to_lower(y);
+           return ascii_lower(x) == ascii_lower(y);
          });
 }
 
@@ -181,14 +172,14 @@ std::variant<std::string, IntakeError> normalise_url(std::string_view url, std::
     if (!port) return fail("invalid_url", fmt::format("{} has an invalid port", q));
   }
   if (host.empty()) return fail("invalid_url", fmt::format("{} has no host", q));
-  const std::string host_lower = lower(host);
+  const std::string host_lower = ascii_lower(host);
   if (!is_valid_hostname(host_lower)) return fail("invalid_host", invalid_host_text(q, host));
   if (std::any_of(tail.begin(), tail.end(), is_non_ascii)) {
     return fail(
         "invalid_url",
         fmt::format("{} has non-ASCII characters in its path or query; percent-encode them", q));
   }
-  std::string out = lower(url.substr(0, scheme_length));
+  std::string out = ascii_lower(url.substr(0, scheme_length));
   out += "://";
   out += host_lower;
   if (port) out += fmt::format(":{}", *port);
@@ -208,7 +199,7 @@ std::variant<std::string, IntakeError> normalise_origin(std::string_view value,
   };
   const std::size_t scheme_length = http_scheme_length(value);
   if (scheme_length == 0) return fail("must start with http:// or https://");
-  const std::string scheme = lower(value.substr(0, scheme_length));
+  const std::string scheme = ascii_lower(value.substr(0, scheme_length));
   const std::string_view authority = value.substr(scheme_length + 3);
   if (authority.find_first_of("/?#@") != std::string_view::npos) {
     return fail("must be scheme://host[:port] with no path");
@@ -223,7 +214,7 @@ std::variant<std::string, IntakeError> normalise_origin(std::string_view value,
       return fail("must omit the default port, as browsers do");
     }
   }
-  const std::string host_lower = lower(host);
+  const std::string host_lower = ascii_lower(host);
   // The origin is the visitor's page, not a zone of ours, so an IPv4 address is legitimate here.
   if (!is_valid_hostname(host_lower) && !is_ipv4(host_lower)) return fail("has an invalid host");
   std::string out = scheme + "://" + host_lower;
@@ -265,7 +256,7 @@ std::variant<std::vector<Header>, IntakeError> validate_headers(const json::obje
           fmt::format("header {} value {} must be printable ASCII", quote(name), quote(value)),
           item);
     }
-    const std::string name_lower = lower(name);
+    const std::string name_lower = ascii_lower(name);
     if (!seen.insert(name_lower).second) {
       return make_error(
           "duplicate_header", path,
@@ -279,8 +270,9 @@ std::variant<std::vector<Header>, IntakeError> validate_headers(const json::obje
       out.emplace_back(std::string(name), std::string(value));
     }
   }
-  std::sort(out.begin(), out.end(),
-            [](const Header& a, const Header& b) { return lower(a.first) < lower(b.first); });
+  std::sort(out.begin(), out.end(), [](const Header& a, const Header& b) {
+    return ascii_lower(a.first) < ascii_lower(b.first);
+  });
   return out;
 }
 
@@ -324,7 +316,7 @@ bool is_valid_hostname(std::string_view host) {
     if (label.empty() || label.size() > 63) return false;
     if (label.front() == '-' || label.back() == '-') return false;
     for (const char c : label) {
-      const char l = to_lower(c);
+      const char l = ascii_lower(c);
       if (!((l >= 'a' && l <= 'z') || is_digit(l) || l == '-')) return false;
     }
     if (dot == std::string_view::npos) return true;
@@ -436,7 +428,7 @@ std::variant<Item, IntakeError> validate_host(std::string_view host, std::string
   if (host.size() > kMaxHostLength) {
     return fail("host_too_long", fmt::format("hostname longer than {} characters", kMaxHostLength));
   }
-  std::string value = lower(host);
+  std::string value = ascii_lower(host);
   if (!is_valid_hostname(value)) {
     if (looks_like_ip(value)) {
       return fail("invalid_host",
@@ -477,7 +469,7 @@ std::variant<Item, IntakeError> validate_prefix(std::string_view prefix, std::st
   if (host.find(':') != std::string_view::npos) {
     return fail("invalid_prefix", fmt::format("{} must not include a port", q));
   }
-  std::string value = lower(host);
+  std::string value = ascii_lower(host);
   if (!is_valid_hostname(value)) return fail("invalid_host", invalid_host_text(q, host));
   const auto slashes = static_cast<std::size_t>(std::count(rest.begin(), rest.end(), '/'));
   if (slashes > kMaxPrefixSlashes) {

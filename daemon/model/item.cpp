@@ -5,6 +5,8 @@
 #include <array>
 #include <cctype>
 
+#include "model/ascii.h"
+
 namespace purgeq {
 namespace {
 
@@ -21,13 +23,6 @@ constexpr std::array<KindNames, kKindCount> kNames{{
     {Kind::prefix, "prefix", "prefixes"},
     {Kind::everything, "everything", "purge_everything"},
 }};
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 }  // namespace
 
@@ -49,7 +44,7 @@ std::optional<Kind> kind_from_string(std::string_view name) {
 std::string Item::key() const {
   switch (kind) {
     case Kind::tag:
-      return lower(value);
+      return ascii_lower(value);
     case Kind::everything:
       return "*";
     case Kind::file: {
@@ -58,7 +53,7 @@ std::string Item::key() const {
       std::string key = value;
       for (const auto& [name, val] : headers) {
         key += '\n';
-        key += lower(name);
+        key += ascii_lower(name);
         key += ':';
         key += val;
       }

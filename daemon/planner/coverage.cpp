@@ -3,17 +3,10 @@
 
 #include <algorithm>
 
+#include "model/ascii.h"
+
 namespace purgeq {
 namespace {
-
-// ASCII only, as hostnames are; locale-independent and cheap (the planner calls this per URL).
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // Position of the first character that ends a URL's authority ('/', '?', '#') or, with
 // `path_only`, a path ('?', '#'); text.size() when there is none. A plain loop: find_first_of
@@ -46,7 +39,7 @@ std::optional<Reach> file_reach(std::string_view url) {
   std::string_view path = rest.substr(0, find_end(rest, true));
   // "https://a.example?x" requests "/" (RFC 3986 §6.2.3), as the parser normalises it.
   if (path.empty()) path = "/";
-  return Reach{lower(authority), path};
+  return Reach{ascii_lower(authority), path};
 }
 
 std::optional<Reach> prefix_reach(std::string_view prefix) {
@@ -55,7 +48,7 @@ std::optional<Reach> prefix_reach(std::string_view prefix) {
   const auto slash = std::min(prefix.find('/'), prefix.size());
   const std::string_view host = prefix.substr(0, slash);
   if (!plain_host(host)) return std::nullopt;
-  return Reach{lower(host), prefix.substr(slash)};
+  return Reach{ascii_lower(host), prefix.substr(slash)};
 }
 
 }  // namespace
@@ -68,7 +61,7 @@ std::optional<Reach> reach_of(const Item& item) {
       return prefix_reach(item.value);
     case Kind::host:
       if (!plain_host(item.value)) return std::nullopt;
-      return Reach{lower(item.value), std::string_view()};
+      return Reach{ascii_lower(item.value), std::string_view()};
     case Kind::tag:
     case Kind::everything:
       return std::nullopt;
