@@ -220,6 +220,19 @@ std::size_t root_of(const std::vector<Node>& nodes, std::size_t i) {
   return i;
 }
 
+// What an item adds to a request body: its JSON string (quoted, comma) and, for files with
+// headers, the {"url":..,"headers":{..}} object around it. Escapes are rare; a small slack covers
+// them.
+constexpr std::size_t kBodyOverhead = 64;
+std::size_t body_bytes(const Item& item) {
+  std::size_t bytes = item.value.size() + 4;
+  if (!item.headers.empty()) {
+    bytes += 24;
+    for (const auto& [name, value] : item.headers) bytes += name.size() + value.size() + 6;
+  }
+  return bytes + bytes / 16;
+}
+
 }  // namespace
 
 ZonePlan plan_zone(std::span<const PlanTarget> pending, const Caps& caps, Clock::duration linger,
@@ -261,9 +274,20 @@ ZonePlan plan_zone(std::span<const PlanTarget> pending, const Caps& caps, Clock:
                           : (g == kFiles || g == kFilesWithHeaders) ? caps.max_urls
                                                                     : caps.max_ops;
     const auto cap = static_cast<std::size_t>(std::max(cap_value, 1));
-    for (std::size_t start = 0; start < members.size(); start += cap) {
-      const std::size_t end = std::min(members.size(), start + cap);
-      if (end - start < cap && linger > Clock::duration::zero()) {
+    for (std::size_t start = 0, end = 0; start < members.size(); start = end) {
+      // Greedy: up to `cap` items and `max_body_bytes` of body; reaching either makes it full.
+      std::size_t bytes = kBodyOverhead;
+      bool full = false;
+      for (end = start; end < members.size(); ++end) {
+        const std::size_t item = body_bytes(*nodes[members[end]].target->item);
+        if (end - start == cap || (end > start && bytes + item > caps.max_body_bytes)) {
+          full = true;
+          break;
+        }
+        bytes += item;
+      }
+      full = full || end - start == cap;
+      if (!full && linger > Clock::duration::zero()) {
         // The remainder: it waits for companions until its oldest member has waited `linger`.
         const auto ready_at = nodes[members[start]].target->accepted_at + linger;
         if (ready_at > now) {

@@ -27,6 +27,10 @@ struct PlanTarget {
 struct Caps {
   int max_ops = 100;   // tags, hosts, prefixes per request, >= 1
   int max_urls = 500;  // files per request, >= 1
+  // Bound on a request body's size. Cloudflare documents none; proxies commonly refuse bodies
+  // over 1 MiB, and 500 long URLs (or header objects) can pass that. A batch that reaches it is
+  // full. Always at least one item per batch.
+  std::size_t max_body_bytes = 1000 * 1000;
 };
 
 // One Cloudflare request: one kind, at most the cap for that kind.

@@ -696,3 +696,39 @@ TEST(PlannerScale, FiftyThousandTargets) {
 
 }  // namespace
 }  // namespace purgeq
+
+namespace purgeq {
+namespace {
+
+// Long URLs: the body bound closes a batch before the count cap, and such a batch is full (sent
+// at once, without waiting for linger).
+TEST(PlannerBodyBound, LongUrlsSplitByBytesNotJustCount) {
+  const auto now = Clock::time_point{} + std::chrono::hours(1);
+  std::vector<Item> items;
+  items.reserve(600);
+  for (int i = 0; i < 600; ++i) {
+    items.push_back(
+        Item{Kind::file, "https://a.example/" + std::string(4000, 'x') + std::to_string(i), {}});
+  }
+  std::vector<PlanTarget> targets;
+  for (int i = 0; i < 600; ++i) {
+    targets.push_back(PlanTarget{i + 1, &items[static_cast<std::size_t>(i)], now, {}});
+  }
+  const Caps caps{100, 500, 1000 * 1000};
+  const auto plan = plan_zone(targets, caps, std::chrono::seconds(10), now);
+  std::size_t planned = 0;
+  for (const auto& batch : plan.ready) {
+    std::size_t bytes = 0;
+    for (const auto id : batch.members)
+      bytes += items[static_cast<std::size_t>(id - 1)].value.size() + 4;
+    EXPECT_LE(bytes, caps.max_body_bytes);
+    EXPECT_GT(batch.members.size(), 200U) << "full by bytes, not tiny";
+    planned += batch.members.size();
+  }
+  EXPECT_GE(plan.ready.size(), 2U) << "600 x 4 KB URLs cannot fit one 1 MB body";
+  EXPECT_LT(planned, 600U) << "the remainder waits for linger";
+  EXPECT_TRUE(plan.wake_at);
+}
+
+}  // namespace
+}  // namespace purgeq
