@@ -635,15 +635,19 @@ void Dispatcher::render_gauges(MetricsText& text) const {
   text.sample("purgeq_targets_in_backoff", {}, static_cast<double>(in_backoff));
   text.family("purgeq_requests_in_flight", "gauge", "Requests sent and not yet answered.");
   text.sample("purgeq_requests_in_flight", {}, static_cast<double>(requests_in_flight_));
+  // Each family's samples must follow its own TYPE line: render them in two passes.
   text.family("purgeq_account_paused", "gauge",
               "1 while an account is paused, by reason (auth or rate_limit).");
-  text.family("purgeq_account_tokens", "gauge", "Tokens left in an account's buckets.");
   for (const auto& account : config_->accounts) {
     const auto& state = accounts_.at(account.name);
     text.sample("purgeq_account_paused", {{"account", account.name}, {"reason", "auth"}},
                 state.auth_paused ? 1 : 0);
     text.sample("purgeq_account_paused", {{"account", account.name}, {"reason", "rate_limit"}},
                 state.limiter.paused_until(now) ? 1 : 0);
+  }
+  text.family("purgeq_account_tokens", "gauge", "Tokens left in an account's buckets.");
+  for (const auto& account : config_->accounts) {
+    const auto& state = accounts_.at(account.name);
     text.sample("purgeq_account_tokens", {{"account", account.name}, {"bucket", "flex"}},
                 state.limiter.flex_tokens(now));
     text.sample("purgeq_account_tokens", {{"account", account.name}, {"bucket", "url"}},

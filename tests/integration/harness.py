@@ -218,7 +218,10 @@ class DaemonFixture:
         if getattr(self, "log_file", None):
             self.log_file.close()
         self.log_file = open(self.log_path, "a")
-        argv = (argv_prefix or []) + [PURGEQD, "--config", self.config_path]
+        # "{notify}" in a prefix (e.g. systemd-socket-activate -E NOTIFY_SOCKET={notify}) is the
+        # notify socket's path: that tool passes only the variables it is told to.
+        prefix = [arg.replace("{notify}", notify_path) for arg in (argv_prefix or [])]
+        argv = prefix + [PURGEQD, "--config", self.config_path]
         self.proc = subprocess.Popen(argv, stdout=self.log_file, stderr=self.log_file, env=env)
         if wait:
             self.wait_ready()
