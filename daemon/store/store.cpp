@@ -164,6 +164,17 @@ bool step_row(sqlite3* db, sqlite3_stmt* stmt) {
   if (rc == SQLITE_DONE) return false;
   throw std::runtime_error(fmt::format("storage: {}", sqlite3_errmsg(db)));
 }
+// Runs a prepared "UPDATE ... WHERE id = ?1" once per id; `bind_rest` binds ?2 and on.
+template <class BindRest>
+void update_each(sqlite3* db, sqlite3_stmt* stmt, std::span<const std::int64_t> ids,
+                 BindRest bind_rest) {
+  for (const auto id : ids) {
+    Reset reset(stmt);
+    bind_value(stmt, 1, id);
+    bind_rest(stmt);
+    step_done(db, stmt);
+  }
+}
 }  // namespace
 
 void Store::migrate() {
@@ -293,23 +304,16 @@ std::vector<StoredTarget> Store::recover() {
 }
 
 void Store::set_state(std::span<const std::int64_t> ids, TargetState state, std::int64_t now_ms) {
-  auto* stmt = prepare("UPDATE targets SET state = ?2, updated_ms = ?3 WHERE id = ?1");
-  for (const auto id : ids) {
-    Reset reset(stmt);
-    bind_value(stmt, 1, id);
-    bind_value(stmt, 2, static_cast<std::int64_t>(state));
-    bind_value(stmt, 3, now_ms);
-    step_done(db_, stmt);
-  }
+  update_each(db_, prepare("UPDATE targets SET state = ?2, updated_ms = ?3 WHERE id = ?1"), ids,
+              [&](sqlite3_stmt* stmt) {
+                bind_value(stmt, 2, static_cast<std::int64_t>(state));
+                bind_value(stmt, 3, now_ms);
+              });
 }
 
 void Store::mark_in_flight(std::span<const std::int64_t> ids) {
-  auto* stmt = prepare("UPDATE targets SET state = 1 WHERE id = ?1");
-  for (const auto id : ids) {
-    Reset reset(stmt);
-    bind_value(stmt, 1, id);
-    step_done(db_, stmt);
-  }
+  update_each(db_, prepare("UPDATE targets SET state = 1 WHERE id = ?1"), ids,
+              [](sqlite3_stmt*) {});
 }
 
 void Store::mark_done(std::span<const std::int64_t> ids, std::int64_t now_ms) {
@@ -318,34 +322,28 @@ void Store::mark_done(std::span<const std::int64_t> ids, std::int64_t now_ms) {
 
 void Store::mark_failed(std::span<const std::int64_t> ids, std::int64_t now_ms, int code,
                         std::string_view message) {
-  auto* stmt = prepare(
-      "UPDATE targets SET state = 3, updated_ms = ?2, error_code = ?3, error_message = ?4 "
-      "WHERE id = ?1");
-  for (const auto id : ids) {
-    Reset reset(stmt);
-    bind_value(stmt, 1, id);
-    bind_value(stmt, 2, now_ms);
-    bind_value(stmt, 3, static_cast<std::int64_t>(code));
-    bind_value(stmt, 4, message);
-    step_done(db_, stmt);
-  }
+  update_each(db_,
+              prepare("UPDATE targets SET state = 3, updated_ms = ?2, error_code = ?3, "
+                      "error_message = ?4 WHERE id = ?1"),
+              ids, [&](sqlite3_stmt* stmt) {
+                bind_value(stmt, 2, now_ms);
+                bind_value(stmt, 3, static_cast<std::int64_t>(code));
+                bind_value(stmt, 4, message);
+              });
 }
 
 void Store::mark_retry(std::span<const std::int64_t> ids, std::int64_t now_ms,
                        std::int64_t not_before_ms, bool count_attempt,
                        std::string_view last_error) {
-  auto* stmt = prepare(
-      "UPDATE targets SET state = 0, updated_ms = ?2, not_before_ms = ?3, "
-      "attempts = attempts + ?4, error_message = ?5 WHERE id = ?1");
-  for (const auto id : ids) {
-    Reset reset(stmt);
-    bind_value(stmt, 1, id);
-    bind_value(stmt, 2, now_ms);
-    bind_value(stmt, 3, not_before_ms);
-    bind_value(stmt, 4, static_cast<std::int64_t>(count_attempt ? 1 : 0));
-    bind_value(stmt, 5, last_error);
-    step_done(db_, stmt);
-  }
+  update_each(db_,
+              prepare("UPDATE targets SET state = 0, updated_ms = ?2, not_before_ms = ?3, "
+                      "attempts = attempts + ?4, error_message = ?5 WHERE id = ?1"),
+              ids, [&](sqlite3_stmt* stmt) {
+                bind_value(stmt, 2, now_ms);
+                bind_value(stmt, 3, not_before_ms);
+                bind_value(stmt, 4, static_cast<std::int64_t>(count_attempt ? 1 : 0));
+                bind_value(stmt, 5, last_error);
+              });
 }
 
 std::optional<IntentStatus> Store::intent_status(std::string_view intent_id) {
