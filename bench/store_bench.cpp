@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 
+#include "store/sqlite_store.h"
 #include "store/store_worker.h"
 
 namespace purgeq {
@@ -35,7 +36,7 @@ auto add_one(int i) {
 void BM_OneCommitPerIntent(benchmark::State& state) {
   for (auto _ : state) {
     boost::asio::io_context io;
-    StoreWorker worker(fresh_db("serial"), io.get_executor());
+    StoreWorker worker(open_sqlite_store(fresh_db("serial")), io.get_executor());
     // Keeps run_one() waiting for the posted ack instead of returning for lack of work.
     auto guard = boost::asio::make_work_guard(io);
     for (int i = 0; i < kIntents; ++i) {
@@ -54,7 +55,7 @@ BENCHMARK(BM_OneCommitPerIntent)->Unit(benchmark::kMillisecond)->Iterations(1);
 void BM_GroupCommit(benchmark::State& state) {
   for (auto _ : state) {
     boost::asio::io_context io;
-    StoreWorker worker(fresh_db("group"), io.get_executor());
+    StoreWorker worker(open_sqlite_store(fresh_db("group")), io.get_executor());
     std::atomic<int> acked{0};
     for (int i = 0; i < kIntents; ++i) {
       worker.run(add_one(i), std::function<void(std::exception_ptr, std::size_t)>(

@@ -520,9 +520,27 @@ class Loader {
 
   void load_storage(const Field& section) {
     if (!expect_map(checker_, section, true)) return;
-    const MapView view(checker_, section, {"path"});
+    const MapView view(checker_, section, {"path", "max_pending_items", "max_size_mb"});
     if (auto f = view.get("path")) {
       if (auto path = read_string(checker_, *f)) config_.storage.path = *path;
+    }
+    if (auto f = view.get("max_pending_items")) {
+      if (auto value = read_int(checker_, *f)) {
+        if (*value < 1) {
+          checker_.add(*f, fmt::format("must be at least 1, got {}", *value));
+        } else {
+          config_.storage.max_pending_items = *value;
+        }
+      }
+    }
+    if (auto f = view.get("max_size_mb")) {
+      if (auto value = read_int(checker_, *f)) {
+        if (*value < 0) {
+          checker_.add(*f, fmt::format("must be 0 (no limit) or more, got {}", *value));
+        } else {
+          config_.storage.max_size_mb = *value;
+        }
+      }
     }
   }
 

@@ -81,6 +81,9 @@ struct Config {
   } listen;
   struct Storage {
     std::string path = "/var/lib/purgeq/queue.db";
+    // Backpressure: above either, submissions get 503 with Retry-After naming the limit.
+    long long max_pending_items = 20'000'000;  // targets pending or in flight
+    long long max_size_mb = 0;                 // database and journal on disk; 0: no limit
   } storage;
   struct Cloudflare {
     std::string api_base = "https://api.cloudflare.com/client/v4";

@@ -1,4 +1,5 @@
-// The dispatch loop: plan, pace, send, classify, record.
+// The delivery driver: engines decide, this performs. Every store call here is bounded (one
+// batch, or one chunk of a large update), so acknowledgements keep flowing between them.
 #include "dispatch/dispatcher.h"
 
 #include <fmt/format.h>
@@ -17,21 +18,15 @@ namespace {
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
-// How long an account paused by an auth error waits before one probe request tries again.
-constexpr auto kAuthProbeInterval = std::chrono::seconds(60);
 constexpr auto kGiveUpSweepInterval = std::chrono::seconds(10);
 constexpr std::size_t kRecentErrors = 20;
+// Rows one store step may touch when a flight is recorded, covered or given up: large enough to
+// be efficient, small enough that submissions waiting behind it are acknowledged within
+// milliseconds.
+constexpr std::int64_t kStepRows = 5000;
 
-template <class Range>
-std::vector<std::int64_t> collect_ids(const Range& targets) {
-  std::vector<std::int64_t> ids;
-  ids.reserve(targets.size());
-  for (const auto& live : targets) ids.push_back(live.stored.id);
-  return ids;
-}
-
-std::optional<Clock::time_point> earliest(std::optional<Clock::time_point> a, Clock::time_point b) {
-  return a && *a <= b ? a : std::optional<Clock::time_point>(b);
+std::int64_t to_ms(Clock::duration d) {
+  return duration_cast<milliseconds>(d).count();
 }
 
 }  // namespace
@@ -43,68 +38,91 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, StoreWorker& store, Metrics&
       metrics_(metrics),
       config_(std::move(config)),
       http_(io),
-      backoff_(config_->retry.initial, config_->retry.max),
-      rng_(std::random_device{}()),
       timer_(io),
-      shutdown_timer_(io) {
-  const auto now = Clock::now();
-  for (const auto& account : config_->accounts) {
-    accounts_.emplace(account.name, AccountState(account.limits, now));
-  }
-}
+      shutdown_timer_(io) {}
 
 Dispatcher::~Dispatcher() = default;
 
-Clock::time_point Dispatcher::steady_from_wall(std::int64_t ms) const {
-  return Clock::now() - milliseconds(wall_ms() - ms);
-}
-
-const Zone* Dispatcher::zone_by_id(const std::string& zone_id) const {
+std::vector<std::string> Dispatcher::zones_of(std::size_t account_index) const {
+  std::vector<std::string> ids;
   for (const auto& zone : config_->zones) {
-    if (zone.id == zone_id) return &zone;
+    if (zone.account_index == account_index) ids.push_back(zone.id);
   }
-  return nullptr;
+  return ids;
 }
 
-void Dispatcher::add(std::vector<StoredTarget> targets) {
-  for (auto& target : targets) {
-    Live live;
-    live.accepted = steady_from_wall(target.created_ms);
-    live.not_before =
-        target.not_before_ms > 0 ? steady_from_wall(target.not_before_ms) : Clock::time_point{};
-    const auto id = target.id;
-    auto& queue = zones_[target.zone_id];
-    live.stored = std::move(target);
-    queue.pending.insert_or_assign(id, std::move(live));
+std::string Dispatcher::zone_name(const std::string& zone_id) const {
+  for (const auto& zone : config_->zones) {
+    if (zone.id == zone_id) return zone.name;
   }
+  return zone_id;
+}
+
+void Dispatcher::start(const std::vector<SendRecord>& recent_sends) {
+  const auto now = Clock::now();
+  const auto wall = wall_ms();
+  for (std::size_t i = 0; i < config_->accounts.size(); ++i) {
+    const auto& account = config_->accounts[i];
+    RecentSends recent;
+    recent.horizon = account.limits.global_window;
+    for (const auto& send : recent_sends) {
+      if (send.account != account.name) continue;
+      const auto at = now - milliseconds(std::max<std::int64_t>(0, wall - send.at_ms));
+      recent.all.push_back(at);
+      (send.kind == Kind::file ? recent.last_urls : recent.last_flex) = at;
+    }
+    Account state;
+    state.config_index = i;
+    state.engine = std::make_unique<AccountEngine>(
+        account.name, account.limits, Backoff(config_->retry.initial, config_->retry.max),
+        zones_of(i), [this] { return next_flight_++; }, recent, now);
+    accounts_.emplace(account.name, std::move(state));
+  }
+  started_ = true;
   schedule_tick();
 }
 
 void Dispatcher::reconfigure(std::shared_ptr<const Config> config) {
   config_ = std::move(config);
-  backoff_ = Backoff(config_->retry.initial, config_->retry.max);
   const auto now = Clock::now();
-  for (const auto& account : config_->accounts) {
+  std::map<std::string, Account> kept;
+  for (std::size_t i = 0; i < config_->accounts.size(); ++i) {
+    const auto& account = config_->accounts[i];
     auto it = accounts_.find(account.name);
     if (it == accounts_.end()) {
-      accounts_.emplace(account.name, AccountState(account.limits, now));
+      Account state;
+      state.config_index = i;
+      // A new account has no history: it starts with full buckets, like a new database.
+      state.engine = std::make_unique<AccountEngine>(
+          account.name, account.limits, Backoff(config_->retry.initial, config_->retry.max),
+          zones_of(i), [this] { return next_flight_++; }, RecentSends{}, now);
+      kept.emplace(account.name, std::move(state));
       continue;
     }
-    // A reload is how an operator says "the token is fixed": resume at once.
-    if (it->second.auth_paused) {
+    if (it->second.engine->auth_paused()) {
       log::notice("account_resumed", "account={} reason=reload", log::quote(account.name));
     }
-    it->second.auth_paused = false;
-    it->second.probing = false;
-    it->second.limiter = AccountLimiter(account.limits, now);
+    it->second.config_index = i;
+    it->second.engine->reconfigure(
+        account.limits, Backoff(config_->retry.initial, config_->retry.max), zones_of(i), now);
+    kept.emplace(account.name, std::move(it->second));
+    accounts_.erase(it);
   }
+  // Accounts removed by the reload keep their flights until answered; they send nothing new.
+  for (auto& [name, state] : accounts_) {
+    if (state.engine->in_flight() > 0 || state.engine->taking()) {
+      state.config_index = static_cast<std::size_t>(-1);
+      kept.emplace(name, std::move(state));
+    }
+  }
+  accounts_ = std::move(kept);
   schedule_tick();
 }
 
 void Dispatcher::shutdown(Clock::duration deadline, std::function<void()> done) {
   stopping_ = true;
   timer_.cancel();
-  if (requests_in_flight_ == 0) {
+  if (requests_in_flight_ == 0 && steps_in_progress_ == 0) {
     boost::asio::post(io_, std::move(done));
     return;
   }
@@ -121,20 +139,27 @@ void Dispatcher::shutdown(Clock::duration deadline, std::function<void()> done) 
   });
 }
 
-std::size_t Dispatcher::pending_count() const {
-  std::size_t n = 0;
-  for (const auto& [id, queue] : zones_) n += queue.pending.size();
-  return n;
+void Dispatcher::flight_ended() {
+  if (stopping_ && requests_in_flight_ == 0 && steps_in_progress_ == 0 && on_drained_) {
+    auto drained = std::move(on_drained_);
+    on_drained_ = nullptr;
+    shutdown_timer_.cancel();
+    boost::asio::post(io_, std::move(drained));
+  }
 }
 
 std::size_t Dispatcher::requests_in_flight() const {
   return requests_in_flight_;
 }
 
+void Dispatcher::wake() {
+  schedule_tick();
+}
+
 void Dispatcher::schedule_tick() {
-  if (tick_posted_ || stopping_) return;
+  if (tick_posted_ || stopping_ || !started_) return;
   tick_posted_ = true;
-  // Posting coalesces the many triggers of one loop turn (submissions, answers) into one plan.
+  // Posting coalesces the many triggers of one loop turn (submissions, answers) into one look.
   boost::asio::post(io_, [this] { tick(); });
 }
 
@@ -153,439 +178,436 @@ void Dispatcher::tick() {
   tick_posted_ = false;
   if (stopping_) return;
   const auto now = Clock::now();
-  if (now - last_sweep_ >= kGiveUpSweepInterval) {
-    last_sweep_ = now;
-    give_up_sweep(now);
-  }
   std::optional<Clock::time_point> wake;
-  for (std::size_t i = 0; i < config_->accounts.size(); ++i) {
-    dispatch_account(config_->accounts[i], i, now, wake);
+  if (now - last_sweep_ >= kGiveUpSweepInterval && !sweeping_) {
+    last_sweep_ = now;
+    give_up_sweep();
+  }
+  wake = last_sweep_ + kGiveUpSweepInterval;
+  for (auto& [name, account] : accounts_) {
+    if (account.config_index == static_cast<std::size_t>(-1)) continue;
+    drive(name, now, wake);
   }
   if (wake) arm_timer(std::max(*wake, now + milliseconds(1)));
 }
 
-bool Dispatcher::try_send_split(AccountState& state, const Account& account, Clock::time_point now,
-                                std::optional<Clock::time_point>& wake) {
-  auto& split = state.splits.front();
-  if (!state.limiter.try_acquire(split.kind, split.members.size(), now)) {
-    wake = earliest(wake, now + state.limiter.wait_for(split.kind, split.members.size(), now));
-    return false;
-  }
-  auto flight = std::make_shared<Flight>();
-  flight->account = account.name;
-  flight->zone_id = split.zone_id;
-  flight->kind = split.kind;
-  flight->members = std::move(split.members);
-  flight->probe = state.probing;
-  state.splits.pop_front();
-  launch(std::move(flight));
-  return true;
-}
-
-void Dispatcher::dispatch_account(const Account& account, std::size_t account_index,
-                                  Clock::time_point now, std::optional<Clock::time_point>& wake) {
-  auto& state = accounts_.at(account.name);
-  if (state.auth_paused) {
-    if (state.probing) return;  // the probe's answer will decide
-    if (now < state.next_probe) {
-      wake = earliest(wake, state.next_probe);
+void Dispatcher::drive(const std::string& account, Clock::time_point now,
+                       std::optional<Clock::time_point>& wake) {
+  auto& engine = *accounts_.at(account).engine;
+  const auto snap = snapshot();
+  // Splits leave at once; a take is asynchronous and comes back through take().
+  for (;;) {
+    auto action = engine.next(now, snap->counts);
+    if (auto* waiting = std::get_if<WaitAction>(&action)) {
+      if (waiting->until && (!wake || *waiting->until < *wake)) wake = waiting->until;
       return;
     }
-    state.probing = true;
-  }
-  const int max_in_flight = state.probing ? 1 : account.limits.max_in_flight;
-  while (state.in_flight < max_in_flight && !state.splits.empty()) {
-    if (!try_send_split(state, account, now, wake)) return;
-  }
-  if (state.in_flight >= max_in_flight) return;  // an answer will tick again
-
-  std::vector<std::string> zone_ids;
-  std::vector<ZonePlan> plans;
-  const Caps caps{account.limits.max_ops_per_request, account.limits.max_urls_per_request};
-  for (const auto& zone : config_->zones) {
-    if (zone.account_index != account_index) continue;
-    auto it = zones_.find(zone.id);
-    if (it == zones_.end() || it->second.pending.empty()) continue;
-    std::vector<PlanTarget> input;
-    input.reserve(it->second.pending.size());
-    for (const auto& [id, live] : it->second.pending) {
-      input.push_back(PlanTarget{id, &live.stored.item, live.accepted, live.not_before});
-    }
-    auto plan = plan_zone(input, caps, config_->batching.linger, now);
-    if (plan.wake_at) wake = earliest(wake, *plan.wake_at);
-    zone_ids.push_back(zone.id);
-    plans.push_back(std::move(plan));
-  }
-  if (plans.empty()) return;
-  bool url_blocked = false;
-  bool flex_blocked = false;
-  for (auto& [slot, batch] : interleave_fairly(std::move(plans), state.round_robin++)) {
-    if (state.in_flight >= max_in_flight) break;
-    bool& blocked = batch.kind == Kind::file ? url_blocked : flex_blocked;
-    if (blocked) continue;
-    if (!state.limiter.try_acquire(batch.kind, batch.members.size(), now)) {
-      // Later, smaller batches of the same bucket must not starve this one.
-      blocked = true;
-      wake = earliest(wake, now + std::max<Clock::duration>(
-                                      state.limiter.wait_for(batch.kind, batch.members.size(), now),
-                                      milliseconds(1)));
+    if (auto* sending = std::get_if<SendAction>(&action)) {
+      send(account, std::move(sending->flight));
       continue;
     }
-    auto& queue = zones_[zone_ids[slot]];
-    auto flight = std::make_shared<Flight>();
-    flight->account = account.name;
-    flight->zone_id = zone_ids[slot];
-    flight->kind = batch.kind;
-    flight->probe = state.probing;
-    for (const auto id : batch.members) {
-      auto node = queue.pending.extract(id);
-      if (!node.empty()) flight->members.push_back(std::move(node.mapped()));
-    }
-    for (const auto id : batch.covered) {
-      auto node = queue.pending.extract(id);
-      if (!node.empty()) flight->covered.push_back(std::move(node.mapped()));
-    }
-    launch(std::move(flight));
+    take(account, std::get<TakeAction>(action));
+    return;
   }
 }
 
-void Dispatcher::launch(std::shared_ptr<Flight> flight) {
-  auto& state = accounts_.at(flight->account);
-  ++state.in_flight;
-  ++requests_in_flight_;
-  flight->sent_at = Clock::now();
-  zones_[flight->zone_id].in_flight_targets += flight->members.size() + flight->covered.size();
-  auto ids = collect_ids(flight->members);
-  for (const auto id : collect_ids(flight->covered)) ids.push_back(id);
-  // The request leaves only after its targets are in_flight on disk: a twin submitted from now on
-  // becomes a new pending target, so nothing accepted after the send is taken as purged by it.
+void Dispatcher::take(const std::string& account, const TakeAction& action) {
+  const auto& limits = config_->accounts.at(accounts_.at(account).config_index).limits;
+  TakeRequest request;
+  request.zone_id = action.zone_id;
+  request.group = action.group;
+  request.flight = action.flight;
+  request.caps = BatchCaps{limits.max_ops_per_request, limits.max_urls_per_request};
+  // The limiter's budget bounds the batch: it is cut to what may be sent now.
+  request.budget = action.budget;
+  request.linger_ms = config_->batching.linger.count();
+  request.now_ms = wall_ms();
+  ++steps_in_progress_;
   store_.run(
-      [ids = std::move(ids)](Store& store) {
-        store.mark_in_flight(ids);
-        return true;
-      },
-      std::function<void(std::exception_ptr, bool)>(
-          [this, flight](const std::exception_ptr& error, bool /*ok*/) {
+      [request](Store& store) { return store.take(request, kStepRows); },
+      std::function<void(std::exception_ptr, TakeResult)>(
+          [this, account, action](const std::exception_ptr& error, TakeResult result) {
+            --steps_in_progress_;
+            auto it = accounts_.find(account);
+            if (it == accounts_.end()) return;
+            auto& engine = *it->second.engine;
+            const auto now = Clock::now();
             if (error) {
-              log::error("storage_error", "op=mark_in_flight zone={}", flight->zone_id);
-              requeue(std::move(flight->members), Clock::now() + std::chrono::seconds(1), false,
-                      "storage error");
-              requeue(std::move(flight->covered), Clock::now(), false, "");
-              finish_flight(flight);
+              try {
+                std::rethrow_exception(error);
+              } catch (const std::exception& e) {
+                log::error("storage_error", "op=take zone={} error={}",
+                           log::quote(zone_name(action.zone_id)), log::quote(e.what()));
+              }
+              engine.on_take_failed(action, now);
+              flight_ended();
+              schedule_tick();
               return;
             }
-            transmit(flight);
+            const bool coverage_pending = result.coverage_pending;
+            const auto watermark = result.watermark;
+            const auto riders = result.riders;
+            auto flight = engine.on_taken(action, std::move(result), now, snapshot()->counts);
+            if (flight) {
+              if (riders > 0) {
+                log::debug("batch_taken", "zone={} kind={} items={} riders={}",
+                           log::quote(zone_name(flight->zone_id)),
+                           to_string(kind_of(flight->group)), flight->members.size(), riders);
+              }
+              if (coverage_pending) {
+                cover_then_send(account, std::move(*flight), watermark);
+              } else {
+                send(account, std::move(*flight));
+              }
+            }
+            flight_ended();
+            schedule_tick();
           }));
 }
 
-void Dispatcher::transmit(const std::shared_ptr<Flight>& flight) {
-  const Zone* zone = zone_by_id(flight->zone_id);
-  const Account* account = nullptr;
-  if (zone != nullptr) account = &config_->accounts.at(zone->account_index);
-  if (stopping_ || zone == nullptr || account == nullptr || account->name != flight->account) {
-    // Shutting down, or the zone moved in a reload: leave it to the next plan / next start.
-    if (!stopping_) {
-      requeue(std::move(flight->members), Clock::now(), false, "");
-      requeue(std::move(flight->covered), Clock::now(), false, "");
+void Dispatcher::cover_then_send(const std::string& account, EngineFlight flight,
+                                 std::int64_t watermark) {
+  // A purge-everything over a large backlog: mark what it covers chunk by chunk, each its own
+  // commit, and send only when all is marked (only targets accepted before the send count).
+  auto shared = std::make_shared<EngineFlight>(std::move(flight));
+  ++steps_in_progress_;
+  store_.run(
+      [shared, watermark](Store& store) {
+        return store.cover_step(shared->zone_id, shared->id, shared->members, watermark, kStepRows);
+      },
+      std::function<void(std::exception_ptr, std::int64_t)>(
+          [this, account, shared, watermark](const std::exception_ptr& error,
+                                             std::int64_t covered) {
+            --steps_in_progress_;
+            if (!error && covered >= kStepRows && !stopping_) {
+              cover_then_send(account, std::move(*shared), watermark);
+            } else if (!stopping_) {
+              // A storage error leaves some covered targets pending: they are sent on their own
+              // later, which costs a request, never a purge.
+              send(account, std::move(*shared));
+            }
+            flight_ended();
+          }));
+}
+
+void Dispatcher::send(const std::string& account, EngineFlight flight) {
+  auto it = accounts_.find(account);
+  const Zone* zone = nullptr;
+  for (const auto& z : config_->zones) {
+    if (z.id == flight.zone_id) zone = &z;
+  }
+  const Account* state = it != accounts_.end() ? &it->second : nullptr;
+  if (stopping_ || zone == nullptr || state == nullptr ||
+      state->config_index >= config_->accounts.size() ||
+      config_->accounts[state->config_index].name != account) {
+    // Shutting down (left in flight for the next start), or the zone moved in a reload.
+    if (state != nullptr) {
+      auto outcome = state->engine->abandon(flight.id);
+      if (!stopping_) record(account, flight, std::move(outcome));
     }
-    finish_flight(flight);
     return;
   }
+  const auto& config_account = config_->accounts[state->config_index];
+  const Kind kind = kind_of(flight.group);
   std::vector<const Item*> items;
-  items.reserve(flight->members.size());
-  for (const auto& live : flight->members) items.push_back(&live.stored.item);
-  std::string body = build_request_body(flight->kind, items);
+  items.reserve(flight.members.size());
+  for (const auto& member : flight.members) items.push_back(&member.item);
+  std::string body = build_request_body(kind, items);
+  ++requests_in_flight_;
+  const auto sent_ms = wall_ms();
+  store_.run(
+      [send = SendRecord{account, kind, sent_ms},
+       keep = sent_ms - to_ms(config_account.limits.global_window)](Store& store) {
+        store.record_send(send, keep);
+        return true;
+      },
+      std::function<void(std::exception_ptr, bool)>([](const std::exception_ptr&, bool) {}));
   if (config_->dry_run) {
-    log::info("batch_dry_run", "zone={} kind={} items={} covered={} body_bytes={} body={}",
-              log::quote(zone->name), to_string(flight->kind), flight->members.size(),
-              flight->covered.size(), body.size(), log::quote(body.substr(0, 512)));
+    log::info("batch_dry_run", "zone={} kind={} items={} body_bytes={} body={}",
+              log::quote(zone->name), to_string(kind), flight.members.size(), body.size(),
+              log::quote(body.substr(0, 512)));
     ++metrics_.requests["dry_run"];
-    boost::asio::post(io_, [this, flight] {
-      finish_success(flight);
-      finish_flight(flight);
-      schedule_tick();
+    boost::asio::post(io_, [this, account, flight = std::move(flight)] {
+      HttpResponse ok;
+      ok.status = 200;
+      ok.body = R"({"success":true,"errors":[],"messages":[],"result":{"id":"dry-run"}})";
+      on_answer(account, flight, ok);
     });
     return;
   }
-  accounts_.at(flight->account).limiter.sent_late(flight->kind, Clock::now() - flight->sent_at);
-  log::info("batch_sent", "zone={} account={} kind={} items={} covered={}", log::quote(zone->name),
-            log::quote(account->name), to_string(flight->kind), flight->members.size(),
-            flight->covered.size());
+  log::info("batch_sent", "zone={} account={} kind={} items={}{}", log::quote(zone->name),
+            log::quote(account), to_string(kind), flight.members.size(),
+            flight.probe ? " probe=true" : "");
   HttpRequest request;
   request.url = fmt::format("{}/zones/{}/purge_cache", config_->cloudflare.api_base, zone->id);
-  request.headers.push_back("Authorization: Bearer " + account->token);
+  request.headers.push_back("Authorization: Bearer " + config_account.token);
   request.headers.emplace_back("Content-Type: application/json");
   request.body = std::move(body);
   request.timeout = config_->cloudflare.timeout;
   http_.post(std::move(request),
-             [this, flight](const HttpResponse& response) { on_answer(flight, response); });
+             [this, account, flight = std::move(flight)](const HttpResponse& response) {
+               on_answer(account, flight, response);
+             });
 }
 
-void Dispatcher::record_error(const Flight& flight, const Classified& classified, long status) {
-  const Zone* zone = zone_by_id(flight.zone_id);
-  recent_errors_.push_back(
-      RecentError{wall_ms(), flight.account, zone != nullptr ? zone->name : flight.zone_id,
-                  std::string(to_string(classified.verdict)), static_cast<int>(status),
-                  classified.code, classified.message});
-  while (recent_errors_.size() > kRecentErrors) recent_errors_.pop_front();
-}
-
-void Dispatcher::on_answer(const std::shared_ptr<Flight>& flight, const HttpResponse& response) {
+void Dispatcher::on_answer(const std::string& account, const EngineFlight& flight,
+                           const HttpResponse& response) {
+  --requests_in_flight_;
+  auto it = accounts_.find(account);
+  if (it == accounts_.end()) {
+    flight_ended();
+    return;
+  }
+  auto& engine = *it->second.engine;
   if (stopping_ && response.transport_error == "cancelled") {
     // Left in_flight on disk on purpose: the next start sends it again.
-    finish_flight(flight);
+    engine.abandon(flight.id);
+    flight_ended();
     return;
   }
   const auto now = Clock::now();
   const Classified answer = classify(response);
-  auto& state = accounts_.at(flight->account);
-  const std::string zone_name = [&] {
-    const Zone* zone = zone_by_id(flight->zone_id);
-    return zone != nullptr ? zone->name : flight->zone_id;
-  }();
-  if (flight->probe && answer.verdict != Verdict::auth_error) {
-    state.probing = false;
-    if (state.auth_paused) {
-      state.auth_paused = false;
-      log::notice("account_resumed", "account={} reason=probe", log::quote(flight->account));
-    }
+  const bool was_paused = engine.auth_paused();
+  auto outcome = engine.on_answer(flight.id, answer, now);
+  const std::string zone = zone_name(flight.zone_id);
+  const Kind kind = kind_of(flight.group);
+  if (was_paused && !engine.auth_paused()) {
+    log::notice("account_resumed", "account={} reason=answer verdict={}", log::quote(account),
+                to_string(answer.verdict));
   }
   switch (answer.verdict) {
     case Verdict::success:
-      ++metrics_.requests["success"];
-      finish_success(flight);
+      if (!config_->dry_run) ++metrics_.requests["success"];
       break;
     case Verdict::rate_limited: {
       ++metrics_.requests["rate_limited"];
       ++metrics_.rate_limited;
-      record_error(*flight, answer, response.status);
-      std::optional<Clock::duration> retry_after;
-      if (answer.retry_after) retry_after = *answer.retry_after;
-      state.limiter.on_rate_limited(flight->kind, retry_after, now);
-      const auto resume = state.limiter.paused_until(now).value_or(now);
+      record_error(account, flight, answer);
+      const auto resume = engine.limiter().paused_until(now).value_or(now);
       log::warning("rate_limited", "account={} zone={} kind={} retry_after_ms={}",
-                   log::quote(flight->account), log::quote(zone_name), to_string(flight->kind),
-                   duration_cast<milliseconds>(resume - now).count());
-      requeue(std::move(flight->members), resume, false, answer.message);
-      requeue(std::move(flight->covered), resume, false, "");
+                   log::quote(account), log::quote(zone), to_string(kind), to_ms(resume - now));
       break;
     }
     case Verdict::auth_error:
       ++metrics_.requests["auth_error"];
-      record_error(*flight, answer, response.status);
-      state.auth_paused = true;
-      state.probing = false;
-      state.pause_reason =
-          fmt::format("HTTP {} code {}: {}", response.status, answer.code, answer.message);
-      state.next_probe = now + kAuthProbeInterval;
+      record_error(account, flight, answer);
       log::warning("account_paused",
-                   "account={} reason=auth status={} code={} message={} "
-                   "next_probe_s={}",
-                   log::quote(flight->account), response.status, answer.code,
-                   log::quote(answer.message),
-                   std::chrono::duration_cast<std::chrono::seconds>(kAuthProbeInterval).count());
-      requeue(std::move(flight->members), now, false, answer.message);
-      requeue(std::move(flight->covered), now, false, "");
+                   "account={} reason=auth status={} code={} message={} next_probe_s={}",
+                   log::quote(account), answer.status, answer.code, log::quote(answer.message),
+                   duration_cast<std::chrono::seconds>(kAuthProbeInterval).count());
       break;
     case Verdict::zone_error:
       ++metrics_.requests["zone_error"];
-      record_error(*flight, answer, response.status);
-      log::error("zone_error", "zone={} status={} code={} message={}", log::quote(zone_name),
-                 response.status, answer.code, log::quote(answer.message));
-      fail(std::move(flight->members), answer.code, answer.message);
-      fail(std::move(flight->covered), answer.code, answer.message);
+      record_error(account, flight, answer);
+      log::error("zone_error", "zone={} status={} code={} message={}", log::quote(zone),
+                 answer.status, answer.code, log::quote(answer.message));
       break;
     case Verdict::rejected:
       ++metrics_.requests["rejected"];
-      record_error(*flight, answer, response.status);
-      requeue(std::move(flight->covered), now, false, "");
-      if (flight->members.size() <= 1) {
-        fail(std::move(flight->members), answer.code, answer.message);
+      record_error(account, flight, answer);
+      if (flight.members.size() <= 1) {
+        for (const auto& member : flight.members) {
+          log::warning("item_failed", "zone={} kind={} item={} code={} message={}",
+                       log::quote(zone), to_string(kind), log::quote(member.item.value),
+                       answer.code, log::quote(answer.message));
+        }
       } else {
-        // Bisect: Cloudflare refuses the whole request for one bad item; halves find it in
-        // log2(n) rounds while the good items still get purged.
-        const auto half = static_cast<std::ptrdiff_t>(flight->members.size() / 2);
-        Split first{flight->zone_id, flight->kind, {}};
-        Split second{flight->zone_id, flight->kind, {}};
-        std::move(flight->members.begin(), flight->members.begin() + half,
-                  std::back_inserter(first.members));
-        std::move(flight->members.begin() + half, flight->members.end(),
-                  std::back_inserter(second.members));
-        log::info("batch_split", "zone={} kind={} items={} code={} message={}",
-                  log::quote(zone_name), to_string(flight->kind),
-                  first.members.size() + second.members.size(), answer.code,
-                  log::quote(answer.message));
-        state.splits.push_back(std::move(first));
-        state.splits.push_back(std::move(second));
+        log::info("batch_split", "zone={} kind={} items={} code={} message={}", log::quote(zone),
+                  to_string(kind), flight.members.size(), answer.code, log::quote(answer.message));
       }
       break;
     case Verdict::transient: {
       ++metrics_.requests[response.transport_error.empty() ? "server_error" : "transport_error"];
       ++metrics_.retries_scheduled;
-      record_error(*flight, answer, response.status);
-      int attempts = 0;
-      for (auto& live : flight->members) attempts = std::max(attempts, ++live.stored.attempts);
-      const auto delay = backoff_.delay(attempts, rng_);
-      log::warning("retry_scheduled", "zone={} kind={} items={} attempt={} delay_ms={} reason={}",
-                   log::quote(zone_name), to_string(flight->kind), flight->members.size(), attempts,
-                   delay.count(), log::quote(answer.message));
-      requeue(std::move(flight->members), now + delay, true, answer.message);
-      requeue(std::move(flight->covered), now + delay, false, "");
+      record_error(account, flight, answer);
+      const auto until = engine.backoff_until(now).value_or(now);
+      log::warning("retry_scheduled",
+                   "account={} zone={} kind={} items={} attempt={} delay_ms={} reason={}",
+                   log::quote(account), log::quote(zone), to_string(kind), flight.members.size(),
+                   engine.consecutive_failures(), to_ms(until - now), log::quote(answer.message));
       break;
     }
   }
-  finish_flight(flight);
+  record(account, flight, std::move(outcome));
+  flight_ended();
   schedule_tick();
 }
 
-void Dispatcher::finish_success(const std::shared_ptr<Flight>& flight) {
-  const auto wall = wall_ms();
-  std::vector<std::int64_t> ids;
-  for (const auto* group : {&flight->members, &flight->covered}) {
-    for (const auto& live : *group) {
-      ids.push_back(live.stored.id);
-      ++metrics_.items_purged[live.stored.item.kind];
-      metrics_.purge_latency.observe(static_cast<double>(wall - live.stored.created_ms) / 1000.0);
+void Dispatcher::record(const std::string& /*account*/, const EngineFlight& flight,
+                        FlightOutcome outcome) {
+  const Kind kind = kind_of(flight.group);
+  const auto now_ms = wall_ms();
+  for (auto& off : outcome.split_off) {
+    ++steps_in_progress_;
+    store_.run(
+        [ids = off.ids, id = off.flight](Store& store) {
+          store.move_to_flight(ids, id);
+          return true;
+        },
+        std::function<void(std::exception_ptr, bool)>([this](const std::exception_ptr&, bool) {
+          --steps_in_progress_;
+          flight_ended();
+        }));
+    if (off.settle_now) {
+      SettleRequest request;
+      request.flight = off.flight;
+      request.outcome = *off.settle_now;
+      request.now_ms = now_ms;
+      request.code = outcome.code;
+      request.message = outcome.message;
+      settle_steps(std::move(request), kind);
     }
   }
-  metrics_.api_calls_saved += ids.size() - 1;
-  log::debug("batch_done", "zone={} kind={} items={} covered={} ms={}", flight->zone_id,
-             to_string(flight->kind), flight->members.size(), flight->covered.size(),
-             duration_cast<milliseconds>(Clock::now() - flight->sent_at).count());
-  commit_then_progress([ids = std::move(ids), wall](Store& store) { store.mark_done(ids, wall); });
-}
-
-void Dispatcher::requeue(std::vector<Live> targets, Clock::time_point not_before,
-                         bool count_attempt, const std::string& error) {
-  if (targets.empty()) return;
-  const auto now = Clock::now();
-  const auto wall = wall_ms();
-  const auto not_before_ms = wall + duration_cast<milliseconds>(not_before - now).count();
-  auto ids = collect_ids(targets);
-  for (auto& live : targets) {
-    live.not_before = not_before;
-    if (!error.empty()) live.last_error = error;
-    const auto id = live.stored.id;
-    auto& queue = zones_[live.stored.zone_id];
-    queue.pending.insert_or_assign(id, std::move(live));
+  SettleRequest request;
+  request.flight = flight.id;
+  request.outcome = outcome.settlement;
+  request.now_ms = now_ms;
+  request.code = outcome.code;
+  request.message = outcome.message;
+  request.count_attempt = outcome.count_attempt;
+  if (outcome.settlement == Settlement::retry || outcome.settlement == Settlement::failed) {
+    for (const auto& member : flight.members) request.member_ids.push_back(member.id);
   }
-  commit_then_progress(
-      [ids = std::move(ids), wall, not_before_ms, count_attempt, error](Store& store) {
-        store.mark_retry(ids, wall, std::max(not_before_ms, wall), count_attempt, error);
-      });
+  settle_steps(std::move(request), kind);
 }
 
-void Dispatcher::fail(std::vector<Live> targets, int code, const std::string& message) {
-  if (targets.empty()) return;
-  for (const auto& live : targets) {
-    ++metrics_.items_failed[live.stored.item.kind];
-    log::warning("item_failed", "zone={} kind={} item={} code={} message={}", live.stored.zone_id,
-                 to_string(live.stored.item.kind), log::quote(live.stored.item.value), code,
-                 log::quote(message));
-  }
-  auto ids = collect_ids(targets);
-  const auto wall = wall_ms();
-  commit_then_progress([ids = std::move(ids), wall, code, message](Store& store) {
-    store.mark_failed(ids, wall, code, message);
-  });
+void Dispatcher::settle_steps(SettleRequest request, Kind kind) {
+  ++steps_in_progress_;
+  auto shared = std::make_shared<SettleRequest>(std::move(request));
+  store_.run(
+      [shared](Store& store) { return store.settle(*shared, kStepRows); },
+      std::function<void(std::exception_ptr, Settled)>(
+          [this, shared, kind](const std::exception_ptr& error, Settled settled) {
+            --steps_in_progress_;
+            if (error) {
+              try {
+                std::rethrow_exception(error);
+              } catch (const std::exception& e) {
+                // The rows still say in_flight: the next start sends them again.
+                log::error("storage_error", "op=record_outcome error={}", log::quote(e.what()));
+              }
+            } else {
+              count_settled(settled, shared->outcome);
+              if (shared->outcome == Settlement::failed && settled.rows > 1) {
+                log::warning("items_failed", "kind={} items={} code={} message={}", to_string(kind),
+                             settled.rows, shared->code, log::quote(shared->message));
+              }
+              if (settled.more) {
+                shared->member_ids.clear();  // applied by the first step
+                settle_steps(std::move(*shared), kind);
+              }
+            }
+            if (on_progress) on_progress();
+            flight_ended();
+            schedule_tick();
+          }));
 }
 
-void Dispatcher::give_up_sweep(Clock::time_point /*now*/) {
-  const auto wall = wall_ms();
-  const auto limit = config_->retry.give_up_after.count();
-  for (auto& [zone_id, queue] : zones_) {
-    std::vector<Live> expired;
-    for (auto it = queue.pending.begin(); it != queue.pending.end();) {
-      if (wall - it->second.stored.created_ms > limit) {
-        expired.push_back(std::move(it->second));
-        it = queue.pending.erase(it);
-      } else {
-        ++it;
+void Dispatcher::count_settled(const Settled& settled, Settlement outcome) {
+  if (outcome == Settlement::done) {
+    const auto wall = wall_ms();
+    for (int k = 0; k < kKindCount; ++k) {
+      if (settled.by_kind[static_cast<std::size_t>(k)] > 0) {
+        metrics_.items_purged[static_cast<Kind>(k)] += settled.by_kind[static_cast<std::size_t>(k)];
       }
     }
-    for (auto& live : expired) {
-      const std::string reason = fmt::format(
-          "gave up after {}h without a successful purge (last error: {})", limit / 3600000,
-          live.last_error.empty() ? "none; never sent" : live.last_error);
-      std::vector<Live> one;
-      one.push_back(std::move(live));
-      fail(std::move(one), 0, reason);
+    for (const auto created : settled.created_ms) {
+      metrics_.purge_latency.observe(static_cast<double>(wall - created) / 1000.0);
+    }
+    if (settled.rows > 0) metrics_.api_calls_saved += settled.rows - 1;
+  } else if (outcome == Settlement::failed) {
+    for (int k = 0; k < kKindCount; ++k) {
+      if (settled.by_kind[static_cast<std::size_t>(k)] > 0) {
+        metrics_.items_failed[static_cast<Kind>(k)] += settled.by_kind[static_cast<std::size_t>(k)];
+      }
     }
   }
 }
 
-void Dispatcher::commit_then_progress(std::function<void(Store&)> job) {
-  store_.run(
-      [job = std::move(job)](Store& store) {
-        job(store);
-        return true;
-      },
-      std::function<void(std::exception_ptr, bool)>([this](const std::exception_ptr& error, bool) {
-        if (error) {
-          try {
-            std::rethrow_exception(error);
-          } catch (const std::exception& e) {
-            // The store still says in_flight: the next start sends these again (at least once).
-            log::error("storage_error", "op=record_outcome error={}", log::quote(e.what()));
-          }
-        }
-        if (on_progress) on_progress();
-      }));
+void Dispatcher::give_up_sweep() {
+  const auto now = wall_ms();
+  const auto limit = config_->retry.give_up_after.count();
+  const std::string prefix =
+      fmt::format("gave up after {} without a successful purge (last error: ",
+                  format_duration(config_->retry.give_up_after));
+  sweeping_ = true;
+  ++steps_in_progress_;
+  store_.run([before = now - limit, now,
+              prefix](Store& store) { return store.give_up_step(before, now, prefix, kStepRows); },
+             std::function<void(std::exception_ptr, Settled)>(
+                 [this](const std::exception_ptr& error, Settled settled) {
+                   --steps_in_progress_;
+                   sweeping_ = false;
+                   if (!error && settled.rows > 0) {
+                     count_settled(settled, Settlement::failed);
+                     log::warning("items_gave_up", "items={} give_up_after={}", settled.rows,
+                                  format_duration(config_->retry.give_up_after));
+                     if (on_progress) on_progress();
+                     if (settled.more && !stopping_) give_up_sweep();
+                   }
+                   flight_ended();
+                 }));
 }
 
-void Dispatcher::finish_flight(const std::shared_ptr<Flight>& flight) {
-  auto& state = accounts_.at(flight->account);
-  --state.in_flight;
-  --requests_in_flight_;
-  auto& queue = zones_[flight->zone_id];
-  const std::size_t n = flight->members.size() + flight->covered.size();
-  queue.in_flight_targets -= std::min(queue.in_flight_targets, n);
-  if (stopping_ && requests_in_flight_ == 0 && on_drained_) {
-    auto drained = std::move(on_drained_);
-    on_drained_ = nullptr;
-    shutdown_timer_.cancel();
-    boost::asio::post(io_, std::move(drained));
-  }
+void Dispatcher::record_error(const std::string& account, const EngineFlight& flight,
+                              const Classified& answer) {
+  recent_errors_.push_back(RecentError{wall_ms(), account, zone_name(flight.zone_id),
+                                       std::string(to_string(answer.verdict)), answer.status,
+                                       answer.code, answer.message});
+  while (recent_errors_.size() > kRecentErrors) recent_errors_.pop_front();
 }
 
-boost::json::object Dispatcher::status_json() const {
+boost::json::object Dispatcher::status_json(const StoreSnapshot& snapshot) const {
   const auto now = Clock::now();
   boost::json::object out;
   boost::json::object queue;
-  for (const auto& [zone_id, zone_queue] : zones_) {
-    const Zone* zone = zone_by_id(zone_id);
+  for (const auto& [zone_id, groups] : snapshot.counts.zones) {
     boost::json::object kinds;
-    for (const auto& [id, live] : zone_queue.pending) {
-      auto& slot = kinds[to_string(live.stored.item.kind)];
-      slot = (slot.is_int64() ? slot.as_int64() : 0) + 1;
+    std::array<std::int64_t, kKindCount> pending{};
+    std::int64_t in_flight = 0;
+    for (int g = 0; g < kGroupCount; ++g) {
+      const auto& states = groups[static_cast<std::size_t>(g)];
+      pending[static_cast<std::size_t>(kind_of(static_cast<Group>(g)))] +=
+          states[static_cast<std::size_t>(TargetState::pending)];
+      in_flight += states[static_cast<std::size_t>(TargetState::in_flight)];
     }
-    kinds["in_flight"] = zone_queue.in_flight_targets;
-    queue[zone != nullptr ? zone->name : zone_id] = std::move(kinds);
+    for (int k = 0; k < kKindCount; ++k) {
+      if (pending[static_cast<std::size_t>(k)] > 0) {
+        kinds[to_string(static_cast<Kind>(k))] = pending[static_cast<std::size_t>(k)];
+      }
+    }
+    if (kinds.empty() && in_flight == 0) continue;
+    kinds["in_flight"] = in_flight;
+    queue[zone_name(zone_id)] = std::move(kinds);
   }
   out["queue"] = std::move(queue);
-  out["pending"] = pending_count();
+  out["pending"] = snapshot.counts.total(TargetState::pending);
+  out["in_flight_items"] = snapshot.counts.total(TargetState::in_flight);
   out["requests_in_flight"] = requests_in_flight_;
   if (timer_at_) {
-    out["next_dispatch_in_ms"] =
-        std::max<std::int64_t>(0, duration_cast<milliseconds>(*timer_at_ - now).count());
+    out["next_dispatch_in_ms"] = std::max<std::int64_t>(0, to_ms(*timer_at_ - now));
   } else {
     out["next_dispatch_in_ms"] = nullptr;
   }
   boost::json::object accounts;
   for (const auto& account : config_->accounts) {
-    const auto& state = accounts_.at(account.name);
+    auto it = accounts_.find(account.name);
+    if (it == accounts_.end()) continue;
+    const auto& engine = *it->second.engine;
     boost::json::object a;
     a["plan"] = to_string(account.plan);
-    a["paused"] = state.auth_paused;
-    a["pause_reason"] = state.auth_paused ? state.pause_reason : std::string();
-    const auto paused = state.limiter.paused_until(now);
-    a["rate_limited_for_ms"] =
-        paused ? duration_cast<milliseconds>(*paused - now).count() : std::int64_t{0};
-    a["flex_tokens"] = state.limiter.flex_tokens(now);
-    a["url_tokens"] = state.limiter.url_tokens(now);
-    a["global_used"] = state.limiter.global_used(now);
-    a["requests_in_flight"] = state.in_flight;
-    a["split_batches_waiting"] = state.splits.size();
+    a["paused"] = engine.auth_paused();
+    a["pause_reason"] = engine.auth_paused() ? engine.pause_reason() : std::string();
+    const auto paused = engine.limiter().paused_until(now);
+    a["rate_limited_for_ms"] = paused ? to_ms(*paused - now) : std::int64_t{0};
+    const auto backoff = engine.backoff_until(now);
+    a["backoff_for_ms"] = backoff ? to_ms(*backoff - now) : std::int64_t{0};
+    a["consecutive_failures"] = engine.consecutive_failures();
+    a["flex_tokens"] = engine.limiter().flex_tokens(now);
+    a["url_tokens"] = engine.limiter().url_tokens(now);
+    a["global_used"] = engine.limiter().global_used(now);
+    a["requests_in_flight"] = engine.in_flight();
+    a["split_batches_waiting"] = engine.splits_waiting();
     accounts[account.name] = std::move(a);
   }
   out["accounts"] = std::move(accounts);
@@ -604,62 +626,90 @@ boost::json::object Dispatcher::status_json() const {
   return out;
 }
 
-void Dispatcher::render_gauges(MetricsText& text) const {
+void Dispatcher::render_gauges(MetricsText& text, const StoreSnapshot& snapshot,
+                               const OldestPending& oldest) const {
+  const auto now_ms = wall_ms();
   const auto now = Clock::now();
   text.family("purgeq_queue_depth", "gauge", "Pending targets by zone and kind.");
-  std::string oldest_lines;
-  std::size_t in_backoff = 0;
-  MetricsText oldest;
-  for (const auto& [zone_id, queue] : zones_) {
-    const Zone* zone = zone_by_id(zone_id);
-    const std::string name = zone != nullptr ? zone->name : zone_id;
-    std::map<Kind, std::pair<std::size_t, Clock::time_point>> by_kind;
-    for (const auto& [id, live] : queue.pending) {
-      auto [it, inserted] = by_kind.try_emplace(live.stored.item.kind, 0, live.accepted);
-      ++it->second.first;
-      it->second.second = std::min(it->second.second, live.accepted);
-      if (live.not_before > now) ++in_backoff;
+  for (const auto& [zone_id, groups] : snapshot.counts.zones) {
+    std::array<std::int64_t, kKindCount> pending{};
+    for (int g = 0; g < kGroupCount; ++g) {
+      pending[static_cast<std::size_t>(kind_of(static_cast<Group>(g)))] +=
+          groups[static_cast<std::size_t>(g)][static_cast<std::size_t>(TargetState::pending)];
     }
-    for (const auto& [kind, entry] : by_kind) {
-      text.sample("purgeq_queue_depth", {{"zone", name}, {"kind", std::string(to_string(kind))}},
-                  static_cast<double>(entry.first));
-      oldest.sample("purgeq_queue_oldest_age_seconds",
-                    {{"zone", name}, {"kind", std::string(to_string(kind))}},
-                    std::chrono::duration<double>(now - entry.second).count());
+    for (int k = 0; k < kKindCount; ++k) {
+      if (pending[static_cast<std::size_t>(k)] == 0) continue;
+      text.sample(
+          "purgeq_queue_depth",
+          {{"zone", zone_name(zone_id)}, {"kind", std::string(to_string(static_cast<Kind>(k)))}},
+          static_cast<double>(pending[static_cast<std::size_t>(k)]));
     }
   }
   text.family("purgeq_queue_oldest_age_seconds", "gauge",
               "Age of the oldest pending target by zone and kind.");
-  text.raw(oldest.str());
-  text.family("purgeq_targets_in_backoff", "gauge", "Pending targets waiting for a retry backoff.");
-  text.sample("purgeq_targets_in_backoff", {}, static_cast<double>(in_backoff));
+  for (const auto& [zone_id, groups] : oldest) {
+    std::map<Kind, std::int64_t> by_kind;
+    for (const auto& [group, created] : groups) {
+      auto [it, inserted] = by_kind.try_emplace(kind_of(group), created);
+      it->second = std::min(it->second, created);
+    }
+    for (const auto& [kind, created] : by_kind) {
+      text.sample("purgeq_queue_oldest_age_seconds",
+                  {{"zone", zone_name(zone_id)}, {"kind", std::string(to_string(kind))}},
+                  static_cast<double>(std::max<std::int64_t>(0, now_ms - created)) / 1000.0);
+    }
+  }
+  text.family("purgeq_queue_in_flight", "gauge", "Targets in requests not yet answered.");
+  text.sample("purgeq_queue_in_flight", {},
+              static_cast<double>(snapshot.counts.total(TargetState::in_flight)));
+  text.family("purgeq_failed_items", "gauge", "Targets that ended failed and are kept on disk.");
+  text.sample("purgeq_failed_items", {},
+              static_cast<double>(snapshot.counts.total(TargetState::failed)));
+  text.family("purgeq_targets_in_backoff", "gauge",
+              "Pending targets of accounts waiting out a retry backoff.");
+  double in_backoff = 0;
+  for (const auto& [name, account] : accounts_) {
+    if (!account.engine->backoff_until(now) || account.config_index >= config_->accounts.size()) {
+      continue;
+    }
+    for (const auto& zone_id : zones_of(account.config_index)) {
+      in_backoff += static_cast<double>(snapshot.counts.zone_total(zone_id, TargetState::pending));
+    }
+  }
+  text.sample("purgeq_targets_in_backoff", {}, in_backoff);
   text.family("purgeq_requests_in_flight", "gauge", "Requests sent and not yet answered.");
   text.sample("purgeq_requests_in_flight", {}, static_cast<double>(requests_in_flight_));
-  // Each family's samples must follow its own TYPE line: render them in two passes.
   text.family("purgeq_account_paused", "gauge",
-              "1 while an account is paused, by reason (auth or rate_limit).");
+              "1 while an account is paused, by reason (auth, rate_limit or backoff).");
   for (const auto& account : config_->accounts) {
-    const auto& state = accounts_.at(account.name);
+    auto it = accounts_.find(account.name);
+    if (it == accounts_.end()) continue;
+    const auto& engine = *it->second.engine;
     text.sample("purgeq_account_paused", {{"account", account.name}, {"reason", "auth"}},
-                state.auth_paused ? 1 : 0);
+                engine.auth_paused() ? 1 : 0);
     text.sample("purgeq_account_paused", {{"account", account.name}, {"reason", "rate_limit"}},
-                state.limiter.paused_until(now) ? 1 : 0);
+                engine.limiter().paused_until(now) ? 1 : 0);
+    text.sample("purgeq_account_paused", {{"account", account.name}, {"reason", "backoff"}},
+                engine.backoff_until(now) ? 1 : 0);
   }
   text.family("purgeq_account_tokens", "gauge", "Tokens left in an account's buckets.");
   for (const auto& account : config_->accounts) {
-    const auto& state = accounts_.at(account.name);
+    auto it = accounts_.find(account.name);
+    if (it == accounts_.end()) continue;
+    const auto& limiter = it->second.engine->limiter();
     text.sample("purgeq_account_tokens", {{"account", account.name}, {"bucket", "flex"}},
-                state.limiter.flex_tokens(now));
+                limiter.flex_tokens(now));
     text.sample("purgeq_account_tokens", {{"account", account.name}, {"bucket", "url"}},
-                state.limiter.url_tokens(now));
+                limiter.url_tokens(now));
   }
 }
 
 std::string Dispatcher::status_line() const {
-  std::string line =
-      fmt::format("{} pending, {} requests in flight", pending_count(), requests_in_flight_);
-  for (const auto& [name, state] : accounts_) {
-    if (state.auth_paused) line += fmt::format("; account {} paused (auth)", name);
+  const auto snap = snapshot();
+  std::string line = fmt::format("{} pending, {} requests in flight",
+                                 snap->counts.total(TargetState::pending), requests_in_flight_);
+  for (const auto& [name, account] : accounts_) {
+    if (account.engine->auth_paused()) line += fmt::format("; account {} paused (auth)", name);
   }
   if (config_->dry_run) line += "; dry run";
   return line;

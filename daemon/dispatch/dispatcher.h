@@ -1,6 +1,8 @@
-// Sends what is pending: keeps the pending targets in memory (the store is the durable copy),
-// plans batches per zone, paces them through each account's limiter, sends them with the
-// HttpClient and records each outcome in the store before reporting progress.
+// The thin driver of delivery: asks each account's AccountEngine what to do, performs it (store
+// jobs, HTTP requests, timers) on the Asio loop, and reports the results back. The queue lives in
+// the store; this holds only the flights in the air, per-account state and a few recent errors,
+// so its memory and its work per event do not grow with the backlog. With nothing sendable it
+// sleeps until the earliest deadline an engine names.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -10,33 +12,29 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <random>
 #include <string>
-#include <unordered_map>
-#include <vector>
 
 #include "config/config.h"
-#include "dispatch/backoff.h"
+#include "dispatch/account_engine.h"
 #include "dispatch/http_client.h"
-#include "dispatch/verdict.h"
-#include "limiter/account_limiter.h"
-#include "planner/planner.h"
+#include "intake/delivery_view.h"
 #include "service/metrics.h"
 #include "store/store_worker.h"
 
 namespace purgeq {
 
-class Dispatcher {
+class Dispatcher final : public DeliveryView {
  public:
   Dispatcher(boost::asio::io_context& io, StoreWorker& store, Metrics& metrics,
              std::shared_ptr<const Config> config);
-  ~Dispatcher();
+  ~Dispatcher() override;
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
 
-  // Targets that are pending in the store (after recovery, a submission or a retry request).
-  void add(std::vector<StoredTarget> targets);
-  // New limits, tokens, zones or timings take effect now; auth pauses are lifted.
+  // Starts sending, pacing each account from the requests the store says it sent recently.
+  void start(const std::vector<SendRecord>& recent_sends);
+  // New limits, tokens, zones or timings take effect now; auth pauses are lifted; buckets, 429
+  // pauses and the global window carry over.
   void reconfigure(std::shared_ptr<const Config> config);
   // Stops sending new requests; `done` runs when none is in flight or at `deadline`, whichever
   // comes first (requests still unanswered stay in flight in the store and are resent on start).
@@ -45,58 +43,26 @@ class Dispatcher {
   // Called after outcomes are committed, so intent waiters can look again.
   std::function<void()> on_progress;
 
-  [[nodiscard]] std::size_t pending_count() const;
+  void wake() override;
+  [[nodiscard]] boost::json::object status_json(const StoreSnapshot& snapshot) const override;
+  void render_gauges(MetricsText& text, const StoreSnapshot& snapshot,
+                     const OldestPending& oldest) const override;
+
   [[nodiscard]] std::size_t requests_in_flight() const;
-  [[nodiscard]] boost::json::object status_json() const;
-  // Gauges: queue depth and oldest age by zone and kind, backoff and pause state.
-  void render_gauges(MetricsText& text) const;
   // "12 pending, 1 request in flight, main: paused (auth)" for systemd's STATUS=.
   [[nodiscard]] std::string status_line() const;
 
  private:
-  struct Live {
-    StoredTarget stored;
-    Clock::time_point accepted;
-    Clock::time_point not_before;
-    std::string last_error;
-  };
-  struct ZoneQueue {
-    std::unordered_map<std::int64_t, Live> pending;
-    std::size_t in_flight_targets = 0;
-  };
-  // A batch that already left memory: its targets live here until the outcome is known.
-  struct Flight {
-    std::string account;
-    std::string zone_id;
-    Kind kind = Kind::file;
-    std::vector<Live> members;
-    std::vector<Live> covered;
-    Clock::time_point sent_at;
-    bool probe = false;
-  };
-  // Halves of a refused batch waiting to be sent as they are (bisection), bypassing the planner.
-  struct Split {
-    std::string zone_id;
-    Kind kind = Kind::file;
-    std::vector<Live> members;
-  };
-  struct AccountState {
-    explicit AccountState(const Limits& limits, Clock::time_point now) : limiter(limits, now) {}
-    AccountLimiter limiter;
-    int in_flight = 0;
-    bool auth_paused = false;
-    bool probing = false;
-    std::string pause_reason;
-    Clock::time_point next_probe{};
-    std::size_t round_robin = 0;
-    std::deque<Split> splits;
+  struct Account {
+    std::unique_ptr<AccountEngine> engine;
+    std::size_t config_index = 0;
   };
   struct RecentError {
     std::int64_t at_ms = 0;
     std::string account;
     std::string zone;
     std::string verdict;
-    int status = 0;
+    long status = 0;
     int code = 0;
     std::string message;
   };
@@ -104,43 +70,44 @@ class Dispatcher {
   void schedule_tick();
   void tick();
   void arm_timer(Clock::time_point when);
-  void dispatch_account(const Account& account, std::size_t account_index, Clock::time_point now,
-                        std::optional<Clock::time_point>& wake);
-  bool try_send_split(AccountState& state, const Account& account, Clock::time_point now,
-                      std::optional<Clock::time_point>& wake);
-  void launch(std::shared_ptr<Flight> flight);
-  void transmit(const std::shared_ptr<Flight>& flight);
-  void on_answer(const std::shared_ptr<Flight>& flight, const HttpResponse& response);
-  void finish_success(const std::shared_ptr<Flight>& flight);
-  void requeue(std::vector<Live> targets, Clock::time_point not_before, bool count_attempt,
-               const std::string& error);
-  void fail(std::vector<Live> targets, int code, const std::string& message);
-  void give_up_sweep(Clock::time_point now);
-  void commit_then_progress(std::function<void(Store&)> job);
-  void record_error(const Flight& flight, const Classified& classified, long status);
-  void finish_flight(const std::shared_ptr<Flight>& flight);
-  [[nodiscard]] const Zone* zone_by_id(const std::string& zone_id) const;
-  [[nodiscard]] Clock::time_point steady_from_wall(std::int64_t ms) const;
+  // Runs an account's engine until it waits or starts an asynchronous step.
+  void drive(const std::string& account, Clock::time_point now,
+             std::optional<Clock::time_point>& wake);
+  void take(const std::string& account, const TakeAction& action);
+  void cover_then_send(const std::string& account, EngineFlight flight, std::int64_t watermark);
+  void send(const std::string& account, EngineFlight flight);
+  void on_answer(const std::string& account, const EngineFlight& flight,
+                 const HttpResponse& response);
+  void record(const std::string& account, const EngineFlight& flight, FlightOutcome outcome);
+  void settle_steps(SettleRequest request, Kind kind);
+  void give_up_sweep();
+  void count_settled(const Settled& settled, Settlement outcome);
+  void record_error(const std::string& account, const EngineFlight& flight,
+                    const Classified& answer);
+  void flight_ended();
+  [[nodiscard]] std::string zone_name(const std::string& zone_id) const;
+  [[nodiscard]] std::vector<std::string> zones_of(std::size_t account_index) const;
+  [[nodiscard]] std::shared_ptr<const StoreSnapshot> snapshot() const { return store_.snapshot(); }
 
   boost::asio::io_context& io_;
   StoreWorker& store_;
   Metrics& metrics_;
   std::shared_ptr<const Config> config_;
   HttpClient http_;
-  Backoff backoff_;
-  std::mt19937_64 rng_;
   boost::asio::steady_timer timer_;
   std::optional<Clock::time_point> timer_at_;
   boost::asio::steady_timer shutdown_timer_;
+  bool started_ = false;
   bool tick_posted_ = false;
   bool stopping_ = false;
+  bool sweeping_ = false;
   std::function<void()> on_drained_;
   Clock::time_point last_sweep_{};
-  std::map<std::string, ZoneQueue> zones_;  // by zone id, including zones no longer configured
-  std::map<std::string, AccountState> accounts_;  // by account name
-  std::size_t requests_in_flight_ = 0;
+  std::map<std::string, Account> accounts_;  // by account name
+  std::size_t requests_in_flight_ = 0;       // requests sent and not answered
+  std::size_t steps_in_progress_ = 0;        // store jobs recording outcomes
   std::deque<RecentError> recent_errors_;
-  std::uint64_t next_flight_id_ = 1;
+  std::int64_t next_flight_ = 1;
 };
 
 }  // namespace purgeq

@@ -44,6 +44,7 @@ std::string_view to_string(Verdict verdict) {
 Classified classify(const HttpResponse& response) {
   Classified out;
   out.retry_after = response.retry_after;
+  out.status = response.status;
   if (!response.transport_error.empty()) {
     out.message = response.transport_error;
     return out;
@@ -60,7 +61,12 @@ Classified classify(const HttpResponse& response) {
         errors != nullptr && errors->is_array() && !errors->as_array().empty()) {
       if (const auto* first = errors->as_array().front().if_object()) {
         if (const auto* code = first->if_contains("code"); code != nullptr && code->is_number()) {
-          out.code = static_cast<int>(code->to_number<double>());
+          // Cloudflare's codes are small integers; anything else (1e300, -5, 3.5) is not one of
+          // them, and casting it to int would be undefined.
+          const double value = code->to_number<double>();
+          if (value >= 0 && value <= 1e9 && value == static_cast<double>(static_cast<int>(value))) {
+            out.code = static_cast<int>(value);
+          }
         }
         if (const auto* message = first->if_contains("message");
             message != nullptr && message->is_string()) {

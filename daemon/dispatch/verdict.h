@@ -23,6 +23,7 @@ struct Classified {
   int code = 0;         // Cloudflare's first error code (0 if none)
   std::string message;  // Cloudflare's first error message, or the transport/HTTP reason
   std::optional<std::chrono::seconds> retry_after;
+  long status = 0;  // the HTTP status (0 for a transport error)
 };
 
 Classified classify(const HttpResponse& response);

@@ -9,7 +9,7 @@
 
 #include "config/config.h"
 #include "intake/intent_parser.h"
-#include "store/store.h"
+#include "model/peer.h"
 
 namespace purgeq {
 

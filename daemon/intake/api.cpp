@@ -125,10 +125,11 @@ std::optional<std::string_view> query_param(std::string_view query, std::string_
 
 }  // namespace
 
-Api::Api(StoreWorker& store, Dispatcher& dispatcher, Metrics& metrics,
+Api::Api(StoreWorker& store, StoreWorker& reader, DeliveryView& delivery, Metrics& metrics,
          std::shared_ptr<const Config> config)
     : store_(store),
-      dispatcher_(dispatcher),
+      reader_(reader),
+      delivery_(delivery),
       metrics_(metrics),
       config_(std::move(config)),
       rng_(std::random_device{}()),
@@ -170,7 +171,7 @@ boost::asio::awaitable<HttpResponseMessage> Api::handle(const HttpRequestMessage
   if (path == "/v1/failed/retry" && verb == http::verb::post) {
     co_return co_await retry_failed(request);
   }
-  if (path == "/metrics" && verb == http::verb::get) co_return metrics(request);
+  if (path == "/metrics" && verb == http::verb::get) co_return co_await metrics(request);
   if (path == "/healthz" && verb == http::verb::get) co_return co_await healthz(request);
   // Cloudflare-compatible: /client/v4/zones/{zone_id}/purge_cache (also without /client/v4).
   std::string_view cf = path;
@@ -235,6 +236,36 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
     co_return reject(http::status::forbidden, denied->code, denied->message, denied->item, 10000);
   }
 
+  // Backpressure: refuse what would push the queue past its configured bounds, before storing
+  // anything; the client retries later and nothing is acknowledged that was not stored.
+  {
+    const auto snapshot = store_.snapshot();
+    const auto queued = snapshot->counts.total(TargetState::pending) +
+                        snapshot->counts.total(TargetState::in_flight);
+    const auto limit = config->storage.max_pending_items;
+    if (queued + static_cast<std::int64_t>(intent.items.size()) > limit) {
+      auto answer = reject(
+          http::status::service_unavailable, "queue_full",
+          fmt::format("the queue holds {} pending items and storage.max_pending_items is {}; "
+                      "try again when it has drained",
+                      queued, limit),
+          {}, 10503);
+      answer.set(http::field::retry_after, "30");
+      co_return answer;
+    }
+    const auto max_bytes = config->storage.max_size_mb * 1024 * 1024;
+    if (max_bytes > 0 && snapshot->size_bytes >= max_bytes) {
+      auto answer = reject(
+          http::status::service_unavailable, "storage_full",
+          fmt::format("the database uses {} MiB and storage.max_size_mb is {}; try again when "
+                      "the queue has drained",
+                      snapshot->size_bytes / (1024 * 1024), config->storage.max_size_mb),
+          {}, 10503);
+      answer.set(http::field::retry_after, "60");
+      co_return answer;
+    }
+  }
+
   std::vector<ZonedItem> items;
   items.reserve(intent.items.size());
   for (auto& routed : intent.items) {
@@ -258,10 +289,10 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
     ++metrics_.items_accepted[{std::string(zone_name_of(*config, item.zone_id)), item.item.kind}];
   }
   // Items that merged into a pending twin need no request of their own.
-  metrics_.api_calls_saved += result.items - result.created.size();
+  metrics_.api_calls_saved += result.items - result.created;
   log::info("intent_accepted", "id={} items={} new_targets={} uid={} gid={} pid={} source={}", id,
-            result.items, result.created.size(), peer.uid, peer.gid, peer.pid, source);
-  dispatcher_.add(std::move(result.created));
+            result.items, result.created, peer.uid, peer.gid, peer.pid, source);
+  if (result.created > 0) delivery_.wake();
   if (cloudflare_flavor) {
     co_return cloudflare_response(request, http::status::ok, 0, {}, id);
   }
@@ -290,7 +321,7 @@ boost::asio::awaitable<HttpResponseMessage> Api::intent(const HttpRequestMessage
     try {
       // By reference: GCC 12 double-destroys non-trivial lambda captures inside co_await
       // expressions; `key` lives in this frame until the call returns.
-      status = co_await store_.call([&key](Store& store) { return store.intent_status(key); });
+      status = co_await reader_.call([&key](Store& store) { return store.intent_status(key); });
     } catch (const std::exception& e) {
       co_return error_response(request, http::status::service_unavailable, "storage_unavailable",
                                e.what());
@@ -307,18 +338,16 @@ boost::asio::awaitable<HttpResponseMessage> Api::intent(const HttpRequestMessage
 }
 
 boost::asio::awaitable<HttpResponseMessage> Api::status(const HttpRequestMessage& request) {
-  json::object body = dispatcher_.status_json();
-  try {
-    body["failed_items"] = co_await store_.call([](Store& store) { return store.failed_count(); });
-  } catch (const std::exception& e) {
-    body["failed_items"] = nullptr;
-    body["storage_error"] = e.what();
-  }
+  const auto snapshot = store_.snapshot();
+  json::object body = delivery_.status_json(*snapshot);
+  body["failed_items"] = snapshot->counts.total(TargetState::failed);
   const auto stats = store_.stats();
   body["storage"] = json::object{{"path", config_->storage.path},
                                  {"commits", stats.commits},
                                  {"jobs", stats.jobs},
-                                 {"failed_commits", stats.failed_commits}};
+                                 {"failed_commits", stats.failed_commits},
+                                 {"size_bytes", snapshot->size_bytes},
+                                 {"max_pending_items", config_->storage.max_pending_items}};
   body["uptime_seconds"] =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
           .count();
@@ -330,7 +359,7 @@ boost::asio::awaitable<HttpResponseMessage> Api::failed(const HttpRequestMessage
   std::vector<FailedTarget> failed;
   try {
     failed =
-        co_await store_.call([](Store& store) { return store.failed_targets(kFailedListLimit); });
+        co_await reader_.call([](Store& store) { return store.failed_targets(kFailedListLimit); });
   } catch (const std::exception& e) {
     co_return error_response(request, http::status::service_unavailable, "storage_unavailable",
                              e.what());
@@ -349,17 +378,23 @@ boost::asio::awaitable<HttpResponseMessage> Api::failed(const HttpRequestMessage
 }
 
 boost::asio::awaitable<HttpResponseMessage> Api::retry_failed(const HttpRequestMessage& request) {
-  std::vector<StoredTarget> requeued;
+  // In steps, each its own commit, so a million failed items do not hold up submissions.
+  constexpr std::int64_t kStep = 5000;
+  std::int64_t count = 0;
   const auto now = wall_ms();
   try {
-    requeued = co_await store_.call([now](Store& store) { return store.retry_failed(now); });
+    for (;;) {
+      const auto moved =
+          co_await store_.call([now](Store& store) { return store.retry_failed_step(now, kStep); });
+      count += moved;
+      if (moved > 0) delivery_.wake();
+      if (moved < kStep) break;
+    }
   } catch (const std::exception& e) {
     co_return error_response(request, http::status::service_unavailable, "storage_unavailable",
-                             e.what());
+                             fmt::format("{} (after requeueing {} items)", e.what(), count));
   }
-  const auto count = requeued.size();
   log::notice("failed_requeued", "items={}", count);
-  dispatcher_.add(std::move(requeued));
   progress_.notify_all();
   co_return json_response(request, http::status::ok, json::object{{"requeued", count}});
 }
@@ -378,10 +413,25 @@ boost::asio::awaitable<HttpResponseMessage> Api::healthz(const HttpRequestMessag
   co_return json_response(request, http::status::ok, json::object{{"status", "ok"}});
 }
 
-HttpResponseMessage Api::metrics(const HttpRequestMessage& request) const {
+boost::asio::awaitable<HttpResponseMessage> Api::metrics(const HttpRequestMessage& request) {
+  const auto snapshot = store_.snapshot();
+  OldestPending oldest;
+  try {
+    std::vector<std::string> zones;
+    for (const auto& [zone_id, groups] : snapshot->counts.zones) {
+      if (snapshot->counts.zone_total(zone_id, TargetState::pending) > 0) zones.push_back(zone_id);
+    }
+    oldest = co_await reader_.call([&zones](Store& store) {
+      OldestPending found;
+      for (const auto& zone_id : zones) found[zone_id] = store.oldest_pending(zone_id);
+      return found;
+    });
+  } catch (const std::exception& e) {
+    log::warning("storage_error", "op=oldest_pending error={}", log::quote(e.what()));
+  }
   MetricsText text;
   render_counters(metrics_, text);
-  dispatcher_.render_gauges(text);
+  delivery_.render_gauges(text, *snapshot, oldest);
   const auto stats = store_.stats();
   text.family("purgeq_storage_commits_total", "counter",
               "SQLite transactions committed (each acknowledges every job in it).");
@@ -396,7 +446,7 @@ HttpResponseMessage Api::metrics(const HttpRequestMessage& request) const {
   response.body() = text.str();
   response.keep_alive(request.keep_alive());
   response.prepare_payload();
-  return response;
+  co_return response;
 }
 
 }  // namespace purgeq

@@ -10,7 +10,7 @@
 #include <random>
 
 #include "config/config.h"
-#include "dispatch/dispatcher.h"
+#include "intake/delivery_view.h"
 #include "intake/progress_signal.h"
 #include "service/metrics.h"
 #include "store/store_worker.h"
@@ -22,7 +22,9 @@ using HttpResponseMessage = boost::beast::http::response<boost::beast::http::str
 
 class Api {
  public:
-  Api(StoreWorker& store, Dispatcher& dispatcher, Metrics& metrics,
+  // `store` is the writer (submissions, retries, health); `reader` answers status and intent
+  // queries on its own connection, so they never wait behind writes.
+  Api(StoreWorker& store, StoreWorker& reader, DeliveryView& delivery, Metrics& metrics,
       std::shared_ptr<const Config> config);
 
   boost::asio::awaitable<HttpResponseMessage> handle(const HttpRequestMessage& request,
@@ -43,11 +45,12 @@ class Api {
   boost::asio::awaitable<HttpResponseMessage> failed(const HttpRequestMessage& request);
   boost::asio::awaitable<HttpResponseMessage> retry_failed(const HttpRequestMessage& request);
   boost::asio::awaitable<HttpResponseMessage> healthz(const HttpRequestMessage& request);
-  HttpResponseMessage metrics(const HttpRequestMessage& request) const;
+  boost::asio::awaitable<HttpResponseMessage> metrics(const HttpRequestMessage& request);
   std::string new_intent_id();
 
   StoreWorker& store_;
-  Dispatcher& dispatcher_;
+  StoreWorker& reader_;
+  DeliveryView& delivery_;
   Metrics& metrics_;
   std::shared_ptr<const Config> config_;
   ProgressSignal progress_;

@@ -20,10 +20,11 @@ constexpr Clock::duration kLongestWait = std::chrono::hours(24);
 
 }  // namespace
 
-TokenBucket::TokenBucket(double rate_per_second, double capacity, Clock::time_point now)
+TokenBucket::TokenBucket(double rate_per_second, double capacity, Clock::time_point now,
+                         double initial)
     : rate_(std::max(rate_per_second, 0.0)),
       capacity_(std::max(capacity, 0.0)),
-      tokens_(capacity_),
+      tokens_(initial < 0 ? capacity_ : std::min(initial, capacity_)),
       updated_(now) {}
 
 double TokenBucket::available(Clock::time_point now) const {
@@ -59,6 +60,12 @@ void TokenBucket::drain(Clock::time_point now) {
   updated_ = std::max(updated_, now);
 }
 
+void TokenBucket::charge(double tokens, Clock::time_point now) {
+  const double cost = std::min(tokens, capacity_);
+  tokens_ = std::max(-capacity_, available(now) - cost);
+  updated_ = std::max(updated_, now);
+}
+
 void TokenBucket::defer(Clock::duration delay) {
   const double credit = std::chrono::duration<double>(delay).count() * rate_;
   tokens_ = std::max(-capacity_, tokens_ - credit);
@@ -77,6 +84,15 @@ bool SlidingWindow::try_take(Clock::time_point now) {
   if (used(now) >= limit_) return false;
   events_.push_back(now);
   return true;
+}
+
+void SlidingWindow::record(Clock::time_point at) {
+  events_.push_back(at);
+}
+
+std::deque<Clock::time_point> SlidingWindow::events(Clock::time_point now) const {
+  used(now);
+  return events_;
 }
 
 Clock::duration SlidingWindow::wait_for(Clock::time_point now) const {

@@ -9,10 +9,10 @@ namespace purgeq {
 
 using Clock = std::chrono::steady_clock;
 
-// Refills at `rate` tokens per second up to `capacity`; starts full.
+// Refills at `rate` tokens per second up to `capacity`; starts full unless `initial` says less.
 class TokenBucket {
  public:
-  TokenBucket(double rate_per_second, double capacity, Clock::time_point now);
+  TokenBucket(double rate_per_second, double capacity, Clock::time_point now, double initial = -1);
 
   // Takes `tokens` if they are all there, else nothing. tokens > capacity: as if capacity were
   // asked (a full bucket always serves one request), consistent with wait_for.
@@ -24,6 +24,9 @@ class TokenBucket {
   [[nodiscard]] double available(Clock::time_point now) const;
   // Cloudflare said 429: assume its bucket is empty too.
   void drain(Clock::time_point now);
+  // Takes `tokens` whether or not they are there (a request already decided on): the bucket may
+  // go into debt, never below -capacity, and later requests wait for it to refill.
+  void charge(double tokens, Clock::time_point now);
   // The tokens taken earlier were spent `delay` later than taken (the request left late): take
   // back the refill credited meanwhile, so the next request is spaced from the actual send. May
   // leave the bucket in debt (negative), never below -capacity.
@@ -48,6 +51,11 @@ class SlidingWindow {
   [[nodiscard]] Clock::duration wait_for(Clock::time_point now) const;
   [[nodiscard]] int used(Clock::time_point now) const;
   [[nodiscard]] int limit() const { return limit_; }
+  // Records an event at `at` regardless of the limit (restoring history, or a request already
+  // decided on). Events must come in time order.
+  void record(Clock::time_point at);
+  // The events still counted at `now`, oldest first.
+  [[nodiscard]] std::deque<Clock::time_point> events(Clock::time_point now) const;
 
  private:
   int limit_;

@@ -14,6 +14,7 @@
 #include "model/wall_clock.h"
 #include "service/log.h"
 #include "service/notify.h"
+#include "store/sqlite_store.h"
 #include "store/store_worker.h"
 
 namespace purgeq {
@@ -27,15 +28,19 @@ constexpr auto kStatusInterval = std::chrono::seconds(2);
 constexpr auto kPruneInterval = std::chrono::hours(1);
 // Finished intents are kept this long for `GET /v1/intents/{id}` and `purgeq show`.
 constexpr auto kRetention = std::chrono::hours(24 * 7);
+// Rows per step of the start-up recovery and of pruning: each step is its own commit.
+constexpr std::int64_t kStepRows = 5000;
 
 class Daemon {
  public:
   Daemon(std::string config_path, std::shared_ptr<const Config> config, std::optional<int> fd)
       : config_path_(std::move(config_path)),
         config_(std::move(config)),
-        store_(config_->storage.path, io_.get_executor()),
+        store_(open_sqlite_store(config_->storage.path), io_.get_executor()),
+        // Opened after the writer, which creates and migrates the schema.
+        reader_(open_sqlite_store(config_->storage.path, true), io_.get_executor(), false),
         dispatcher_(io_, store_, metrics_, config_),
-        api_(store_, dispatcher_, metrics_, config_),
+        api_(store_, reader_, dispatcher_, metrics_, config_),
         listener_(io_, api_, config_->listen, fd),
         signals_(io_, SIGTERM, SIGINT, SIGHUP),
         status_timer_(io_),
@@ -47,36 +52,66 @@ class Daemon {
   int run() {
     start();
     io_.run();
+    reader_.stop();
     store_.stop();
-    log::notice("stopped", "pending={}", dispatcher_.pending_count());
+    log::notice("stopped", "pending={}", store_.snapshot()->counts.total(TargetState::pending));
     return 0;
   }
 
  private:
   void start() {
     wait_signal();
-    // Recovery runs on the store thread; we are ready once it is back and listening.
-    store_.run([](Store& store) { return store.recover(); },
-               std::function<void(std::exception_ptr, std::vector<StoredTarget>)>(
-                   [this](const std::exception_ptr& error, std::vector<StoredTarget> pending) {
-                     if (error) {
-                       log::error("recovery_failed", "note={}",
-                                  log::quote("storage could not be read; stopping"));
-                       exit_code_ = 1;
-                       io_.stop();
-                       return;
-                     }
-                     log::notice("recovered", "pending={}", pending.size());
-                     dispatcher_.add(std::move(pending));
-                     listener_.start();
-                     notify::ready();
-                     log::notice("ready", "version={} accounts={} zones={} dry_run={}",
-                                 PURGEQ_VERSION, config_->accounts.size(), config_->zones.size(),
-                                 config_->dry_run);
-                     status_tick();
-                     watchdog_tick();
-                     prune_tick();
-                   }));
+    recover_step(0);
+  }
+
+  // Recovery runs on the store thread in steps: whatever was in flight is pending again. Then the
+  // requests sent shortly before the stop tell the limiters where to start.
+  void recover_step(std::int64_t so_far) {
+    store_.run(
+        [](Store& store) { return store.recover_step(kStepRows); },
+        std::function<void(std::exception_ptr, std::int64_t)>([this, so_far](
+                                                                  const std::exception_ptr& error,
+                                                                  std::int64_t moved) {
+          if (error) return recovery_failed(error);
+          if (moved >= kStepRows) return recover_step(so_far + moved);
+          const auto since =
+              wall_ms() -
+              std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::hours(1)).count();
+          store_.run([since](Store& store) { return store.recent_sends(since); },
+                     std::function<void(std::exception_ptr, std::vector<SendRecord>)>(
+                         [this, so_far, moved](const std::exception_ptr& e,
+                                               std::vector<SendRecord> sends) {
+                           if (e) return recovery_failed(e);
+                           ready(so_far + moved, sends);
+                         }));
+        }));
+  }
+
+  void recovery_failed(const std::exception_ptr& error) {
+    std::string reason = "unknown error";
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      reason = e.what();
+    }
+    log::error("recovery_failed", "error={} note={}", log::quote(reason),
+               log::quote("storage could not be read; stopping"));
+    exit_code_ = 1;
+    io_.stop();
+  }
+
+  void ready(std::int64_t requeued, const std::vector<SendRecord>& sends) {
+    const auto snapshot = store_.snapshot();
+    log::notice("recovered", "pending={} requeued_in_flight={}",
+                snapshot->counts.total(TargetState::pending), requeued);
+    dispatcher_.start(sends);
+    listener_.start();
+    notify::ready();
+    log::notice("ready", "version={} accounts={} zones={} dry_run={}", PURGEQ_VERSION,
+                config_->accounts.size(), config_->zones.size(), config_->dry_run);
+    status_tick();
+    watchdog_tick();
+    prune_tick();
   }
 
   void wait_signal() {
@@ -124,6 +159,7 @@ class Daemon {
   }
 
   void stop(int signal) {
+    stopping_ = true;
     notify::stopping();
     log::notice("stopping", "signal={} requests_in_flight={}", signal,
                 dispatcher_.requests_in_flight());
@@ -158,21 +194,27 @@ class Daemon {
   }
 
   void prune_tick() {
-    const auto before =
-        wall_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(kRetention).count();
-    store_.run([before](Store& store) { return store.prune(before); },
-               std::function<void(std::exception_ptr, std::int64_t)>(
-                   [](const std::exception_ptr& error, std::int64_t deleted) {
-                     if (error) {
-                       log::warning("prune_failed", "note={}", log::quote("will try again"));
-                     } else if (deleted > 0) {
-                       log::info("pruned", "intents={}", deleted);
-                     }
-                   }));
+    prune_step(
+        wall_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(kRetention).count(), 0);
     prune_timer_.expires_after(kPruneInterval);
     prune_timer_.async_wait([this](boost::system::error_code ec) {
       if (!ec) prune_tick();
     });
+  }
+
+  // In steps, each its own commit, so submissions are acknowledged between them.
+  void prune_step(std::int64_t before, std::int64_t so_far) {
+    store_.run([before](Store& store) { return store.prune_step(before, kStepRows); },
+               std::function<void(std::exception_ptr, std::int64_t)>(
+                   [this, before, so_far](const std::exception_ptr& error, std::int64_t deleted) {
+                     if (error) {
+                       log::warning("prune_failed", "note={}", log::quote("will try again"));
+                     } else if (deleted >= kStepRows && !stopping_) {
+                       prune_step(before, so_far + deleted);
+                     } else if (so_far + deleted > 0) {
+                       log::info("pruned", "intents={}", so_far + deleted);
+                     }
+                   }));
   }
 
  public:
@@ -184,6 +226,7 @@ class Daemon {
   std::shared_ptr<const Config> config_;
   Metrics metrics_;
   StoreWorker store_;
+  StoreWorker reader_;
   Dispatcher dispatcher_;
   Api api_;
   Listener listener_;
@@ -191,6 +234,7 @@ class Daemon {
   asio::steady_timer status_timer_;
   asio::steady_timer watchdog_timer_;
   asio::steady_timer prune_timer_;
+  bool stopping_ = false;
 };
 
 }  // namespace

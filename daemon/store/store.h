@@ -1,11 +1,15 @@
-// The durable queue: intents, their purge targets and each target's life, in SQLite (WAL).
-// Synchronous and single-threaded by design; StoreWorker owns the one instance and its thread.
+// The durable queue's contract: intents, their purge targets and each target's life. The queue
+// lives in the store, not in memory: the dispatcher takes the head of one queue at a time, and
+// every update is set-based and bounded, so no call's cost grows with the backlog.
+//
+// `Store` is the interface the rest of the daemon depends on; sqlite_store.h is the embedded
+// backend. A second backend (PostgreSQL) implements the same calls with the same meaning.
 #pragma once
 
-#include <sqlite3.h>
-
+#include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -13,42 +17,28 @@
 #include <vector>
 
 #include "model/item.h"
+#include "model/peer.h"
+#include "planner/batch_rules.h"
 
 namespace purgeq {
 
 // Target states as stored; never renumber.
 enum class TargetState : int {
   pending = 0,    // accepted, waiting for a request
-  in_flight = 1,  // in a request whose answer has not been recorded (pending again after restart)
+  in_flight = 1,  // taken into a request whose outcome is not recorded (pending again on start)
   done = 2,       // a request naming or covering it succeeded
   failed = 3,     // refused by Cloudflare or given up; see error_code/error_message
 };
-
-// Who submitted an intent, from SO_PEERCRED on the Unix socket (-1 when unknown).
-struct Peer {
-  long uid = -1;
-  long gid = -1;
-  long pid = -1;
-};
+inline constexpr int kStateCount = 4;
 
 struct ZonedItem {
   std::string zone_id;
   Item item;
 };
 
-// A target as the dispatcher needs it: enough to plan, send and retry it.
-struct StoredTarget {
-  std::int64_t id = 0;
-  std::string zone_id;
-  Item item;
-  std::int64_t created_ms = 0;     // unix ms of the first acceptance; drives give_up_after
-  int attempts = 0;                // failed sends so far (429s and auth pauses do not count)
-  std::int64_t not_before_ms = 0;  // unix ms; not sent before this (backoff)
-};
-
 struct SubmitResult {
-  std::size_t items = 0;              // items in the intent after in-intent de-duplication
-  std::vector<StoredTarget> created;  // targets that did not merge into a pending twin
+  std::size_t items = 0;    // items in the intent
+  std::size_t created = 0;  // targets that did not merge into a pending twin
 };
 
 struct ItemError {
@@ -79,71 +69,140 @@ struct FailedTarget {
   std::int64_t failed_ms = 0;
 };
 
-// Queue depth: zone id -> kind -> number of pending or in-flight targets, and oldest creation.
-struct QueueDepth {
-  std::int64_t count = 0;
-  std::int64_t oldest_ms = 0;
+// Targets by zone id, queue group and state, kept by the store as targets change state (never
+// counted by scanning), so status, metrics and backpressure are O(zones).
+struct QueueCounts {
+  using PerGroup = std::array<std::array<std::int64_t, kStateCount>, kGroupCount>;
+  std::map<std::string, PerGroup, std::less<>> zones;
+
+  [[nodiscard]] std::int64_t of(std::string_view zone_id, Group group, TargetState state) const;
+  [[nodiscard]] std::int64_t zone_total(std::string_view zone_id, TargetState state) const;
+  [[nodiscard]] std::int64_t total(TargetState state) const;
 };
-using QueueCounts = std::map<std::string, std::map<Kind, QueueDepth>>;
+
+// One target at the head of a queue, as a request body needs it.
+struct QueuedTarget {
+  std::int64_t id = 0;
+  Item item;
+  std::int64_t created_ms = 0;
+};
+
+// What the dispatcher asks for when an account may send one request from queue (zone, group).
+struct TakeRequest {
+  std::string zone_id;
+  Group group = Group::file;
+  std::int64_t flight = 0;  // tags the taken rows; unique among the flights of this process
+  BatchCaps caps;
+  std::size_t budget = 0;  // at most this many members (what the account's limiter admits now)
+  std::int64_t linger_ms = 0;
+  std::int64_t now_ms = 0;
+};
+
+// Either a batch (members non-empty, all now in_flight under the flight) or why not: the queue
+// is empty, or its partial batch lingers for another `ready_in_ms`.
+struct TakeResult {
+  std::vector<QueuedTarget> members;  // in the body, oldest first
+  std::int64_t riders = 0;            // pending twins and covered targets taken along
+  // For broad members: coverage not finished within one step (a purge-everything over a large
+  // backlog). The caller runs cover_step() until it returns 0 before sending. Rows accepted after
+  // the take (id > watermark) are never covered by this flight.
+  bool coverage_pending = false;
+  std::int64_t watermark = 0;
+  std::optional<std::int64_t> ready_in_ms;  // lingering: sendable this much later (or when full)
+};
+
+// How a flight ended, for settle().
+enum class Settlement {
+  done,      // every row of the flight is purged
+  failed,    // every row failed with code and message
+  retry,     // back to pending; members' attempts + 1 when count_attempt
+  released,  // back to pending untouched (covered rows of a refused batch, a 429, an auth pause)
+};
+
+struct SettleRequest {
+  std::int64_t flight = 0;
+  Settlement outcome = Settlement::done;
+  std::int64_t now_ms = 0;
+  int code = 0;
+  std::string message;
+  bool count_attempt = false;
+  std::vector<std::int64_t> member_ids;  // the body's rows: attempts and last error apply here
+};
+
+// Rows settled by one step, by kind, with the creation time of each (purge latency).
+struct Settled {
+  std::size_t rows = 0;
+  std::array<std::size_t, kKindCount> by_kind{};
+  std::vector<std::int64_t> created_ms;
+  bool more = false;  // another step is needed
+};
+
+// A request recently sent by an account, so a restart paces from where the last run stopped.
+struct SendRecord {
+  std::string account;
+  Kind kind = Kind::file;
+  std::int64_t at_ms = 0;
+};
 
 class Store {
  public:
-  // Opens (creating if needed) and migrates the schema. Throws std::runtime_error naming the path.
-  explicit Store(const std::string& path);
-  ~Store();
+  virtual ~Store() = default;
+  Store() = default;
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 1;
-
-  // Transactions; StoreWorker wraps each group of jobs in one and each job in a savepoint.
-  void begin();
-  void commit();
-  void rollback();
-  void savepoint();
-  void release_savepoint();
-  void rollback_to_savepoint();
+  // Transactions: the store worker wraps each group of jobs in one and each job in a savepoint.
+  virtual void begin() = 0;
+  virtual void commit() = 0;
+  virtual void rollback() = 0;
+  virtual void savepoint() = 0;
+  virtual void release_savepoint() = 0;
+  virtual void rollback_to_savepoint() = 0;
 
   // Records an intent and links each item to a pending twin (same zone, kind and key) or a new
   // target. In-flight twins are not reused: an item accepted after its request left is purged
   // again.
-  SubmitResult add_intent(std::string_view intent_id, std::int64_t now_ms, const Peer& peer,
-                          std::string_view source, std::span<const ZonedItem> items);
+  virtual SubmitResult add_intent(std::string_view intent_id, std::int64_t now_ms, const Peer& peer,
+                                  std::string_view source, std::span<const ZonedItem> items) = 0;
 
-  // After a crash: whatever was in flight is pending again (sent at least once more). Returns every
-  // pending target.
-  std::vector<StoredTarget> recover();
+  // After a crash, in steps of at most `limit` rows: what was in flight is pending again (sent at
+  // least once more). Returns the rows changed; 0 when done.
+  virtual std::int64_t recover_step(std::int64_t limit) = 0;
 
-  void mark_in_flight(std::span<const std::int64_t> ids);
-  void mark_done(std::span<const std::int64_t> ids, std::int64_t now_ms);
-  void mark_failed(std::span<const std::int64_t> ids, std::int64_t now_ms, int code,
-                   std::string_view message);
-  // Back to pending. count_attempt: false for 429s, auth pauses and requeues after a split.
-  void mark_retry(std::span<const std::int64_t> ids, std::int64_t now_ms,
-                  std::int64_t not_before_ms, bool count_attempt, std::string_view last_error);
+  // The head of queue (zone, group): at most one batch, cut by batch_rules.h, marked in flight
+  // together with its pending twins and, for broad kinds, the first `cover_limit` rows it covers.
+  virtual TakeResult take(const TakeRequest& request, std::int64_t cover_limit) = 0;
+  // Marks up to `limit` more rows that the flight's broad members cover; returns how many.
+  virtual std::int64_t cover_step(std::string_view zone_id, std::int64_t flight,
+                                  std::span<const QueuedTarget> members, std::int64_t watermark,
+                                  std::int64_t limit) = 0;
+  // Moves the given in-flight rows (a half of a refused batch) to another flight.
+  virtual void move_to_flight(std::span<const std::int64_t> ids, std::int64_t flight) = 0;
+  // Records a flight's outcome for at most `limit` of its rows.
+  virtual Settled settle(const SettleRequest& request, std::int64_t limit) = 0;
+  // Pending targets accepted before `created_before_ms` fail with `reason_prefix` and their last
+  // error; at most `limit` per step.
+  virtual Settled give_up_step(std::int64_t created_before_ms, std::int64_t now_ms,
+                               std::string_view reason_prefix, std::int64_t limit) = 0;
+  // failed -> pending with a fresh give-up clock, at most `limit` per step; returns rows moved.
+  virtual std::int64_t retry_failed_step(std::int64_t now_ms, std::int64_t limit) = 0;
+  // Deletes, in steps, intents created before `before_ms` whose targets are all finished and the
+  // finished targets no intent refers to. Returns intents deleted by this step; 0 when done.
+  virtual std::int64_t prune_step(std::int64_t before_ms, std::int64_t limit) = 0;
 
-  [[nodiscard]] std::optional<IntentStatus> intent_status(std::string_view intent_id);
-  [[nodiscard]] std::vector<FailedTarget> failed_targets(std::size_t limit);
-  [[nodiscard]] std::int64_t failed_count();
-  // failed -> pending with a fresh give-up clock; returns the requeued targets.
-  std::vector<StoredTarget> retry_failed(std::int64_t now_ms);
-  [[nodiscard]] QueueCounts queue_counts();
-  // Deletes intents created before `before_ms` whose targets are all done or failed, and targets
-  // no intent refers to any more. Returns the number of intents deleted.
-  std::int64_t prune(std::int64_t before_ms);
+  virtual void record_send(const SendRecord& send, std::int64_t keep_after_ms) = 0;
+  virtual std::vector<SendRecord> recent_sends(std::int64_t after_ms) = 0;
+
+  // Reads (also on a read-only connection).
+  [[nodiscard]] virtual std::optional<IntentStatus> intent_status(std::string_view intent_id) = 0;
+  [[nodiscard]] virtual std::vector<FailedTarget> failed_targets(std::size_t limit) = 0;
+  [[nodiscard]] virtual QueueCounts queue_counts() = 0;
+  // Creation time of the oldest pending target of each non-empty queue of `zone_id`.
+  [[nodiscard]] virtual std::map<Group, std::int64_t> oldest_pending(std::string_view zone_id) = 0;
+  // Bytes the database occupies on disk (with its journal).
+  [[nodiscard]] virtual std::int64_t size_bytes() = 0;
   // A write that must succeed for /healthz to say 200.
-  void probe_write(std::int64_t now_ms);
-
- private:
-  struct Statement;
-  sqlite3_stmt* prepare(std::string_view sql);
-  void exec(std::string_view sql);
-  void migrate();
-  void set_state(std::span<const std::int64_t> ids, TargetState state, std::int64_t now_ms);
-
-  std::string path_;
-  sqlite3* db_ = nullptr;
-  std::map<std::string, sqlite3_stmt*, std::less<>> statements_;
+  virtual void probe_write(std::int64_t now_ms) = 0;
 };
 
 }  // namespace purgeq

@@ -3,8 +3,28 @@
 
 namespace purgeq {
 
-StoreWorker::StoreWorker(const std::string& path, boost::asio::any_io_executor io)
-    : store_(std::make_unique<Store>(path)), io_(std::move(io)), thread_([this] { loop(); }) {}
+StoreWorker::StoreWorker(std::unique_ptr<Store> store, boost::asio::any_io_executor io,
+                         bool publish_snapshots)
+    : store_(std::move(store)),
+      io_(std::move(io)),
+      publish_snapshots_(publish_snapshots),
+      snapshot_(std::make_shared<StoreSnapshot>()) {
+  if (publish_snapshots_) publish();
+  thread_ = std::thread([this] { loop(); });
+}
+
+void StoreWorker::publish() {
+  auto fresh = std::make_shared<StoreSnapshot>();
+  fresh->counts = store_->queue_counts();
+  fresh->size_bytes = store_->size_bytes();
+  std::lock_guard lock(mutex_);
+  snapshot_ = std::move(fresh);
+}
+
+std::shared_ptr<const StoreSnapshot> StoreWorker::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return snapshot_;
+}
 
 StoreWorker::~StoreWorker() {
   stop();
@@ -80,6 +100,12 @@ void StoreWorker::loop() {
       try {
         store_->rollback();
       } catch (...) {  // NOLINT(bugprone-empty-catch): the round already failed; report that
+      }
+    }
+    if (publish_snapshots_ && !round_error) {
+      try {
+        publish();
+      } catch (...) {  // NOLINT(bugprone-empty-catch): the previous snapshot stays; next commit
       }
     }
     {

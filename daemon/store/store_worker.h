@@ -1,6 +1,8 @@
-// Owns the Store on a dedicated thread so fsyncs never block the event loop. Jobs that queue up
-// while a commit is in progress are run together in the next transaction: one fsync acknowledges
-// every submission that was waiting (group commit).
+// Owns one Store connection on a dedicated thread so fsyncs and queries never block the event
+// loop. Jobs that queue up while a commit is in progress are run together in the next
+// transaction: one fsync acknowledges every submission that was waiting (group commit). The
+// daemon runs two: the writer, and a reader on a read-only connection for status and intent
+// queries, which WAL lets run beside the writes.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -29,10 +31,19 @@ struct StoreWorkerStats {
   std::uint64_t failed_commits = 0;
 };
 
+// What the writer publishes after each commit, before any job of that commit completes: queue
+// counts and the database's size, read from the store's own bookkeeping (no scans).
+struct StoreSnapshot {
+  QueueCounts counts;
+  std::int64_t size_bytes = 0;
+};
+
 class StoreWorker {
  public:
-  // Opens the store on the calling thread, so start-up errors surface as exceptions here.
-  StoreWorker(const std::string& path, boost::asio::any_io_executor io);
+  // Takes an open store (open it on the calling thread, so start-up errors surface there).
+  // `publish_snapshots`: after every commit, read and publish a StoreSnapshot (the writer).
+  StoreWorker(std::unique_ptr<Store> store, boost::asio::any_io_executor io,
+              bool publish_snapshots = true);
   ~StoreWorker();
   StoreWorker(const StoreWorker&) = delete;
   StoreWorker& operator=(const StoreWorker&) = delete;
@@ -48,6 +59,8 @@ class StoreWorker {
   boost::asio::awaitable<R> call(F fn);
 
   [[nodiscard]] StoreWorkerStats stats() const;
+  // The latest snapshot (empty before the first commit, unless published at start-up).
+  [[nodiscard]] std::shared_ptr<const StoreSnapshot> snapshot() const;
   // Finishes queued jobs, then joins the thread. Idempotent.
   void stop();
 
@@ -59,6 +72,7 @@ class StoreWorker {
   };
   void enqueue(Job job);
   void loop();
+  void publish();
 
   std::unique_ptr<Store> store_;
   boost::asio::any_io_executor io_;
@@ -67,6 +81,8 @@ class StoreWorker {
   std::deque<Job> queue_;
   bool stopping_ = false;
   StoreWorkerStats stats_;
+  bool publish_snapshots_;
+  std::shared_ptr<const StoreSnapshot> snapshot_;
   std::thread thread_;
 };
 

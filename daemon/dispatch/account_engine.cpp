@@ -1,0 +1,304 @@
+// The per-account dispatch state machine (see the header). Every decision is O(zones · groups):
+// counts come from the store's bookkeeping, never from the queued items.
+#include "dispatch/account_engine.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+
+namespace purgeq {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Broad purges first: they cover most, and narrower queues of their zone wait for them.
+constexpr std::array kGroupOrder{Group::everything, Group::host, Group::prefix,
+                                 Group::tag,        Group::file, Group::file_with_headers};
+
+// A storage error on a take: try that queue again after this long, not in a tight loop.
+constexpr auto kTakeRetry = std::chrono::seconds(1);
+
+void earliest(std::optional<Clock::time_point>& wake, Clock::time_point t) {
+  if (!wake || t < *wake) wake = t;
+}
+
+}  // namespace
+
+AccountEngine::AccountEngine(std::string name, const Limits& limits, Backoff backoff,
+                             std::vector<std::string> zone_ids, FlightIds flight_ids,
+                             const RecentSends& recent, Clock::time_point now, std::uint64_t seed)
+    : name_(std::move(name)),
+      limits_(limits),
+      backoff_(backoff),
+      zone_ids_(std::move(zone_ids)),
+      flight_ids_(std::move(flight_ids)),
+      limiter_(limits, now, recent),
+      rng_(seed) {}
+
+int AccountEngine::max_in_flight() const {
+  // An auth-paused account sends one probe at a time and nothing beside it.
+  return auth_paused_ ? 1 : std::max(limits_.max_in_flight, 1);
+}
+
+std::size_t AccountEngine::in_flight_items() const {
+  std::size_t n = 0;
+  for (const auto& [id, flight] : flights_) n += flight.members.size();
+  return n;
+}
+
+std::optional<Clock::time_point> AccountEngine::backoff_until(Clock::time_point now) const {
+  if (now < backoff_until_) return backoff_until_;
+  return std::nullopt;
+}
+
+std::optional<Clock::time_point> AccountEngine::next_probe() const {
+  if (!auth_paused_) return std::nullopt;
+  return next_probe_;
+}
+
+bool AccountEngine::blocked_by_broader(const std::string& zone_id, Group group,
+                                       const QueueCounts& counts) const {
+  auto pending = [&](Group g) { return counts.of(zone_id, g, TargetState::pending) > 0; };
+  if (group != Group::everything && pending(Group::everything)) return true;
+  switch (group) {
+    case Group::file:
+    case Group::file_with_headers:
+      return pending(Group::host) || pending(Group::prefix);
+    case Group::prefix:
+      return pending(Group::host);
+    default:
+      return false;
+  }
+}
+
+EngineAction AccountEngine::next(Clock::time_point now, const QueueCounts& counts) {
+  if (taking_ || in_flight() >= max_in_flight()) return WaitAction{};
+  if (auth_paused_) {
+    if (probe_in_flight_) return WaitAction{};
+    if (now < next_probe_) return WaitAction{next_probe_};
+  }
+  if (now < backoff_until_) return WaitAction{backoff_until_};
+  std::optional<Clock::time_point> wake;
+
+  if (!splits_.empty()) {
+    auto& split = splits_.front();
+    const Kind kind = kind_of(split.group);
+    const auto wait = limiter_.wait_for(kind, split.members.size(), now);
+    if (wait > Clock::duration::zero()) return WaitAction{now + wait};
+    limiter_.charge(kind, split.members.size(), now);
+    EngineFlight flight = std::move(split);
+    splits_.pop_front();
+    flight.probe = auth_paused_;
+    if (flight.probe) probe_in_flight_ = true;
+    flights_.emplace(flight.id, flight);
+    return SendAction{std::move(flight)};
+  }
+
+  // Zones take turns, so one zone's backlog does not starve the others of the account's budget.
+  const std::size_t zones = zone_ids_.size();
+  std::array<bool, 2> bucket_blocked{};  // [files, flex]: a refusal there blocks smaller asks too
+  for (std::size_t k = 0; k < zones; ++k) {
+    const std::string& zone_id = zone_ids_[(round_robin_ + k) % zones];
+    for (const Group group : kGroupOrder) {
+      const auto pending = counts.of(zone_id, group, TargetState::pending);
+      const QueueKey key{zone_id, group};
+      if (pending == 0) {
+        memos_.erase(key);
+        continue;
+      }
+      if (blocked_by_broader(zone_id, group, counts)) continue;
+      const Kind kind = kind_of(group);
+      const BatchCaps caps{limits_.max_ops_per_request, limits_.max_urls_per_request};
+      const std::size_t cap = cap_of(group, caps);
+      if (auto it = memos_.find(key); it != memos_.end()) {
+        const QueueMemo& memo = it->second;
+        const bool changed = memo.pending_seen != pending;
+        if (memo.empty && !changed) continue;
+        // A lingering head stays so until its time or until enough arrived for a full batch.
+        if (memo.ready && now < *memo.ready && static_cast<std::size_t>(pending) < cap) {
+          earliest(wake, *memo.ready);
+          continue;
+        }
+      }
+      bool& blocked = bucket_blocked[kind == Kind::file ? 0 : 1];
+      if (blocked) continue;
+      const std::size_t want = std::min(static_cast<std::size_t>(pending), cap);
+      const auto wait = limiter_.wait_for(kind, want, now);
+      if (wait > Clock::duration::zero()) {
+        blocked = true;
+        earliest(wake, now + wait);
+        continue;
+      }
+      round_robin_ = (round_robin_ + k + 1) % std::max<std::size_t>(zones, 1);
+      taking_ = true;
+      auto& memo = memos_[key];
+      memo.pending_seen = pending;
+      return TakeAction{zone_id, group, flight_ids_(), limiter_.budget(kind, cap, now)};
+    }
+  }
+  return WaitAction{wake};
+}
+
+std::optional<EngineFlight> AccountEngine::on_taken(const TakeAction& action, TakeResult result,
+                                                    Clock::time_point now,
+                                                    const QueueCounts& counts) {
+  taking_ = false;
+  const QueueKey key{action.zone_id, action.group};
+  if (result.members.empty()) {
+    auto& memo = memos_[key];
+    memo.pending_seen = counts.of(action.zone_id, action.group, TargetState::pending);
+    if (result.ready_in_ms) {
+      memo.ready = now + milliseconds(*result.ready_in_ms);
+      memo.empty = false;
+    } else {
+      memo.ready.reset();
+      memo.empty = true;
+    }
+    return std::nullopt;
+  }
+  memos_.erase(key);
+  const Kind kind = kind_of(action.group);
+  limiter_.charge(kind, result.members.size(), now);
+  EngineFlight flight;
+  flight.id = action.flight;
+  flight.zone_id = action.zone_id;
+  flight.group = action.group;
+  flight.members = std::move(result.members);
+  flight.probe = auth_paused_;
+  if (flight.probe) probe_in_flight_ = true;
+  flights_.emplace(flight.id, flight);
+  return flight;
+}
+
+void AccountEngine::on_take_failed(const TakeAction& action, Clock::time_point now) {
+  taking_ = false;
+  auto& memo = memos_[QueueKey{action.zone_id, action.group}];
+  memo.ready = now + kTakeRetry;
+  memo.empty = false;
+  memo.pending_seen = -1;
+}
+
+void AccountEngine::on_split_sent(const EngineFlight& /*flight*/) {}
+
+FlightOutcome AccountEngine::finish(std::int64_t flight_id) {
+  FlightOutcome outcome;
+  if (auto it = flights_.find(flight_id); it != flights_.end()) {
+    if (it->second.probe) probe_in_flight_ = false;
+    flights_.erase(it);
+  }
+  return outcome;
+}
+
+FlightOutcome AccountEngine::abandon(std::int64_t flight_id) {
+  FlightOutcome outcome = finish(flight_id);
+  outcome.settlement = Settlement::released;
+  return outcome;
+}
+
+FlightOutcome AccountEngine::on_answer(std::int64_t flight_id, const Classified& answer,
+                                       Clock::time_point now) {
+  const auto it = flights_.find(flight_id);
+  if (it == flights_.end()) return abandon(flight_id);
+  EngineFlight flight = it->second;
+  FlightOutcome outcome = finish(flight_id);
+  outcome.code = answer.code;
+  outcome.message = answer.message;
+  const Kind kind = kind_of(flight.group);
+
+  // Any answer about the request itself proves the token works; 429s, 5xx and transport errors
+  // prove nothing and leave an auth pause in place.
+  const bool token_works = answer.verdict == Verdict::success ||
+                           answer.verdict == Verdict::rejected ||
+                           answer.verdict == Verdict::zone_error;
+  if (auth_paused_ && token_works) {
+    auth_paused_ = false;
+    pause_reason_.clear();
+  } else if (auth_paused_ && flight.probe && answer.verdict != Verdict::auth_error) {
+    next_probe_ = now + kAuthProbeInterval;
+  }
+
+  switch (answer.verdict) {
+    case Verdict::success:
+      consecutive_failures_ = 0;
+      outcome.settlement = Settlement::done;
+      break;
+    case Verdict::rate_limited: {
+      std::optional<Clock::duration> retry_after;
+      if (answer.retry_after) {
+        // Clamped in seconds first: a huge value must not overflow the nanosecond clock.
+        retry_after = std::chrono::duration_cast<Clock::duration>(
+            std::clamp(*answer.retry_after, std::chrono::seconds(0), kMaxRetryAfter));
+      }
+      limiter_.on_rate_limited(kind, retry_after, now);
+      outcome.settlement = Settlement::released;
+      break;
+    }
+    case Verdict::auth_error:
+      auth_paused_ = true;
+      next_probe_ = now + kAuthProbeInterval;
+      pause_reason_ =
+          fmt::format("HTTP {} code {}: {}", answer.status, answer.code, answer.message);
+      outcome.settlement = Settlement::released;
+      break;
+    case Verdict::zone_error:
+      consecutive_failures_ = 0;
+      outcome.settlement = Settlement::failed;
+      break;
+    case Verdict::rejected:
+      consecutive_failures_ = 0;
+      // The rest of the flight (twins, covered targets) goes back to the queue; the members are
+      // split off: a single one fails, a larger batch is bisected to find the refused item.
+      outcome.settlement = Settlement::released;
+      if (flight.members.size() <= 1) {
+        FlightOutcome::SplitOff off;
+        off.flight = flight_ids_();
+        for (const auto& member : flight.members) off.ids.push_back(member.id);
+        off.settle_now = Settlement::failed;
+        outcome.split_off.push_back(std::move(off));
+      } else {
+        const auto half = static_cast<std::ptrdiff_t>(flight.members.size() / 2);
+        for (int part = 0; part < 2; ++part) {
+          EngineFlight split;
+          split.id = flight_ids_();
+          split.zone_id = flight.zone_id;
+          split.group = flight.group;
+          const auto begin = flight.members.begin() + (part == 0 ? 0 : half);
+          const auto end = part == 0 ? flight.members.begin() + half : flight.members.end();
+          split.members.assign(std::make_move_iterator(begin), std::make_move_iterator(end));
+          FlightOutcome::SplitOff off;
+          off.flight = split.id;
+          for (const auto& member : split.members) off.ids.push_back(member.id);
+          outcome.split_off.push_back(std::move(off));
+          splits_.push_back(std::move(split));
+        }
+      }
+      break;
+    case Verdict::transient: {
+      ++consecutive_failures_;
+      // The upstream is failing: the whole account waits, rather than sending the rest of a
+      // backlog into the same failure one batch at a time.
+      const auto delay = backoff_.delay(consecutive_failures_, rng_);
+      backoff_until_ = std::max(backoff_until_, now + delay);
+      outcome.settlement = Settlement::retry;
+      outcome.count_attempt = true;
+      break;
+    }
+  }
+  return outcome;
+}
+
+void AccountEngine::reconfigure(const Limits& limits, Backoff backoff,
+                                std::vector<std::string> zone_ids, Clock::time_point now) {
+  limits_ = limits;
+  backoff_ = backoff;
+  zone_ids_ = std::move(zone_ids);
+  limiter_.reconfigure(limits, now);
+  memos_.clear();
+  auth_paused_ = false;
+  pause_reason_.clear();
+  backoff_until_ = {};
+  consecutive_failures_ = 0;
+}
+
+}  // namespace purgeq

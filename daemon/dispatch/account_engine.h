@@ -1,0 +1,154 @@
+// One Cloudflare account's dispatch policy as a pure state machine: which queue to take from
+// next, pacing, 429 pauses and Retry-After, backoff while the upstream fails, the auth pause and
+// its probe, bisection of refused batches, and in-flight accounting. The clock is an argument and
+// nothing here does I/O: the Dispatcher performs the actions it returns and reports back.
+//
+// Nothing is kept per queued item: the engine sees the queue through the store's counts and
+// remembers, per queue, only when its lingering head becomes ready.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "config/config.h"
+#include "dispatch/backoff.h"
+#include "dispatch/verdict.h"
+#include "limiter/account_limiter.h"
+#include "store/store.h"
+
+namespace purgeq {
+
+// How long an account paused by an auth error waits before one probe request tries again.
+inline constexpr std::chrono::seconds kAuthProbeInterval{60};
+
+// A request the engine let leave, until its answer is handled.
+struct EngineFlight {
+  std::int64_t id = 0;
+  std::string zone_id;
+  Group group = Group::file;
+  std::vector<QueuedTarget> members;
+  bool probe = false;  // the one request an auth-paused account sends to test its token
+};
+
+// What to do next for an account.
+struct TakeAction {  // take one batch from the head of this queue (store.h's take)
+  std::string zone_id;
+  Group group = Group::file;
+  std::int64_t flight = 0;
+  std::size_t budget = 0;  // items the limiter admits now (files: URL tokens)
+};
+struct SendAction {  // send this flight now (a half of a refused batch, already in flight)
+  EngineFlight flight;
+};
+struct WaitAction {  // nothing sendable; ask again at `until` (nullopt: after the next event)
+  std::optional<Clock::time_point> until;
+};
+using EngineAction = std::variant<TakeAction, SendAction, WaitAction>;
+
+// How the store must record an answer.
+struct FlightOutcome {
+  Settlement settlement = Settlement::done;  // for every row still under the flight
+  bool count_attempt = false;
+  int code = 0;
+  std::string message;
+  // Rows split off the flight first: each half of a refused batch becomes its own flight
+  // (moved, still in flight) and a single refused member its own failed flight.
+  struct SplitOff {
+    std::int64_t flight = 0;
+    std::vector<std::int64_t> ids;
+    std::optional<Settlement> settle_now;  // failed: record at once; nullopt: stays in flight
+  };
+  std::vector<SplitOff> split_off;
+};
+
+class AccountEngine {
+ public:
+  using FlightIds = std::function<std::int64_t()>;
+
+  AccountEngine(std::string name, const Limits& limits, Backoff backoff,
+                std::vector<std::string> zone_ids, FlightIds flight_ids, const RecentSends& recent,
+                Clock::time_point now, std::uint64_t seed = std::random_device{}());
+
+  // The next action given the queue counts. At most one take is outstanding at a time, and none
+  // while max_in_flight requests are out: call again after each report.
+  EngineAction next(Clock::time_point now, const QueueCounts& counts);
+
+  // The take of `action` returned. With members: a flight is created, the limiter charged, and
+  // the flight is returned for sending. Without: remembers when the head becomes ready.
+  std::optional<EngineFlight> on_taken(const TakeAction& action, TakeResult result,
+                                       Clock::time_point now, const QueueCounts& counts);
+  // The take failed (storage error): try that queue again after a short pause.
+  void on_take_failed(const TakeAction& action, Clock::time_point now);
+  // A SendAction's flight left.
+  void on_split_sent(const EngineFlight& flight);
+  // An answer (or a transport failure) for a flight; what the store must record.
+  FlightOutcome on_answer(std::int64_t flight_id, const Classified& answer, Clock::time_point now);
+  // A flight that could not be sent (shutdown, zone gone): its rows go back to pending.
+  FlightOutcome abandon(std::int64_t flight_id);
+
+  // A reload: new limits, zones and timings; the limiter keeps its tokens, pause and window; an
+  // auth pause is lifted (a reload is how an operator says "the token is fixed").
+  void reconfigure(const Limits& limits, Backoff backoff, std::vector<std::string> zone_ids,
+                   Clock::time_point now);
+
+  [[nodiscard]] const std::string& name() const { return name_; }
+  [[nodiscard]] int in_flight() const { return static_cast<int>(flights_.size()); }
+  [[nodiscard]] std::size_t in_flight_items() const;
+  [[nodiscard]] bool auth_paused() const { return auth_paused_; }
+  [[nodiscard]] const std::string& pause_reason() const { return pause_reason_; }
+  [[nodiscard]] std::optional<Clock::time_point> backoff_until(Clock::time_point now) const;
+  [[nodiscard]] std::optional<Clock::time_point> next_probe() const;
+  [[nodiscard]] int consecutive_failures() const { return consecutive_failures_; }
+  [[nodiscard]] std::size_t splits_waiting() const { return splits_.size(); }
+  [[nodiscard]] const AccountLimiter& limiter() const { return limiter_; }
+  [[nodiscard]] bool taking() const { return taking_; }
+
+ private:
+  struct QueueMemo {
+    std::int64_t pending_seen = 0;           // the queue's pending count when last taken from
+    std::optional<Clock::time_point> ready;  // its partial head lingers until then
+    bool empty = false;                      // the take found nothing (counts were stale)
+  };
+  struct QueueKey {
+    std::string zone_id;
+    Group group;
+    friend auto operator<=>(const QueueKey&, const QueueKey&) = default;
+  };
+
+  [[nodiscard]] int max_in_flight() const;
+  [[nodiscard]] bool blocked_by_broader(const std::string& zone_id, Group group,
+                                        const QueueCounts& counts) const;
+  FlightOutcome finish(std::int64_t flight_id);
+
+  std::string name_;
+  Limits limits_;
+  Backoff backoff_;
+  std::vector<std::string> zone_ids_;
+  FlightIds flight_ids_;
+  AccountLimiter limiter_;
+  std::mt19937_64 rng_;
+
+  std::map<std::int64_t, EngineFlight> flights_;
+  std::deque<EngineFlight> splits_;
+  std::map<QueueKey, QueueMemo> memos_;
+  std::size_t round_robin_ = 0;
+  bool taking_ = false;
+
+  bool auth_paused_ = false;
+  bool probe_in_flight_ = false;
+  Clock::time_point next_probe_{};
+  std::string pause_reason_;
+
+  int consecutive_failures_ = 0;
+  Clock::time_point backoff_until_{};
+};
+
+}  // namespace purgeq

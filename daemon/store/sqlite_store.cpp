@@ -1,0 +1,867 @@
+// SQLite persistence of the purge queue. Every call is a few prepared statements over indexes;
+// transactions are the caller's (StoreWorker's) so that many submissions share one fsync.
+//
+// Layout (schema version 2):
+// - targets: one row per distinct pending purge; `grp` is its queue, `key` its identity.
+//   Partial indexes hold only pending rows, so the queue heads, twins and coverage ranges are
+//   found by index range scans whose cost does not depend on the backlog.
+// - queue_counts: maintained by triggers as rows change state, so counts are never scans.
+// - links: which intent asked for which target (integer keys keep it small).
+#include "store/sqlite_store.h"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <boost/json.hpp>
+#include <stdexcept>
+#include <unordered_set>
+
+namespace purgeq {
+namespace {
+
+constexpr std::string_view kSchemaV2 = R"sql(
+CREATE TABLE zones(
+  id INTEGER PRIMARY KEY,
+  zone_id TEXT NOT NULL UNIQUE
+);
+CREATE TABLE intents(
+  ref INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  created_ms INTEGER NOT NULL,
+  peer_uid INTEGER NOT NULL,
+  peer_gid INTEGER NOT NULL,
+  peer_pid INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  item_count INTEGER NOT NULL
+);
+CREATE INDEX intents_created ON intents(created_ms);
+CREATE TABLE targets(
+  id INTEGER PRIMARY KEY,
+  zone INTEGER NOT NULL,
+  grp INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT,                 -- NULL when equal to key (most URLs)
+  headers TEXT,
+  state INTEGER NOT NULL,
+  flight INTEGER,             -- the request that took it while in_flight
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  error_code INTEGER,
+  error_message TEXT
+);
+CREATE INDEX targets_twin ON targets(zone, kind, key) WHERE state = 0;
+CREATE INDEX targets_queue ON targets(zone, grp) WHERE state = 0;
+CREATE INDEX targets_flight ON targets(flight) WHERE state = 1;
+CREATE INDEX targets_age ON targets(state, created_ms);
+CREATE TABLE links(
+  intent INTEGER NOT NULL REFERENCES intents(ref) ON DELETE CASCADE,
+  target INTEGER NOT NULL,
+  PRIMARY KEY(intent, target)
+) WITHOUT ROWID;
+CREATE INDEX links_target ON links(target);
+CREATE TABLE queue_counts(
+  zone INTEGER NOT NULL,
+  grp INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY(zone, grp, state)
+) WITHOUT ROWID;
+CREATE TABLE sends(account TEXT NOT NULL, kind INTEGER NOT NULL, at_ms INTEGER NOT NULL);
+CREATE INDEX sends_at ON sends(at_ms);
+CREATE TABLE IF NOT EXISTS health(id INTEGER PRIMARY KEY CHECK (id = 1), probed_ms INTEGER NOT NULL);
+)sql";
+
+constexpr std::string_view kCountTriggers = R"sql(
+CREATE TRIGGER targets_counted_insert AFTER INSERT ON targets BEGIN
+  INSERT INTO queue_counts(zone, grp, state, n) VALUES (NEW.zone, NEW.grp, NEW.state, 1)
+    ON CONFLICT(zone, grp, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER targets_counted_update AFTER UPDATE OF state ON targets
+  WHEN OLD.state != NEW.state BEGIN
+  UPDATE queue_counts SET n = n - 1 WHERE zone = OLD.zone AND grp = OLD.grp AND state = OLD.state;
+  INSERT INTO queue_counts(zone, grp, state, n) VALUES (NEW.zone, NEW.grp, NEW.state, 1)
+    ON CONFLICT(zone, grp, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER targets_counted_delete AFTER DELETE ON targets BEGIN
+  UPDATE queue_counts SET n = n - 1 WHERE zone = OLD.zone AND grp = OLD.grp AND state = OLD.state;
+END;
+)sql";
+
+// Version 1 kept zone ids and intent ids as text in every row and no counts. The rows move over
+// as they are (in_flight ones become pending: no request of the old process is still open).
+constexpr std::string_view kMigrateV1 = R"sql(
+ALTER TABLE intents RENAME TO intents_v1;
+ALTER TABLE targets RENAME TO targets_v1;
+DROP INDEX IF EXISTS targets_pending_key;
+DROP INDEX IF EXISTS targets_state;
+DROP INDEX IF EXISTS intent_targets_target;
+)sql";
+
+constexpr std::string_view kCopyV1 = R"sql(
+INSERT INTO zones(zone_id) SELECT DISTINCT zone_id FROM targets_v1;
+INSERT INTO intents(id, created_ms, peer_uid, peer_gid, peer_pid, source, item_count)
+  SELECT id, created_ms, peer_uid, peer_gid, peer_pid, source, item_count FROM intents_v1
+  ORDER BY created_ms, id;
+INSERT INTO targets(id, zone, grp, kind, key, value, headers, state, flight, created_ms,
+                    updated_ms, attempts, error_code, error_message)
+  SELECT t.id, z.id,
+         CASE WHEN t.kind = 0 AND t.headers IS NOT NULL AND t.headers != '' THEN 5 ELSE t.kind END,
+         t.kind, t.key, CASE WHEN t.value = t.key THEN NULL ELSE t.value END, t.headers,
+         CASE WHEN t.state = 1 THEN 0 ELSE t.state END, NULL, t.created_ms, t.updated_ms,
+         t.attempts, t.error_code, t.error_message
+  FROM targets_v1 t JOIN zones z ON z.zone_id = t.zone_id;
+INSERT INTO links(intent, target)
+  SELECT i.rowid, it.target_id FROM intent_targets it JOIN intents i ON i.id = it.intent_id;
+DROP TABLE intent_targets;
+DROP TABLE targets_v1;
+DROP TABLE intents_v1;
+INSERT INTO queue_counts(zone, grp, state, n)
+  SELECT zone, grp, state, count(*) FROM targets GROUP BY zone, grp, state;
+)sql";
+
+std::string encode_headers(const std::vector<Header>& headers) {
+  if (headers.empty()) return {};
+  boost::json::array array;
+  for (const auto& [name, value] : headers) array.push_back(boost::json::array{name, value});
+  return boost::json::serialize(array);
+}
+
+// A stored header list that does not parse (a damaged row) is read as none rather than stopping
+// the queue: the URL is still purged, only without its cache-key variant.
+std::vector<Header> decode_headers(const unsigned char* text) {
+  std::vector<Header> headers;
+  if (text == nullptr || *text == '\0') return headers;
+  boost::system::error_code ec;
+  const auto value = boost::json::parse(reinterpret_cast<const char*>(text), ec);
+  if (ec || !value.is_array()) return headers;
+  for (const auto& pair : value.get_array()) {
+    const auto* entry = pair.if_array();
+    if (entry == nullptr || entry->size() != 2 || !(*entry)[0].is_string() ||
+        !(*entry)[1].is_string()) {
+      continue;
+    }
+    headers.emplace_back(std::string((*entry)[0].get_string()),
+                         std::string((*entry)[1].get_string()));
+  }
+  return headers;
+}
+
+std::string column_text(sqlite3_stmt* stmt, int column) {
+  const auto* text = sqlite3_column_text(stmt, column);
+  return text == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(text));
+}
+
+// Resets a cached statement however the scope is left, so it never holds a read lock.
+class Reset {
+ public:
+  explicit Reset(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  Reset(const Reset&) = delete;
+  Reset& operator=(const Reset&) = delete;
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+void bind_value(sqlite3_stmt* stmt, int index, std::string_view text) {
+  sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+}
+void bind_value(sqlite3_stmt* stmt, int index, std::int64_t value) {
+  sqlite3_bind_int64(stmt, index, value);
+}
+void bind_null(sqlite3_stmt* stmt, int index) {
+  sqlite3_bind_null(stmt, index);
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(const std::string& path, bool read_only);
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  void begin() override { exec(read_only_ ? "BEGIN" : "BEGIN IMMEDIATE"); }
+  void commit() override { exec("COMMIT"); }
+  void rollback() override {
+    if (sqlite3_get_autocommit(db_) == 0) exec("ROLLBACK");
+  }
+  void savepoint() override { exec("SAVEPOINT job"); }
+  void release_savepoint() override { exec("RELEASE job"); }
+  void rollback_to_savepoint() override { exec("ROLLBACK TO job; RELEASE job"); }
+
+  SubmitResult add_intent(std::string_view intent_id, std::int64_t now_ms, const Peer& peer,
+                          std::string_view source, std::span<const ZonedItem> items) override;
+  std::int64_t recover_step(std::int64_t limit) override;
+  TakeResult take(const TakeRequest& request, std::int64_t cover_limit) override;
+  std::int64_t cover_step(std::string_view zone_id, std::int64_t flight,
+                          std::span<const QueuedTarget> members, std::int64_t watermark,
+                          std::int64_t limit) override;
+  void move_to_flight(std::span<const std::int64_t> ids, std::int64_t flight) override;
+  Settled settle(const SettleRequest& request, std::int64_t limit) override;
+  Settled give_up_step(std::int64_t created_before_ms, std::int64_t now_ms,
+                       std::string_view reason_prefix, std::int64_t limit) override;
+  std::int64_t retry_failed_step(std::int64_t now_ms, std::int64_t limit) override;
+  std::int64_t prune_step(std::int64_t before_ms, std::int64_t limit) override;
+  void record_send(const SendRecord& send, std::int64_t keep_after_ms) override;
+  std::vector<SendRecord> recent_sends(std::int64_t after_ms) override;
+  std::optional<IntentStatus> intent_status(std::string_view intent_id) override;
+  std::vector<FailedTarget> failed_targets(std::size_t limit) override;
+  QueueCounts queue_counts() override;
+  std::map<Group, std::int64_t> oldest_pending(std::string_view zone_id) override;
+  std::int64_t size_bytes() override;
+  void probe_write(std::int64_t now_ms) override;
+
+ private:
+  sqlite3_stmt* prepare(std::string_view sql);
+  void exec(std::string_view sql);
+  void step_done(sqlite3_stmt* stmt);
+  bool step_row(sqlite3_stmt* stmt);
+  std::int64_t scalar(std::string_view sql);
+  void migrate();
+  // The integer a zone id is stored as; created on first use unless `create` is false.
+  std::optional<std::int64_t> zone_ref(std::string_view zone_id, bool create);
+  // Marks up to `limit` pending rows that `members` cover (ids <= watermark) as in flight.
+  std::int64_t cover(std::int64_t zone, std::int64_t flight, std::span<const QueuedTarget> members,
+                     std::int64_t watermark, std::int64_t limit);
+  // Runs an UPDATE ... RETURNING kind, created_ms and sums what it returned.
+  Settled collect(sqlite3_stmt* stmt, std::int64_t limit);
+
+  std::string path_;
+  bool read_only_;
+  sqlite3* db_ = nullptr;
+  std::map<std::string, sqlite3_stmt*, std::less<>> statements_;
+  std::map<std::string, std::int64_t, std::less<>> zone_refs_;
+};
+
+SqliteStore::SqliteStore(const std::string& path, bool read_only)
+    : path_(path), read_only_(read_only) {
+  const int flags =
+      (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+      SQLITE_OPEN_NOMUTEX;
+  const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    const std::string reason = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw std::runtime_error(fmt::format("storage.path: cannot open \"{}\": {}", path, reason));
+  }
+  sqlite3_extended_result_codes(db_, 1);
+  exec("PRAGMA busy_timeout=5000");
+  if (read_only) {
+    exec("PRAGMA query_only=ON");
+    return;
+  }
+  // WAL lets the reader connection and the writer overlap; synchronous=FULL syncs the WAL on
+  // every commit, so an acknowledged intent survives power loss, not only a process crash. Group
+  // commit (StoreWorker) amortises that fsync over every submission waiting at the time.
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=FULL");
+  exec("PRAGMA foreign_keys=ON");
+  migrate();
+}
+
+SqliteStore::~SqliteStore() {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  if (db_ != nullptr) sqlite3_close(db_);
+}
+
+void SqliteStore::exec(std::string_view sql) {
+  char* error = nullptr;
+  const std::string text(sql);
+  if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+    std::string reason = error != nullptr ? error : "unknown error";
+    sqlite3_free(error);
+    throw std::runtime_error(fmt::format("storage {}: {}", path_, reason));
+  }
+}
+
+sqlite3_stmt* SqliteStore::prepare(std::string_view sql) {
+  if (auto it = statements_.find(sql); it != statements_.end()) return it->second;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                         &stmt, nullptr) != SQLITE_OK) {
+    throw std::runtime_error(fmt::format("storage {}: {}", path_, sqlite3_errmsg(db_)));
+  }
+  statements_.emplace(std::string(sql), stmt);
+  return stmt;
+}
+
+void SqliteStore::step_done(sqlite3_stmt* stmt) {
+  for (;;) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) return;
+    if (rc != SQLITE_ROW) throw std::runtime_error(fmt::format("storage: {}", sqlite3_errmsg(db_)));
+  }
+}
+
+bool SqliteStore::step_row(sqlite3_stmt* stmt) {
+  const int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  throw std::runtime_error(fmt::format("storage: {}", sqlite3_errmsg(db_)));
+}
+
+std::int64_t SqliteStore::scalar(std::string_view sql) {
+  auto* stmt = prepare(sql);
+  Reset reset(stmt);
+  return step_row(stmt) ? sqlite3_column_int64(stmt, 0) : 0;
+}
+
+void SqliteStore::migrate() {
+  const auto version = scalar("PRAGMA user_version");
+  if (version > kSqliteSchemaVersion) {
+    throw std::runtime_error(fmt::format(
+        "storage.path: \"{}\" has schema version {}, newer than this purgeqd ({}); refusing to "
+        "touch it",
+        path_, version, kSqliteSchemaVersion));
+  }
+  if (version == kSqliteSchemaVersion) return;
+  exec("BEGIN IMMEDIATE");
+  try {
+    if (version == 1) exec(kMigrateV1);
+    exec(kSchemaV2);
+    if (version == 1) exec(kCopyV1);
+    exec(kCountTriggers);
+    exec(fmt::format("PRAGMA user_version={}", kSqliteSchemaVersion));
+    exec("COMMIT");
+  } catch (...) {
+    exec("ROLLBACK");
+    throw;
+  }
+}
+
+std::optional<std::int64_t> SqliteStore::zone_ref(std::string_view zone_id, bool create) {
+  if (auto it = zone_refs_.find(zone_id); it != zone_refs_.end()) return it->second;
+  {
+    auto* find = prepare("SELECT id FROM zones WHERE zone_id = ?1");
+    Reset reset(find);
+    bind_value(find, 1, zone_id);
+    if (step_row(find)) {
+      const auto ref = sqlite3_column_int64(find, 0);
+      zone_refs_.emplace(std::string(zone_id), ref);
+      return ref;
+    }
+  }
+  if (!create) return std::nullopt;
+  auto* insert = prepare("INSERT INTO zones(zone_id) VALUES (?1)");
+  Reset reset(insert);
+  bind_value(insert, 1, zone_id);
+  step_done(insert);
+  // Not cached: the insert may still be rolled back with its transaction.
+  return sqlite3_last_insert_rowid(db_);
+}
+
+SubmitResult SqliteStore::add_intent(std::string_view intent_id, std::int64_t now_ms,
+                                     const Peer& peer, std::string_view source,
+                                     std::span<const ZonedItem> items) {
+  SubmitResult result;
+  result.items = items.size();
+  std::int64_t intent_ref = 0;
+  {
+    auto* stmt = prepare(
+        "INSERT INTO intents(id, created_ms, peer_uid, peer_gid, peer_pid, source, item_count) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    Reset reset(stmt);
+    bind_value(stmt, 1, intent_id);
+    bind_value(stmt, 2, now_ms);
+    bind_value(stmt, 3, static_cast<std::int64_t>(peer.uid));
+    bind_value(stmt, 4, static_cast<std::int64_t>(peer.gid));
+    bind_value(stmt, 5, static_cast<std::int64_t>(peer.pid));
+    bind_value(stmt, 6, source);
+    bind_value(stmt, 7, static_cast<std::int64_t>(items.size()));
+    step_done(stmt);
+    intent_ref = sqlite3_last_insert_rowid(db_);
+  }
+  auto* find = prepare(
+      "SELECT id FROM targets WHERE zone = ?1 AND kind = ?2 AND key = ?3 AND state = 0 LIMIT 1");
+  auto* insert = prepare(
+      "INSERT INTO targets(zone, grp, kind, key, value, headers, state, created_ms, updated_ms) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)");
+  auto* link = prepare("INSERT OR IGNORE INTO links(intent, target) VALUES (?1, ?2)");
+  std::string_view last_zone;
+  std::int64_t zone = 0;
+  for (const auto& [zone_id, item] : items) {
+    if (zone_id != last_zone) {
+      zone = *zone_ref(zone_id, true);
+      last_zone = zone_id;
+    }
+    const std::string key = item.key();
+    const auto kind = static_cast<std::int64_t>(item.kind);
+    std::int64_t target = 0;
+    {
+      Reset reset(find);
+      bind_value(find, 1, zone);
+      bind_value(find, 2, kind);
+      bind_value(find, 3, key);
+      if (step_row(find)) target = sqlite3_column_int64(find, 0);
+    }
+    if (target == 0) {
+      Reset reset(insert);
+      bind_value(insert, 1, zone);
+      bind_value(insert, 2, static_cast<std::int64_t>(group_of(item)));
+      bind_value(insert, 3, kind);
+      bind_value(insert, 4, key);
+      if (item.value == key) {
+        bind_null(insert, 5);
+      } else {
+        bind_value(insert, 5, item.value);
+      }
+      if (const std::string headers = encode_headers(item.headers); headers.empty()) {
+        bind_null(insert, 6);
+      } else {
+        bind_value(insert, 6, headers);
+      }
+      bind_value(insert, 7, now_ms);
+      step_done(insert);
+      target = sqlite3_last_insert_rowid(db_);
+      ++result.created;
+    }
+    Reset reset(link);
+    bind_value(link, 1, intent_ref);
+    bind_value(link, 2, target);
+    step_done(link);
+  }
+  return result;
+}
+
+std::int64_t SqliteStore::recover_step(std::int64_t limit) {
+  auto* stmt = prepare(
+      "UPDATE targets SET state = 0, flight = NULL WHERE id IN "
+      "(SELECT id FROM targets WHERE state = 1 LIMIT ?1)");
+  Reset reset(stmt);
+  bind_value(stmt, 1, limit);
+  step_done(stmt);
+  return sqlite3_changes64(db_);
+}
+
+TakeResult SqliteStore::take(const TakeRequest& request, std::int64_t cover_limit) {
+  TakeResult result;
+  const auto zone = zone_ref(request.zone_id, false);
+  if (!zone) return result;
+  const std::size_t cap = cap_of(request.group, request.caps);
+  std::vector<QueuedTarget> head;
+  std::vector<std::string> keys;
+  {
+    auto* stmt = prepare(
+        "SELECT id, kind, key, coalesce(value, key), headers, created_ms FROM targets "
+        "WHERE zone = ?1 AND grp = ?2 AND state = 0 ORDER BY id LIMIT ?3");
+    Reset reset(stmt);
+    bind_value(stmt, 1, *zone);
+    bind_value(stmt, 2, static_cast<std::int64_t>(request.group));
+    bind_value(stmt, 3, static_cast<std::int64_t>(cap));
+    while (step_row(stmt)) {
+      QueuedTarget target;
+      target.id = sqlite3_column_int64(stmt, 0);
+      target.item.kind = static_cast<Kind>(sqlite3_column_int(stmt, 1));
+      keys.push_back(column_text(stmt, 2));
+      target.item.value = column_text(stmt, 3);
+      target.item.headers = decode_headers(sqlite3_column_text(stmt, 4));
+      target.created_ms = sqlite3_column_int64(stmt, 5);
+      head.push_back(std::move(target));
+    }
+  }
+  if (head.empty()) return result;
+  // Twins in the head (left when a requeued target met one accepted meanwhile) ride along with
+  // the first of them instead of appearing twice in a body.
+  std::vector<const Item*> distinct;
+  std::vector<std::size_t> distinct_rows;
+  {
+    std::unordered_set<std::string_view> seen;
+    for (std::size_t i = 0; i < head.size(); ++i) {
+      if (seen.insert(keys[i]).second) {
+        distinct.push_back(&head[i].item);
+        distinct_rows.push_back(i);
+      }
+    }
+  }
+  Cut cut = cut_batch(request.group, distinct, head.front().created_ms, request.caps,
+                      request.linger_ms, request.now_ms);
+  cut.take = std::min(cut.take, std::max<std::size_t>(request.budget, 1));
+  if (cut.take == 0) {
+    if (cut.ready_at_ms)
+      result.ready_in_ms = std::max<std::int64_t>(0, *cut.ready_at_ms - request.now_ms);
+    return result;
+  }
+  // Everything up to the last member by id is taken: members and the twins among them.
+  const std::size_t last_row =
+      cut.take < distinct_rows.size() ? distinct_rows[cut.take] - 1 : head.size() - 1;
+  const std::int64_t last_id = head[last_row].id;
+  result.watermark = scalar("SELECT coalesce(max(id), 0) FROM targets");
+  {
+    auto* stmt = prepare(
+        "UPDATE targets SET state = 1, flight = ?1, updated_ms = ?2 "
+        "WHERE zone = ?3 AND grp = ?4 AND state = 0 AND id <= ?5");
+    Reset reset(stmt);
+    bind_value(stmt, 1, request.flight);
+    bind_value(stmt, 2, request.now_ms);
+    bind_value(stmt, 3, *zone);
+    bind_value(stmt, 4, static_cast<std::int64_t>(request.group));
+    bind_value(stmt, 5, last_id);
+    step_done(stmt);
+  }
+  result.members.reserve(cut.take);
+  for (std::size_t k = 0; k < cut.take; ++k) {
+    result.members.push_back(std::move(head[distinct_rows[k]]));
+  }
+  result.riders = static_cast<std::int64_t>(last_row + 1 - cut.take);
+  {
+    // Pending twins elsewhere in the queue go with their member.
+    auto* stmt = prepare(
+        "UPDATE targets SET state = 1, flight = ?1, updated_ms = ?2 WHERE zone = ?3 AND kind = ?4 "
+        "AND state = 0 AND key IN (SELECT key FROM targets WHERE flight = ?1 AND state = 1)");
+    Reset reset(stmt);
+    bind_value(stmt, 1, request.flight);
+    bind_value(stmt, 2, request.now_ms);
+    bind_value(stmt, 3, *zone);
+    bind_value(stmt, 4, static_cast<std::int64_t>(kind_of(request.group)));
+    step_done(stmt);
+    result.riders += sqlite3_changes64(db_);
+  }
+  const Kind kind = kind_of(request.group);
+  if (kind == Kind::host || kind == Kind::prefix || kind == Kind::everything) {
+    const auto covered =
+        cover(*zone, request.flight, result.members, result.watermark, cover_limit);
+    result.riders += covered;
+    result.coverage_pending = covered >= cover_limit;
+  }
+  return result;
+}
+
+std::int64_t SqliteStore::cover(std::int64_t zone, std::int64_t flight,
+                                std::span<const QueuedTarget> members, std::int64_t watermark,
+                                std::int64_t limit) {
+  std::int64_t covered = 0;
+  if (!members.empty() && members.front().item.kind == Kind::everything) {
+    auto* stmt = prepare(
+        "UPDATE targets SET state = 1, flight = ?1 WHERE id IN (SELECT id FROM targets "
+        "WHERE zone = ?2 AND state = 0 AND id <= ?3 LIMIT ?4)");
+    Reset reset(stmt);
+    bind_value(stmt, 1, flight);
+    bind_value(stmt, 2, zone);
+    bind_value(stmt, 3, watermark);
+    bind_value(stmt, 4, limit);
+    step_done(stmt);
+    return sqlite3_changes64(db_);
+  }
+  auto* within = prepare(
+      "UPDATE targets SET state = 1, flight = ?1 WHERE id IN (SELECT id FROM targets "
+      "WHERE zone = ?2 AND kind = ?3 AND key >= ?4 AND key < ?5 AND state = 0 AND id <= ?6 "
+      "LIMIT ?7)");
+  auto* exact = prepare(
+      "UPDATE targets SET state = 1, flight = ?1 WHERE id IN (SELECT id FROM targets "
+      "WHERE zone = ?2 AND kind = ?3 AND key = ?4 AND state = 0 AND id <= ?6 LIMIT ?7)");
+  for (const auto& member : members) {
+    for (const auto& range : coverage_ranges(member.item)) {
+      if (covered >= limit) return covered;
+      auto* stmt = range.exact ? exact : within;
+      Reset reset(stmt);
+      bind_value(stmt, 1, flight);
+      bind_value(stmt, 2, zone);
+      bind_value(stmt, 3, static_cast<std::int64_t>(range.kind));
+      bind_value(stmt, 4, range.low);
+      if (!range.exact) bind_value(stmt, 5, range.high);
+      bind_value(stmt, 6, watermark);
+      bind_value(stmt, 7, limit - covered);
+      step_done(stmt);
+      covered += sqlite3_changes64(db_);
+    }
+  }
+  return covered;
+}
+
+std::int64_t SqliteStore::cover_step(std::string_view zone_id, std::int64_t flight,
+                                     std::span<const QueuedTarget> members, std::int64_t watermark,
+                                     std::int64_t limit) {
+  const auto zone = zone_ref(zone_id, false);
+  return zone ? cover(*zone, flight, members, watermark, limit) : 0;
+}
+
+void SqliteStore::move_to_flight(std::span<const std::int64_t> ids, std::int64_t flight) {
+  auto* stmt = prepare("UPDATE targets SET flight = ?1 WHERE id = ?2 AND state = 1");
+  for (const auto id : ids) {
+    Reset reset(stmt);
+    bind_value(stmt, 1, flight);
+    bind_value(stmt, 2, id);
+    step_done(stmt);
+  }
+}
+
+Settled SqliteStore::collect(sqlite3_stmt* stmt, std::int64_t limit) {
+  Settled settled;
+  while (step_row(stmt)) {
+    const auto kind = static_cast<std::size_t>(sqlite3_column_int(stmt, 0));
+    if (kind < settled.by_kind.size()) ++settled.by_kind[kind];
+    settled.created_ms.push_back(sqlite3_column_int64(stmt, 1));
+    ++settled.rows;
+  }
+  settled.more = static_cast<std::int64_t>(settled.rows) >= limit;
+  return settled;
+}
+
+Settled SqliteStore::settle(const SettleRequest& request, std::int64_t limit) {
+  if (!request.member_ids.empty() &&
+      (request.outcome == Settlement::retry || request.outcome == Settlement::failed)) {
+    auto* stmt = prepare(
+        "UPDATE targets SET attempts = attempts + ?1, error_message = ?2 "
+        "WHERE id = ?3 AND flight = ?4 AND state = 1");
+    for (const auto id : request.member_ids) {
+      Reset reset(stmt);
+      bind_value(stmt, 1, static_cast<std::int64_t>(request.count_attempt ? 1 : 0));
+      bind_value(stmt, 2, request.message);
+      bind_value(stmt, 3, id);
+      bind_value(stmt, 4, request.flight);
+      step_done(stmt);
+    }
+  }
+  sqlite3_stmt* stmt = nullptr;
+  switch (request.outcome) {
+    case Settlement::done:
+      stmt = prepare(
+          "UPDATE targets SET state = 2, flight = NULL, updated_ms = ?2, error_code = NULL, "
+          "error_message = NULL WHERE id IN (SELECT id FROM targets WHERE flight = ?1 AND "
+          "state = 1 LIMIT ?3) RETURNING kind, created_ms");
+      break;
+    case Settlement::failed:
+      stmt = prepare(
+          "UPDATE targets SET state = 3, flight = NULL, updated_ms = ?2, error_code = ?4, "
+          "error_message = ?5 WHERE id IN (SELECT id FROM targets WHERE flight = ?1 AND "
+          "state = 1 LIMIT ?3) RETURNING kind, created_ms");
+      break;
+    case Settlement::retry:
+    case Settlement::released:
+      stmt = prepare(
+          "UPDATE targets SET state = 0, flight = NULL, updated_ms = ?2 WHERE id IN "
+          "(SELECT id FROM targets WHERE flight = ?1 AND state = 1 LIMIT ?3) "
+          "RETURNING kind, created_ms");
+      break;
+  }
+  Reset reset(stmt);
+  bind_value(stmt, 1, request.flight);
+  bind_value(stmt, 2, request.now_ms);
+  bind_value(stmt, 3, limit);
+  if (request.outcome == Settlement::failed) {
+    bind_value(stmt, 4, static_cast<std::int64_t>(request.code));
+    bind_value(stmt, 5, request.message);
+  }
+  return collect(stmt, limit);
+}
+
+Settled SqliteStore::give_up_step(std::int64_t created_before_ms, std::int64_t now_ms,
+                                  std::string_view reason_prefix, std::int64_t limit) {
+  auto* stmt = prepare(
+      "UPDATE targets SET state = 3, updated_ms = ?2, error_code = 0, "
+      "error_message = ?3 || coalesce(nullif(error_message, ''), 'none; never sent') || ')' "
+      "WHERE id IN (SELECT id FROM targets WHERE state = 0 AND created_ms < ?1 LIMIT ?4) "
+      "RETURNING kind, created_ms");
+  Reset reset(stmt);
+  bind_value(stmt, 1, created_before_ms);
+  bind_value(stmt, 2, now_ms);
+  bind_value(stmt, 3, reason_prefix);
+  bind_value(stmt, 4, limit);
+  return collect(stmt, limit);
+}
+
+std::int64_t SqliteStore::retry_failed_step(std::int64_t now_ms, std::int64_t limit) {
+  auto* stmt = prepare(
+      "UPDATE targets SET state = 0, attempts = 0, created_ms = ?1, updated_ms = ?1, "
+      "error_code = NULL, error_message = NULL "
+      "WHERE id IN (SELECT id FROM targets WHERE state = 3 LIMIT ?2)");
+  Reset reset(stmt);
+  bind_value(stmt, 1, now_ms);
+  bind_value(stmt, 2, limit);
+  step_done(stmt);
+  return sqlite3_changes64(db_);
+}
+
+std::int64_t SqliteStore::prune_step(std::int64_t before_ms, std::int64_t limit) {
+  // The oldest finished intents, then the finished targets nobody refers to any more. Intents
+  // still waiting for a target are skipped by the NOT EXISTS, in index order of age.
+  std::vector<std::int64_t> intents;
+  {
+    auto* stmt = prepare(
+        "SELECT i.rowid FROM intents i WHERE i.created_ms < ?1 AND NOT EXISTS (SELECT 1 FROM "
+        "links l JOIN targets t ON t.id = l.target WHERE l.intent = i.rowid AND t.state IN "
+        "(0, 1)) ORDER BY i.created_ms LIMIT ?2");
+    Reset reset(stmt);
+    bind_value(stmt, 1, before_ms);
+    bind_value(stmt, 2, limit);
+    while (step_row(stmt)) intents.push_back(sqlite3_column_int64(stmt, 0));
+  }
+  auto* targets_of = prepare("SELECT target FROM links WHERE intent = ?1");
+  auto* drop_intent = prepare("DELETE FROM intents WHERE rowid = ?1");
+  auto* drop_target = prepare(
+      "DELETE FROM targets WHERE id = ?1 AND state IN (2, 3) AND NOT EXISTS "
+      "(SELECT 1 FROM links WHERE target = ?1)");
+  for (const auto intent : intents) {
+    std::vector<std::int64_t> targets;
+    {
+      Reset reset(targets_of);
+      bind_value(targets_of, 1, intent);
+      while (step_row(targets_of)) targets.push_back(sqlite3_column_int64(targets_of, 0));
+    }
+    {
+      Reset reset(drop_intent);  // links go with it (ON DELETE CASCADE)
+      bind_value(drop_intent, 1, intent);
+      step_done(drop_intent);
+    }
+    for (const auto target : targets) {
+      Reset reset(drop_target);
+      bind_value(drop_target, 1, target);
+      step_done(drop_target);
+    }
+  }
+  return static_cast<std::int64_t>(intents.size());
+}
+
+void SqliteStore::record_send(const SendRecord& send, std::int64_t keep_after_ms) {
+  {
+    auto* stmt = prepare("INSERT INTO sends(account, kind, at_ms) VALUES (?1, ?2, ?3)");
+    Reset reset(stmt);
+    bind_value(stmt, 1, send.account);
+    bind_value(stmt, 2, static_cast<std::int64_t>(send.kind));
+    bind_value(stmt, 3, send.at_ms);
+    step_done(stmt);
+  }
+  auto* stmt = prepare("DELETE FROM sends WHERE at_ms <= ?1");
+  Reset reset(stmt);
+  bind_value(stmt, 1, keep_after_ms);
+  step_done(stmt);
+}
+
+std::vector<SendRecord> SqliteStore::recent_sends(std::int64_t after_ms) {
+  auto* stmt =
+      prepare("SELECT account, kind, at_ms FROM sends WHERE at_ms > ?1 ORDER BY at_ms, rowid");
+  Reset reset(stmt);
+  bind_value(stmt, 1, after_ms);
+  std::vector<SendRecord> sends;
+  while (step_row(stmt)) {
+    sends.push_back(SendRecord{column_text(stmt, 0), static_cast<Kind>(sqlite3_column_int(stmt, 1)),
+                               sqlite3_column_int64(stmt, 2)});
+  }
+  return sends;
+}
+
+std::optional<IntentStatus> SqliteStore::intent_status(std::string_view intent_id) {
+  IntentStatus status;
+  std::int64_t ref = 0;
+  {
+    auto* stmt = prepare(
+        "SELECT rowid, created_ms, peer_uid, peer_gid, peer_pid FROM intents WHERE id = ?1");
+    Reset reset(stmt);
+    bind_value(stmt, 1, intent_id);
+    if (!step_row(stmt)) return std::nullopt;
+    status.id = std::string(intent_id);
+    ref = sqlite3_column_int64(stmt, 0);
+    status.created_ms = sqlite3_column_int64(stmt, 1);
+    status.peer = Peer{static_cast<long>(sqlite3_column_int64(stmt, 2)),
+                       static_cast<long>(sqlite3_column_int64(stmt, 3)),
+                       static_cast<long>(sqlite3_column_int64(stmt, 4))};
+  }
+  auto* stmt = prepare(
+      "SELECT t.state, t.kind, coalesce(t.value, t.key), t.error_code, t.error_message "
+      "FROM links l JOIN targets t ON t.id = l.target WHERE l.intent = ?1");
+  Reset reset(stmt);
+  bind_value(stmt, 1, ref);
+  while (step_row(stmt)) {
+    ++status.total;
+    switch (static_cast<TargetState>(sqlite3_column_int(stmt, 0))) {
+      case TargetState::pending:
+        ++status.queued;
+        break;
+      case TargetState::in_flight:
+        ++status.in_flight;
+        break;
+      case TargetState::done:
+        ++status.done;
+        break;
+      case TargetState::failed:
+        ++status.failed;
+        status.errors.push_back(ItemError{static_cast<Kind>(sqlite3_column_int(stmt, 1)),
+                                          column_text(stmt, 2), sqlite3_column_int(stmt, 3),
+                                          column_text(stmt, 4)});
+        break;
+    }
+  }
+  return status;
+}
+
+std::vector<FailedTarget> SqliteStore::failed_targets(std::size_t limit) {
+  auto* stmt = prepare(
+      "SELECT t.id, z.zone_id, t.kind, coalesce(t.value, t.key), t.error_code, t.error_message, "
+      "t.updated_ms FROM targets t JOIN zones z ON z.id = t.zone WHERE t.state = 3 "
+      "ORDER BY t.updated_ms DESC, t.id DESC LIMIT ?1");
+  Reset reset(stmt);
+  bind_value(stmt, 1, static_cast<std::int64_t>(limit));
+  std::vector<FailedTarget> failed;
+  while (step_row(stmt)) {
+    failed.push_back(FailedTarget{sqlite3_column_int64(stmt, 0), column_text(stmt, 1),
+                                  static_cast<Kind>(sqlite3_column_int(stmt, 2)),
+                                  column_text(stmt, 3), sqlite3_column_int(stmt, 4),
+                                  column_text(stmt, 5), sqlite3_column_int64(stmt, 6)});
+  }
+  return failed;
+}
+
+QueueCounts SqliteStore::queue_counts() {
+  auto* stmt = prepare(
+      "SELECT z.zone_id, c.grp, c.state, c.n FROM queue_counts c JOIN zones z ON z.id = c.zone "
+      "WHERE c.n != 0");
+  Reset reset(stmt);
+  QueueCounts counts;
+  while (step_row(stmt)) {
+    const auto group = sqlite3_column_int(stmt, 1);
+    const auto state = sqlite3_column_int(stmt, 2);
+    if (group < 0 || group >= kGroupCount || state < 0 || state >= kStateCount) continue;
+    auto [it, inserted] = counts.zones.try_emplace(column_text(stmt, 0));
+    if (inserted) it->second = {};
+    it->second[static_cast<std::size_t>(group)][static_cast<std::size_t>(state)] =
+        sqlite3_column_int64(stmt, 3);
+  }
+  return counts;
+}
+
+std::map<Group, std::int64_t> SqliteStore::oldest_pending(std::string_view zone_id) {
+  std::map<Group, std::int64_t> oldest;
+  const auto zone = zone_ref(zone_id, false);
+  if (!zone) return oldest;
+  auto* stmt = prepare(
+      "SELECT created_ms FROM targets WHERE zone = ?1 AND grp = ?2 AND state = 0 "
+      "ORDER BY id LIMIT 1");
+  for (int g = 0; g < kGroupCount; ++g) {
+    Reset reset(stmt);
+    bind_value(stmt, 1, *zone);
+    bind_value(stmt, 2, static_cast<std::int64_t>(g));
+    if (step_row(stmt)) oldest[static_cast<Group>(g)] = sqlite3_column_int64(stmt, 0);
+  }
+  return oldest;
+}
+
+std::int64_t SqliteStore::size_bytes() {
+  const auto pages = scalar("PRAGMA page_count");
+  const auto page_size = scalar("PRAGMA page_size");
+  std::int64_t bytes = pages * page_size;
+  struct stat info {};
+  if (::stat((path_ + "-wal").c_str(), &info) == 0) bytes += info.st_size;
+  return bytes;
+}
+
+void SqliteStore::probe_write(std::int64_t now_ms) {
+  auto* stmt = prepare("INSERT OR REPLACE INTO health(id, probed_ms) VALUES (1, ?1)");
+  Reset reset(stmt);
+  bind_value(stmt, 1, now_ms);
+  step_done(stmt);
+}
+
+}  // namespace
+
+std::unique_ptr<Store> open_sqlite_store(const std::string& path, bool read_only) {
+  return std::make_unique<SqliteStore>(path, read_only);
+}
+
+}  // namespace purgeq

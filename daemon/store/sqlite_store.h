@@ -1,0 +1,19 @@
+// The embedded store backend: SQLite in WAL mode with synchronous=FULL. Single-threaded by design;
+// a StoreWorker owns each connection and its thread (one writer, one reader).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+
+namespace purgeq {
+
+inline constexpr int kSqliteSchemaVersion = 2;
+
+// Opens (creating and migrating the schema if needed) the database at `path`. A read-only
+// connection never writes, so status and intent queries run beside the writer (WAL). Throws
+// std::runtime_error naming the path.
+std::unique_ptr<Store> open_sqlite_store(const std::string& path, bool read_only = false);
+
+}  // namespace purgeq
