@@ -203,6 +203,16 @@ void Dispatcher::drive(const std::string& account, Clock::time_point now,
       return;
     }
     if (auto* sending = std::get_if<SendAction>(&action)) {
+      // A half of a refused batch: its send is recorded beside it (a take records its own).
+      const auto& limits = config_->accounts.at(accounts_.at(account).config_index).limits;
+      const auto sent_ms = wall_ms();
+      store_.run(
+          [send = SendRecord{account, kind_of(sending->flight.group), sent_ms},
+           keep = sent_ms - to_ms(limits.global_window)](Store& store) {
+            store.record_send(send, keep);
+            return true;
+          },
+          std::function<void(std::exception_ptr, bool)>([](const std::exception_ptr&, bool) {}));
       send(account, std::move(sending->flight));
       continue;
     }
@@ -222,6 +232,8 @@ void Dispatcher::take(const std::string& account, const TakeAction& action) {
   request.budget = action.budget;
   request.linger_ms = config_->batching.linger.count();
   request.now_ms = wall_ms();
+  request.account = account;
+  request.keep_sends_after_ms = request.now_ms - to_ms(limits.global_window);
   ++steps_in_progress_;
   store_.run(
       [request](Store& store) { return store.take(request, kStepRows); },
@@ -314,14 +326,6 @@ void Dispatcher::send(const std::string& account, EngineFlight flight) {
   for (const auto& member : flight.members) items.push_back(&member.item);
   std::string body = build_request_body(kind, items);
   ++requests_in_flight_;
-  const auto sent_ms = wall_ms();
-  store_.run(
-      [send = SendRecord{account, kind, sent_ms},
-       keep = sent_ms - to_ms(config_account.limits.global_window)](Store& store) {
-        store.record_send(send, keep);
-        return true;
-      },
-      std::function<void(std::exception_ptr, bool)>([](const std::exception_ptr&, bool) {}));
   if (config_->dry_run) {
     log::info("batch_dry_run", "zone={} kind={} items={} body_bytes={} body={}",
               log::quote(zone->name), to_string(kind), flight.members.size(), body.size(),

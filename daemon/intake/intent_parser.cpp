@@ -139,45 +139,47 @@ std::variant<std::string, IntakeError> normalise_url(std::string_view url, std::
   auto fail = [&](std::string_view code, std::string_view text) {
     return make_error(code, path, text, item);
   };
-  const std::string q = quote(url);
+  // Quoted only when a message needs it: most items are valid.
+  auto q = [&] { return quote(url); };
   if (url.size() > kMaxUrlLength) {
     return fail("url_too_long",
                 fmt::format("URL longer than {} characters (purgeq's limit)", kMaxUrlLength));
   }
   if (std::any_of(url.begin(), url.end(), is_ascii_control_or_space)) {
-    return fail("invalid_url", fmt::format("{} contains whitespace or control characters", q));
+    return fail("invalid_url", fmt::format("{} contains whitespace or control characters", q()));
   }
   const std::size_t scheme_length = http_scheme_length(url);
   if (scheme_length == 0) {
-    return fail("invalid_url", fmt::format("{} is not an absolute http(s) URL", q));
+    return fail("invalid_url", fmt::format("{} is not an absolute http(s) URL", q()));
   }
   if (url.find('#') != std::string_view::npos) {
-    return fail("url_has_fragment",
-                fmt::format("{} has a #fragment, which is never part of a cache key; drop it", q));
+    return fail(
+        "url_has_fragment",
+        fmt::format("{} has a #fragment, which is never part of a cache key; drop it", q()));
   }
   std::string_view rest = url.substr(scheme_length + 3);
   const auto authority_end = std::min(rest.find_first_of("/?"), rest.size());
   const std::string_view authority = rest.substr(0, authority_end);
   const std::string_view tail = rest.substr(authority_end);
   if (authority.find('@') != std::string_view::npos) {
-    return fail("invalid_url", fmt::format("{} must not contain user info (\"user@\")", q));
+    return fail("invalid_url", fmt::format("{} must not contain user info (\"user@\")", q()));
   }
   // An IPv6 literal's colons are not a port separator; it is refused as an IP host either way.
-  if (authority.starts_with('[')) return fail("invalid_host", invalid_host_text(q, authority));
+  if (authority.starts_with('[')) return fail("invalid_host", invalid_host_text(q(), authority));
   std::string_view host = authority;
   std::optional<unsigned> port;
   if (const auto colon = authority.rfind(':'); colon != std::string_view::npos) {
     host = authority.substr(0, colon);
     port = parse_port(authority.substr(colon + 1));
-    if (!port) return fail("invalid_url", fmt::format("{} has an invalid port", q));
+    if (!port) return fail("invalid_url", fmt::format("{} has an invalid port", q()));
   }
-  if (host.empty()) return fail("invalid_url", fmt::format("{} has no host", q));
+  if (host.empty()) return fail("invalid_url", fmt::format("{} has no host", q()));
   const std::string host_lower = ascii_lower(host);
-  if (!is_valid_hostname(host_lower)) return fail("invalid_host", invalid_host_text(q, host));
+  if (!is_valid_hostname(host_lower)) return fail("invalid_host", invalid_host_text(q(), host));
   if (std::any_of(tail.begin(), tail.end(), is_non_ascii)) {
     return fail(
         "invalid_url",
-        fmt::format("{} has non-ASCII characters in its path or query; percent-encode them", q));
+        fmt::format("{} has non-ASCII characters in its path or query; percent-encode them", q()));
   }
   std::string out = ascii_lower(url.substr(0, scheme_length));
   out += "://";
@@ -381,12 +383,13 @@ std::variant<Item, IntakeError> validate_tag(std::string_view tag, std::string_v
     return fail("tag_too_long", fmt::format("tag longer than {} characters", kMaxTagLength));
   }
   if (tag.empty()) return fail("invalid_tag", "empty tag");
-  const std::string q = quote(tag);
+  // Quoted only when a message needs it: most items are valid.
+  auto q = [&] { return quote(tag); };
   if (tag.find(' ') != std::string_view::npos) {
-    return fail("invalid_tag", fmt::format("{} contains a space, which tags cannot", q));
+    return fail("invalid_tag", fmt::format("{} contains a space, which tags cannot", q()));
   }
   if (!std::all_of(tag.begin(), tag.end(), [](char c) { return c >= 0x21 && c <= 0x7e; })) {
-    return fail("invalid_tag", fmt::format("{} has characters outside printable ASCII", q));
+    return fail("invalid_tag", fmt::format("{} has characters outside printable ASCII", q()));
   }
   // Cache-Tag headers separate tags with commas, so no cached object can carry a tag containing
   // one; the caller most likely meant several tags.
@@ -394,7 +397,7 @@ std::variant<Item, IntakeError> validate_tag(std::string_view tag, std::string_v
     return fail("invalid_tag",
                 fmt::format("{} contains ','; Cache-Tag separates tags with commas, give each tag "
                             "separately",
-                            q));
+                            q()));
   }
   return Item{Kind::tag, std::string(tag), {}};
 }
@@ -404,26 +407,27 @@ std::variant<Item, IntakeError> validate_host(std::string_view host, std::string
     return make_error(code, path, text, host);
   };
   if (host.empty()) return fail("invalid_host", "empty hostname");
-  const std::string q = quote(host);
+  // Quoted only when a message needs it: most items are valid.
+  auto q = [&] { return quote(host); };
   if (std::any_of(host.begin(), host.end(), is_ascii_control_or_space)) {
-    return fail("invalid_host", fmt::format("{} contains whitespace or control characters", q));
+    return fail("invalid_host", fmt::format("{} contains whitespace or control characters", q()));
   }
   if (const auto scheme = host.find("://"); scheme != std::string_view::npos) {
     const std::string_view rest = host.substr(scheme + 3);
     return fail("invalid_host", fmt::format("{} must be a bare hostname without a scheme (use {})",
-                                            q, quote(rest.substr(0, rest.find_first_of("/?#")))));
+                                            q(), quote(rest.substr(0, rest.find_first_of("/?#")))));
   }
   if (host.find_first_of("/?#") != std::string_view::npos) {
     return fail("invalid_host",
                 fmt::format("{} must be a bare hostname without a path (use a prefix to purge a "
                             "path)",
-                            q));
+                            q()));
   }
   if (host.find('*') != std::string_view::npos) {
-    return fail("invalid_host", fmt::format("{} is a wildcard; name each host", q));
+    return fail("invalid_host", fmt::format("{} is a wildcard; name each host", q()));
   }
   if (host.find(':') != std::string_view::npos) {
-    return fail("invalid_host", fmt::format("{} must be a bare hostname without a port", q));
+    return fail("invalid_host", fmt::format("{} must be a bare hostname without a port", q()));
   }
   if (host.size() > kMaxHostLength) {
     return fail("host_too_long", fmt::format("hostname longer than {} characters", kMaxHostLength));
@@ -432,9 +436,9 @@ std::variant<Item, IntakeError> validate_host(std::string_view host, std::string
   if (!is_valid_hostname(value)) {
     if (looks_like_ip(value)) {
       return fail("invalid_host",
-                  fmt::format("{} is an IP address; Cloudflare zones are hostnames", q));
+                  fmt::format("{} is an IP address; Cloudflare zones are hostnames", q()));
     }
-    return fail("invalid_host", fmt::format("{} is not a valid hostname", q));
+    return fail("invalid_host", fmt::format("{} is not a valid hostname", q()));
   }
   return Item{Kind::host, std::move(value), {}};
 }
@@ -448,38 +452,40 @@ std::variant<Item, IntakeError> validate_prefix(std::string_view prefix, std::st
                 fmt::format("prefix longer than {} characters (purgeq's limit)", kMaxPrefixLength));
   }
   if (prefix.empty()) return fail("invalid_prefix", "empty prefix");
-  const std::string q = quote(prefix);
+  // Quoted only when a message needs it: most items are valid.
+  auto q = [&] { return quote(prefix); };
   if (std::any_of(prefix.begin(), prefix.end(), is_ascii_control_or_space)) {
-    return fail("invalid_prefix", fmt::format("{} contains whitespace or control characters", q));
+    return fail("invalid_prefix", fmt::format("{} contains whitespace or control characters", q()));
   }
   if (const auto scheme = prefix.find("://"); scheme != std::string_view::npos) {
-    return fail("invalid_prefix", fmt::format("{} must not include a scheme (use {})", q,
+    return fail("invalid_prefix", fmt::format("{} must not include a scheme (use {})", q(),
                                               quote(prefix.substr(scheme + 3))));
   }
   if (prefix.find_first_of("?#") != std::string_view::npos) {
     return fail("invalid_prefix",
                 fmt::format("{} must not contain a query string or fragment; a prefix already "
                             "matches every query string",
-                            q));
+                            q()));
   }
   const auto slash = std::min(prefix.find('/'), prefix.size());
   const std::string_view host = prefix.substr(0, slash);
   const std::string_view rest = prefix.substr(slash);
-  if (host.empty()) return fail("invalid_prefix", fmt::format("{} must start with a hostname", q));
+  if (host.empty())
+    return fail("invalid_prefix", fmt::format("{} must start with a hostname", q()));
   if (host.find(':') != std::string_view::npos) {
-    return fail("invalid_prefix", fmt::format("{} must not include a port", q));
+    return fail("invalid_prefix", fmt::format("{} must not include a port", q()));
   }
   std::string value = ascii_lower(host);
-  if (!is_valid_hostname(value)) return fail("invalid_host", invalid_host_text(q, host));
+  if (!is_valid_hostname(value)) return fail("invalid_host", invalid_host_text(q(), host));
   const auto slashes = static_cast<std::size_t>(std::count(rest.begin(), rest.end(), '/'));
   if (slashes > kMaxPrefixSlashes) {
     return fail("prefix_too_many_slashes",
-                fmt::format("{} has {} '/' characters; Cloudflare allows at most {}", q, slashes,
+                fmt::format("{} has {} '/' characters; Cloudflare allows at most {}", q(), slashes,
                             kMaxPrefixSlashes));
   }
   if (std::any_of(rest.begin(), rest.end(), is_non_ascii)) {
     return fail("invalid_prefix",
-                fmt::format("{} has non-ASCII characters in its path; percent-encode them", q));
+                fmt::format("{} has non-ASCII characters in its path; percent-encode them", q()));
   }
   value += rest;
   return Item{Kind::prefix, std::move(value), {}};

@@ -113,7 +113,7 @@ Cut cut_batch(Group group, std::span<const Item* const> head_items, std::int64_t
     bytes += size;
     ++n;
   }
-  full = full || n == cap;
+  full = full || n == cap || bytes >= caps.max_body_bytes;
   if (full || linger_ms <= 0 || now_ms >= oldest_created_ms + linger_ms) {
     cut.take = n;
   } else {

@@ -524,6 +524,9 @@ TakeResult SqliteStore::take(const TakeRequest& request, std::int64_t cover_limi
     result.riders += sqlite3_changes64(db_);
   }
   const Kind kind = kind_of(request.group);
+  if (!request.account.empty()) {
+    record_send(SendRecord{request.account, kind, request.now_ms}, request.keep_sends_after_ms);
+  }
   if (kind == Kind::host || kind == Kind::prefix || kind == Kind::everything) {
     const auto covered =
         cover(*zone, request.flight, result.members, result.watermark, cover_limit);

@@ -87,6 +87,13 @@ struct QueuedTarget {
   std::int64_t created_ms = 0;
 };
 
+// A request recently sent by an account, so a restart paces from where the last run stopped.
+struct SendRecord {
+  std::string account;
+  Kind kind = Kind::file;
+  std::int64_t at_ms = 0;
+};
+
 // What the dispatcher asks for when an account may send one request from queue (zone, group).
 struct TakeRequest {
   std::string zone_id;
@@ -96,6 +103,10 @@ struct TakeRequest {
   std::size_t budget = 0;  // at most this many members (what the account's limiter admits now)
   std::int64_t linger_ms = 0;
   std::int64_t now_ms = 0;
+  // Recorded with the take when it yields a batch (record_send), so the send is durable before
+  // the request leaves and a restart paces from it.
+  std::string account;
+  std::int64_t keep_sends_after_ms = 0;
 };
 
 // Either a batch (members non-empty, all now in_flight under the flight) or why not: the queue
@@ -135,13 +146,6 @@ struct Settled {
   std::array<std::size_t, kKindCount> by_kind{};
   std::vector<std::int64_t> created_ms;
   bool more = false;  // another step is needed
-};
-
-// A request recently sent by an account, so a restart paces from where the last run stopped.
-struct SendRecord {
-  std::string account;
-  Kind kind = Kind::file;
-  std::int64_t at_ms = 0;
 };
 
 class Store {
