@@ -123,11 +123,6 @@ void AccountLimiter::on_rate_limited(Kind kind, std::optional<Clock::duration> r
   paused_until_ = std::max(paused_until_, now + pause);
 }
 
-void AccountLimiter::sent_late(Kind kind, Clock::duration delay) {
-  if (delay <= Clock::duration::zero()) return;
-  (kind == Kind::file ? urls_ : flex_).defer(delay);
-}
-
 std::optional<Clock::time_point> AccountLimiter::paused_until(Clock::time_point now) const {
   if (now < paused_until_) return paused_until_;
   return std::nullopt;

@@ -49,9 +49,6 @@ class AccountLimiter {
   // batch of URL tokens -- but at least 1 s) and drain that bucket. Never shortens a pause.
   void on_rate_limited(Kind kind, std::optional<Clock::duration> retry_after,
                        Clock::time_point now);
-  // A request acquired earlier left only now (it waited for its in_flight mark to be durable):
-  // pace the next one from the actual send, which is what Cloudflare sees.
-  void sent_late(Kind kind, Clock::duration delay);
   [[nodiscard]] std::optional<Clock::time_point> paused_until(Clock::time_point now) const;
   // Charges a request whose size was only known after admission (the store cut the batch):
   // the tokens are taken even into debt, and the global window counts it.
