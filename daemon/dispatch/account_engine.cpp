@@ -57,6 +57,12 @@ std::optional<Clock::time_point> AccountEngine::next_probe() const {
   return next_probe_;
 }
 
+bool AccountEngine::must_hold(Clock::time_point now) const {
+  if (in_flight() >= max_in_flight()) return true;
+  if (now < backoff_until_ || limiter_.paused_until(now)) return true;
+  return auth_paused_ && (probe_in_flight_ || now < next_probe_);
+}
+
 bool AccountEngine::blocked_by_broader(const std::string& zone_id, Group group,
                                        const QueueCounts& counts) const {
   auto pending = [&](Group g) { return counts.of(zone_id, g, TargetState::pending) > 0; };
@@ -115,6 +121,10 @@ EngineAction AccountEngine::next(Clock::time_point now, const QueueCounts& count
         const QueueMemo& memo = it->second;
         const bool changed = memo.pending_seen != pending;
         if (memo.empty && !changed) continue;
+        if (memo.retry && now < *memo.retry) {
+          earliest(wake, *memo.retry);
+          continue;
+        }
         // A lingering head stays so until its time or until enough arrived for a full batch.
         if (memo.ready && now < *memo.ready && static_cast<std::size_t>(pending) < cap) {
           earliest(wake, *memo.ready);
@@ -159,12 +169,19 @@ std::optional<EngineFlight> AccountEngine::on_taken(const TakeAction& action, Ta
   }
   memos_.erase(key);
   const Kind kind = kind_of(action.group);
-  limiter_.charge(kind, result.members.size(), now);
   EngineFlight flight;
   flight.id = action.flight;
   flight.zone_id = action.zone_id;
   flight.group = action.group;
   flight.members = std::move(result.members);
+  if (must_hold(now)) {
+    // A pause began while the take was out (an answer came meanwhile): the batch is already in
+    // flight in the store, so it waits with the halves of refused batches and leaves through
+    // next() when the account may send again, paced like any other request.
+    splits_.push_front(std::move(flight));
+    return std::nullopt;
+  }
+  limiter_.charge(kind, flight.members.size(), now);
   flight.probe = auth_paused_;
   if (flight.probe) probe_in_flight_ = true;
   flights_.emplace(flight.id, flight);
@@ -174,7 +191,8 @@ std::optional<EngineFlight> AccountEngine::on_taken(const TakeAction& action, Ta
 void AccountEngine::on_take_failed(const TakeAction& action, Clock::time_point now) {
   taking_ = false;
   auto& memo = memos_[QueueKey{action.zone_id, action.group}];
-  memo.ready = now + kTakeRetry;
+  memo.retry = now + kTakeRetry;
+  memo.ready.reset();
   memo.empty = false;
   memo.pending_seen = -1;
 }
@@ -278,7 +296,7 @@ FlightOutcome AccountEngine::on_answer(std::int64_t flight_id, const Classified&
       ++consecutive_failures_;
       // The upstream is failing: the whole account waits, rather than sending the rest of a
       // backlog into the same failure one batch at a time.
-      const auto delay = backoff_.delay(consecutive_failures_, rng_);
+      const auto delay = backoff_.equal_jitter_delay(consecutive_failures_, rng_);
       backoff_until_ = std::max(backoff_until_, now + delay);
       outcome.settlement = Settlement::retry;
       outcome.count_attempt = true;

@@ -116,6 +116,7 @@ class AccountEngine {
     std::int64_t pending_seen = 0;           // the queue's pending count when last taken from
     std::optional<Clock::time_point> ready;  // its partial head lingers until then
     bool empty = false;                      // the take found nothing (counts were stale)
+    std::optional<Clock::time_point> retry;  // a take failed: not again before then, full or not
   };
   struct QueueKey {
     std::string zone_id;
@@ -124,6 +125,8 @@ class AccountEngine {
   };
 
   [[nodiscard]] int max_in_flight() const;
+  // Paused, backing off, or out of request slots: a batch taken now must wait.
+  [[nodiscard]] bool must_hold(Clock::time_point now) const;
   [[nodiscard]] bool blocked_by_broader(const std::string& zone_id, Group group,
                                         const QueueCounts& counts) const;
   FlightOutcome finish(std::int64_t flight_id);

@@ -22,6 +22,12 @@ std::chrono::milliseconds Backoff::ceiling(int attempt) const {
   return std::chrono::milliseconds(value);
 }
 
+std::chrono::milliseconds Backoff::equal_jitter_delay(int attempt, std::mt19937_64& rng) const {
+  const std::int64_t ceiling_ms = ceiling(attempt).count();
+  std::uniform_int_distribution<std::int64_t> pick(ceiling_ms / 2, ceiling_ms);
+  return std::chrono::milliseconds(pick(rng));
+}
+
 std::chrono::milliseconds Backoff::delay(int attempt, std::mt19937_64& rng) const {
   std::uniform_int_distribution<std::int64_t> pick(0, ceiling(attempt).count());
   return std::chrono::milliseconds(pick(rng));

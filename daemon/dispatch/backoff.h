@@ -15,6 +15,10 @@ class Backoff {
   [[nodiscard]] std::chrono::milliseconds ceiling(int attempt) const;
   // Full jitter: uniform in [0, ceiling(attempt)].
   [[nodiscard]] std::chrono::milliseconds delay(int attempt, std::mt19937_64& rng) const;
+  // Equal jitter: uniform in [ceiling/2, ceiling]. For pausing a whole account while the upstream
+  // fails: still spread out, but never a retry at once.
+  [[nodiscard]] std::chrono::milliseconds equal_jitter_delay(int attempt,
+                                                             std::mt19937_64& rng) const;
 
  private:
   std::chrono::milliseconds initial_;

@@ -21,10 +21,10 @@ constexpr Clock::duration kLongestWait = std::chrono::hours(24);
 }  // namespace
 
 TokenBucket::TokenBucket(double rate_per_second, double capacity, Clock::time_point now,
-                         double initial)
+                         std::optional<double> initial)
     : rate_(std::max(rate_per_second, 0.0)),
       capacity_(std::max(capacity, 0.0)),
-      tokens_(initial < 0 ? capacity_ : std::min(initial, capacity_)),
+      tokens_(initial ? std::clamp(*initial, -capacity_, capacity_) : capacity_),
       updated_(now) {}
 
 double TokenBucket::available(Clock::time_point now) const {
@@ -91,7 +91,7 @@ void SlidingWindow::record(Clock::time_point at) {
 }
 
 std::deque<Clock::time_point> SlidingWindow::events(Clock::time_point now) const {
-  used(now);
+  (void)used(now);  // drops the events that no longer count
   return events_;
 }
 

@@ -4,15 +4,18 @@
 
 #include <chrono>
 #include <deque>
+#include <optional>
 
 namespace purgeq {
 
 using Clock = std::chrono::steady_clock;
 
-// Refills at `rate` tokens per second up to `capacity`; starts full unless `initial` says less.
+// Refills at `rate` tokens per second up to `capacity`; starts full unless `initial` says
+// otherwise (down to -capacity: a bucket carried over in debt stays in debt).
 class TokenBucket {
  public:
-  TokenBucket(double rate_per_second, double capacity, Clock::time_point now, double initial = -1);
+  TokenBucket(double rate_per_second, double capacity, Clock::time_point now,
+              std::optional<double> initial = std::nullopt);
 
   // Takes `tokens` if they are all there, else nothing. tokens > capacity: as if capacity were
   // asked (a full bucket always serves one request), consistent with wait_for.
