@@ -324,7 +324,11 @@ void SqliteStore::migrate() {
         "touch it",
         path_, version, kSqliteSchemaVersion));
   }
-  if (version == kSqliteSchemaVersion) return;
+  if (version == kSqliteSchemaVersion) {
+    // Development builds of version 2 counted inserts with a trigger; add_intent counts them now.
+    exec("DROP TRIGGER IF EXISTS targets_counted_insert");
+    return;
+  }
   exec("BEGIN IMMEDIATE");
   try {
     if (version == 1) exec(kMigrateV1);
@@ -460,41 +464,47 @@ TakeResult SqliteStore::take(const TakeRequest& request, std::int64_t cover_limi
   const auto zone = zone_ref(request.zone_id, false);
   if (!zone) return result;
   const std::size_t cap = cap_of(request.group, request.caps);
+  // The head: the first `cap` distinct keys, oldest first. Twins (left when a requeued target met
+  // one accepted meanwhile) ride along with the first of them instead of appearing twice in a
+  // body, and do not count towards the cap, so reading goes on past them.
   std::vector<QueuedTarget> head;
   std::vector<std::string> keys;
+  std::vector<std::size_t> distinct_rows;
   {
+    std::unordered_set<std::string> seen;
     auto* stmt = prepare(
         "SELECT id, kind, key, coalesce(value, key), headers, created_ms FROM targets "
-        "WHERE zone = ?1 AND grp = ?2 AND state = 0 ORDER BY id LIMIT ?3");
-    Reset reset(stmt);
-    bind_value(stmt, 1, *zone);
-    bind_value(stmt, 2, static_cast<std::int64_t>(request.group));
-    bind_value(stmt, 3, static_cast<std::int64_t>(cap));
-    while (step_row(stmt)) {
-      QueuedTarget target;
-      target.id = sqlite3_column_int64(stmt, 0);
-      target.item.kind = static_cast<Kind>(sqlite3_column_int(stmt, 1));
-      keys.push_back(column_text(stmt, 2));
-      target.item.value = column_text(stmt, 3);
-      target.item.headers = decode_headers(sqlite3_column_text(stmt, 4));
-      target.created_ms = sqlite3_column_int64(stmt, 5);
-      head.push_back(std::move(target));
+        "WHERE zone = ?1 AND grp = ?2 AND state = 0 AND id > ?3 ORDER BY id LIMIT ?4");
+    std::int64_t after = 0;
+    for (bool more = true; more && distinct_rows.size() < cap;) {
+      Reset reset(stmt);
+      bind_value(stmt, 1, *zone);
+      bind_value(stmt, 2, static_cast<std::int64_t>(request.group));
+      bind_value(stmt, 3, after);
+      const std::size_t want = cap - distinct_rows.size();
+      bind_value(stmt, 4, static_cast<std::int64_t>(want));
+      std::size_t rows = 0;
+      while (step_row(stmt)) {
+        ++rows;
+        QueuedTarget target;
+        target.id = sqlite3_column_int64(stmt, 0);
+        target.item.kind = static_cast<Kind>(sqlite3_column_int(stmt, 1));
+        std::string key = column_text(stmt, 2);
+        target.item.value = column_text(stmt, 3);
+        target.item.headers = decode_headers(sqlite3_column_text(stmt, 4));
+        target.created_ms = sqlite3_column_int64(stmt, 5);
+        after = target.id;
+        if (seen.insert(key).second) distinct_rows.push_back(head.size());
+        keys.push_back(std::move(key));
+        head.push_back(std::move(target));
+      }
+      more = rows == want;
     }
   }
   if (head.empty()) return result;
-  // Twins in the head (left when a requeued target met one accepted meanwhile) ride along with
-  // the first of them instead of appearing twice in a body.
   std::vector<const Item*> distinct;
-  std::vector<std::size_t> distinct_rows;
-  {
-    std::unordered_set<std::string_view> seen;
-    for (std::size_t i = 0; i < head.size(); ++i) {
-      if (seen.insert(keys[i]).second) {
-        distinct.push_back(&head[i].item);
-        distinct_rows.push_back(i);
-      }
-    }
-  }
+  distinct.reserve(distinct_rows.size());
+  for (const auto row : distinct_rows) distinct.push_back(&head[row].item);
   Cut cut = cut_batch(request.group, distinct, head.front().created_ms, request.caps,
                       request.linger_ms, request.now_ms);
   cut.take = std::min(cut.take, std::max<std::size_t>(request.budget, 1));
