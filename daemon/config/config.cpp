@@ -461,7 +461,7 @@ class Loader {
     const Field top{root, "", root.Mark()};
     const MapView view(checker_, top,
                        {"listen", "storage", "cloudflare", "dry_run", "accounts", "zones",
-                        "batching", "retry", "log", "access"});
+                        "batching", "retry", "log", "access", "intake", "admin"});
     // dry_run first: it decides whether a missing token is a problem.
     if (auto f = view.get("dry_run")) config_.dry_run = read_bool(checker_, *f).value_or(false);
     if (auto f = view.get("listen")) load_listen(*f);
@@ -473,6 +473,8 @@ class Loader {
     if (auto f = view.get("retry")) load_retry(*f);
     if (auto f = view.get("log")) load_log(*f);
     if (auto f = view.get("access")) load_access(*f);
+    if (auto f = view.get("intake")) load_intake(*f);
+    if (auto f = view.get("admin")) load_admin(*f);
   }
 
  private:
@@ -858,6 +860,38 @@ class Loader {
         }
       }
     }
+  }
+
+  void load_intake(const Field& section) {
+    if (!expect_map(checker_, section, true)) return;
+    const MapView view(checker_, section,
+                       {"max_items_per_intent", "max_connections", "max_connections_per_uid"});
+    const auto at_least_one = [&](std::string_view key, long long& out) {
+      if (auto f = view.get(key)) {
+        if (auto value = read_int(checker_, *f)) {
+          if (*value < 1) {
+            checker_.add(*f, fmt::format("must be at least 1, got {}", *value));
+          } else {
+            out = *value;
+          }
+        }
+      }
+    };
+    at_least_one("max_items_per_intent", config_.intake.max_items_per_intent);
+    at_least_one("max_connections", config_.intake.max_connections);
+    at_least_one("max_connections_per_uid", config_.intake.max_connections_per_uid);
+  }
+
+  void load_admin(const Field& section) {
+    if (!expect_map(checker_, section, true)) return;
+    const MapView view(checker_, section, {"users", "groups"});
+    config_.admin.configured = true;
+    for_each_string(view, "users", [&](const Field&, const std::string& user) {
+      config_.admin.users.push_back(user);
+    });
+    for_each_string(view, "groups", [&](const Field&, const std::string& group) {
+      config_.admin.groups.push_back(group);
+    });
   }
 
   void load_access(const Field& section) {

@@ -104,6 +104,21 @@ struct Config {
     LogLevel level = LogLevel::info;
   } log;
   std::vector<AccessRule> access;
+  // Limits on what one client can hold of the daemon (the style of dbus-daemon's limits): a
+  // refused connection or intent gets a clear 503 or 413 naming the limit.
+  struct Intake {
+    long long max_items_per_intent = 250'000;  // far above any real deploy; 413 above it
+    long long max_connections = 1024;          // open socket connections, all clients together
+    long long max_connections_per_uid = 128;   // per peer uid, so one user cannot starve others
+  } intake;
+  // Who may use the admin endpoints: list failed items, retry them, read other users' intents.
+  // Root and purgeqd's own uid always may. Unset: anyone who can reach the socket, unless access
+  // rules are configured (then only root and purgeqd's uid).
+  struct Admin {
+    bool configured = false;
+    std::vector<std::string> users;   // user names or numeric uids
+    std::vector<std::string> groups;  // group names or numeric gids
+  } admin;
 
   [[nodiscard]] const Zone* find_zone(std::string_view name_or_id) const;
 };
