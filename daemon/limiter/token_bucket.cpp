@@ -66,11 +66,6 @@ void TokenBucket::charge(double tokens, Clock::time_point now) {
   updated_ = std::max(updated_, now);
 }
 
-void TokenBucket::defer(Clock::duration delay) {
-  const double credit = std::chrono::duration<double>(delay).count() * rate_;
-  tokens_ = std::max(-capacity_, tokens_ - credit);
-}
-
 SlidingWindow::SlidingWindow(int limit, Clock::duration window)
     : limit_(std::max(limit, 0)), window_(window) {}
 

@@ -30,10 +30,6 @@ class TokenBucket {
   // Takes `tokens` whether or not they are there (a request already decided on): the bucket may
   // go into debt, never below -capacity, and later requests wait for it to refill.
   void charge(double tokens, Clock::time_point now);
-  // The tokens taken earlier were spent `delay` later than taken (the request left late): take
-  // back the refill credited meanwhile, so the next request is spaced from the actual send. May
-  // leave the bucket in debt (negative), never below -capacity.
-  void defer(Clock::duration delay);
   [[nodiscard]] double capacity() const { return capacity_; }
   [[nodiscard]] double rate() const { return rate_; }
 

@@ -129,14 +129,5 @@ TEST(SlidingWindow, ZeroLimitNeverAdmits) {
   EXPECT_EQ(window.wait_for(t0), seconds(10));
 }
 
-TEST(TokenBucket, DeferTakesBackRefillCredit) {
-  TokenBucket bucket(100, 100, t0);
-  ASSERT_TRUE(bucket.try_take(100, t0));
-  // The request left 400 ms after the tokens were taken: pace from then.
-  bucket.defer(milliseconds(400));
-  EXPECT_NEAR(bucket.available(t0 + milliseconds(500)), 10, 1e-6);
-  EXPECT_EQ(bucket.wait_for(100, t0 + milliseconds(500)), milliseconds(900));
-}
-
 }  // namespace
 }  // namespace purgeq
