@@ -9,11 +9,15 @@
 //   updates and deletes, and by add_intent for inserts (one upsert per queue and intent rather
 //   than one per row: a trigger per inserted row cost a third of the bulk intake rate).
 // - links: which intent asked for which target (integer keys keep it small).
+// The hot statements name their index (INDEXED BY): without statistics SQLite's planner picked
+// targets_age for some of them and scanned every pending row, turning O(cap · log n) into O(n).
 #include "store/sqlite_store.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <stdexcept>
@@ -219,8 +223,13 @@ class SqliteStore final : public Store {
   std::map<Group, std::int64_t> oldest_pending(std::string_view zone_id) override;
   std::int64_t size_bytes() override;
   void probe_write(std::int64_t now_ms) override;
+  void relieve_full_disk() override;
+  bool restore_reserve() override;
+  [[nodiscard]] bool disk_full() const override { return full_; }
 
  private:
+  [[noreturn]] void fail(int rc, std::string_view what);
+  [[nodiscard]] std::string reserve_path() const { return path_ + ".reserve"; }
   sqlite3_stmt* prepare(std::string_view sql);
   void exec(std::string_view sql);
   void step_done(sqlite3_stmt* stmt);
@@ -240,6 +249,7 @@ class SqliteStore final : public Store {
   sqlite3* db_ = nullptr;
   std::map<std::string, sqlite3_stmt*, std::less<>> statements_;
   std::map<std::string, std::int64_t, std::less<>> zone_refs_;
+  bool full_ = false;
 };
 
 SqliteStore::SqliteStore(const std::string& path, bool read_only)
@@ -266,7 +276,11 @@ SqliteStore::SqliteStore(const std::string& path, bool read_only)
   exec("PRAGMA journal_mode=WAL");
   exec("PRAGMA synchronous=FULL");
   exec("PRAGMA foreign_keys=ON");
+  exec(fmt::format("PRAGMA journal_size_limit={}", kJournalSizeLimit));
   migrate();
+  // Without room for the reserve the disk is already full: start relieved, refusing intents
+  // until space returns, rather than refusing to start with acknowledged intents waiting.
+  if (!restore_reserve()) full_ = true;
 }
 
 SqliteStore::~SqliteStore() {
@@ -274,13 +288,19 @@ SqliteStore::~SqliteStore() {
   if (db_ != nullptr) sqlite3_close(db_);
 }
 
+void SqliteStore::fail(int rc, std::string_view what) {
+  const std::string message = fmt::format("storage {}: {}", path_, what);
+  if ((rc & 0xff) == SQLITE_FULL) throw StorageFullError(message);
+  throw std::runtime_error(message);
+}
+
 void SqliteStore::exec(std::string_view sql) {
   char* error = nullptr;
   const std::string text(sql);
-  if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+  if (const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &error); rc != SQLITE_OK) {
     std::string reason = error != nullptr ? error : "unknown error";
     sqlite3_free(error);
-    throw std::runtime_error(fmt::format("storage {}: {}", path_, reason));
+    fail(rc, reason);
   }
 }
 
@@ -299,7 +319,7 @@ void SqliteStore::step_done(sqlite3_stmt* stmt) {
   for (;;) {
     const int rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) return;
-    if (rc != SQLITE_ROW) throw std::runtime_error(fmt::format("storage: {}", sqlite3_errmsg(db_)));
+    if (rc != SQLITE_ROW) fail(rc, sqlite3_errmsg(db_));
   }
 }
 
@@ -307,7 +327,31 @@ bool SqliteStore::step_row(sqlite3_stmt* stmt) {
   const int rc = sqlite3_step(stmt);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  throw std::runtime_error(fmt::format("storage: {}", sqlite3_errmsg(db_)));
+  fail(rc, sqlite3_errmsg(db_));
+}
+
+void SqliteStore::relieve_full_disk() {
+  if (read_only_) return;
+  full_ = true;
+  ::unlink(reserve_path().c_str());
+  // Copy what the log holds into the database and cut the log back, now that the reserve's space
+  // is there for it; a reader holding old pages may keep part of it until it leaves.
+  sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+}
+
+bool SqliteStore::restore_reserve() {
+  if (read_only_) return true;
+  const int fd = ::open(reserve_path().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  // Allocated blocks, not a sparse file: the space must really be held.
+  const int rc = ::posix_fallocate(fd, 0, kReserveBytes);
+  ::close(fd);
+  if (rc != 0) {
+    ::unlink(reserve_path().c_str());
+    return false;
+  }
+  full_ = false;
+  return true;
 }
 
 std::int64_t SqliteStore::scalar(std::string_view sql) {
@@ -386,7 +430,8 @@ SubmitResult SqliteStore::add_intent(std::string_view intent_id, std::int64_t no
     intent_ref = sqlite3_last_insert_rowid(db_);
   }
   auto* find = prepare(
-      "SELECT id FROM targets WHERE zone = ?1 AND kind = ?2 AND key = ?3 AND state = 0 LIMIT 1");
+      "SELECT id FROM targets INDEXED BY targets_twin "
+      "WHERE zone = ?1 AND kind = ?2 AND key = ?3 AND state = 0 LIMIT 1");
   auto* insert = prepare(
       "INSERT INTO targets(zone, grp, kind, key, value, headers, state, created_ms, updated_ms) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)");
@@ -474,7 +519,8 @@ TakeResult SqliteStore::take(const TakeRequest& request, std::int64_t cover_limi
     std::unordered_set<std::string> seen;
     auto* stmt = prepare(
         "SELECT id, kind, key, coalesce(value, key), headers, created_ms FROM targets "
-        "WHERE zone = ?1 AND grp = ?2 AND state = 0 AND id > ?3 ORDER BY id LIMIT ?4");
+        "INDEXED BY targets_queue WHERE zone = ?1 AND grp = ?2 AND state = 0 AND id > ?3 "
+        "ORDER BY id LIMIT ?4");
     std::int64_t after = 0;
     for (bool more = true; more && distinct_rows.size() < cap;) {
       Reset reset(stmt);
@@ -520,7 +566,7 @@ TakeResult SqliteStore::take(const TakeRequest& request, std::int64_t cover_limi
   result.watermark = scalar("SELECT coalesce(max(id), 0) FROM targets");
   {
     auto* stmt = prepare(
-        "UPDATE targets SET state = 1, flight = ?1, updated_ms = ?2 "
+        "UPDATE targets INDEXED BY targets_queue SET state = 1, flight = ?1, updated_ms = ?2 "
         "WHERE zone = ?3 AND grp = ?4 AND state = 0 AND id <= ?5");
     Reset reset(stmt);
     bind_value(stmt, 1, request.flight);
@@ -538,8 +584,11 @@ TakeResult SqliteStore::take(const TakeRequest& request, std::int64_t cover_limi
   {
     // Pending twins elsewhere in the queue go with their member.
     auto* stmt = prepare(
-        "UPDATE targets SET state = 1, flight = ?1, updated_ms = ?2 WHERE zone = ?3 AND kind = ?4 "
-        "AND state = 0 AND key IN (SELECT key FROM targets WHERE flight = ?1 AND state = 1)");
+        // INDEXED BY: without statistics SQLite 3.40 plans this on targets_age (state = 0) and
+        // scans every pending row, which made each take cost O(backlog).
+        "UPDATE targets INDEXED BY targets_twin SET state = 1, flight = ?1, updated_ms = ?2 "
+        "WHERE zone = ?3 AND kind = ?4 AND state = 0 AND key IN "
+        "(SELECT key FROM targets WHERE flight = ?1 AND state = 1)");
     Reset reset(stmt);
     bind_value(stmt, 1, request.flight);
     bind_value(stmt, 2, request.now_ms);
@@ -568,7 +617,7 @@ std::int64_t SqliteStore::cover(std::int64_t zone, std::int64_t flight,
   if (!members.empty() && members.front().item.kind == Kind::everything) {
     auto* stmt = prepare(
         "UPDATE targets SET state = 1, flight = ?1 WHERE id IN (SELECT id FROM targets "
-        "WHERE zone = ?2 AND state = 0 AND id <= ?3 LIMIT ?4)");
+        "INDEXED BY targets_queue WHERE zone = ?2 AND state = 0 AND id <= ?3 LIMIT ?4)");
     Reset reset(stmt);
     bind_value(stmt, 1, flight);
     bind_value(stmt, 2, zone);
@@ -579,11 +628,12 @@ std::int64_t SqliteStore::cover(std::int64_t zone, std::int64_t flight,
   }
   auto* within = prepare(
       "UPDATE targets SET state = 1, flight = ?1 WHERE id IN (SELECT id FROM targets "
-      "WHERE zone = ?2 AND kind = ?3 AND key >= ?4 AND key < ?5 AND state = 0 AND id <= ?6 "
-      "LIMIT ?7)");
+      "INDEXED BY targets_twin WHERE zone = ?2 AND kind = ?3 AND key >= ?4 AND key < ?5 "
+      "AND state = 0 AND id <= ?6 LIMIT ?7)");
   auto* exact = prepare(
       "UPDATE targets SET state = 1, flight = ?1 WHERE id IN (SELECT id FROM targets "
-      "WHERE zone = ?2 AND kind = ?3 AND key = ?4 AND state = 0 AND id <= ?6 LIMIT ?7)");
+      "INDEXED BY targets_twin WHERE zone = ?2 AND kind = ?3 AND key = ?4 AND state = 0 "
+      "AND id <= ?6 LIMIT ?7)");
   for (const auto& member : members) {
     for (const auto& range : coverage_ranges(member.item)) {
       if (covered >= limit) return covered;
@@ -652,20 +702,21 @@ Settled SqliteStore::settle(const SettleRequest& request, std::int64_t limit) {
     case Settlement::done:
       stmt = prepare(
           "UPDATE targets SET state = 2, flight = NULL, updated_ms = ?2, error_code = NULL, "
-          "error_message = NULL WHERE id IN (SELECT id FROM targets WHERE flight = ?1 AND "
-          "state = 1 LIMIT ?3) RETURNING kind, created_ms");
+          "error_message = NULL WHERE id IN (SELECT id FROM targets INDEXED BY targets_flight "
+          "WHERE flight = ?1 AND state = 1 LIMIT ?3) RETURNING kind, created_ms");
       break;
     case Settlement::failed:
       stmt = prepare(
           "UPDATE targets SET state = 3, flight = NULL, updated_ms = ?2, error_code = ?4, "
-          "error_message = ?5 WHERE id IN (SELECT id FROM targets WHERE flight = ?1 AND "
-          "state = 1 LIMIT ?3) RETURNING kind, created_ms");
+          "error_message = ?5 WHERE id IN (SELECT id FROM targets INDEXED BY targets_flight "
+          "WHERE flight = ?1 AND state = 1 LIMIT ?3) RETURNING kind, created_ms");
       break;
     case Settlement::retry:
     case Settlement::released:
       stmt = prepare(
           "UPDATE targets SET state = 0, flight = NULL, updated_ms = ?2 WHERE id IN "
-          "(SELECT id FROM targets WHERE flight = ?1 AND state = 1 LIMIT ?3) "
+          "(SELECT id FROM targets INDEXED BY targets_flight WHERE flight = ?1 AND state = 1 "
+          "LIMIT ?3) "
           "RETURNING kind, created_ms");
       break;
   }
@@ -859,8 +910,8 @@ std::map<Group, std::int64_t> SqliteStore::oldest_pending(std::string_view zone_
   const auto zone = zone_ref(zone_id, false);
   if (!zone) return oldest;
   auto* stmt = prepare(
-      "SELECT created_ms FROM targets WHERE zone = ?1 AND grp = ?2 AND state = 0 "
-      "ORDER BY id LIMIT 1");
+      "SELECT created_ms FROM targets INDEXED BY targets_queue "
+      "WHERE zone = ?1 AND grp = ?2 AND state = 0 ORDER BY id LIMIT 1");
   for (int g = 0; g < kGroupCount; ++g) {
     Reset reset(stmt);
     bind_value(stmt, 1, *zone);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -148,6 +149,12 @@ struct Settled {
   bool more = false;  // another step is needed
 };
 
+// The disk holding the store is full: the operation was not done (and is rolled back).
+class StorageFullError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -207,6 +214,14 @@ class Store {
   [[nodiscard]] virtual std::int64_t size_bytes() = 0;
   // A write that must succeed for /healthz to say 200.
   virtual void probe_write(std::int64_t now_ms) = 0;
+
+  // The disk filled up (a StorageFullError was thrown): free the space kept in reserve so that
+  // outcomes and checkpoints can still be written, and shrink the journal. Outside transactions.
+  virtual void relieve_full_disk() = 0;
+  // While relieved: try to take the reserve back; true once it is back (space has returned).
+  virtual bool restore_reserve() = 0;
+  // True from a relief until the reserve is back: new intents are refused meanwhile.
+  [[nodiscard]] virtual bool disk_full() const = 0;
 };
 
 }  // namespace purgeq

@@ -2,6 +2,20 @@
 #include "store/store_worker.h"
 
 namespace purgeq {
+namespace {
+
+bool is_storage_full(const std::exception_ptr& error) {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const StorageFullError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
 
 StoreWorker::StoreWorker(std::unique_ptr<Store> store, boost::asio::any_io_executor io,
                          bool publish_snapshots)
@@ -13,10 +27,18 @@ StoreWorker::StoreWorker(std::unique_ptr<Store> store, boost::asio::any_io_execu
   thread_ = std::thread([this] { loop(); });
 }
 
+void StoreWorker::try_restore_reserve() {
+  try {
+    if (store_->restore_reserve() && publish_snapshots_) publish();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): still full; the next round tries again
+  }
+}
+
 void StoreWorker::publish() {
   auto fresh = std::make_shared<StoreSnapshot>();
   fresh->counts = store_->queue_counts();
   fresh->size_bytes = store_->size_bytes();
+  fresh->disk_full = store_->disk_full();
   std::lock_guard lock(mutex_);
   snapshot_ = std::move(fresh);
 }
@@ -61,10 +83,21 @@ void StoreWorker::loop() {
     std::deque<Job> round;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (store_->disk_full()) {
+        // Watch for space to return: once the reserve can be taken back, intake reopens.
+        if (!wake_.wait_for(lock, kReserveRetry,
+                            [this] { return stopping_ || !queue_.empty(); })) {
+          lock.unlock();
+          try_restore_reserve();
+          continue;
+        }
+      } else {
+        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      }
       if (queue_.empty()) return;  // stopping, and everything queued has been done
       round.swap(queue_);
     }
+    if (store_->disk_full()) try_restore_reserve();
     std::exception_ptr round_error;
     try {
       store_->begin();
@@ -102,7 +135,15 @@ void StoreWorker::loop() {
       } catch (...) {  // NOLINT(bugprone-empty-catch): the round already failed; report that
       }
     }
-    if (publish_snapshots_ && !round_error) {
+    bool disk_filled = is_storage_full(round_error);
+    for (const auto& job : round) disk_filled = disk_filled || is_storage_full(job.error);
+    if (disk_filled) {
+      try {
+        store_->relieve_full_disk();
+      } catch (...) {  // NOLINT(bugprone-empty-catch): relief is best effort; retried on the next
+      }
+    }
+    if (publish_snapshots_) {
       try {
         publish();
       } catch (...) {  // NOLINT(bugprone-empty-catch): the previous snapshot stays; next commit

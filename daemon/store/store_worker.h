@@ -11,6 +11,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -36,6 +37,7 @@ struct StoreWorkerStats {
 struct StoreSnapshot {
   QueueCounts counts;
   std::int64_t size_bytes = 0;
+  bool disk_full = false;  // the disk filled up and the reserve is not back yet
 };
 
 class StoreWorker {
@@ -73,6 +75,9 @@ class StoreWorker {
   void enqueue(Job job);
   void loop();
   void publish();
+  void try_restore_reserve();
+  // While the disk is full, how often the worker checks whether space has returned.
+  static constexpr std::chrono::seconds kReserveRetry{1};
 
   std::unique_ptr<Store> store_;
   boost::asio::any_io_executor io_;
