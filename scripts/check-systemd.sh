@@ -11,6 +11,12 @@ sed "s|/usr/bin/purgeqd|$(realpath "$build_dir")/purgeqd|g" systemd/purgeq.servi
 cp systemd/purgeq.socket "$work/purgeq.socket"
 systemd-analyze verify --man=no "$work/purgeq.socket" "$work/purgeq.service"
 echo "check-systemd: systemd-analyze verify: OK"
+# Access rules read the submitter's uid from SO_PEERCRED; in a private user namespace every other
+# uid reads as 65534 (nobody) and the rules would refuse everyone.
+if grep -Eq '^PrivateUsers=(yes|true|1|on|self|identity|full)' systemd/purgeq.service; then
+  echo "check-systemd: purgeq.service sets PrivateUsers=, which hides submitters' uids" >&2
+  exit 1
+fi
 out=$(systemd-analyze security --offline=true "$work/purgeq.service" 2>&1)
 score=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
 echo "check-systemd: exposure ${score:-unknown}"
