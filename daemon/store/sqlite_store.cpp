@@ -17,8 +17,10 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <stdexcept>
 #include <unordered_set>
@@ -343,8 +345,15 @@ bool SqliteStore::restore_reserve() {
   if (read_only_) return true;
   const int fd = ::open(reserve_path().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return false;
+  std::int64_t bytes = kMaxReserveBytes;
+  struct statvfs volume {};
+  if (::fstatvfs(fd, &volume) == 0) {
+    const auto total =
+        static_cast<std::int64_t>(volume.f_blocks) * static_cast<std::int64_t>(volume.f_frsize);
+    bytes = std::clamp(total / 10, kMinReserveBytes, kMaxReserveBytes);
+  }
   // Allocated blocks, not a sparse file: the space must really be held.
-  const int rc = ::posix_fallocate(fd, 0, kReserveBytes);
+  const int rc = ::posix_fallocate(fd, 0, bytes);
   ::close(fd);
   if (rc != 0) {
     ::unlink(reserve_path().c_str());
@@ -411,6 +420,11 @@ std::optional<std::int64_t> SqliteStore::zone_ref(std::string_view zone_id, bool
 SubmitResult SqliteStore::add_intent(std::string_view intent_id, std::int64_t now_ms,
                                      const Peer& peer, std::string_view source,
                                      std::span<const ZonedItem> items) {
+  if (full_) {
+    // The reserve is spent on outcomes and checkpoints: nothing new until space returns.
+    throw StorageFullError(fmt::format(
+        "storage {}: the disk is full; new intents are refused until space is freed", path_));
+  }
   SubmitResult result;
   result.items = items.size();
   std::int64_t intent_ref = 0;
