@@ -175,10 +175,10 @@ std::optional<EngineFlight> AccountEngine::on_taken(const TakeAction& action, Ta
   flight.group = action.group;
   flight.members = std::move(result.members);
   if (must_hold(now)) {
-    // A pause began while the take was out (an answer came meanwhile): the batch is already in
-    // flight in the store, so it waits with the halves of refused batches and leaves through
-    // next() when the account may send again, paced like any other request.
-    splits_.push_front(std::move(flight));
+    // A pause began while the take was out (an answer came meanwhile): the batch goes back to
+    // the queue rather than waiting in memory (its rows would show as in flight all through an
+    // outage), and a later take sends it, cut afresh.
+    releases_.push_back(flight.id);
     return std::nullopt;
   }
   limiter_.charge(kind, flight.members.size(), now);

@@ -15,6 +15,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -82,9 +83,13 @@ class AccountEngine {
   EngineAction next(Clock::time_point now, const QueueCounts& counts);
 
   // The take of `action` returned. With members: a flight is created, the limiter charged, and
-  // the flight is returned for sending. Without: remembers when the head becomes ready.
+  // the flight is returned for sending; unless a pause began while the take was out, when its
+  // flight must be released (drain_releases()). Without: remembers when the head becomes ready.
   std::optional<EngineFlight> on_taken(const TakeAction& action, TakeResult result,
                                        Clock::time_point now, const QueueCounts& counts);
+  // Flights taken and not sent because a pause began meanwhile: put their rows back in the queue
+  // (Settlement::released) and forget them here.
+  [[nodiscard]] std::vector<std::int64_t> drain_releases() { return std::exchange(releases_, {}); }
   // The take failed (storage error): try that queue again after a short pause.
   void on_take_failed(const TakeAction& action, Clock::time_point now);
   // A SendAction's flight left.
@@ -141,6 +146,7 @@ class AccountEngine {
 
   std::map<std::int64_t, EngineFlight> flights_;
   std::deque<EngineFlight> splits_;
+  std::vector<std::int64_t> releases_;
   std::map<QueueKey, QueueMemo> memos_;
   std::size_t round_robin_ = 0;
   bool taking_ = false;

@@ -276,6 +276,13 @@ void Dispatcher::take(const std::string& account, const TakeAction& action) {
             const auto watermark = result.watermark;
             const auto riders = result.riders;
             auto flight = engine.on_taken(action, std::move(result), now, snapshot()->counts);
+            for (const auto released : engine.drain_releases()) {
+              SettleRequest release;
+              release.flight = released;
+              release.outcome = Settlement::released;
+              release.now_ms = wall_ms();
+              settle_steps(std::move(release), kind_of(action.group));
+            }
             if (flight) {
               if (riders > 0) {
                 log::debug("batch_taken", "zone={} kind={} items={} riders={}",

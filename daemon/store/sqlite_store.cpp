@@ -232,6 +232,8 @@ class SqliteStore final : public Store {
  private:
   [[noreturn]] void fail(int rc, std::string_view what);
   [[nodiscard]] std::string reserve_path() const { return path_ + ".reserve"; }
+  // A tenth of the volume holding the database, within the bounds in the header.
+  [[nodiscard]] std::int64_t reserve_bytes() const;
   sqlite3_stmt* prepare(std::string_view sql);
   void exec(std::string_view sql);
   void step_done(sqlite3_stmt* stmt);
@@ -279,6 +281,11 @@ SqliteStore::SqliteStore(const std::string& path, bool read_only)
   exec("PRAGMA synchronous=FULL");
   exec("PRAGMA foreign_keys=ON");
   exec(fmt::format("PRAGMA journal_size_limit={}", kJournalSizeLimit));
+  // Checkpoint before the log outgrows the reserve, so that the space the reserve frees always
+  // holds a checkpoint (SQLite's default of 1,000 pages on volumes of 40 MiB and more).
+  const auto page_size = std::max<std::int64_t>(scalar("PRAGMA page_size"), 512);
+  exec(fmt::format("PRAGMA wal_autocheckpoint={}",
+                   std::clamp<std::int64_t>(reserve_bytes() / page_size, 16, 1000)));
   migrate();
   // Without room for the reserve the disk is already full: start relieved, refusing intents
   // until space returns, rather than refusing to start with acknowledged intents waiting.
@@ -341,19 +348,22 @@ void SqliteStore::relieve_full_disk() {
   sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
 }
 
+std::int64_t SqliteStore::reserve_bytes() const {
+  struct statvfs volume {};
+  const auto slash = path_.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash + 1);
+  if (::statvfs(dir.c_str(), &volume) != 0) return kMaxReserveBytes;
+  const auto total =
+      static_cast<std::int64_t>(volume.f_blocks) * static_cast<std::int64_t>(volume.f_frsize);
+  return std::clamp(total / 10, kMinReserveBytes, kMaxReserveBytes);
+}
+
 bool SqliteStore::restore_reserve() {
   if (read_only_) return true;
   const int fd = ::open(reserve_path().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return false;
-  std::int64_t bytes = kMaxReserveBytes;
-  struct statvfs volume {};
-  if (::fstatvfs(fd, &volume) == 0) {
-    const auto total =
-        static_cast<std::int64_t>(volume.f_blocks) * static_cast<std::int64_t>(volume.f_frsize);
-    bytes = std::clamp(total / 10, kMinReserveBytes, kMaxReserveBytes);
-  }
   // Allocated blocks, not a sparse file: the space must really be held.
-  const int rc = ::posix_fallocate(fd, 0, bytes);
+  const int rc = ::posix_fallocate(fd, 0, reserve_bytes());
   ::close(fd);
   if (rc != 0) {
     ::unlink(reserve_path().c_str());

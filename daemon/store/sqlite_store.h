@@ -13,8 +13,10 @@ inline constexpr int kSqliteSchemaVersion = 2;
 
 // Space kept beside the database (`<path>.reserve`) and given up when the disk fills, so that
 // outcomes, checkpoints and the journal's truncation can still be written: a tenth of the
-// volume, between 64 KiB and 2 MiB.
-inline constexpr std::int64_t kMaxReserveBytes = 2 * 1024 * 1024;
+// volume, between 64 KiB and 4 MiB. The log is checkpointed before it outgrows the reserve
+// (every 1,000 pages, SQLite's default, on volumes of 40 MiB and more), so a checkpoint always
+// fits in the space the reserve frees.
+inline constexpr std::int64_t kMaxReserveBytes = 4 * 1024 * 1024;
 inline constexpr std::int64_t kMinReserveBytes = 64 * 1024;
 // The write-ahead log is truncated to this size once checkpointed (it may grow past it while a
 // reader holds old pages, and shrinks back after the reader leaves).

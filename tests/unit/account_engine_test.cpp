@@ -995,10 +995,8 @@ TEST(AccountEngine, ReconfigureWhileAProbeIsOutLiftsThePauseToo) {
 // batch for sending at once, marked as the probe, although the account is paused until
 // next_probe() (60 s) and "an auth-paused account sends one probe at a time and nothing beside
 // it" (max_in_flight()). One more request goes out with a token known to be refused, and it can
-// be in flight beside other pre-pause flights. Suggested fix: in on_taken, when auth-paused and
-// (now < next_probe_ || probe_in_flight_ || in_flight() > 0), keep the flight (its rows are
-// already in flight in the store) in splits_ and return nullopt, so next() sends it as the probe
-// at the probe time through the SendAction path.
+// be in flight beside other pre-pause flights. Now on_taken hands the flight back for release
+// (its rows return to the queue) and the probe is taken afresh at the probe time.
 TEST(AccountEngine, BatchTakenDuringAnAuthErrorWaitsForTheProbeTime) {
   Rig rig;
   const auto counts = pending(kZoneA, Group::tag, 1000);
@@ -1011,12 +1009,18 @@ TEST(AccountEngine, BatchTakenDuringAnAuthErrorWaitsForTheProbeTime) {
   auto flight = rig.engine.on_taken(*as_take(outstanding), batch(Group::tag, 3, 100),
                                     t0 + milliseconds(6), counts);
   EXPECT_FALSE(flight) << "a request left 1 ms after a 403, 60 s before the probe time";
+  EXPECT_EQ(rig.engine.drain_releases(), std::vector<std::int64_t>{as_take(outstanding)->flight})
+      << "the batch goes back to the queue";
+  EXPECT_EQ(rig.engine.in_flight(), 0);
   const auto wait = rig.engine.next(t0 + milliseconds(6), counts);
   ASSERT_NE(as_wait(wait), nullptr) << describe(wait);
   EXPECT_EQ(as_wait(wait)->until, t0 + milliseconds(5) + kAuthProbeInterval);
-  const auto send = rig.engine.next(t0 + milliseconds(5) + kAuthProbeInterval, counts);
-  ASSERT_NE(as_send(send), nullptr) << describe(send);
-  EXPECT_TRUE(as_send(send)->flight.probe);
+  const auto probe = rig.engine.next(t0 + milliseconds(5) + kAuthProbeInterval, counts);
+  ASSERT_NE(as_take(probe), nullptr) << describe(probe);
+  auto sent = rig.engine.on_taken(*as_take(probe), batch(Group::tag, 3, 200),
+                                  t0 + milliseconds(5) + kAuthProbeInterval, counts);
+  ASSERT_TRUE(sent);
+  EXPECT_TRUE(sent->probe);
 }
 
 // ================================================================================================
@@ -1127,10 +1131,8 @@ TEST(AccountEngine, LaterSmaller429DoesNotShortenThePause) {
 // auth case above. A take outstanding when a 429 with Retry-After arrives is returned by
 // on_taken for sending at once (the limiter is charged into debt, but nothing stops the
 // request), so one request leaves inside Cloudflare's Retry-After window. The same holds for a
-// transient answer's account backoff. Suggested fix: in on_taken, when
-// limiter_.paused_until(now) or backoff_until(now) is set (or auth-paused, see above), park the
-// taken flight in splits_ and return nullopt; next() then sends it through the SendAction path
-// once the pause ends.
+// transient answer's account backoff. Now the flight is released back to the queue and taken
+// again once the pause ends.
 TEST(AccountEngine, BatchTakenDuringA429WaitsForRetryAfter) {
   Rig rig;
   const auto counts = pending(kZoneA, Group::tag, 1000);
@@ -1142,8 +1144,11 @@ TEST(AccountEngine, BatchTakenDuringA429WaitsForRetryAfter) {
   auto flight = rig.engine.on_taken(*as_take(outstanding), batch(Group::tag, 3, 100),
                                     t0 + milliseconds(6), counts);
   EXPECT_FALSE(flight) << "a request left inside the 30 s Retry-After window";
-  const auto send = rig.engine.next(t0 + milliseconds(5) + seconds(30), counts);
-  EXPECT_NE(as_send(send), nullptr) << describe(send);
+  EXPECT_EQ(rig.engine.drain_releases().size(), 1U) << "the batch goes back to the queue";
+  const auto early = rig.engine.next(t0 + seconds(29), counts);
+  EXPECT_NE(as_wait(early), nullptr) << describe(early);
+  const auto again = rig.engine.next(t0 + milliseconds(5) + seconds(30), counts);
+  EXPECT_NE(as_take(again), nullptr) << describe(again);
 }
 
 // ================================================================================================
