@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <boost/url/parse.hpp>
 #include <cerrno>
 #include <charconv>
 #include <climits>
@@ -18,6 +19,10 @@
 #include <utility>
 
 #include "model/ascii.h"
+
+// Boost.URL's sources, compiled into this one translation unit (its header-only mode): Debian 12
+// packages its library separately (libboost-url1.81-dev), and this is all purgeq uses of it.
+#include <boost/url/src.hpp>  // NOLINT(build/include_order)
 
 namespace purgeq {
 namespace {
@@ -381,6 +386,53 @@ std::optional<std::string> read_small_file(const std::string& path, std::string&
   return error;
 }
 
+// Why `base` cannot be cloudflare.api_base, or nullopt: an absolute http(s) URL (RFC 3986, read by
+// Boost.URL) with a host (a DNS name or an IP literal), an optional port 1-65535 and a path, and
+// nothing curl would have to guess about: no whitespace, user info, query or fragment.
+std::optional<std::string> api_base_problem(const std::string& base) {
+  const std::string quoted = quote(base);
+  if (std::any_of(base.begin(), base.end(), [](char ch) {
+        const auto u = static_cast<unsigned char>(ch);
+        return u <= 0x20 || u == 0x7f;
+      })) {
+    return fmt::format("{} contains whitespace or control characters", quoted);
+  }
+  const auto parsed = boost::urls::parse_uri(base);
+  const bool http = parsed && (parsed->scheme_id() == boost::urls::scheme::http ||
+                               parsed->scheme_id() == boost::urls::scheme::https);
+  if (!http) return fmt::format("must be an http:// or https:// URL, got {}", quoted);
+  const auto& url = *parsed;
+  if (!url.has_authority() || url.encoded_host().empty()) {
+    return fmt::format("{} has no host", quoted);
+  }
+  if (url.has_userinfo()) {
+    return fmt::format("{} must not contain user info (\"user@\"); the token authenticates",
+                       quoted);
+  }
+  switch (url.host_type()) {
+    case boost::urls::host_type::ipv4:
+    case boost::urls::host_type::ipv6:
+      break;
+    case boost::urls::host_type::name:
+      if (is_hostname(url.encoded_host())) break;  // percent-encoded hosts too: no guessing
+      [[fallthrough]];
+    default:
+      return fmt::format("{} has an invalid host", quoted);
+  }
+  if (url.has_port()) {
+    const std::string_view port = url.port();
+    unsigned number = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || number == 0 ||
+        number > 65535) {
+      return fmt::format("{} has an invalid port", quoted);
+    }
+  }
+  if (url.has_query()) return fmt::format("{} must not have a query string", quoted);
+  if (url.has_fragment()) return fmt::format("{} must not have a fragment", quoted);
+  return std::nullopt;
+}
+
 // A token goes into an HTTP header: anything but visible ASCII would corrupt the request.
 bool is_token_text(std::string_view token) {
   return !token.empty() &&
@@ -431,8 +483,10 @@ std::pair<std::string, std::string> resolve_token(const TokenSource& source) {
     where = quote(path);
   }
   if (!is_token_text(token)) {
-    return {"",
-            fmt::format("{} does not hold one token (it has spaces or control characters)", where)};
+    const bool non_ascii = std::any_of(
+        token.begin(), token.end(), [](char ch) { return static_cast<unsigned char>(ch) >= 0x80; });
+    return {"", fmt::format("{} does not hold one token (it has {})", where,
+                            non_ascii ? "non-ASCII characters" : "spaces or control characters")};
   }
   return {std::move(token), ""};
 }
@@ -551,11 +605,8 @@ class Loader {
     const MapView view(checker_, section, {"api_base", "timeout"});
     if (auto f = view.get("api_base")) {
       if (auto base = read_string(checker_, *f)) {
-        std::string_view rest = *base;
-        const bool http = rest.starts_with("http://") || rest.starts_with("https://");
-        if (http) rest.remove_prefix(rest.find("//") + 2);
-        if (!http || rest.empty() || rest.front() == '/') {
-          checker_.add(*f, fmt::format("must be an http:// or https:// URL, got {}", quote(*base)));
+        if (auto problem = api_base_problem(*base)) {
+          checker_.add(*f, *problem);
         } else {
           while (base->ends_with('/')) base->pop_back();
           config_.cloudflare.api_base = *base;

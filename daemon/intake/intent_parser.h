@@ -25,6 +25,9 @@ inline constexpr std::size_t kMaxTagLength = 1024;
 inline constexpr std::size_t kMaxHostLength = 200;
 inline constexpr std::size_t kMaxPrefixSlashes = 31;
 inline constexpr std::size_t kMaxFileHeaders = 32;
+// An error's `item` carries at most this many bytes of the rejected item (then "... (N bytes)"),
+// so a rejected 8 MiB tag does not come back as an 8 MiB answer.
+inline constexpr std::size_t kMaxErrorItemBytes = 256;
 
 struct RoutedItem {
   std::size_t zone_index = 0;  // into Config::zones
@@ -34,7 +37,10 @@ struct RoutedItem {
 // Why an intent was rejected. `code` is stable and machine-readable:
 //
 // Body shape
+//   invalid_json               the body is not valid JSON (parse_json_body)
+//   duplicate_key              an object of the body names one member twice (parse_json_body)
 //   invalid_body               the body is not a JSON object
+//   too_many_items             more items than intake.max_items_per_intent (answered with 413)
 //   unknown_field              a member other than files, tags, hosts, prefixes, purge_everything,
 //                              zone (cloudflare flavor: zone is unknown too, the path names it)
 //   not_an_array               files/tags/hosts/prefixes is not an array (Cloudflare 1014)
@@ -68,8 +74,8 @@ struct RoutedItem {
 //   invalid_origin_header      Origin is not scheme://host[:port] as a browser sends it
 //   invalid_tag                empty, or not printable ASCII without spaces and commas
 //   tag_too_long               longer than 1,024 characters (Cloudflare 1100)
-//   invalid_prefix             scheme, query, fragment, port, missing host, or path characters
-//                              outside printable ASCII
+//   invalid_prefix             scheme, query, fragment, port, missing host, path characters
+//                              outside printable ASCII, or a "." or ".." path segment
 //   prefix_too_long            longer than kMaxPrefixLength (our bound)
 //   prefix_too_many_slashes    more than 31 '/' (Cloudflare's documented limit)
 struct IntakeError {
@@ -78,9 +84,19 @@ struct IntakeError {
   // `files[3]: "ftp://x/a" is not an absolute http(s) URL`.
   std::string message;
   // The offending item as given (a file object's url, or its compact JSON when it has no string
-  // url); "" when the error concerns the body rather than one item.
+  // url), cut by bounded_item(); "" when the error concerns the body rather than one item.
   std::string item;
 };
+
+// `item` itself when it has at most kMaxErrorItemBytes bytes; otherwise its first bytes (cut on a
+// UTF-8 boundary), "..." and its length: `aaaa... (8388608 bytes)`.
+std::string bounded_item(std::string_view item);
+
+// Parses a request body as JSON, refusing what json::parse would accept silently: an object that
+// names a member twice (Boost.JSON keeps the last one, so `{"files": [a], "files": [b]}` would
+// lose `a`). Errors: invalid_json, duplicate_key (the message names the key and where it is).
+// One pass over the text, building the value as it goes.
+std::variant<boost::json::value, IntakeError> parse_json_body(std::string_view text);
 
 // native: the body of POST /v1/purge (kinds may be mixed, optional "zone").
 // cloudflare: the body of POST /client/v4/zones/{id}/purge_cache, held to Cloudflare's shape:
@@ -94,7 +110,8 @@ struct ParsedIntent {
 
 // Validates and routes one request body. `forced_zone` is the zone index taken from the URL path
 // and is required for the cloudflare flavor; it is ignored for the native flavor. The first
-// problem found rejects the whole intent.
+// problem found rejects the whole intent. The items are counted before any is validated: more
+// than config.intake.max_items_per_intent is refused (too_many_items) at once.
 std::variant<ParsedIntent, IntakeError> parse_intent(
     const boost::json::value& body, const Config& config,
     IntakeFlavor flavor = IntakeFlavor::native,

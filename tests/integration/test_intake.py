@@ -40,11 +40,13 @@ class IntakeTest(unittest.TestCase):
             ({"files": [{"url": "https://a.example/x", "headers": {"Bad Name": "v"}}]},
              "https://a.example/x"),
             ({"tags": ["has space"], "zone": "a.example"}, "has space"),
-            ({"tags": ["x" * 1025], "zone": "a.example"}, "x" * 1025),
+            # A long item comes back cut to 256 bytes, with its length.
+            ({"tags": ["x" * 1025], "zone": "a.example"}, "x" * 256 + "... (1025 bytes)"),
             ({"hosts": ["https://a.example"]}, "https://a.example"),
             ({"prefixes": ["https://a.example/blog"]}, "https://a.example/blog"),
             ({"prefixes": ["a.example/" + "/".join(["d"] * 32)]}, None),
             ({"prefixes": ["a.example/blog?x=1"]}, "a.example/blog?x=1"),
+            ({"prefixes": ["a.example/../../etc"]}, "a.example/../../etc"),
             ({"purge_everything": False, "zone": "a.example"}, None),
             ({"tags": ["t"]}, None),  # three zones configured: tags need a zone
             ({"files": "https://a.example/x"}, None),
@@ -106,6 +108,110 @@ class IntakeTest(unittest.TestCase):
         sock.close()
         self.assertTrue(answer.startswith(b"HTTP/1.1 413"), answer[:200])
         self.assertEqual(self.daemon.submit({"tags": ["t"], "zone": "a.example"})[0], 202)
+
+    def test_an_intent_over_the_item_cap_gets_413_at_once(self):
+        # 1,000,000 distinct tags in under 8 MiB: validating and storing them took ~13 s and held
+        # up everyone; counted first, they are refused before any is looked at.
+        def base36(n):
+            digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+            out = ""
+            while True:
+                n, r = divmod(n, 36)
+                out = digits[r] + out
+                if n == 0:
+                    return out
+
+        tags = ["t" + base36(i) for i in range(1_000_000)]
+        body = json.dumps({"tags": tags, "zone": "a.example"}, separators=(",", ":")).encode()
+        self.assertLess(len(body), 8 * 1024 * 1024)
+        answer = {}
+
+        def submit():
+            started = time.monotonic()
+            answer["result"] = unix_request(self.daemon.socket_path, "POST", "/v1/purge", body)
+            answer["seconds"] = time.monotonic() - started
+
+        thread = threading.Thread(target=submit)
+        thread.start()
+        slowest_health = 0.0
+        while thread.is_alive():
+            started = time.monotonic()
+            self.assertEqual(self.daemon.request("GET", "/healthz", timeout=30)[0], 200)
+            slowest_health = max(slowest_health, time.monotonic() - started)
+            time.sleep(0.02)
+        thread.join()
+        status, error = answer["result"]
+        self.assertEqual(status, 413, str(error)[:500])
+        self.assertEqual(error["error"]["code"], "too_many_items")
+        self.assertIn("1000000 items", error["error"]["message"])
+        self.assertIn("intake.max_items_per_intent is 250000", error["error"]["message"])
+        self.assertLess(answer["seconds"], 5, "the refusal must not validate a million items")
+        self.assertLess(slowest_health, 2, "/healthz must answer while the big intent is refused")
+        _, st = self.daemon.request("GET", "/v1/status")
+        self.assertEqual(st["pending"], 0)
+
+    def test_item_cap_is_configurable_and_the_cloudflare_endpoint_answers_in_its_envelope(self):
+        daemon = DaemonFixture(self, dry_run=True,
+                               extra={"intake": {"max_items_per_intent": 3}}).start()
+        self.assertEqual(daemon.submit({"tags": ["a", "b", "c"], "zone": "a.example"})[0], 202)
+        status, body = daemon.submit({"tags": ["a", "b"], "hosts": ["a.example", "www.a.example"],
+                                      "zone": "a.example"})
+        self.assertEqual(status, 413, body)
+        self.assertEqual(body["error"]["code"], "too_many_items")
+        self.assertIn("intake.max_items_per_intent is 3", body["error"]["message"])
+        status, body = daemon.request("POST", f"/client/v4/zones/{ZONE_A}/purge_cache",
+                                      {"tags": ["a", "b", "c", "d"]})
+        self.assertEqual(status, 413, body)
+        self.assertFalse(body["success"])
+        self.assertIn("intake.max_items_per_intent is 3", body["errors"][0]["message"])
+
+    def test_a_member_named_twice_is_refused(self):
+        # Boost.JSON keeps the last of two equal keys: files[0] of the first would vanish.
+        cases = [
+            ('{"files":["https://a.example/1"],"files":["https://a.example/2"]}', '"files"'),
+            ('{"zone":"a.example","tags":["x"],"zone":"b.example"}', '"zone"'),
+            ('{"files":[{"url":"https://a.example/1","url":"https://a.example/2"}]}',
+             'files[0]: duplicate member "url"'),
+            ('{"files":[{"url":"https://a.example/1","headers":{"Origin":"https://x.example",'
+             '"Origin":"https://y.example"}}]}', 'files[0].headers: duplicate member "Origin"'),
+        ]
+        for body, needle in cases:
+            with self.subTest(body=body):
+                status, answer = self.daemon.request("POST", "/v1/purge", body)
+                self.assertEqual(status, 400, answer)
+                self.assertEqual(answer["error"]["code"], "duplicate_key")
+                self.assertIn(needle, answer["error"]["message"])
+        status, answer = self.daemon.request(
+            "POST", f"/client/v4/zones/{ZONE_A}/purge_cache", '{"tags":["a"],"tags":["b"]}')
+        self.assertEqual(status, 400, answer)
+        self.assertFalse(answer["success"])
+        self.assertIn('"tags"', answer["errors"][0]["message"])
+        _, st = self.daemon.request("GET", "/v1/status")
+        self.assertEqual(st["pending"], 0)
+
+    def test_a_huge_rejected_item_is_not_echoed_whole(self):
+        tag = "x" * (7 * 1024 * 1024)
+        conn_started = time.monotonic()
+        status, answer = self.daemon.submit({"tags": [tag], "zone": "a.example"})
+        self.assertEqual(status, 400)
+        self.assertEqual(answer["error"]["code"], "tag_too_long")
+        self.assertLess(len(json.dumps(answer)), 2048, "the answer must not carry the item whole")
+        self.assertEqual(answer["error"]["item"], "x" * 256 + f"... ({len(tag)} bytes)")
+        self.assertLess(time.monotonic() - conn_started, 10)
+        status, answer = self.daemon.submit({"tags": [["nested"] * 200000], "zone": "a.example"})
+        self.assertEqual(status, 400)
+        self.assertEqual(answer["error"]["code"], "not_a_string")
+        self.assertLess(len(json.dumps(answer)), 2048)
+
+    def test_prefix_with_dot_segments_is_refused_and_says_why(self):
+        for prefix in ("a.example/../../etc", "a.example/blog/./x", "a.example/blog/..",
+                       "a.example/blog/.", "a.example/%2e%2e/etc"):
+            with self.subTest(prefix=prefix):
+                status, answer = self.daemon.submit({"prefixes": [prefix]})
+                self.assertEqual(status, 400, answer)
+                self.assertEqual(answer["error"]["code"], "invalid_prefix")
+                self.assertIn('".." path segment', answer["error"]["message"])
+        self.assertEqual(self.daemon.submit({"prefixes": ["a.example/..blog/.x/"]})[0], 202)
 
     def test_a_stalled_client_does_not_block_others(self):
         # A client that sends half a request and stops must not hold up anyone else.
@@ -170,6 +276,24 @@ class StartupTest(unittest.TestCase):
         result = subprocess.run([PURGEQD, "--config", ok.config_path, "--check-config"],
                                 capture_output=True, text=True, timeout=30)
         self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_check_config_refuses_a_malformed_api_base(self):
+        daemon = DaemonFixture(self, dry_run=True)
+        for base, reason in (("http://:80/x", "no host"),
+                             ("http://exa mple.com/client/v4", "whitespace"),
+                             ("https://api.cloudflare.com/client/v4?x=1", "query"),
+                             ("https://api.cloudflare.com/client/v4#top", "fragment"),
+                             ("ftp://api.cloudflare.com/client/v4", "http:// or https://")):
+            with self.subTest(base=base):
+                config = dict(daemon.config)
+                config["cloudflare"] = dict(config["cloudflare"], api_base=base)
+                daemon.write_config(config)
+                result = subprocess.run(
+                    [PURGEQD, "--config", daemon.config_path, "--check-config"],
+                    capture_output=True, text=True, timeout=30)
+                self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
+                self.assertIn("cloudflare.api_base: ", result.stderr)
+                self.assertIn(reason, result.stderr)
 
     def test_stale_socket_is_replaced_but_a_live_one_is_refused(self):
         daemon = DaemonFixture(self, dry_run=True)

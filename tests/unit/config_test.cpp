@@ -744,6 +744,19 @@ TEST(ConfigToken, UnreadableOrEmptyFile) {
   EXPECT_EQ(config.accounts[0].token_source, "token_file " + missing);
 }
 
+TEST(ConfigToken, NonAsciiTokenIsNamedAsSuch) {
+  TempDir dir;
+  const std::string accented = dir.write("accented", "t\xc3\xb6k\xc3\xa9n\n");
+  EXPECT_EQ(problems_of(with_token("    token_file: " + accented + "\n", false)),
+            (std::vector<std::string>{"accounts[0].token_file: \"" + accented +
+                                      "\" does not hold one token (it has non-ASCII characters)"}));
+  ScopedEnv env("PURGEQ_TEST_TOKEN", "secr\xe9t");
+  EXPECT_EQ(problems_of(with_token("    token_env: PURGEQ_TEST_TOKEN\n", false)),
+            (std::vector<std::string>{"accounts[0].token_env: environment variable "
+                                      "PURGEQ_TEST_TOKEN does not hold one token (it has "
+                                      "non-ASCII characters)"}));
+}
+
 TEST(ConfigToken, FromEnvironment) {
   {
     ScopedEnv env("PURGEQ_TEST_TOKEN", "env-secret\n");
@@ -901,8 +914,50 @@ TEST_F(ConfigTest, ApiBase) {
       (std::vector<std::string>{
           R"(cloudflare.api_base: must be an http:// or https:// URL, got "api.cloudflare.com/client/v4")"}));
   EXPECT_EQ(problems_of(minimal("cloudflare:\n  api_base: https://\n")),
-            (std::vector<std::string>{
-                R"(cloudflare.api_base: must be an http:// or https:// URL, got "https://")"}));
+            (std::vector<std::string>{R"(cloudflare.api_base: "https://" has no host)"}));
+}
+
+TEST_F(ConfigTest, ApiBaseIsValidatedAsAUrl) {
+  const auto base_of = [](const std::string& base) {
+    return load_config_string(minimal("cloudflare:\n  api_base: \"" + base + "\"\n"))
+        .cloudflare.api_base;
+  };
+  EXPECT_EQ(base_of("http://127.0.0.1:8080/client/v4"), "http://127.0.0.1:8080/client/v4");
+  EXPECT_EQ(base_of("http://[::1]:9/client/v4/"), "http://[::1]:9/client/v4");
+  EXPECT_EQ(base_of("https://api.cloudflare.com"), "https://api.cloudflare.com");
+  EXPECT_EQ(base_of("http://localhost:4010"), "http://localhost:4010");
+  EXPECT_EQ(base_of("HTTPS://API.cloudflare.com/client/v4"),
+            "HTTPS://API.cloudflare.com/client/v4");
+
+  const std::vector<std::pair<std::string, std::string>> bad{
+      {"http://:80/x", R"("http://:80/x" has no host)"},
+      {"http:///x", R"("http:///x" has no host)"},
+      {"http:/x", R"("http:/x" has no host)"},
+      {"http://exa mple.com", R"("http://exa mple.com" contains whitespace or control characters)"},
+      {"http://example.com/a\tb",
+       R"("http://example.com/a\tb" contains whitespace or control characters)"},
+      {"https://api.cloudflare.com/client/v4?x=1",
+       R"("https://api.cloudflare.com/client/v4?x=1" must not have a query string)"},
+      {"https://api.cloudflare.com/client/v4#top",
+       R"("https://api.cloudflare.com/client/v4#top" must not have a fragment)"},
+      {"https://user:pw@api.cloudflare.com/",
+       R"("https://user:pw@api.cloudflare.com/" must not contain user info ("user@"); the token authenticates)"},
+      {"http://exa_mple.com/", R"("http://exa_mple.com/" has an invalid host)"},
+      {"http://ex%41mple.com/", R"("http://ex%41mple.com/" has an invalid host)"},
+      {"http://a..b/", R"("http://a..b/" has an invalid host)"},
+      {"http://[v1.x]/", R"("http://[v1.x]/" has an invalid host)"},
+      {"http://example.com:99999/", R"("http://example.com:99999/" has an invalid port)"},
+      {"http://example.com:0/", R"("http://example.com:0/" has an invalid port)"},
+      {"http://example.com:/", R"("http://example.com:/" has an invalid port)"},
+      {"ftp://example.com/", R"(must be an http:// or https:// URL, got "ftp://example.com/")"},
+      {"http//example.com", R"(must be an http:// or https:// URL, got "http//example.com")"},
+      {"http://exa[mple.com/", R"(must be an http:// or https:// URL, got "http://exa[mple.com/")"},
+  };
+  for (const auto& [base, problem] : bad) {
+    EXPECT_EQ(problems_of(minimal("cloudflare:\n  api_base: \"" + base + "\"\n")),
+              (std::vector<std::string>{"cloudflare.api_base: " + problem}))
+        << base;
+  }
 }
 
 TEST_F(ConfigTest, AccessRuleProblems) {

@@ -219,12 +219,38 @@ TEST(ItemMessages, NameTheItemAndTheRule) {
             "\"https://example.com/\\x01\" contains whitespace or control characters");
 }
 
-TEST(ItemMessages, LongItemsAreShortenedInMessagesButKeptWhole) {
+TEST(ItemMessages, LongItemsAreShortenedInMessagesAndInTheItem) {
+  // A rejected item comes back as its first 256 bytes and its length, never whole: an 8 MiB tag
+  // made an 8 MiB answer.
   const std::string url = "https://example.com/" + std::string(500, 'a') + " b";
   const auto e = error_of(validate_file(json::value(url), "files[0]"));
   EXPECT_EQ(e.code, "invalid_url");
   EXPECT_LT(e.message.size(), 250U) << e.message;
-  EXPECT_EQ(e.item, url);
+  EXPECT_EQ(e.item, url.substr(0, 256) + "... (522 bytes)");
+
+  const std::string huge(8 * 1024 * 1024, 't');
+  const auto tag = error_of(validate_tag(huge, "tags[0]"));
+  EXPECT_EQ(tag.code, "tag_too_long");
+  EXPECT_EQ(tag.item, std::string(256, 't') + "... (8388608 bytes)");
+  EXPECT_LT(tag.message.size(), 100U);
+  for (const auto& e2 :
+       {error_of(validate_host(huge, "hosts[0]")), error_of(validate_prefix(huge, "prefixes[0]")),
+        error_of(validate_file(json::value(huge), "files[0]"))}) {
+    EXPECT_LE(e2.item.size(), 256U + 32U) << e2.code;
+    EXPECT_LT(e2.message.size(), 400U) << e2.code;
+  }
+}
+
+TEST(ItemMessages, BoundedItemCutsOnACharacterBoundary) {
+  EXPECT_EQ(bounded_item(""), "");
+  EXPECT_EQ(bounded_item(std::string(256, 'a')), std::string(256, 'a'));
+  EXPECT_EQ(bounded_item(std::string(257, 'a')), std::string(256, 'a') + "... (257 bytes)");
+  // "x" and 200 two-byte characters: byte 256 is the middle of one, so the cut is at 255.
+  std::string text = "x";
+  for (int i = 0; i < 200; ++i) text += "\xc3\xa4";
+  std::string expected = "x";
+  for (int i = 0; i < 127; ++i) expected += "\xc3\xa4";
+  EXPECT_EQ(bounded_item(text), expected + "... (401 bytes)");
 }
 
 TEST(ItemMessages, FileObjectErrorsCarryTheUrlOrTheJson) {
@@ -233,6 +259,33 @@ TEST(ItemMessages, FileObjectErrorsCarryTheUrlOrTheJson) {
   EXPECT_EQ(with_url.item, "https://example.com/a");
   const auto without_url = error_of(validate_file(json::parse(R"({"headers": {}})"), "files[0]"));
   EXPECT_EQ(without_url.item, R"({"headers":{}})");
+}
+
+TEST(Prefixes, DotSegmentsAreRefused) {
+  // Cloudflare matches prefixes against normalised paths: "shop/../../etc" would purge nothing, or
+  // after normalisation something other than it says. '%2e' is '.', and '\\' a separator, to
+  // Cloudflare's URL normalization.
+  for (const std::string_view prefix :
+       {"example.com/../../etc", "example.com/a/./b", "example.com/a/..", "example.com/a/.",
+        "example.com/.", "example.com/..", "example.com/%2e%2E/x", "example.com/a/%2e",
+        "example.com/a/.%2e/b", "example.com/a\\..\\b", "example.com//../a"}) {
+    const auto e = error_of(validate_prefix(prefix, "prefixes[0]"));
+    EXPECT_EQ(e.code, "invalid_prefix") << prefix;
+  }
+  EXPECT_EQ(error_of(validate_prefix("shop.example.com/../../etc", "prefixes[2]")).message,
+            "prefixes[2]: \"shop.example.com/../../etc\" has a \".\" or \"..\" path segment; "
+            "cached paths never do (clients and Cloudflare's URL normalization resolve them), so "
+            "write the path without them");
+  for (const std::string_view prefix :
+       {"example.com/..a/", "example.com/a../b", "example.com/.well-known/", "example.com/a/.../b",
+        "example.com/a%2eb", "example.com/a.b/c.", "example.com/%2e%2e%2e"}) {
+    const auto result = validate_prefix(prefix, "prefixes[0]");
+    EXPECT_TRUE(std::holds_alternative<Item>(result))
+        << prefix << ": " << std::get<IntakeError>(result).message;
+  }
+  // File URLs are matched exactly against the cache key (reference §4.4) and stay as given.
+  EXPECT_EQ(outcome(validate_file(json::value("https://example.com/a/../b"), "files[0]")),
+            "ok https://example.com/a/../b");
 }
 
 TEST(Hostnames, Validity) {
@@ -475,6 +528,133 @@ TEST(ParseIntent, SameItemOnTwoZonesIsNotMerged) {
   const auto intent =
       accepted(parse(R"({"zone": "example.org", "hosts": ["example.com"]})", config));
   EXPECT_EQ(summary(intent), (Lines{"1:host:example.com"}));
+}
+
+TEST(ParseIntent, TooManyItemsAreCountedBeforeAnyIsValidated) {
+  Config config = one_zone();
+  config.intake.max_items_per_intent = 3;
+  EXPECT_EQ(
+      accepted(parse(R"({"tags": ["a", "b"], "hosts": ["example.com"]})", config)).items.size(),
+      3U);
+  // Four items, one of them invalid: the count is reported, the bad item never looked at.
+  const auto e = rejected(parse(R"({"tags": ["a", "b", "c"], "files": ["nope"]})", config));
+  EXPECT_EQ(e.code, "too_many_items");
+  EXPECT_EQ(e.message,
+            "the intent has 4 items and intake.max_items_per_intent is 3; split it into several "
+            "intents");
+  EXPECT_EQ(e.item, "");
+  // Counted as given: duplicates before they merge, purge_everything as one.
+  EXPECT_EQ(rejected(parse(R"({"tags": ["a", "a", "a"], "purge_everything": true})", config)).code,
+            "too_many_items");
+  EXPECT_EQ(
+      rejected(parse(R"({"tags": ["a", "b", "c", "d"]})", config, IntakeFlavor::cloudflare, 0))
+          .code,
+      "too_many_items");
+  // Shape errors still come first.
+  EXPECT_EQ(rejected(parse(R"({"tags": ["a", "b", "c", "d"], "hosts": "x"})", config)).code,
+            "not_an_array");
+}
+
+TEST(ParseIntent, DefaultItemCapIsTheConfigDefault) {
+  Config config = one_zone();
+  json::array tags;
+  tags.resize(static_cast<std::size_t>(config.intake.max_items_per_intent) + 1, json::value("t"));
+  const auto e = rejected(parse_intent(json::object{{"tags", std::move(tags)}}, config));
+  EXPECT_EQ(e.code, "too_many_items");
+  EXPECT_NE(e.message.find("intake.max_items_per_intent is 250000"), std::string::npos)
+      << e.message;
+}
+
+TEST(ParseIntent, NotAStringItemIsBounded) {
+  json::array inner;
+  inner.resize(100000, json::value("nested"));
+  const auto e = rejected(
+      parse_intent(json::object{{"tags", json::array{json::value(std::move(inner))}}}, one_zone()));
+  EXPECT_EQ(e.code, "not_a_string");
+  EXPECT_LE(e.item.size(), 256U + 32U);
+  EXPECT_TRUE(e.item.ends_with(" bytes)")) << e.item;
+}
+
+// --- the body as JSON -------------------------------------------------------------------------
+
+IntakeError json_error(std::string_view text) {
+  auto result = parse_json_body(text);
+  if (const auto* e = std::get_if<IntakeError>(&result)) return *e;
+  ADD_FAILURE() << "parsed: " << text.substr(0, 200);
+  return {};
+}
+
+json::value json_value(std::string_view text) {
+  auto result = parse_json_body(text);
+  if (const auto* e = std::get_if<IntakeError>(&result)) {
+    ADD_FAILURE() << e->code << ": " << e->message;
+    return {};
+  }
+  return std::get<json::value>(result);
+}
+
+TEST(ParseJsonBody, RefusesAMemberNamedTwice) {
+  // Boost.JSON keeps the last of two equal keys: files[0] of the first would vanish unseen.
+  const auto top =
+      json_error(R"({"files": ["https://example.com/1"], "files": ["https://example.com/2"]})");
+  EXPECT_EQ(top.code, "duplicate_key");
+  EXPECT_EQ(top.message,
+            "duplicate member \"files\" in the request body; JSON parsers disagree on which one "
+            "counts, so purgeq refuses to guess: give each member once");
+  EXPECT_EQ(top.item, "files");
+
+  const auto nested = json_error(R"({"files": [{"url": "a"}, {"url": "b", "url": "c"}]})");
+  EXPECT_EQ(nested.code, "duplicate_key");
+  EXPECT_TRUE(nested.message.starts_with("files[1]: duplicate member \"url\" in one object"))
+      << nested.message;
+  EXPECT_TRUE(json_error(R"({"files": [{"url": "x", "headers": {"A": "1", "A": "2"}}]})")
+                  .message.starts_with("files[0].headers: duplicate member \"A\""));
+  EXPECT_TRUE(json_error(R"({"x": [[1, {"k": 1}], [{"k": 1, "k": 2}]]})")
+                  .message.starts_with("x[1][0]: duplicate member \"k\""));
+  // Equal after unescaping is equal.
+  EXPECT_EQ(json_error(R"({"files": [], "fil\u0065s": []})").item, "files");
+  // Case matters in JSON: these are two members.
+  EXPECT_EQ(json_value(R"({"A": 1, "a": 2})").as_object().size(), 2U);
+}
+
+TEST(ParseJsonBody, ManyMembersAndLongKeys) {
+  std::string many = "{";
+  for (int i = 0; i < 1000; ++i)
+    many += "\"k" + std::to_string(i) + "\": " + std::to_string(i) + ",";
+  const std::string ok = many + "\"last\": 0}";
+  EXPECT_EQ(json_value(ok).as_object().size(), 1001U);
+  EXPECT_EQ(json_error(many + "\"k500\": 1}").item, "k500");
+  EXPECT_EQ(json_error(many + "\"k3\": 1}").item, "k3");
+
+  // A long key with escapes arrives in parts; it is still compared whole, and quoted short.
+  std::string key;
+  for (int i = 0; i < 5000; ++i) key += "\\u0041";
+  const auto e = json_error("{\"" + key + "\": 1, \"b\": 2, \"" + key + "\": 3}");
+  EXPECT_EQ(e.code, "duplicate_key");
+  EXPECT_EQ(e.item, std::string(256, 'A') + "... (5000 bytes)");
+  EXPECT_LT(e.message.size(), 400U);
+  EXPECT_EQ(json_value("{\"" + key + "\": 1, \"" + key + "B\": 2}").as_object().size(), 2U);
+}
+
+TEST(ParseJsonBody, SameKeysInDifferentObjectsAreFine) {
+  const std::string text =
+      R"({"a": {"k": 1, "j": [1, 2.5, -3, true, null, "s"]}, "b": {"k": 2}, "c": [{"k": 1}, {"k": 1}], "d": 18446744073709551615})";
+  EXPECT_EQ(json_value(text), json::parse(text));
+}
+
+TEST(ParseJsonBody, InvalidJson) {
+  for (const std::string_view text : {"", "{", "{} x", "{\"a\": }", "[1,]", "nul"}) {
+    const auto e = json_error(text);
+    EXPECT_EQ(e.code, "invalid_json") << text;
+    EXPECT_TRUE(e.message.starts_with("request body is not valid JSON: ")) << e.message;
+  }
+  // The same depth limit as json::parse.
+  const std::string deep = std::string(40, '[') + std::string(40, ']');
+  boost::system::error_code ec;
+  (void)json::parse(deep, ec);
+  EXPECT_TRUE(ec);
+  EXPECT_EQ(json_error(deep).code, "invalid_json");
+  EXPECT_EQ(json_value("  {\"a\": 1}  \n").as_object().size(), 1U);
 }
 
 // --- the Cloudflare-compatible flavor ---------------------------------------------------------
