@@ -24,6 +24,8 @@ constexpr std::size_t kRecentErrors = 20;
 // be efficient, small enough that submissions waiting behind it are acknowledged within
 // milliseconds.
 constexpr std::int64_t kStepRows = 5000;
+// How long before an outcome that could not be recorded (a storage error) is recorded again.
+constexpr auto kSettleRetry = std::chrono::seconds(1);
 
 std::int64_t to_ms(Clock::duration d) {
   return duration_cast<milliseconds>(d).count();
@@ -510,8 +512,23 @@ void Dispatcher::settle_steps(SettleRequest request, Kind kind) {
               try {
                 std::rethrow_exception(error);
               } catch (const std::exception& e) {
-                // The rows still say in_flight: the next start sends them again.
-                log::error("storage_error", "op=record_outcome error={}", log::quote(e.what()));
+                log::error("storage_error", "op=record_outcome error={} retry_in_ms={}",
+                           log::quote(e.what()), to_ms(kSettleRetry));
+              }
+              // The rows still say in_flight and nothing else will move them: record the outcome
+              // again shortly (a full disk frees up, a locked database unlocks), rather than
+              // leaving them stuck until a restart.
+              if (!stopping_) {
+                auto timer = std::make_shared<boost::asio::steady_timer>(io_, kSettleRetry);
+                ++steps_in_progress_;
+                timer->async_wait([this, timer, shared, kind](boost::system::error_code) {
+                  --steps_in_progress_;
+                  if (stopping_) {
+                    flight_ended();
+                    return;
+                  }
+                  settle_steps(std::move(*shared), kind);
+                });
               }
             } else {
               count_settled(settled, shared->outcome);

@@ -3,6 +3,7 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <boost/beast/http/verb.hpp>
 #include <boost/json.hpp>
@@ -132,6 +133,7 @@ Api::Api(StoreWorker& store, StoreWorker& reader, DeliveryView& delivery, Metric
       delivery_(delivery),
       metrics_(metrics),
       config_(std::move(config)),
+      self_uid_(static_cast<long>(geteuid())),
       rng_(std::random_device{}()),
       started_(std::chrono::steady_clock::now()) {}
 
@@ -164,12 +166,12 @@ boost::asio::awaitable<HttpResponseMessage> Api::handle(const HttpRequestMessage
   }
   constexpr std::string_view kIntents = "/v1/intents/";
   if (path.starts_with(kIntents) && verb == http::verb::get) {
-    co_return co_await intent(request, path.substr(kIntents.size()), query);
+    co_return co_await intent(request, peer, path.substr(kIntents.size()), query);
   }
   if (path == "/v1/status" && verb == http::verb::get) co_return co_await status(request);
-  if (path == "/v1/failed" && verb == http::verb::get) co_return co_await failed(request);
+  if (path == "/v1/failed" && verb == http::verb::get) co_return co_await failed(request, peer);
   if (path == "/v1/failed/retry" && verb == http::verb::post) {
-    co_return co_await retry_failed(request);
+    co_return co_await retry_failed(request, peer);
   }
   if (path == "/metrics" && verb == http::verb::get) co_return co_await metrics(request);
   if (path == "/healthz" && verb == http::verb::get) co_return co_await healthz(request);
@@ -214,26 +216,32 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
       co_return reject(http::status::not_found, "unknown_zone",
                        fmt::format("Could not route to /zones/{}/purge_cache, perhaps your object "
                                    "identifier is invalid?",
-                                   std::string(path_zone)),
-                       path_zone, 7003);
+                                   bounded_item(path_zone)),
+                       bounded_item(path_zone), 7003);
     }
   }
-  boost::system::error_code ec;
-  const json::value body = json::parse(request.body(), ec);
-  if (ec) {
-    co_return reject(http::status::bad_request, "invalid_json",
-                     fmt::format("request body is not valid JSON: {}", ec.message()), {}, 1012);
-  }
-  auto parsed = parse_intent(body, *config,
-                             cloudflare_flavor ? IntakeFlavor::cloudflare : IntakeFlavor::native,
-                             forced_zone);
-  if (const auto* error = std::get_if<IntakeError>(&parsed)) {
+  // Refuses duplicate member names, which json::parse would resolve silently.
+  auto body = parse_json_body(request.body());
+  if (const auto* error = std::get_if<IntakeError>(&body)) {
     co_return reject(http::status::bad_request, error->code, error->message, error->item,
                      cloudflare_code(error->code));
   }
+  auto parsed = parse_intent(std::get<json::value>(body), *config,
+                             cloudflare_flavor ? IntakeFlavor::cloudflare : IntakeFlavor::native,
+                             forced_zone);
+  if (const auto* error = std::get_if<IntakeError>(&parsed)) {
+    const auto answer = error->code == "too_many_items" ? http::status::payload_too_large
+                                                        : http::status::bad_request;
+    co_return reject(answer, error->code, error->message, error->item,
+                     cloudflare_code(error->code));
+  }
+  body = json::value();  // the items are copied out; free the document before storing
   auto& intent = std::get<ParsedIntent>(parsed);
-  if (auto denied = check_access(*config, peer, intent.items)) {
-    co_return reject(http::status::forbidden, denied->code, denied->message, denied->item, 10000);
+  if (access_needs_identity(*config, intent.items)) {
+    const PeerIdentity identity = co_await identities_.resolve(peer);
+    if (auto denied = check_access(*config, peer, identity, intent.items)) {
+      co_return reject(http::status::forbidden, denied->code, denied->message, denied->item, 10000);
+    }
   }
 
   // Backpressure: refuse what would push the queue past its configured bounds, before storing
@@ -264,6 +272,15 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
       answer.set(http::field::retry_after, "60");
       co_return answer;
     }
+    if (snapshot->disk_full) {
+      auto answer = reject(http::status::service_unavailable, "disk_full",
+                           fmt::format("the disk holding {} is full; purgeqd takes new intents "
+                                       "again within a second of space being freed",
+                                       config->storage.path),
+                           {}, 10503);
+      answer.set(http::field::retry_after, "5");
+      co_return answer;
+    }
   }
 
   std::vector<ZonedItem> items;
@@ -279,6 +296,12 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
     result = co_await store_.call([&items, &id, now, &peer, &source](Store& store) {
       return store.add_intent(id, now, peer, source, items);
     });
+  } catch (const StorageFullError& e) {
+    log::error("storage_error", "op=add_intent error={}", log::quote(e.what()));
+    auto answer = reject(http::status::service_unavailable, "disk_full",
+                         fmt::format("could not store the intent: {}", e.what()), {}, 10503);
+    answer.set(http::field::retry_after, "5");
+    co_return answer;
   } catch (const std::exception& e) {
     log::error("storage_error", "op=add_intent error={}", log::quote(e.what()));
     co_return reject(http::status::service_unavailable, "storage_unavailable",
@@ -300,8 +323,30 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
                           json::object{{"id", id}, {"status", "queued"}, {"items", result.items}});
 }
 
+boost::asio::awaitable<std::optional<IntakeError>> Api::require_admin(const Peer& peer,
+                                                                      std::string_view action) {
+  const auto config = config_;  // a reload while resolving must not change the rules under us
+  std::optional<IntakeError> denied;
+  switch (admin_verdict(*config, peer, self_uid_)) {
+    case AdminVerdict::kAllowed:
+      co_return std::nullopt;
+    case AdminVerdict::kDenied:
+      denied = admin_denied(*config, peer, nullptr, action);
+      break;
+    case AdminVerdict::kNeedsIdentity: {
+      const PeerIdentity identity = co_await identities_.resolve(peer);
+      if (admin_admits(*config, identity)) co_return std::nullopt;
+      denied = admin_denied(*config, peer, &identity, action);
+      break;
+    }
+  }
+  log::info("admin_denied", "uid={} gid={} pid={} action={}", peer.uid, peer.gid, peer.pid,
+            log::quote(action));
+  co_return denied;
+}
+
 boost::asio::awaitable<HttpResponseMessage> Api::intent(const HttpRequestMessage& request,
-                                                        std::string_view id,
+                                                        const Peer& peer, std::string_view id,
                                                         std::string_view query) {
   int wait_seconds = 0;
   if (const auto wait = query_param(query, "wait")) {
@@ -316,6 +361,7 @@ boost::asio::awaitable<HttpResponseMessage> Api::intent(const HttpRequestMessage
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
   const std::string key(id);
+  bool owner_checked = false;
   for (;;) {
     std::optional<IntentStatus> status;
     try {
@@ -328,7 +374,17 @@ boost::asio::awaitable<HttpResponseMessage> Api::intent(const HttpRequestMessage
     }
     if (!status) {
       co_return error_response(request, http::status::not_found, "unknown_intent",
-                               fmt::format("no intent with id \"{}\"", key), key);
+                               fmt::format("no intent with id \"{}\"", bounded_item(key)),
+                               bounded_item(key));
+    }
+    // Once: the submitter does not change while we wait.
+    if (!owner_checked) {
+      owner_checked = true;
+      if (peer.uid < 0 || status->peer.uid != peer.uid) {
+        if (auto denied = co_await require_admin(peer, "reading another user's intent")) {
+          co_return error_response(request, http::status::forbidden, denied->code, denied->message);
+        }
+      }
     }
     if (status->terminal() || stopping_ || std::chrono::steady_clock::now() >= deadline) {
       co_return json_response(request, http::status::ok, intent_json(*status));
@@ -355,7 +411,11 @@ boost::asio::awaitable<HttpResponseMessage> Api::status(const HttpRequestMessage
   co_return json_response(request, http::status::ok, body);
 }
 
-boost::asio::awaitable<HttpResponseMessage> Api::failed(const HttpRequestMessage& request) {
+boost::asio::awaitable<HttpResponseMessage> Api::failed(const HttpRequestMessage& request,
+                                                        const Peer& peer) {
+  if (auto denied = co_await require_admin(peer, "GET /v1/failed")) {
+    co_return error_response(request, http::status::forbidden, denied->code, denied->message);
+  }
   std::vector<FailedTarget> failed;
   try {
     failed =
@@ -377,7 +437,11 @@ boost::asio::awaitable<HttpResponseMessage> Api::failed(const HttpRequestMessage
   co_return json_response(request, http::status::ok, json::object{{"items", std::move(items)}});
 }
 
-boost::asio::awaitable<HttpResponseMessage> Api::retry_failed(const HttpRequestMessage& request) {
+boost::asio::awaitable<HttpResponseMessage> Api::retry_failed(const HttpRequestMessage& request,
+                                                              const Peer& peer) {
+  if (auto denied = co_await require_admin(peer, "POST /v1/failed/retry")) {
+    co_return error_response(request, http::status::forbidden, denied->code, denied->message);
+  }
   // In steps, each its own commit, so a million failed items do not hold up submissions.
   constexpr std::int64_t kStep = 5000;
   std::int64_t count = 0;

@@ -7,9 +7,12 @@
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <random>
+#include <string_view>
 
 #include "config/config.h"
+#include "intake/access.h"
 #include "intake/delivery_view.h"
 #include "intake/progress_signal.h"
 #include "service/metrics.h"
@@ -29,7 +32,11 @@ class Api {
 
   boost::asio::awaitable<HttpResponseMessage> handle(const HttpRequestMessage& request,
                                                      const Peer& peer);
-  void reconfigure(std::shared_ptr<const Config> config) { config_ = std::move(config); }
+  // Also forgets cached peer identities, so changed groups and admin lists count at once.
+  void reconfigure(std::shared_ptr<const Config> config) {
+    config_ = std::move(config);
+    identities_.clear();
+  }
   // New submissions get 503 from now on; waiters answer at once.
   void stop_intake();
   // Intents may have changed state: wake waiters.
@@ -40,10 +47,16 @@ class Api {
                                                      const Peer& peer, bool cloudflare_flavor,
                                                      std::string_view path_zone);
   boost::asio::awaitable<HttpResponseMessage> intent(const HttpRequestMessage& request,
-                                                     std::string_view id, std::string_view query);
+                                                     const Peer& peer, std::string_view id,
+                                                     std::string_view query);
   boost::asio::awaitable<HttpResponseMessage> status(const HttpRequestMessage& request);
-  boost::asio::awaitable<HttpResponseMessage> failed(const HttpRequestMessage& request);
-  boost::asio::awaitable<HttpResponseMessage> retry_failed(const HttpRequestMessage& request);
+  boost::asio::awaitable<HttpResponseMessage> failed(const HttpRequestMessage& request,
+                                                     const Peer& peer);
+  boost::asio::awaitable<HttpResponseMessage> retry_failed(const HttpRequestMessage& request,
+                                                           const Peer& peer);
+  // nullopt when `peer` may do an admin `action` (access.h: admin_verdict); else the 403's error.
+  boost::asio::awaitable<std::optional<IntakeError>> require_admin(const Peer& peer,
+                                                                   std::string_view action);
   boost::asio::awaitable<HttpResponseMessage> healthz(const HttpRequestMessage& request);
   boost::asio::awaitable<HttpResponseMessage> metrics(const HttpRequestMessage& request);
   std::string new_intent_id();
@@ -54,6 +67,8 @@ class Api {
   Metrics& metrics_;
   std::shared_ptr<const Config> config_;
   ProgressSignal progress_;
+  IdentityCache identities_;  // NSS lookups for access rules and admin rights, off the loop
+  long self_uid_;             // purgeqd's effective uid: always an admin
   std::mt19937_64 rng_;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point started_;
