@@ -41,7 +41,12 @@ class Daemon {
         reader_(open_sqlite_store(config_->storage.path, true), io_.get_executor(), false),
         dispatcher_(io_, store_, metrics_, config_),
         api_(store_, reader_, dispatcher_, metrics_, config_),
-        listener_(io_, api_, config_->listen, fd),
+        listener_(
+            io_,
+            [this](const HttpRequestMessage& request, const Peer& peer) {
+              return api_.handle(request, peer);
+            },
+            config_->listen, fd, listener_limits(config_->intake)),
         signals_(io_, SIGTERM, SIGINT, SIGHUP),
         status_timer_(io_),
         watchdog_timer_(io_),
@@ -143,6 +148,7 @@ class Daemon {
       log::set_level(config_->log.level);
       dispatcher_.reconfigure(config_);
       api_.reconfigure(config_);
+      listener_.set_limits(listener_limits(config_->intake));
       log::notice("reloaded", "accounts={} zones={} dry_run={}", config_->accounts.size(),
                   config_->zones.size(), config_->dry_run);
     } catch (const ConfigError& e) {
@@ -166,12 +172,19 @@ class Daemon {
     signals_.cancel();
     status_timer_.cancel();
     prune_timer_.cancel();
+    // The loop stops only once the dispatcher and every connection are done: a session left
+    // suspended when the loop stops would be destroyed with the io_context, after what it uses.
     listener_.stop();
-    api_.stop_intake();
-    dispatcher_.shutdown(kShutdownDeadline, [this] {
-      watchdog_timer_.cancel();
-      io_.stop();
-    });
+    api_.stop_intake();  // long-polls answer now, submissions get 503
+    stop_parts_left_ = 2;
+    dispatcher_.shutdown(kShutdownDeadline, [this] { stop_part_done(); });
+    listener_.drain(kShutdownDeadline, [this] { stop_part_done(); });
+  }
+
+  void stop_part_done() {
+    if (--stop_parts_left_ > 0) return;
+    watchdog_timer_.cancel();
+    io_.stop();
   }
 
   void status_tick() {
@@ -235,6 +248,7 @@ class Daemon {
   asio::steady_timer watchdog_timer_;
   asio::steady_timer prune_timer_;
   bool stopping_ = false;
+  int stop_parts_left_ = 0;
 };
 
 }  // namespace
