@@ -364,6 +364,8 @@ boost::asio::awaitable<HttpResponseMessage> Api::intent(const HttpRequestMessage
   bool owner_checked = false;
   for (;;) {
     std::optional<IntentStatus> status;
+    // Read before the query: progress committed while it runs then ends the wait at once.
+    const auto seen = progress_.epoch();
     try {
       // By reference: GCC 12 double-destroys non-trivial lambda captures inside co_await
       // expressions; `key` lives in this frame until the call returns.
@@ -389,7 +391,7 @@ boost::asio::awaitable<HttpResponseMessage> Api::intent(const HttpRequestMessage
     if (status->terminal() || stopping_ || std::chrono::steady_clock::now() >= deadline) {
       co_return json_response(request, http::status::ok, intent_json(*status));
     }
-    co_await progress_.wait_until(deadline);
+    co_await progress_.wait_until(deadline, seen);
   }
 }
 

@@ -77,7 +77,7 @@ class Daemon {
         std::function<void(std::exception_ptr, std::int64_t)>([this, so_far](
                                                                   const std::exception_ptr& error,
                                                                   std::int64_t moved) {
-          if (error) return recovery_failed(error);
+          if (error) return recovery_failed(error, so_far);
           if (moved >= kStepRows) return recover_step(so_far + moved);
           const auto since =
               wall_ms() -
@@ -86,18 +86,35 @@ class Daemon {
                      std::function<void(std::exception_ptr, std::vector<SendRecord>)>(
                          [this, so_far, moved](const std::exception_ptr& e,
                                                std::vector<SendRecord> sends) {
-                           if (e) return recovery_failed(e);
+                           if (e) return recovery_failed(e, so_far + moved);
                            ready(so_far + moved, sends);
                          }));
         }));
   }
 
-  void recovery_failed(const std::exception_ptr& error) {
+  void recovery_failed(const std::exception_ptr& error, std::int64_t so_far) {
     std::string reason = "unknown error";
+    bool disk_full = false;
     try {
       std::rethrow_exception(error);
+    } catch (const StorageFullError& e) {
+      reason = e.what();
+      disk_full = true;
     } catch (const std::exception& e) {
       reason = e.what();
+    }
+    if (disk_full && !stopping_) {
+      // A full disk must not keep the daemon down: it serves status and intent queries (intake
+      // answers disk_full) and finishes recovery once space returns. Delivery waits for it,
+      // since rows still in flight from the last run must be pending again first.
+      log::warning("recovery_deferred", "requeued_so_far={} error={} retry_in_s={}", so_far,
+                   log::quote(reason), 1);
+      if (!serving_) serve();
+      recovery_timer_.expires_after(std::chrono::seconds(1));
+      recovery_timer_.async_wait([this, so_far](boost::system::error_code ec) {
+        if (!ec) recover_step(so_far);
+      });
+      return;
     }
     log::error("recovery_failed", "error={} note={}", log::quote(reason),
                log::quote("storage could not be read; stopping"));
@@ -110,6 +127,11 @@ class Daemon {
     log::notice("recovered", "pending={} requeued_in_flight={}",
                 snapshot->counts.total(TargetState::pending), requeued);
     dispatcher_.start(sends);
+    if (!serving_) serve();
+  }
+
+  void serve() {
+    serving_ = true;
     listener_.start();
     notify::ready();
     log::notice("ready", "version={} accounts={} zones={} dry_run={}", PURGEQ_VERSION,
@@ -172,6 +194,7 @@ class Daemon {
     signals_.cancel();
     status_timer_.cancel();
     prune_timer_.cancel();
+    recovery_timer_.cancel();
     // The loop stops only once the dispatcher and every connection are done: a session left
     // suspended when the loop stops would be destroyed with the io_context, after what it uses.
     listener_.stop();
@@ -247,6 +270,8 @@ class Daemon {
   asio::steady_timer status_timer_;
   asio::steady_timer watchdog_timer_;
   asio::steady_timer prune_timer_;
+  asio::steady_timer recovery_timer_{io_};
+  bool serving_ = false;
   bool stopping_ = false;
   int stop_parts_left_ = 0;
 };

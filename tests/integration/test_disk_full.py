@@ -119,6 +119,20 @@ class DiskFullTest(unittest.TestCase):
         code, _ = daemon.request("GET", "/v1/status")
         self.assertEqual(code, 200, "status still answers on a full disk")
 
+        # A restart on the full volume: purgeqd starts (recovery needs a write, and used to stop
+        # it), answers queries and takes intents only if the clean stop freed room (closing
+        # checkpoints and removes the log).
+        self.assertEqual(daemon.terminate(), 0)
+        daemon.start()
+        code, status = daemon.request("GET", "/v1/status")
+        self.assertEqual(code, 200, status)
+        code, intent = daemon.intent(accepted[0])
+        self.assertEqual(code, 200, intent)
+        code, body = daemon.submit({"files": ["https://a.example/while-full"]})
+        self.assertIn(code, (202, 503), body)
+        if code == 202:
+            accepted.append(body["id"])
+
         subprocess.run(["mount", "-o", "remount,size=16m", volume], check=True)
         grown = time.monotonic()
 
