@@ -569,6 +569,24 @@ TEST_F(StoreTest, FilesWithHeadersAreASeparateQueue) {
   EXPECT_EQ(batch.riders, 0);
 }
 
+// A damaged header list in a stored row (say, a disk error) used to make recovery throw and the
+// daemon refuse to start. The URL is still purged, without the cache-key variant.
+TEST_F(StoreTest, ACorruptStoredHeaderListDoesNotStopTheQueue) {
+  {
+    auto store = open();
+    add(*store, "a", {in(kZone, file("https://h/a", {{"Origin", "https://o"}}))});
+  }
+  Sql(path_).exec("UPDATE targets SET headers = '[[\"Origin\"' WHERE grp = 5");
+  auto store = open();
+  store->begin();
+  EXPECT_EQ(store->recover_step(100), 0);
+  store->commit();
+  const auto batch = take(*store, Group::file_with_headers, 1);
+  ASSERT_EQ(batch.members.size(), 1U);
+  EXPECT_EQ(batch.members[0].item.value, "https://h/a");
+  EXPECT_TRUE(batch.members[0].item.headers.empty());
+}
+
 TEST_F(StoreTest, PendingTwinsAreSentOnceAndRideAlong) {
   auto store = open();
   add(*store, "a", {in(kZone, file("https://h/x"))});
