@@ -94,7 +94,8 @@ class DiskFullTest(unittest.TestCase):
         for intent_id in accepted:
             code, intent = daemon.intent(intent_id)
             self.assertEqual(code, 200, intent)
-            self.assertEqual(intent["status"], "queued")
+            # Still waiting for the unreachable upstream (the restarted daemon may have taken it).
+            self.assertIn(intent["status"], ("queued", "in_flight"), intent)
 
     def test_a_volume_filled_by_the_queue_itself_recovers_when_it_grows(self):
         # The queue fills a small volume by itself (its log used to wedge it for good: 503
