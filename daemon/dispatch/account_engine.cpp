@@ -197,8 +197,6 @@ void AccountEngine::on_take_failed(const TakeAction& action, Clock::time_point n
   memo.pending_seen = -1;
 }
 
-void AccountEngine::on_split_sent(const EngineFlight& /*flight*/) {}
-
 FlightOutcome AccountEngine::finish(std::int64_t flight_id) {
   FlightOutcome outcome;
   if (auto it = flights_.find(flight_id); it != flights_.end()) {

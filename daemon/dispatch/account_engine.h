@@ -92,8 +92,6 @@ class AccountEngine {
   [[nodiscard]] std::vector<std::int64_t> drain_releases() { return std::exchange(releases_, {}); }
   // The take failed (storage error): try that queue again after a short pause.
   void on_take_failed(const TakeAction& action, Clock::time_point now);
-  // A SendAction's flight left.
-  void on_split_sent(const EngineFlight& flight);
   // An answer (or a transport failure) for a flight; what the store must record.
   FlightOutcome on_answer(std::int64_t flight_id, const Classified& answer, Clock::time_point now);
   // A flight that could not be sent (shutdown, zone gone): its rows go back to pending.

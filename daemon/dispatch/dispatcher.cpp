@@ -38,6 +38,16 @@ std::int64_t to_ms(Clock::duration d) {
 // more than the jitter of a local connection, and little throughput.
 constexpr double kPacingMargin = 0.97;
 
+// A zone's pending targets by kind (URLs with and without headers together), from its counts.
+std::array<std::int64_t, kKindCount> pending_by_kind(const QueueCounts::PerGroup& groups) {
+  std::array<std::int64_t, kKindCount> pending{};
+  for (int g = 0; g < kGroupCount; ++g) {
+    pending[static_cast<std::size_t>(kind_of(static_cast<Group>(g)))] +=
+        groups[static_cast<std::size_t>(g)][static_cast<std::size_t>(TargetState::pending)];
+  }
+  return pending;
+}
+
 Limits paced(Limits limits) {
   limits.requests_per_second *= kPacingMargin;
   limits.urls_per_second *= kPacingMargin;
@@ -69,10 +79,8 @@ std::vector<std::string> Dispatcher::zones_of(std::size_t account_index) const {
 }
 
 std::string Dispatcher::zone_name(const std::string& zone_id) const {
-  for (const auto& zone : config_->zones) {
-    if (zone.id == zone_id) return zone.name;
-  }
-  return zone_id;
+  const Zone* zone = config_->find_zone(zone_id);
+  return zone != nullptr ? zone->name : zone_id;
 }
 
 void Dispatcher::start(const std::vector<SendRecord>& recent_sends) {
@@ -329,10 +337,7 @@ void Dispatcher::cover_then_send(const std::string& account, EngineFlight flight
 
 void Dispatcher::send(const std::string& account, EngineFlight flight) {
   auto it = accounts_.find(account);
-  const Zone* zone = nullptr;
-  for (const auto& z : config_->zones) {
-    if (z.id == flight.zone_id) zone = &z;
-  }
+  const Zone* zone = config_->find_zone(flight.zone_id);
   const Account* state = it != accounts_.end() ? &it->second : nullptr;
   if (stopping_ || zone == nullptr || state == nullptr ||
       state->config_index >= config_->accounts.size() ||
@@ -340,7 +345,7 @@ void Dispatcher::send(const std::string& account, EngineFlight flight) {
     // Shutting down (left in flight for the next start), or the zone moved in a reload.
     if (state != nullptr) {
       auto outcome = state->engine->abandon(flight.id);
-      if (!stopping_) record(account, flight, std::move(outcome));
+      if (!stopping_) record(flight, std::move(outcome));
     }
     return;
   }
@@ -457,13 +462,12 @@ void Dispatcher::on_answer(const std::string& account, const EngineFlight& fligh
       break;
     }
   }
-  record(account, flight, std::move(outcome));
+  record(flight, std::move(outcome));
   flight_ended();
   schedule_tick();
 }
 
-void Dispatcher::record(const std::string& /*account*/, const EngineFlight& flight,
-                        FlightOutcome outcome) {
+void Dispatcher::record(const EngineFlight& flight, FlightOutcome outcome) {
   const Kind kind = kind_of(flight.group);
   const auto now_ms = wall_ms();
   for (auto& off : outcome.split_off) {
@@ -503,68 +507,67 @@ void Dispatcher::record(const std::string& /*account*/, const EngineFlight& flig
 void Dispatcher::settle_steps(SettleRequest request, Kind kind) {
   ++steps_in_progress_;
   auto shared = std::make_shared<SettleRequest>(std::move(request));
-  store_.run(
-      [shared](Store& store) { return store.settle(*shared, kStepRows); },
-      std::function<void(std::exception_ptr, Settled)>(
-          [this, shared, kind](const std::exception_ptr& error, Settled settled) {
-            --steps_in_progress_;
-            if (error) {
-              try {
-                std::rethrow_exception(error);
-              } catch (const std::exception& e) {
-                log::error("storage_error", "op=record_outcome error={} retry_in_ms={}",
-                           log::quote(e.what()), to_ms(kSettleRetry));
-              }
-              // The rows still say in_flight and nothing else will move them: record the outcome
-              // again shortly (a full disk frees up, a locked database unlocks), rather than
-              // leaving them stuck until a restart.
-              if (!stopping_) {
-                auto timer = std::make_shared<boost::asio::steady_timer>(io_, kSettleRetry);
-                ++steps_in_progress_;
-                timer->async_wait([this, timer, shared, kind](boost::system::error_code) {
-                  --steps_in_progress_;
-                  if (stopping_) {
-                    flight_ended();
-                    return;
-                  }
-                  settle_steps(std::move(*shared), kind);
-                });
-              }
-            } else {
-              count_settled(settled, shared->outcome);
-              if (shared->outcome == Settlement::failed && settled.rows > 1) {
-                log::warning("items_failed", "kind={} items={} code={} message={}", to_string(kind),
-                             settled.rows, shared->code, log::quote(shared->message));
-              }
-              if (settled.more) {
-                shared->member_ids.clear();  // applied by the first step
-                settle_steps(std::move(*shared), kind);
-              }
-            }
-            if (on_progress) on_progress();
-            flight_ended();
-            schedule_tick();
-          }));
+  store_.run([shared](Store& store) { return store.settle(*shared, kStepRows); },
+             std::function<void(std::exception_ptr, Settled)>(
+                 [this, shared, kind](const std::exception_ptr& error, Settled settled) {
+                   --steps_in_progress_;
+                   if (error) {
+                     try {
+                       std::rethrow_exception(error);
+                     } catch (const std::exception& e) {
+                       log::error("storage_error", "op=record_outcome error={} retry_in_ms={}",
+                                  log::quote(e.what()), to_ms(kSettleRetry));
+                     }
+                     // The rows still say in_flight and nothing else will move them: record the
+                     // outcome again shortly (a full disk frees up, a locked database unlocks),
+                     // rather than leaving them stuck until a restart.
+                     if (!stopping_) {
+                       auto timer = std::make_shared<boost::asio::steady_timer>(io_, kSettleRetry);
+                       ++steps_in_progress_;
+                       timer->async_wait([this, timer, shared, kind](boost::system::error_code) {
+                         --steps_in_progress_;
+                         if (stopping_) {
+                           flight_ended();
+                           return;
+                         }
+                         settle_steps(std::move(*shared), kind);
+                       });
+                     }
+                   } else {
+                     count_settled(settled, shared->outcome);
+                     if (shared->outcome == Settlement::failed && settled.rows > 1) {
+                       log::warning("items_failed", "kind={} items={} code={} message={}",
+                                    to_string(kind), settled.rows, shared->code,
+                                    log::quote(shared->message));
+                     }
+                     if (settled.more) {
+                       shared->member_ids.clear();  // applied by the first step
+                       settle_steps(std::move(*shared), kind);
+                     }
+                   }
+                   if (on_progress) on_progress();
+                   flight_ended();
+                   schedule_tick();
+                 }));
 }
 
 void Dispatcher::count_settled(const Settled& settled, Settlement outcome) {
-  if (outcome == Settlement::done) {
-    const auto wall = wall_ms();
+  const auto add_by_kind = [&](std::map<Kind, std::uint64_t>& counter) {
     for (int k = 0; k < kKindCount; ++k) {
-      if (settled.by_kind[static_cast<std::size_t>(k)] > 0) {
-        metrics_.items_purged[static_cast<Kind>(k)] += settled.by_kind[static_cast<std::size_t>(k)];
+      if (const auto n = settled.by_kind[static_cast<std::size_t>(k)]; n > 0) {
+        counter[static_cast<Kind>(k)] += n;
       }
     }
+  };
+  if (outcome == Settlement::done) {
+    add_by_kind(metrics_.items_purged);
+    const auto wall = wall_ms();
     for (const auto created : settled.created_ms) {
       metrics_.purge_latency.observe(static_cast<double>(wall - created) / 1000.0);
     }
     if (settled.rows > 0) metrics_.api_calls_saved += settled.rows - 1;
   } else if (outcome == Settlement::failed) {
-    for (int k = 0; k < kKindCount; ++k) {
-      if (settled.by_kind[static_cast<std::size_t>(k)] > 0) {
-        metrics_.items_failed[static_cast<Kind>(k)] += settled.by_kind[static_cast<std::size_t>(k)];
-      }
-    }
+    add_by_kind(metrics_.items_failed);
   }
 }
 
@@ -607,14 +610,10 @@ boost::json::object Dispatcher::status_json(const StoreSnapshot& snapshot) const
   boost::json::object queue;
   for (const auto& [zone_id, groups] : snapshot.counts.zones) {
     boost::json::object kinds;
-    std::array<std::int64_t, kKindCount> pending{};
+    const auto pending = pending_by_kind(groups);
     std::int64_t in_flight = 0;
-    for (int g = 0; g < kGroupCount; ++g) {
-      const auto& states = groups[static_cast<std::size_t>(g)];
-      pending[static_cast<std::size_t>(kind_of(static_cast<Group>(g)))] +=
-          states[static_cast<std::size_t>(TargetState::pending)];
+    for (const auto& states : groups)
       in_flight += states[static_cast<std::size_t>(TargetState::in_flight)];
-    }
     for (int k = 0; k < kKindCount; ++k) {
       if (pending[static_cast<std::size_t>(k)] > 0) {
         kinds[to_string(static_cast<Kind>(k))] = pending[static_cast<std::size_t>(k)];
@@ -676,11 +675,7 @@ void Dispatcher::render_gauges(MetricsText& text, const StoreSnapshot& snapshot,
   const auto now = Clock::now();
   text.family("purgeq_queue_depth", "gauge", "Pending targets by zone and kind.");
   for (const auto& [zone_id, groups] : snapshot.counts.zones) {
-    std::array<std::int64_t, kKindCount> pending{};
-    for (int g = 0; g < kGroupCount; ++g) {
-      pending[static_cast<std::size_t>(kind_of(static_cast<Group>(g)))] +=
-          groups[static_cast<std::size_t>(g)][static_cast<std::size_t>(TargetState::pending)];
-    }
+    const auto pending = pending_by_kind(groups);
     for (int k = 0; k < kKindCount; ++k) {
       if (pending[static_cast<std::size_t>(k)] == 0) continue;
       text.sample(

@@ -78,7 +78,7 @@ class Dispatcher final : public DeliveryView {
   void send(const std::string& account, EngineFlight flight);
   void on_answer(const std::string& account, const EngineFlight& flight,
                  const HttpResponse& response);
-  void record(const std::string& account, const EngineFlight& flight, FlightOutcome outcome);
+  void record(const EngineFlight& flight, FlightOutcome outcome);
   void settle_steps(SettleRequest request, Kind kind);
   void give_up_sweep();
   void count_settled(const Settled& settled, Settlement outcome);

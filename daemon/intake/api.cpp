@@ -81,10 +81,8 @@ std::string rfc3339(std::int64_t ms) {
 }
 
 std::string_view zone_name_of(const Config& config, std::string_view zone_id) {
-  for (const auto& zone : config.zones) {
-    if (zone.id == zone_id) return zone.name;
-  }
-  return zone_id;
+  const Zone* zone = config.find_zone(zone_id);
+  return zone != nullptr ? std::string_view(zone->name) : zone_id;
 }
 
 json::object intent_json(const IntentStatus& status) {
