@@ -499,11 +499,6 @@ const std::vector<std::string_view>& plan_names() {
   return names;
 }
 
-const std::vector<std::string_view>& log_level_names() {
-  static const std::vector<std::string_view> names{"debug", "info", "notice", "warning", "error"};
-  return names;
-}
-
 // The loader proper: one instance per load, filling `config` and `checker`.
 class Loader {
  public:
@@ -1055,17 +1050,6 @@ std::optional<Plan> plan_from_string(std::string_view name) {
   const auto it = std::find(names.begin(), names.end(), name);
   if (it == names.end()) return std::nullopt;
   return static_cast<Plan>(it - names.begin());
-}
-
-std::string_view to_string(LogLevel level) {
-  return log_level_names().at(static_cast<std::size_t>(level));
-}
-
-std::optional<LogLevel> log_level_from_string(std::string_view name) {
-  const auto& names = log_level_names();
-  const auto it = std::find(names.begin(), names.end(), name);
-  if (it == names.end()) return std::nullopt;
-  return static_cast<LogLevel>(it - names.begin());
 }
 
 const Zone* Config::find_zone(std::string_view name_or_id) const {

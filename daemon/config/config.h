@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/item.h"
+#include "observe/log_level.h"
 
 namespace purgeq {
 
@@ -66,12 +67,6 @@ struct AccessRule {
   std::vector<std::string>
       groups;  // group names or numeric gids allowed (primary or supplementary)
 };
-
-enum class LogLevel { debug, info, notice, warning, error };
-
-// "debug", "info", "notice", "warning", "error", as written under `log.level`.
-std::string_view to_string(LogLevel level);
-std::optional<LogLevel> log_level_from_string(std::string_view name);
 
 struct Config {
   struct Listen {

@@ -10,7 +10,7 @@
 
 #include "dispatch/request_body.h"
 #include "model/wall_clock.h"
-#include "service/log.h"
+#include "observe/log.h"
 
 namespace purgeq {
 namespace {

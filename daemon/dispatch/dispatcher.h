@@ -18,7 +18,7 @@
 #include "dispatch/account_engine.h"
 #include "dispatch/http_client.h"
 #include "intake/delivery_view.h"
-#include "service/metrics.h"
+#include "observe/metrics.h"
 #include "store/store_worker.h"
 
 namespace purgeq {

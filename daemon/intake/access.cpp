@@ -18,7 +18,7 @@
 #include <memory>
 #include <system_error>
 
-#include "service/log.h"
+#include "observe/log.h"
 
 namespace purgeq {
 namespace {

@@ -13,7 +13,7 @@
 #include "intake/access.h"
 #include "intake/intent_parser.h"
 #include "model/wall_clock.h"
-#include "service/log.h"
+#include "observe/log.h"
 
 namespace purgeq {
 namespace {

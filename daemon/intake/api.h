@@ -15,7 +15,7 @@
 #include "intake/access.h"
 #include "intake/delivery_view.h"
 #include "intake/progress_signal.h"
-#include "service/metrics.h"
+#include "observe/metrics.h"
 #include "store/store_worker.h"
 
 namespace purgeq {

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "planner/batch_rules.h"
-#include "service/metrics.h"
+#include "observe/metrics.h"
 #include "store/store_worker.h"
 
 namespace purgeq {

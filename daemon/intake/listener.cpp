@@ -33,7 +33,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "service/log.h"
+#include "observe/log.h"
 
 namespace purgeq {
 namespace {

@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "config/config.h"
-#include "service/daemon.h"
+#include "app/daemon.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"purgeqd: durable, batching cache-purge daemon for Cloudflare"};

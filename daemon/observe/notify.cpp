@@ -1,5 +1,5 @@
 // sd_notify and sd_listen_fds wrappers.
-#include "service/notify.h"
+#include "observe/notify.h"
 
 #include <fmt/format.h>
 #include <systemd/sd-daemon.h>

@@ -1,5 +1,5 @@
 // Wiring of storage, dispatcher, API and listener on one io_context, plus signals and timers.
-#include "service/daemon.h"
+#include "app/daemon.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -12,8 +12,8 @@
 #include "intake/api.h"
 #include "intake/listener.h"
 #include "model/wall_clock.h"
-#include "service/log.h"
-#include "service/notify.h"
+#include "observe/log.h"
+#include "observe/notify.h"
 #include "store/sqlite_store.h"
 #include "store/store_worker.h"
 

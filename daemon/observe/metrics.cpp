@@ -1,5 +1,5 @@
 // Prometheus text rendering of purgeq's counters.
-#include "service/metrics.h"
+#include "observe/metrics.h"
 
 #include <fmt/format.h>
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "config/config.h"
+#include "observe/log_level.h"
 
 namespace purgeq::log {
 

@@ -1,5 +1,5 @@
 // Logging to stderr for journald.
-#include "service/log.h"
+#include "observe/log.h"
 
 #include <unistd.h>
 
