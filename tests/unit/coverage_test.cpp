@@ -4,25 +4,13 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <string>
 #include <vector>
 
+#include "support/tsv.h"
+
 namespace purgeq {
 namespace {
-
-// Tab-separated fields; runs of tabs count as one separator so columns can be aligned.
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> fields;
-  std::size_t pos = 0;
-  while (pos < line.size()) {
-    const auto tab = line.find('\t', pos);
-    const auto end = tab == std::string::npos ? line.size() : tab;
-    if (end > pos) fields.push_back(line.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  return fields;
-}
 
 // "everything", "tag:T", "host:H", "prefix:P", "file:URL|Name: value|..." (see coverage.tsv).
 std::optional<Item> parse_item(const std::string& text) {
@@ -52,17 +40,10 @@ std::optional<Item> parse_item(const std::string& text) {
 }
 
 TEST(CoverageTable, EveryRow) {
-  const std::string path = std::string(PURGEQ_TEST_DATA_DIR) + "/coverage.tsv";
-  std::ifstream table(path);
-  ASSERT_TRUE(table) << "missing " << path;
-  std::string line;
-  int line_no = 0;
   int rows = 0;
-  while (std::getline(table, line)) {
-    ++line_no;
-    if (line.empty() || line[0] == '#') continue;
-    const std::string where = "coverage.tsv:" + std::to_string(line_no) + ": " + line;
-    const auto fields = split_tabs(line);
+  for (const auto& row : test::read_tsv("coverage.tsv")) {
+    const std::string& where = row.where;
+    const auto& fields = row.fields;
     ASSERT_GE(fields.size(), 3U) << where;
     const auto broad = parse_item(fields[0]);
     const auto narrow = parse_item(fields[1]);

@@ -2,42 +2,27 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-#include <fstream>
-#include <sstream>
 
 #include "dispatch/request_body.h"
 #include "dispatch/verdict.h"
+#include "support/tsv.h"
 
 namespace purgeq {
 namespace {
 
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> fields;
-  std::stringstream stream(line);
-  std::string field;
-  while (std::getline(stream, field, '\t')) fields.push_back(field);
-  while (fields.size() < 5) fields.emplace_back();
-  return fields;
-}
-
 TEST(Verdict, TableOfAnswers) {
-  std::ifstream table(std::string(PURGEQ_TEST_DATA_DIR) + "/verdicts.tsv");
-  ASSERT_TRUE(table) << "missing verdicts.tsv";
-  std::string line;
-  int line_no = 0;
   int rows = 0;
-  while (std::getline(table, line)) {
-    ++line_no;
-    if (line.empty() || line[0] == '#') continue;
-    const auto f = split_tabs(line);
+  for (const auto& row : test::read_tsv("verdicts.tsv")) {
+    const auto& f = row.fields;
+    ASSERT_EQ(f.size(), 5U) << row.where;
     HttpResponse response;
     response.status = std::stol(f[0]);
     response.transport_error = f[1];
     response.body = f[2];
     const auto got = classify(response);
-    EXPECT_EQ(to_string(got.verdict), f[3]) << "verdicts.tsv line " << line_no << ": " << line;
-    EXPECT_EQ(got.code, std::stoi(f[4])) << "verdicts.tsv line " << line_no;
-    EXPECT_FALSE(got.message.empty()) << "verdicts.tsv line " << line_no;
+    EXPECT_EQ(to_string(got.verdict), f[3]) << row.where;
+    EXPECT_EQ(got.code, std::stoi(f[4])) << row.where;
+    EXPECT_FALSE(got.message.empty()) << row.where;
     ++rows;
   }
   EXPECT_GE(rows, 20);

@@ -5,10 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
+
+#include "support/tsv.h"
 
 namespace purgeq {
 namespace {
@@ -115,28 +115,11 @@ std::string outcome(const std::variant<Item, IntakeError>& result) {
   return "error " + std::get<IntakeError>(result).code;
 }
 
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> fields;
-  std::string field;
-  std::istringstream in(line);
-  while (std::getline(in, field, '\t')) {
-    if (!field.empty()) fields.push_back(field);
-  }
-  return fields;
-}
-
 TEST(ItemTable, EveryRowHolds) {
-  const std::string path = std::string(PURGEQ_TEST_DATA_DIR) + "/items.tsv";
-  std::ifstream file(path);
-  ASSERT_TRUE(file) << "cannot open " << path;
-  std::string line;
-  int line_number = 0;
   int rows = 0;
-  while (std::getline(file, line)) {
-    ++line_number;
-    if (line.empty() || line.front() == '#') continue;
-    const std::string where = "items.tsv:" + std::to_string(line_number);
-    const auto fields = split_tabs(line);
+  for (const auto& row : test::read_tsv("items.tsv")) {
+    const std::string& where = row.where;
+    const auto& fields = row.fields;
     if (fields.size() != 3) {
       ADD_FAILURE() << where << ": expected 3 tab-separated columns, got " << fields.size();
       continue;
