@@ -23,10 +23,6 @@
 
 #include "model/ascii.h"
 
-// Boost.URL's sources, compiled into this one translation unit (its header-only mode): Debian 12
-// packages its library separately (libboost-url1.81-dev), and this is all purgeq uses of it.
-#include <boost/url/src.hpp>  // NOLINT(build/include_order)
-
 namespace purgeq {
 namespace {
 
