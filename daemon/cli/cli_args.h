@@ -13,7 +13,7 @@
 
 namespace purgeq::cli {
 
-// The CLI's exit codes (SPEC.md "CLI"); scripts branch on them, never renumber.
+// The CLI's exit codes (docs/cli.md); scripts branch on them, never renumber.
 enum ExitCode : int {
   kExitOk = 0,           // accepted; with --wait / wait: every item purged
   kExitItemsFailed = 1,  // the intent ended failed or partial

@@ -10,7 +10,6 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <cctype>
 #include <charconv>
 #include <cstdint>
 #include <mutex>
@@ -18,6 +17,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+
+#include "model/ascii.h"
 
 #ifndef PURGEQ_VERSION
 #define PURGEQ_VERSION "dev"
@@ -44,14 +45,6 @@ void ensure_curl_global_init() {
     throw std::runtime_error(std::string("curl_global_init failed: ") +
                              curl_easy_strerror(g_curl_init_result));
   }
-}
-
-bool iequals_prefix(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  return std::equal(prefix.begin(), prefix.end(), text.begin(), [](char a, char b) {
-    return std::tolower(static_cast<unsigned char>(a)) ==
-           std::tolower(static_cast<unsigned char>(b));
-  });
 }
 
 std::string_view trim(std::string_view text) {
@@ -181,7 +174,7 @@ struct HttpClient::Impl {
     for (const std::string& header : t.request.headers) {
       // A CR or LF would let one header smuggle another into the request.
       if (header.find_first_of("\r\n") != std::string::npos) return "invalid request header";
-      if (iequals_prefix(header, "content-type:")) has_content_type = true;
+      if (ascii_istarts_with(header, "content-type:")) has_content_type = true;
       if (!append_header(t, header.c_str())) return "out of memory";
     }
     if (!has_content_type && !append_header(t, "Content-Type: application/json")) {
@@ -342,10 +335,10 @@ struct HttpClient::Impl {
     const std::size_t bytes = size * count;
     const std::string_view line(data, bytes);
     constexpr std::string_view kRetryAfter = "retry-after:";
-    if (iequals_prefix(line, "HTTP/")) {
+    if (ascii_istarts_with(line, "HTTP/")) {
       // A new status line starts a new response (e.g. after 1xx); forget the previous headers.
       t->response.retry_after.reset();
-    } else if (iequals_prefix(line, kRetryAfter)) {
+    } else if (ascii_istarts_with(line, kRetryAfter)) {
       t->response.retry_after = parse_retry_after(line.substr(kRetryAfter.size()));
     }
     return bytes;

@@ -1,4 +1,4 @@
-// The socket API's routes (SPEC "Socket API"): request in, response out. Transport-agnostic, so the
+// The socket API's routes (docs/api.md): request in, response out. Transport-agnostic, so the
 // listener owns sockets and deadlines and this file owns meaning.
 #pragma once
 

@@ -1,9 +1,19 @@
-// Logging to stderr for journald.
+// Logging: structured journald entries when stderr is connected to the journal, logfmt lines on
+// stderr otherwise (a terminal, a test harness, a container's log collector).
 #include "observe/log.h"
 
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <vector>
+
+#include "observe/journal_fields.h"
 
 namespace purgeq::log {
 namespace {
@@ -27,18 +37,46 @@ int priority(LogLevel level) {
   return 6;
 }
 
-}  // namespace
-
-void set_level(LogLevel level) {
-  g_level.store(level);
+// systemd sets JOURNAL_STREAM to "device:inode" of the stream it connected stderr to; the fd still
+// being that stream (not redirected since) is how systemd.exec(5) says to detect the journal.
+bool stderr_is_journal() {
+  const char* env = std::getenv("JOURNAL_STREAM");
+  if (env == nullptr) return false;
+  const std::string_view text(env);
+  const auto colon = text.find(':');
+  if (colon == std::string_view::npos) return false;
+  unsigned long long dev = 0;
+  unsigned long long ino = 0;
+  const auto dev_text = text.substr(0, colon);
+  const auto ino_text = text.substr(colon + 1);
+  if (std::from_chars(dev_text.data(), dev_text.data() + dev_text.size(), dev).ec != std::errc{} ||
+      std::from_chars(ino_text.data(), ino_text.data() + ino_text.size(), ino).ec != std::errc{}) {
+    return false;
+  }
+  struct stat st {};
+  if (::fstat(STDERR_FILENO, &st) != 0) return false;
+  return static_cast<unsigned long long>(st.st_dev) == dev &&
+         static_cast<unsigned long long>(st.st_ino) == ino;
 }
 
-bool enabled(LogLevel level) {
-  return level >= g_level.load();
+bool journal_enabled() {
+  static const bool enabled = stderr_is_journal();
+  return enabled;
 }
 
-void write(LogLevel level, std::string_view event, std::string_view fields) {
-  std::string line = fmt::format("<{}>event={}", priority(level), event);
+bool send_to_journal(int prio, std::string_view event, std::string_view fields) {
+  const auto entries = journal_fields(prio, "purgeqd", event, fields);
+  std::vector<iovec> iov;
+  iov.reserve(entries.size());
+  for (const auto& entry : entries) {
+    // sd_journal_sendv only reads the buffers; the C API is not const-correct.
+    iov.push_back({const_cast<char*>(entry.data()), entry.size()});  // NOLINT
+  }
+  return sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) >= 0;
+}
+
+void write_line(int prio, std::string_view event, std::string_view fields) {
+  std::string line = fmt::format("<{}>event={}", prio, event);
   if (!fields.empty()) {
     line += ' ';
     line += fields;
@@ -53,6 +91,24 @@ void write(LogLevel level, std::string_view event, std::string_view fields) {
     data += n;
     left -= static_cast<std::size_t>(n);
   }
+}
+
+}  // namespace
+
+void set_level(LogLevel level) {
+  g_level.store(level);
+}
+
+bool enabled(LogLevel level) {
+  return level >= g_level.load();
+}
+
+void write(LogLevel level, std::string_view event, std::string_view fields) {
+  const int prio = priority(level);
+  // A journal that refuses the entry (full, restarting) must not swallow it: stderr still reaches
+  // the journal's stream, only without the fields.
+  if (journal_enabled() && send_to_journal(prio, event, fields)) return;
+  write_line(prio, event, fields);
 }
 
 std::string quote(std::string_view value) {

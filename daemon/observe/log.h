@@ -1,5 +1,6 @@
-// One line per event on stderr: a syslog priority prefix journald understands ("<6>"), the event
-// name, then key=value fields. Secrets never reach here: callers pass names, not tokens.
+// One event per call: under systemd a journald entry with one field per key (EVENT=, ZONE=, INTENT=,
+// ...); elsewhere one logfmt line on stderr with a syslog priority prefix ("<6>event=... k=v").
+// Secrets never reach here: callers pass names, not tokens.
 #pragma once
 
 #include <fmt/format.h>

@@ -1,4 +1,4 @@
-"""Durability: acknowledged intents survive kill -9 (issue: durable intake)."""
+"""Durability: acknowledged intents survive kill -9 and concurrent submitters."""
 
 import threading
 import time
