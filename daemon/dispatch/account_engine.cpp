@@ -251,6 +251,7 @@ FlightOutcome AccountEngine::on_answer(std::int64_t flight_id, const Classified&
       break;
     }
     case Verdict::auth_error:
+      if (!auth_paused_) paused_since_ = now;
       auth_paused_ = true;
       next_probe_ = now + kAuthProbeInterval;
       pause_reason_ =
@@ -302,6 +303,11 @@ FlightOutcome AccountEngine::on_answer(std::int64_t flight_id, const Classified&
     }
   }
   return outcome;
+}
+
+std::optional<Clock::time_point> AccountEngine::paused_since() const {
+  if (!auth_paused_) return std::nullopt;
+  return paused_since_;
 }
 
 void AccountEngine::reconfigure(const Limits& limits, Backoff backoff,

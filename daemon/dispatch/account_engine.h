@@ -107,6 +107,8 @@ class AccountEngine {
   [[nodiscard]] std::size_t in_flight_items() const;
   [[nodiscard]] bool auth_paused() const { return auth_paused_; }
   [[nodiscard]] const std::string& pause_reason() const { return pause_reason_; }
+  // When the current auth pause began (a failed probe does not restart it).
+  [[nodiscard]] std::optional<Clock::time_point> paused_since() const;
   [[nodiscard]] std::optional<Clock::time_point> backoff_until(Clock::time_point now) const;
   [[nodiscard]] std::optional<Clock::time_point> next_probe() const;
   [[nodiscard]] int consecutive_failures() const { return consecutive_failures_; }
@@ -152,6 +154,7 @@ class AccountEngine {
   bool auth_paused_ = false;
   bool probe_in_flight_ = false;
   Clock::time_point next_probe_{};
+  Clock::time_point paused_since_{};
   std::string pause_reason_;
 
   int consecutive_failures_ = 0;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <cmath>
 
 #include "dispatch/request_body.h"
 #include "model/wall_clock.h"
@@ -360,7 +361,7 @@ void Dispatcher::send(const std::string& account, EngineFlight flight) {
     log::info("batch_dry_run", "zone={} kind={} items={} body_bytes={} body={}",
               log::quote(zone->name), to_string(kind), flight.members.size(), body.size(),
               log::quote(body.substr(0, 512)));
-    ++metrics_.requests["dry_run"];
+    ++metrics_.requests[{account, "dry_run"}];
     boost::asio::post(io_, [this, account, flight = std::move(flight)] {
       HttpResponse ok;
       ok.status = 200;
@@ -378,10 +379,11 @@ void Dispatcher::send(const std::string& account, EngineFlight flight) {
   request.headers.emplace_back("Content-Type: application/json");
   request.body = std::move(body);
   request.timeout = config_->cloudflare.timeout;
-  http_.post(std::move(request),
-             [this, account, flight = std::move(flight)](const HttpResponse& response) {
-               on_answer(account, flight, response);
-             });
+  http_.post(std::move(request), [this, account, flight = std::move(flight),
+                                  sent = Clock::now()](const HttpResponse& response) {
+    metrics_.observe_request(account, std::chrono::duration<double>(Clock::now() - sent).count());
+    on_answer(account, flight, response);
+  });
 }
 
 void Dispatcher::on_answer(const std::string& account, const EngineFlight& flight,
@@ -411,10 +413,10 @@ void Dispatcher::on_answer(const std::string& account, const EngineFlight& fligh
   }
   switch (answer.verdict) {
     case Verdict::success:
-      if (!config_->dry_run) ++metrics_.requests["success"];
+      if (!config_->dry_run) ++metrics_.requests[{account, "success"}];
       break;
     case Verdict::rate_limited: {
-      ++metrics_.requests["rate_limited"];
+      ++metrics_.requests[{account, "rate_limited"}];
       ++metrics_.rate_limited;
       record_error(account, flight, answer);
       const auto resume = engine.limiter().paused_until(now).value_or(now);
@@ -423,7 +425,7 @@ void Dispatcher::on_answer(const std::string& account, const EngineFlight& fligh
       break;
     }
     case Verdict::auth_error:
-      ++metrics_.requests["auth_error"];
+      ++metrics_.requests[{account, "auth_error"}];
       record_error(account, flight, answer);
       log::warning("account_paused",
                    "account={} reason=auth status={} code={} message={} next_probe_s={}",
@@ -431,13 +433,13 @@ void Dispatcher::on_answer(const std::string& account, const EngineFlight& fligh
                    duration_cast<std::chrono::seconds>(kAuthProbeInterval).count());
       break;
     case Verdict::zone_error:
-      ++metrics_.requests["zone_error"];
+      ++metrics_.requests[{account, "zone_error"}];
       record_error(account, flight, answer);
       log::error("zone_error", "zone={} status={} code={} message={}", log::quote(zone),
                  answer.status, answer.code, log::quote(answer.message));
       break;
     case Verdict::rejected:
-      ++metrics_.requests["rejected"];
+      ++metrics_.requests[{account, "rejected"}];
       record_error(account, flight, answer);
       if (flight.members.size() <= 1) {
         for (const auto& member : flight.members) {
@@ -451,7 +453,8 @@ void Dispatcher::on_answer(const std::string& account, const EngineFlight& fligh
       }
       break;
     case Verdict::transient: {
-      ++metrics_.requests[response.transport_error.empty() ? "server_error" : "transport_error"];
+      ++metrics_.requests[{account,
+                           response.transport_error.empty() ? "server_error" : "transport_error"}];
       ++metrics_.retries_scheduled;
       record_error(account, flight, answer);
       const auto until = engine.backoff_until(now).value_or(now);
@@ -621,16 +624,19 @@ boost::json::object Dispatcher::status_json(const StoreSnapshot& snapshot) const
     }
     if (kinds.empty() && in_flight == 0) continue;
     kinds["in_flight"] = in_flight;
+    if (const Zone* zone = config_->find_zone(zone_id); zone != nullptr && !kinds.empty()) {
+      kinds["drain_estimate_s"] =
+          drain_estimate(config_->accounts[zone->account_index].name, pending);
+    }
     queue[zone_name(zone_id)] = std::move(kinds);
   }
   out["queue"] = std::move(queue);
   out["pending"] = snapshot.counts.total(TargetState::pending);
   out["in_flight_items"] = snapshot.counts.total(TargetState::in_flight);
   out["requests_in_flight"] = requests_in_flight_;
-  if (timer_at_) {
+  // Nothing pending: the timer only paces sweeps, and "next dispatch in 50 s" would mislead.
+  if (timer_at_ && snapshot.counts.total(TargetState::pending) > 0) {
     out["next_dispatch_in_ms"] = std::max<std::int64_t>(0, to_ms(*timer_at_ - now));
-  } else {
-    out["next_dispatch_in_ms"] = nullptr;
   }
   boost::json::object accounts;
   for (const auto& account : config_->accounts) {
@@ -651,21 +657,125 @@ boost::json::object Dispatcher::status_json(const StoreSnapshot& snapshot) const
     a["global_used"] = engine.limiter().global_used(now);
     a["requests_in_flight"] = engine.in_flight();
     a["split_batches_waiting"] = engine.splits_waiting();
+    PendingByKind pending{};
+    for (const auto& zone_id : zones_of(it->second.config_index)) {
+      const auto found = snapshot.counts.zones.find(zone_id);
+      if (found == snapshot.counts.zones.end()) continue;
+      const auto of_zone = pending_by_kind(found->second);
+      for (std::size_t k = 0; k < pending.size(); ++k) pending[k] += of_zone[k];
+    }
+    a["drain_estimate_s"] = drain_estimate(account.name, pending);
     accounts[account.name] = std::move(a);
   }
   out["accounts"] = std::move(accounts);
   boost::json::array errors;
+  const auto now_ms = wall_ms();
   for (const auto& e : recent_errors_) {
-    errors.push_back(boost::json::object{{"at_ms", e.at_ms},
-                                         {"account", e.account},
-                                         {"zone", e.zone},
-                                         {"verdict", e.verdict},
-                                         {"status", e.status},
-                                         {"code", e.code},
-                                         {"message", e.message}});
+    errors.push_back(
+        boost::json::object{{"at_ms", e.at_ms},
+                            {"age_s", std::max<std::int64_t>(0, now_ms - e.at_ms) / 1000},
+                            {"account", e.account},
+                            {"zone", e.zone},
+                            {"verdict", e.verdict},
+                            {"status", e.status},
+                            {"code", e.code},
+                            {"message", e.message}});
   }
   out["recent_errors"] = std::move(errors);
   out["dry_run"] = config_->dry_run;
+  return out;
+}
+
+std::int64_t Dispatcher::drain_estimate(const std::string& account,
+                                        const PendingByKind& pending) const {
+  const purgeq::Account* config_account = nullptr;
+  for (const auto& candidate : config_->accounts) {
+    if (candidate.name == account) config_account = &candidate;
+  }
+  if (config_account == nullptr) return 0;
+  return static_cast<std::int64_t>(
+      std::ceil(drain_seconds(paced(config_account->limits), pending)));
+}
+
+const Dispatcher::RecentError* Dispatcher::last_error_of(const std::string& account) const {
+  for (auto it = recent_errors_.rbegin(); it != recent_errors_.rend(); ++it) {
+    if (it->account == account) return &*it;
+  }
+  return nullptr;
+}
+
+boost::json::object Dispatcher::waiting_for(const std::string& zone_id,
+                                            const StoreSnapshot& snapshot) const {
+  const auto now = Clock::now();
+  const auto seconds_until = [now](Clock::time_point when) {
+    return std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(
+                                         when - now + std::chrono::milliseconds(999))
+                                         .count());
+  };
+  boost::json::object out{{"zone", zone_name(zone_id)}};
+  const Zone* zone = config_->find_zone(zone_id);
+  if (zone == nullptr) {
+    // Removed by a reload: its items stay queued until the zone is configured again.
+    out["state"] = "zone_not_configured";
+    return out;
+  }
+  const auto& account = config_->accounts[zone->account_index];
+  out["account"] = account.name;
+  PendingByKind pending{};
+  if (const auto found = snapshot.counts.zones.find(zone_id);
+      found != snapshot.counts.zones.end()) {
+    pending = pending_by_kind(found->second);
+  }
+  std::int64_t total = 0;
+  for (const auto n : pending) total += n;
+  out["pending"] = total;
+  out["drain_estimate_s"] = drain_estimate(account.name, pending);
+  const auto it = accounts_.find(account.name);
+  if (it == accounts_.end()) {
+    out["state"] = "sending";
+    return out;
+  }
+  const auto& engine = *it->second.engine;
+  if (const auto since = engine.paused_since()) {
+    out["state"] = "paused";
+    out["reason"] = engine.pause_reason();
+    const auto ago = std::chrono::duration_cast<std::chrono::milliseconds>(now - *since).count();
+    out["since"] = rfc3339_utc(wall_ms() - ago);
+    out["since_s"] = ago / 1000;
+    out["resume"] = fmt::format(
+        "give account {} a token with Zone > Cache Purge permission for this zone, then reload "
+        "purgeqd (systemctl reload purgeq); it also retries by itself every {} s",
+        account.name, kAuthProbeInterval.count());
+    if (const auto probe = engine.next_probe()) out["next_probe_in_s"] = seconds_until(*probe);
+    return out;
+  }
+  const auto backoff = engine.backoff_until(now);
+  if (backoff || engine.consecutive_failures() > 0) {
+    out["state"] = "upstream_failing";
+    if (const RecentError* last = last_error_of(account.name)) {
+      out["last_error"] = last->status > 0 ? fmt::format("HTTP {} code {}: {}", last->status,
+                                                         last->code, last->message)
+                                           : last->message;
+      out["last_error_age_s"] = std::max<std::int64_t>(0, wall_ms() - last->at_ms) / 1000;
+    }
+    out["next_attempt_in_s"] = backoff ? seconds_until(*backoff) : 0;
+    out["consecutive_failures"] = engine.consecutive_failures();
+    return out;
+  }
+  const auto& limiter = engine.limiter();
+  if (const auto until = limiter.paused_until(now)) {
+    out["state"] = "rate_limited";
+    out["retry_in_s"] = seconds_until(*until);
+    return out;
+  }
+  // Spent budget for what this zone has pending: it goes out as tokens refill.
+  const bool urls_wait =
+      pending[static_cast<std::size_t>(Kind::file)] > 0 && limiter.url_tokens(now) < 1;
+  const bool flex_wait =
+      total > pending[static_cast<std::size_t>(Kind::file)] && limiter.flex_tokens(now) < 1;
+  const bool global_wait = account.limits.global_requests > 0 &&
+                           limiter.global_used(now) >= account.limits.global_requests;
+  out["state"] = urls_wait || flex_wait || global_wait ? "rate_limited" : "sending";
   return out;
 }
 

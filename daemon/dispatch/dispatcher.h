@@ -18,6 +18,7 @@
 #include "dispatch/account_engine.h"
 #include "dispatch/http_client.h"
 #include "intake/delivery_view.h"
+#include "limiter/drain_estimate.h"
 #include "observe/metrics.h"
 #include "store/store_worker.h"
 
@@ -45,6 +46,8 @@ class Dispatcher final : public DeliveryView {
 
   void wake() override;
   [[nodiscard]] boost::json::object status_json(const StoreSnapshot& snapshot) const override;
+  [[nodiscard]] boost::json::object waiting_for(const std::string& zone_id,
+                                                const StoreSnapshot& snapshot) const override;
   void render_gauges(MetricsText& text, const StoreSnapshot& snapshot,
                      const OldestPending& oldest) const override;
 
@@ -86,6 +89,10 @@ class Dispatcher final : public DeliveryView {
                     const Classified& answer);
   void flight_ended();
   [[nodiscard]] std::string zone_name(const std::string& zone_id) const;
+  // Seconds to send `pending` at `account`'s paced budget, rounded up.
+  [[nodiscard]] std::int64_t drain_estimate(const std::string& account,
+                                            const PendingByKind& pending) const;
+  [[nodiscard]] const RecentError* last_error_of(const std::string& account) const;
   [[nodiscard]] std::vector<std::string> zones_of(std::size_t account_index) const;
   [[nodiscard]] std::shared_ptr<const StoreSnapshot> snapshot() const { return store_.snapshot(); }
 

@@ -75,17 +75,13 @@ int cloudflare_code(std::string_view code) {
   return it == kCodes.end() ? 1012 : it->second;
 }
 
-std::string rfc3339(std::int64_t ms) {
-  const auto tp = std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", std::chrono::floor<std::chrono::seconds>(tp));
-}
-
 std::string_view zone_name_of(const Config& config, std::string_view zone_id) {
   const Zone* zone = config.find_zone(zone_id);
   return zone != nullptr ? std::string_view(zone->name) : zone_id;
 }
 
-json::object intent_json(const IntentStatus& status) {
+json::object intent_json(const IntentStatus& status, const DeliveryView& delivery,
+                         const StoreSnapshot& snapshot) {
   json::array errors;
   for (const auto& error : status.errors) {
     errors.push_back(json::object{{"kind", to_string(error.kind)},
@@ -93,10 +89,10 @@ json::object intent_json(const IntentStatus& status) {
                                   {"code", error.code},
                                   {"message", error.message}});
   }
-  return json::object{
+  json::object out{
       {"id", status.id},
       {"status", status.status()},
-      {"created_at", rfc3339(status.created_ms)},
+      {"created_at", rfc3339_utc(status.created_ms)},
       {"items", json::object{{"total", status.total},
                              {"queued", status.queued},
                              {"in_flight", status.in_flight},
@@ -105,6 +101,14 @@ json::object intent_json(const IntentStatus& status) {
       {"errors", std::move(errors)},
       {"peer",
        json::object{{"uid", status.peer.uid}, {"gid", status.peer.gid}, {"pid", status.peer.pid}}}};
+  if (!status.terminal()) {
+    json::array waiting;
+    for (const auto& zone_id : status.waiting_zones) {
+      waiting.push_back(delivery.waiting_for(zone_id, snapshot));
+    }
+    out["waiting_for"] = std::move(waiting);
+  }
+  return out;
 }
 
 // Value of `name` in a query string "a=1&wait=5", if present.
@@ -387,7 +391,8 @@ boost::asio::awaitable<HttpResponseMessage> Api::intent(const HttpRequestMessage
       }
     }
     if (status->terminal() || stopping_ || std::chrono::steady_clock::now() >= deadline) {
-      co_return json_response(request, http::status::ok, intent_json(*status));
+      co_return json_response(request, http::status::ok,
+                              intent_json(*status, delivery_, *store_.snapshot()));
     }
     co_await progress_.wait_until(deadline, seen);
   }
@@ -432,7 +437,7 @@ boost::asio::awaitable<HttpResponseMessage> Api::failed(const HttpRequestMessage
                                  {"item", f.item},
                                  {"code", f.code},
                                  {"message", f.message},
-                                 {"failed_at", rfc3339(f.failed_ms)}});
+                                 {"failed_at", rfc3339_utc(f.failed_ms)}});
   }
   co_return json_response(request, http::status::ok, json::object{{"items", std::move(items)}});
 }

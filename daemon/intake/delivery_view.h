@@ -8,8 +8,8 @@
 #include <map>
 #include <string>
 
-#include "planner/batch_rules.h"
 #include "observe/metrics.h"
+#include "planner/batch_rules.h"
 #include "store/store_worker.h"
 
 namespace purgeq {
@@ -24,6 +24,11 @@ class DeliveryView {
   virtual void wake() = 0;
   // Accounts, pauses, flights and the next dispatch, with the queue from `snapshot`.
   [[nodiscard]] virtual boost::json::object status_json(const StoreSnapshot& snapshot) const = 0;
+  // Why a zone's pending items are not purged yet, for an intent that has some there: the account
+  // is paused (auth), the upstream is failing, the budget is spent, or it is sending; with the
+  // zone's backlog and the time to drain it. Members are documented in docs/api.md.
+  [[nodiscard]] virtual boost::json::object waiting_for(const std::string& zone_id,
+                                                        const StoreSnapshot& snapshot) const = 0;
   // Queue depth, age, pause and token gauges.
   virtual void render_gauges(MetricsText& text, const StoreSnapshot& snapshot,
                              const OldestPending& oldest) const = 0;

@@ -59,8 +59,11 @@ bool stderr_is_journal() {
          static_cast<unsigned long long>(st.st_ino) == ino;
 }
 
+// libsystemd drops entries silently when journald's socket is missing, so without it the events
+// stay on stderr rather than vanish.
 bool journal_enabled() {
-  static const bool enabled = stderr_is_journal();
+  static const bool enabled =
+      stderr_is_journal() && ::access("/run/systemd/journal/socket", W_OK) == 0;
   return enabled;
 }
 

@@ -44,16 +44,32 @@ void Histogram::observe(double value) {
   ++count_;
 }
 
-void Histogram::render(std::string& out, const std::string& name) const {
+void Histogram::render(std::string& out, const std::string& name, const std::string& labels) const {
+  const std::string before_le = labels.empty() ? "" : labels + ",";
+  const std::string own = labels.empty() ? "" : "{" + labels + "}";
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < bounds_.size(); ++i) {
     cumulative += counts_[i];
-    out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, format_value(bounds_[i]), cumulative);
+    out += fmt::format("{}_bucket{{{}le=\"{}\"}} {}\n", name, before_le, format_value(bounds_[i]),
+                       cumulative);
   }
   cumulative += counts_.back();
-  out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
-  out += fmt::format("{}_sum {}\n", name, format_value(sum_));
-  out += fmt::format("{}_count {}\n", name, count_);
+  out += fmt::format("{}_bucket{{{}le=\"+Inf\"}} {}\n", name, before_le, cumulative);
+  out += fmt::format("{}_sum{} {}\n", name, own, format_value(sum_));
+  out += fmt::format("{}_count{} {}\n", name, own, count_);
+}
+
+void Metrics::observe_request(const std::string& account, double seconds) {
+  // Cloudflare answers purges in tens of milliseconds; the tail up to the 30 s default timeout is
+  // what an operator needs to see when it is slow.
+  auto it = request_duration.find(account);
+  if (it == request_duration.end()) {
+    it = request_duration
+             .try_emplace(account,
+                          std::vector<double>{0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})
+             .first;
+  }
+  it->second.observe(seconds);
 }
 
 void MetricsText::family(const std::string& name, const std::string& type,
@@ -79,6 +95,8 @@ void MetricsText::sample(const std::string& name,
 }
 
 void render_counters(const Metrics& m, MetricsText& text) {
+  text.family("purgeq_build_info", "gauge", "Always 1; the version purgeqd was built as.");
+  text.sample("purgeq_build_info", {{"version", PURGEQ_VERSION}}, 1);
   text.family("purgeq_intents_accepted_total", "counter", "Intents acknowledged (durable).");
   text.sample("purgeq_intents_accepted_total", {}, static_cast<double>(m.intents_accepted));
   text.family("purgeq_intents_rejected_total", "counter", "Intents refused, by error code.");
@@ -91,9 +109,11 @@ void render_counters(const Metrics& m, MetricsText& text) {
                 {{"zone", key.first}, {"kind", std::string(to_string(key.second))}},
                 static_cast<double>(n));
   }
-  text.family("purgeq_requests_total", "counter", "Requests sent to Cloudflare, by outcome.");
-  for (const auto& [outcome, n] : m.requests) {
-    text.sample("purgeq_requests_total", {{"outcome", outcome}}, static_cast<double>(n));
+  text.family("purgeq_requests_total", "counter",
+              "Requests sent to Cloudflare, by account and outcome.");
+  for (const auto& [key, n] : m.requests) {
+    text.sample("purgeq_requests_total", {{"account", key.first}, {"outcome", key.second}},
+                static_cast<double>(n));
   }
   text.family("purgeq_items_purged_total", "counter", "Items purged (named or covered), by kind.");
   for (const auto& [kind, n] : m.items_purged) {
@@ -116,6 +136,14 @@ void render_counters(const Metrics& m, MetricsText& text) {
               "Time from acceptance to a successful purge.");
   std::string hist;
   m.purge_latency.render(hist, "purgeq_purge_latency_seconds");
+  text.raw(hist);
+  text.family("purgeq_request_duration_seconds", "histogram",
+              "Time from sending a request to Cloudflare to its answer, by account.");
+  hist.clear();
+  for (const auto& [account, histogram] : m.request_duration) {
+    histogram.render(hist, "purgeq_request_duration_seconds",
+                     fmt::format("account=\"{}\"", escape_label(account)));
+  }
   text.raw(hist);
 }
 

@@ -19,7 +19,7 @@ class Histogram {
   explicit Histogram(std::vector<double> bounds);
   void observe(double value);
   // Appends the _bucket/_sum/_count lines of family `name` with extra `labels` ("" or "a=\"b\"").
-  void render(std::string& out, const std::string& name) const;
+  void render(std::string& out, const std::string& name, const std::string& labels = "") const;
 
  private:
   std::vector<double> bounds_;
@@ -33,9 +33,12 @@ struct Metrics {
   std::map<std::pair<std::string, Kind>, std::uint64_t> items_accepted;
   std::uint64_t intents_accepted = 0;
   std::map<std::string, std::uint64_t> intents_rejected;  // by error code
-  // requests sent to Cloudflare by outcome: success, rate_limited, rejected, auth_error,
-  // zone_error, server_error, transport_error, dry_run
-  std::map<std::string, std::uint64_t> requests;
+  // requests sent to Cloudflare by account and outcome: success, rate_limited, rejected,
+  // auth_error, zone_error, server_error, transport_error, dry_run
+  std::map<std::pair<std::string, std::string>, std::uint64_t> requests;
+  // Seconds from sending a request to Cloudflare to its answer (or transport failure), by account.
+  std::map<std::string, Histogram> request_duration;
+  void observe_request(const std::string& account, double seconds);
   std::map<Kind, std::uint64_t> items_purged;
   std::map<Kind, std::uint64_t> items_failed;
   // Requests a naive one-request-per-item client would have sent beyond what purgeq sent.

@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <set>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -885,30 +886,41 @@ std::optional<IntentStatus> SqliteStore::intent_status(std::string_view intent_i
                        static_cast<long>(sqlite3_column_int64(stmt, 3)),
                        static_cast<long>(sqlite3_column_int64(stmt, 4))};
   }
-  auto* stmt = prepare(
-      "SELECT t.state, t.kind, coalesce(t.value, t.key), t.error_code, t.error_message "
-      "FROM links l JOIN targets t ON t.id = l.target WHERE l.intent = ?1");
-  Reset reset(stmt);
-  bind_value(stmt, 1, ref);
-  while (step_row(stmt)) {
-    ++status.total;
-    switch (static_cast<TargetState>(sqlite3_column_int(stmt, 0))) {
-      case TargetState::pending:
-        ++status.queued;
-        break;
-      case TargetState::in_flight:
-        ++status.in_flight;
-        break;
-      case TargetState::done:
-        ++status.done;
-        break;
-      case TargetState::failed:
-        ++status.failed;
-        status.errors.push_back(ItemError{static_cast<Kind>(sqlite3_column_int(stmt, 1)),
-                                          column_text(stmt, 2), sqlite3_column_int(stmt, 3),
-                                          column_text(stmt, 4)});
-        break;
+  std::set<std::int64_t> waiting_zones;
+  {
+    auto* stmt = prepare(
+        "SELECT t.state, t.kind, coalesce(t.value, t.key), t.error_code, t.error_message, t.zone "
+        "FROM links l JOIN targets t ON t.id = l.target WHERE l.intent = ?1");
+    Reset reset(stmt);
+    bind_value(stmt, 1, ref);
+    while (step_row(stmt)) {
+      ++status.total;
+      switch (static_cast<TargetState>(sqlite3_column_int(stmt, 0))) {
+        case TargetState::pending:
+          ++status.queued;
+          waiting_zones.insert(sqlite3_column_int64(stmt, 5));
+          break;
+        case TargetState::in_flight:
+          ++status.in_flight;
+          waiting_zones.insert(sqlite3_column_int64(stmt, 5));
+          break;
+        case TargetState::done:
+          ++status.done;
+          break;
+        case TargetState::failed:
+          ++status.failed;
+          status.errors.push_back(ItemError{static_cast<Kind>(sqlite3_column_int(stmt, 1)),
+                                            column_text(stmt, 2), sqlite3_column_int(stmt, 3),
+                                            column_text(stmt, 4)});
+          break;
+      }
     }
+  }
+  auto* zone_stmt = prepare("SELECT zone_id FROM zones WHERE id = ?1");
+  for (const auto zone : waiting_zones) {
+    Reset reset(zone_stmt);
+    bind_value(zone_stmt, 1, zone);
+    if (step_row(zone_stmt)) status.waiting_zones.push_back(column_text(zone_stmt, 0));
   }
   return status;
 }

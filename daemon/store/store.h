@@ -55,6 +55,8 @@ struct IntentStatus {
   Peer peer;
   int total = 0, queued = 0, in_flight = 0, done = 0, failed = 0;
   std::vector<ItemError> errors;
+  // Zone ids where some of its items are still pending or in flight (empty once terminal).
+  std::vector<std::string> waiting_zones;
   // queued | in_flight | done | failed | partial
   [[nodiscard]] std::string_view status() const;
   [[nodiscard]] bool terminal() const { return done + failed == total; }

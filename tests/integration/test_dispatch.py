@@ -174,8 +174,8 @@ class FaultTest(unittest.TestCase):
         dropped = stats["faults"].get("drop", 0) + stats["faults"].get("lost_response", 0)
         self.assertLessEqual(stats["rate_limited"], dropped + 1, "pacing keeps 429 the exception")
         _, metrics = daemon.request("GET", "/metrics")
-        self.assertIn('purgeq_requests_total{outcome="success"}', metrics)
-        self.assertRegex(metrics, r'purgeq_requests_total\{outcome="(server|transport)_error"\} [1-9]')
+        self.assertRegex(metrics, r'purgeq_requests_total\{account="[^"]+",outcome="success"\}')
+        self.assertRegex(metrics, r'purgeq_requests_total\{account="[^"]+",outcome="(server|transport)_error"\} [1-9]')
 
     def test_poison_item_is_isolated_by_bisection(self):
         fake, daemon = self.tight_setup({"refuse_items": ["https://a.example/poison"]})

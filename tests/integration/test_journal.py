@@ -109,7 +109,8 @@ class JournalTest(unittest.TestCase):
         self.assertNotIn("event=intent_accepted", daemon.logs())
 
     def test_stderr_when_the_journal_refuses(self):
-        # JOURNAL_STREAM names stderr but nothing listens on journald's socket.
+        # JOURNAL_STREAM names stderr but journald's socket is missing (libsystemd would drop the
+        # entries silently).
         daemon = DaemonFixture(self, dry_run=True)
         daemon.start(extra_env={"JOURNAL_STREAM": journal_stream_of(daemon.log_path)})
         status, body = daemon.submit({"zone": "a.example", "tags": ["fallback-tag"]})

@@ -951,6 +951,8 @@ TEST(AccountEngine, ProbeAnsweredWithAuthErrorRearmsTheTimer) {
   rig.engine.on_answer(probe->id, auth403(), t2);
   EXPECT_TRUE(rig.engine.auth_paused());
   EXPECT_EQ(rig.engine.next_probe(), t2 + kAuthProbeInterval);
+  // A failed probe continues the pause: "paused since" stays when it began.
+  EXPECT_EQ(rig.engine.paused_since(), t0);
   EXPECT_EQ(rig.engine.in_flight(), 0);
   const auto action = rig.engine.next(t2 + seconds(30), counts);
   ASSERT_NE(as_wait(action), nullptr) << describe(action);
@@ -964,9 +966,11 @@ TEST(AccountEngine, ReconfigureLiftsTheAuthPause) {
   const auto counts = pending(kZoneA, Group::tag, 1000);
   pause_by_auth(rig, counts, t0);
   const auto t1 = t0 + seconds(5);
+  EXPECT_EQ(rig.engine.paused_since(), t0);
   rig.engine.reconfigure(enterprise(), default_backoff(), {kZoneA}, t1);
   EXPECT_FALSE(rig.engine.auth_paused());
   EXPECT_TRUE(rig.engine.pause_reason().empty());
+  EXPECT_EQ(rig.engine.paused_since(), std::nullopt);
   auto flight = take_one(rig.engine, t1, counts, 10);
   ASSERT_TRUE(flight);
   EXPECT_FALSE(flight->probe);

@@ -274,6 +274,8 @@ TEST_F(StoreTest, PendingTwinsMergeAndEveryIntentReportsAllItsItems) {
   EXPECT_EQ(status->created_ms, 2000);
   EXPECT_EQ(status->peer.uid, kPeer.uid);
   EXPECT_EQ(status->peer.pid, kPeer.pid);
+  EXPECT_EQ(status->waiting_zones, std::vector<std::string>{std::string(kZone)});
+  EXPECT_EQ(store->intent_status("i3")->waiting_zones.size(), 2U) << "one entry per zone";
   EXPECT_FALSE(store->intent_status("nope"));
 
   const auto counts = store->queue_counts();
@@ -290,6 +292,8 @@ TEST_F(StoreTest, PendingTwinsMergeAndEveryIntentReportsAllItsItems) {
   EXPECT_EQ(store->intent_status("i1")->done, 1);
   EXPECT_EQ(store->intent_status("i2")->done, 2);
   EXPECT_EQ(status_of(*store, "i2"), "in_flight");
+  EXPECT_EQ(store->intent_status("i2")->waiting_zones, std::vector<std::string>{std::string(kZone)})
+      << "pending and in-flight items both keep the zone listed";
 }
 
 TEST_F(StoreTest, InFlightTwinIsNotReusedSoALateItemIsPurgedAgain) {
