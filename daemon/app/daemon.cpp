@@ -11,6 +11,7 @@
 #include "dispatch/dispatcher.h"
 #include "intake/api.h"
 #include "intake/listener.h"
+#include "intake/tcp_listener.h"
 #include "model/wall_clock.h"
 #include "observe/log.h"
 #include "observe/notify.h"
@@ -52,6 +53,18 @@ class Daemon {
         watchdog_timer_(io_),
         prune_timer_(io_) {
     dispatcher_.on_progress = [this] { api_.progress(); };
+    if (config_->tcp.enabled) {
+      TcpListenerOptions options;
+      options.address = config_->tcp.address;
+      options.port = config_->tcp.port;
+      options.max_connections = static_cast<std::size_t>(config_->tcp.max_connections);
+      tcp_.emplace(
+          io_,
+          [this](const HttpRequestMessage& request, const std::string& remote) {
+            return api_.handle_client(request, remote);
+          },
+          options);
+    }
   }
 
   int run() {
@@ -133,6 +146,11 @@ class Daemon {
   void serve() {
     serving_ = true;
     listener_.start();
+    if (tcp_) {
+      tcp_->start();
+      log::notice("tcp_listening", "address={} port={} clients={}", config_->tcp.address,
+                  tcp_->port(), config_->api_clients.size());
+    }
     notify::ready();
     log::notice("ready", "version={} accounts={} zones={} dry_run={}", PURGEQ_VERSION,
                 config_->accounts.size(), config_->zones.size(), config_->dry_run);
@@ -166,6 +184,7 @@ class Daemon {
       auto merged = std::make_shared<Config>(*fresh);
       merged->listen = config_->listen;
       merged->storage = config_->storage;
+      merged->tcp = config_->tcp;
       config_ = merged;
       log::set_level(config_->log.level);
       dispatcher_.reconfigure(config_);
@@ -198,10 +217,12 @@ class Daemon {
     // The loop stops only once the dispatcher and every connection are done: a session left
     // suspended when the loop stops would be destroyed with the io_context, after what it uses.
     listener_.stop();
+    if (tcp_) tcp_->stop();
     api_.stop_intake();  // long-polls answer now, submissions get 503
-    stop_parts_left_ = 2;
+    stop_parts_left_ = tcp_ ? 3 : 2;
     dispatcher_.shutdown(kShutdownDeadline, [this] { stop_part_done(); });
     listener_.drain(kShutdownDeadline, [this] { stop_part_done(); });
+    if (tcp_) tcp_->drain(kShutdownDeadline, [this] { stop_part_done(); });
   }
 
   void stop_part_done() {
@@ -266,6 +287,7 @@ class Daemon {
   Dispatcher dispatcher_;
   Api api_;
   Listener listener_;
+  std::optional<TcpListener> tcp_;  // only with tcp.listen
   asio::signal_set signals_;
   asio::steady_timer status_timer_;
   asio::steady_timer watchdog_timer_;
@@ -284,6 +306,13 @@ std::vector<std::string> restart_only_changes(const Config& before, const Config
   if (before.listen.mode != after.listen.mode) keys.emplace_back("listen.mode");
   if (before.listen.group != after.listen.group) keys.emplace_back("listen.group");
   if (before.storage.path != after.storage.path) keys.emplace_back("storage.path");
+  if (before.tcp.enabled != after.tcp.enabled || before.tcp.address != after.tcp.address ||
+      before.tcp.port != after.tcp.port) {
+    keys.emplace_back("tcp.listen");
+  }
+  if (before.tcp.max_connections != after.tcp.max_connections) {
+    keys.emplace_back("tcp.max_connections");
+  }
   return keys;
 }
 

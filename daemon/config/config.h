@@ -68,6 +68,16 @@ struct AccessRule {
       groups;  // group names or numeric gids allowed (primary or supplementary)
 };
 
+// A Cloudflare API client admitted on the TCP listener (`api_clients:`): it authenticates with its
+// own bearer token and may purge what its rules allow, as an `access:` rule allows a local peer.
+struct ApiClient {
+  std::string name;
+  std::string token_source;        // "token_file /etc/purgeq/clients/cms.token" etc., never the token
+  std::string token;               // secret: never log, print or expose
+  std::vector<std::string> zones;  // zone names; empty = every zone
+  std::vector<Kind> kinds;         // empty = every kind (purge_everything is the kind "everything")
+};
+
 struct Config {
   struct Listen {
     std::string socket = "/run/purgeq/purgeq.sock";
@@ -114,6 +124,15 @@ struct Config {
     std::vector<std::string> users;   // user names or numeric uids
     std::vector<std::string> groups;  // group names or numeric gids
   } admin;
+
+  // The TCP listener for Cloudflare API clients: off unless `tcp.listen` is set.
+  struct Tcp {
+    bool enabled = false;
+    std::string address = "127.0.0.1";  // loopback unless an address is given
+    unsigned short port = 0;
+    long long max_connections = 256;
+  } tcp;
+  std::vector<ApiClient> api_clients;
 
   [[nodiscard]] const Zone* find_zone(std::string_view name_or_id) const;
 };

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "intake/access.h"
+#include "intake/api_clients.h"
 #include "intake/intent_parser.h"
 #include "model/wall_clock.h"
 #include "observe/log.h"
@@ -57,6 +58,20 @@ HttpResponseMessage cloudflare_response(const HttpRequestMessage& request, http:
   body["result"] =
       result_id.empty() ? json::value(nullptr) : json::value(json::object{{"id", result_id}});
   return json_response(request, status, body);
+}
+
+// The zone id of Cloudflare's purge route, /client/v4/zones/{zone_id}/purge_cache (also without
+// the /client/v4 prefix, as some clients put it in their base URL); nullopt for any other path.
+std::optional<std::string_view> cloudflare_route_zone(std::string_view path) {
+  constexpr std::string_view kVersion = "/client/v4";
+  constexpr std::string_view kZones = "/zones/";
+  constexpr std::string_view kPurge = "/purge_cache";
+  if (path.starts_with(kVersion)) path.remove_prefix(kVersion.size());
+  if (!path.starts_with(kZones) || !path.ends_with(kPurge) ||
+      path.size() < kZones.size() + kPurge.size()) {
+    return std::nullopt;
+  }
+  return path.substr(kZones.size(), path.size() - kZones.size() - kPurge.size());
 }
 
 // Cloudflare's codes for the rules our intake checks, so compatible clients see familiar errors.
@@ -150,6 +165,37 @@ std::string Api::new_intent_id() {
                      rng_() & 0xffffffffffffULL);
 }
 
+boost::asio::awaitable<HttpResponseMessage> Api::handle_client(const HttpRequestMessage& request,
+                                                               const std::string& remote) {
+  const auto config = config_;
+  const auto authorization = request[http::field::authorization];
+  if (authorization.empty()) {
+    ++metrics_.intents_rejected["missing_token"];
+    log::info("client_refused", "remote={} reason=missing_token", remote);
+    co_return cloudflare_response(request, http::status::bad_request, 9106,
+                                  "Missing X-Auth-Key, X-Auth-Email or Authorization headers");
+  }
+  const ApiClient* client = authenticate_client(config->api_clients, authorization);
+  if (client == nullptr) {
+    ++metrics_.intents_rejected["bad_token"];
+    log::warning("client_refused", "remote={} reason=bad_token", remote);
+    co_return cloudflare_response(request, http::status::unauthorized, 10000,
+                                  "Authentication error");
+  }
+  const std::string_view target = request.target();
+  const auto zone = cloudflare_route_zone(target.substr(0, target.find('?')));
+  if (!zone) {
+    co_return cloudflare_response(request, http::status::not_found, 7000,
+                                  "No route for that URI");
+  }
+  if (request.method() != http::verb::post) {
+    co_return cloudflare_response(request, http::status::method_not_allowed, 10405,
+                                  "Method not allowed; use POST");
+  }
+  // The shared config keeps `client` alive while the submission runs, even across a reload.
+  co_return co_await submit(request, Peer{}, true, *zone, client);
+}
+
 boost::asio::awaitable<HttpResponseMessage> Api::handle(const HttpRequestMessage& request,
                                                         const Peer& peer) {
   const std::string_view target = request.target();
@@ -177,16 +223,12 @@ boost::asio::awaitable<HttpResponseMessage> Api::handle(const HttpRequestMessage
   }
   if (path == "/metrics" && verb == http::verb::get) co_return co_await metrics(request);
   if (path == "/healthz" && verb == http::verb::get) co_return co_await healthz(request);
-  // Cloudflare-compatible: /client/v4/zones/{zone_id}/purge_cache (also without /client/v4).
-  std::string_view cf = path;
-  if (cf.starts_with("/client/v4")) cf.remove_prefix(std::string_view("/client/v4").size());
-  if (cf.starts_with("/zones/") && cf.ends_with("/purge_cache")) {
-    const auto zone = cf.substr(7, cf.size() - 7 - std::string_view("/purge_cache").size());
+  if (const auto zone = cloudflare_route_zone(path)) {
     if (verb != http::verb::post) {
       co_return cloudflare_response(request, http::status::method_not_allowed, 10405,
                                     "Method not allowed; use POST");
     }
-    co_return co_await submit(request, peer, true, zone);
+    co_return co_await submit(request, peer, true, *zone);
   }
   co_return error_response(
       request, http::status::not_found, "not_found",
@@ -195,13 +237,17 @@ boost::asio::awaitable<HttpResponseMessage> Api::handle(const HttpRequestMessage
 
 boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage& request,
                                                         const Peer& peer, bool cloudflare_flavor,
-                                                        std::string_view path_zone) {
+                                                        std::string_view path_zone,
+                                                        const ApiClient* client) {
   const auto config = config_;  // a reload mid-request must not change the rules under us
+  const std::string source = client != nullptr ? "tcp:" + client->name
+                             : cloudflare_flavor ? "cloudflare"
+                                                 : "v1";
   auto reject = [&](http::status status, std::string_view code, std::string_view message,
                     std::string_view item, int cf_code) {
     ++metrics_.intents_rejected[std::string(code)];
-    log::info("intent_rejected", "code={} uid={} pid={} message={}", code, peer.uid, peer.pid,
-              log::quote(message));
+    log::info("intent_rejected", "code={} uid={} pid={} source={} message={}", code, peer.uid,
+              peer.pid, source, log::quote(message));
     return cloudflare_flavor ? cloudflare_response(request, status, cf_code, message)
                              : error_response(request, status, code, message, item);
   };
@@ -239,7 +285,11 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
   }
   body = json::value();  // the items are copied out; free the document before storing
   auto& intent = std::get<ParsedIntent>(parsed);
-  if (access_needs_identity(*config, intent.items)) {
+  if (client != nullptr) {
+    if (auto denied = check_client_access(*config, *client, intent.items)) {
+      co_return reject(http::status::forbidden, denied->code, denied->message, denied->item, 10000);
+    }
+  } else if (access_needs_identity(*config, intent.items)) {
     const PeerIdentity identity = co_await identities_.resolve(peer);
     if (auto denied = check_access(*config, peer, identity, intent.items)) {
       co_return reject(http::status::forbidden, denied->code, denied->message, denied->item, 10000);
@@ -292,7 +342,6 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
   }
   const std::string id = new_intent_id();
   const auto now = wall_ms();
-  const std::string source = cloudflare_flavor ? "cloudflare" : "v1";
   SubmitResult result;
   try {
     result = co_await store_.call([&items, &id, now, &peer, &source](Store& store) {

@@ -32,6 +32,10 @@ class Api {
 
   boost::asio::awaitable<HttpResponseMessage> handle(const HttpRequestMessage& request,
                                                      const Peer& peer);
+  // The TCP listener's requests: only Cloudflare's purge endpoint, only with an `api_clients:`
+  // token, under that client's rules. `remote` is for logs.
+  boost::asio::awaitable<HttpResponseMessage> handle_client(const HttpRequestMessage& request,
+                                                            const std::string& remote);
   // Also forgets cached peer identities, so changed groups and admin lists count at once.
   void reconfigure(std::shared_ptr<const Config> config) {
     config_ = std::move(config);
@@ -43,9 +47,11 @@ class Api {
   void progress() { progress_.notify_all(); }
 
  private:
+  // `client`: submitted on TCP by that API client (its rules apply instead of `access:`).
   boost::asio::awaitable<HttpResponseMessage> submit(const HttpRequestMessage& request,
                                                      const Peer& peer, bool cloudflare_flavor,
-                                                     std::string_view path_zone);
+                                                     std::string_view path_zone,
+                                                     const ApiClient* client = nullptr);
   boost::asio::awaitable<HttpResponseMessage> intent(const HttpRequestMessage& request,
                                                      const Peer& peer, std::string_view id,
                                                      std::string_view query);
