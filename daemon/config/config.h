@@ -9,33 +9,12 @@
 #include <string_view>
 #include <vector>
 
+#include "config/duration.h"
+#include "config/plans.h"
 #include "model/item.h"
 #include "observe/log_level.h"
 
 namespace purgeq {
-
-using Duration = std::chrono::milliseconds;
-
-enum class Plan { free, pro, business, enterprise };
-
-// Per-account pacing and per-request caps. Defaults come from the plan (limits_for_plan) and may be
-// overridden key by key under `accounts[i].limits`.
-struct Limits {
-  double requests_per_second = 50;  // flex (tag/host/prefix/everything) bucket refill, > 0
-  double burst = 500;               // flex bucket size, >= 1
-  double urls_per_second = 3000;    // single-file purge budget (URLs/s), > 0
-  int max_ops_per_request = 100;    // tags/hosts/prefixes per request, in [1, 1000]
-  int max_urls_per_request = 500;   // files per request, >= 1
-  int global_requests = 1200;       // API-wide budget per global_window, >= 0; 0 disables it
-  Duration global_window = std::chrono::minutes(5);  // > 0
-  int max_in_flight = 4;                             // concurrent requests per account, [1, 64]
-};
-
-// Cloudflare's documented defaults (reference/cloudflare-purge-api.md §3).
-Limits limits_for_plan(Plan plan);
-std::string_view to_string(Plan plan);
-// "free", "pro", "business", "enterprise"; nullopt for anything else (case-sensitive).
-std::optional<Plan> plan_from_string(std::string_view name);
 
 struct Account {
   std::string name;
@@ -128,11 +107,6 @@ class ConfigError : public std::runtime_error {
  private:
   std::vector<std::string> problems_;
 };
-
-// Parses "250ms", "1s", "5m", "72h" (a non-negative integer and one unit). nullopt when malformed.
-std::optional<Duration> parse_duration(std::string_view text);
-// The inverse, in the largest exact unit: 5m, 90s, 1500ms, 0s.
-std::string format_duration(Duration duration);
 
 // Loads, validates and resolves (tokens read, account indexes set) a config. Throws ConfigError
 // listing every problem; never returns a partially valid config.

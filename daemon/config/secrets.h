@@ -1,0 +1,25 @@
+// API tokens: read from a file, an environment variable or a systemd credential, trimmed and
+// checked, without the token ever appearing in a message.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+namespace purgeq {
+
+enum class TokenOrigin { file, env, credential };
+
+struct TokenLookup {
+  std::string token;    // empty when it could not be had
+  std::string problem;  // why not; never contains the token
+};
+
+// `value` is the file's path, the variable's name or the credential's name.
+TokenLookup resolve_token(TokenOrigin origin, const std::string& value);
+
+// Reads at most `limit` bytes of a file into `out`; the problem is strerror's text or the limit.
+std::optional<std::string> read_small_file(const std::string& path, std::string& out,
+                                           std::size_t limit);
+
+}  // namespace purgeq
