@@ -73,6 +73,15 @@ bool is_zone_id(std::string_view id) {
          });
 }
 
+// config/purgeq.yaml ships Cloudflare's documentation zone id and example.com for the admin to
+// replace. Started on them, the daemon would only collect API errors for every purge.
+constexpr std::string_view kSampleZoneId = "023e105f4ecef8ad9ca31a8372d0c353";
+
+// The names RFC 2606 reserves for examples: no one's Cloudflare zone.
+bool is_placeholder_zone_name(std::string_view name) {
+  return name == "example.com" || name == "example.net" || name == "example.org";
+}
+
 // Why `base` cannot be cloudflare.api_base, or nullopt: an absolute http(s) URL (RFC 3986, read by
 // Boost.URL) with a host (a DNS name or an IP literal), an optional port 1-65535 and a path, and
 // nothing curl would have to guess about: no whitespace, user info, query or fragment.
@@ -131,7 +140,8 @@ struct TokenSetting {
 // The loader proper: one instance per load, filling `config` and `checker`.
 class Loader {
  public:
-  Loader(Checker& checker, Config& config) : checker_(checker), config_(config) {}
+  Loader(Checker& checker, Config& config, bool checking)
+      : checker_(checker), config_(config), checking_(checking) {}
 
   void load(const YAML::Node& root, const std::string& source_name) {
     if (!root.IsMap() && !root.IsNull()) {
@@ -385,7 +395,15 @@ class Loader {
     account.token_source = fmt::format("{} {}", source.key, source.value);
     auto lookup = resolve_token(source.origin, source.value);
     // A dry run sends nothing, so it may run where the secret is not deployed.
-    if (!lookup.problem.empty() && !config_.dry_run) checker_.add(source.field, lookup.problem);
+    if (!lookup.problem.empty() && !config_.dry_run) {
+      // The check may run where the daemon's runtime is not (an admin's shell, CI): what only
+      // that runtime provides cannot be judged here, but a file the check can read can.
+      if (checking_ && !lookup.runtime_only.empty()) {
+        checker_.note(source.field, fmt::format("resolved at start from {}", lookup.runtime_only));
+      } else {
+        checker_.add(source.field, lookup.problem);
+      }
+    }
     account.token = std::move(lookup.token);
   }
 
@@ -421,6 +439,11 @@ class Loader {
                                          it->second));
           } else {
             name_ok = true;
+            if (refuse_placeholders() && is_placeholder_zone_name(zone.name)) {
+              checker_.add(*f, fmt::format("{} is a placeholder: fill in your zone's name, as the "
+                                           "Cloudflare dashboard lists it",
+                                           quote(zone.name)));
+            }
           }
         }
       } else {
@@ -435,6 +458,11 @@ class Loader {
           } else if (const auto [it, fresh] = ids.emplace(*id, index); !fresh) {
             checker_.add(
                 *f, fmt::format("duplicate zone id {} (also zones[{}])", quote(*id), it->second));
+          } else if (refuse_placeholders() && *id == kSampleZoneId) {
+            checker_.add(*f, fmt::format("{} is the sample zone id: fill in your zone's id (32 hex "
+                                         "characters: dashboard, the zone's Overview page, "
+                                         "API section, Zone ID)",
+                                         *id));
           }
         }
       } else {
@@ -633,8 +661,12 @@ class Loader {
     }
   }
 
+  // A dry run sends nothing, so placeholders in it are harmless (config/purgeq.dev.yaml has them).
+  [[nodiscard]] bool refuse_placeholders() const { return checking_ && !config_.dry_run; }
+
   Checker& checker_;
   Config& config_;
+  const bool checking_;  // --check-config: see check_config_file
   std::map<std::string, std::size_t, std::less<>> account_index_;
   bool accounts_unusable_ = false;  // `accounts` is not a list: don't cascade into zones
 };
@@ -664,23 +696,62 @@ std::string join_lines(const std::vector<std::string>& lines) {
 ConfigError::ConfigError(std::vector<std::string> problems)
     : std::runtime_error(join_lines(problems)), problems_(std::move(problems)) {}
 
-Config load_config_string(const std::string& yaml_text, const std::string& source_name) {
-  Checker checker;
-  const auto document = parse_document(checker, yaml_text, source_name);
-  if (!document) throw ConfigError(checker.take());
+namespace {
+
+struct Loaded {
   Config config;
-  Loader(checker, config).load(*document, source_name);
-  if (!checker.empty()) throw ConfigError(checker.take());
-  return config;
+  std::vector<std::string> problems;
+  std::vector<std::string> notes;
+};
+
+Loaded load_text(const std::string& yaml_text, const std::string& source_name, bool checking) {
+  Loaded loaded;
+  Checker checker;
+  if (const auto document = parse_document(checker, yaml_text, source_name)) {
+    Loader(checker, loaded.config, checking).load(*document, source_name);
+  }
+  loaded.problems = checker.take();
+  loaded.notes = checker.take_notes();
+  return loaded;
+}
+
+// The problem with reading the file, if any.
+std::optional<std::string> read_config_file(const std::string& path, std::string& text) {
+  // The limit only guards against pointing --config at something like /dev/zero.
+  if (auto error = read_small_file(path, text, std::size_t{16} * 1024 * 1024)) {
+    return fmt::format("{}: cannot read: {}", path, *error);
+  }
+  return std::nullopt;
+}
+
+ConfigCheck to_check(Loaded loaded) {
+  ConfigCheck check{std::move(loaded.problems), std::move(loaded.notes), std::nullopt};
+  if (check.problems.empty()) check.config = std::move(loaded.config);
+  return check;
+}
+
+}  // namespace
+
+Config load_config_string(const std::string& yaml_text, const std::string& source_name) {
+  Loaded loaded = load_text(yaml_text, source_name, false);
+  if (!loaded.problems.empty()) throw ConfigError(std::move(loaded.problems));
+  return std::move(loaded.config);
 }
 
 Config load_config_file(const std::string& path) {
   std::string text;
-  // The limit only guards against pointing --config at something like /dev/zero.
-  if (auto error = read_small_file(path, text, std::size_t{16} * 1024 * 1024)) {
-    throw ConfigError({fmt::format("{}: cannot read: {}", path, *error)});
-  }
+  if (auto problem = read_config_file(path, text)) throw ConfigError({std::move(*problem)});
   return load_config_string(text, path);
+}
+
+ConfigCheck check_config_string(const std::string& yaml_text, const std::string& source_name) {
+  return to_check(load_text(yaml_text, source_name, true));
+}
+
+ConfigCheck check_config_file(const std::string& path) {
+  std::string text;
+  if (auto problem = read_config_file(path, text)) return {{std::move(*problem)}, {}, std::nullopt};
+  return check_config_string(text, path);
 }
 
 }  // namespace purgeq

@@ -114,4 +114,24 @@ Config load_config_file(const std::string& path);
 Config load_config_string(const std::string& yaml_text,
                           const std::string& source_name = "<string>");
 
+// What --check-config found. Problems make the config invalid; notes do not.
+struct ConfigCheck {
+  std::vector<std::string> problems;  // as ConfigError's
+  std::vector<std::string> notes;     // each "key.path: note", in document order
+  std::optional<Config> config;       // set when there are no problems
+};
+
+// Validates a config for `purgeqd --check-config`, which may run anywhere (an admin's shell, CI,
+// ExecStartPre=). Like loading it for start, except:
+//  - a token that only the daemon's runtime provides (a systemd credential while
+//    CREDENTIALS_DIRECTORY is unset, an environment variable not set here) is a note, "resolved
+//    at start", not a problem. Where it is available it is checked as at start, and so is every
+//    token_file: missing, unreadable, empty or malformed is a problem;
+//  - unless dry_run, the sample config's placeholders (its zone id, a zone named example.com) are
+//    problems saying what to fill in.
+// Never throws ConfigError.
+ConfigCheck check_config_file(const std::string& path);
+ConfigCheck check_config_string(const std::string& yaml_text,
+                                const std::string& source_name = "<string>");
+
 }  // namespace purgeq

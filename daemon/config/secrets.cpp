@@ -72,6 +72,7 @@ TokenLookup resolve_token(TokenOrigin origin, const std::string& value) {
   if (origin == TokenOrigin::env) {
     const char* text = std::getenv(value.c_str());
     if (text == nullptr) {
+      result.runtime_only = fmt::format("environment variable {} (not set here)", value);
       return fail(fmt::format("environment variable {} is not set", value));
     }
     token = text;
@@ -87,6 +88,8 @@ TokenLookup resolve_token(TokenOrigin origin, const std::string& value) {
       }
       const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
       if (dir == nullptr || *dir == '\0') {
+        result.runtime_only = fmt::format(
+            "systemd credential {} (CREDENTIALS_DIRECTORY is not set here)", quote(value));
         return fail("CREDENTIALS_DIRECTORY is not set (run under systemd with LoadCredential=)");
       }
       path = fmt::format("{}/{}", dir, value);

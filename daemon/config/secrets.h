@@ -13,6 +13,9 @@ enum class TokenOrigin { file, env, credential };
 struct TokenLookup {
   std::string token;    // empty when it could not be had
   std::string problem;  // why not; never contains the token
+  // Set when the secret's home exists only where the daemon runs: an environment variable that is
+  // not set here, or systemd credentials outside systemd. Says where the token will come from.
+  std::string runtime_only;
 };
 
 // `value` is the file's path, the variable's name or the credential's name.
