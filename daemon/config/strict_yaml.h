@@ -6,7 +6,6 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <climits>
 #include <functional>
 #include <initializer_list>
 #include <map>
