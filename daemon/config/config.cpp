@@ -1,302 +1,25 @@
-// Loads purgeq's YAML config strictly: every problem is collected with its key path, then thrown.
+// Loads purgeq's YAML config strictly (strict_yaml.h): the schema, its cross-references (zones
+// name accounts, access rules name zones) and the values only purgeq gives meaning to.
 #include "config/config.h"
 
 #include <fmt/format.h>
-#include <yaml-cpp/anchor.h>
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <boost/url/parse.hpp>
-#include <cerrno>
 #include <charconv>
 #include <climits>
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <initializer_list>
-#include <limits>
 #include <map>
-#include <sstream>
 #include <utility>
 
+#include "config/secrets.h"
+#include "config/strict_yaml.h"
 #include "model/ascii.h"
 
 namespace purgeq {
 namespace {
 
-// A value, where it lives and where problems about it are reported. For a map entry the mark is
-// the key's: a null or block value has no useful position of its own.
-struct Field {
-  YAML::Node node;
-  std::string path;
-  YAML::Mark mark;
-};
-
-// Problems with their document positions; sorted at the end so the caller can validate in
-// whatever order the cross-references need and still report in reading order.
-class Checker {
- public:
-  void add(const YAML::Mark& mark, const std::string& path, std::string_view reason) {
-    const bool known = !mark.is_null();
-    problems_.push_back({known ? mark.line : INT_MAX, known ? mark.column : INT_MAX,
-                         path.empty() ? std::string(reason) : fmt::format("{}: {}", path, reason)});
-  }
-  void add(const Field& field, std::string_view reason) { add(field.mark, field.path, reason); }
-
-  [[nodiscard]] bool empty() const { return problems_.empty(); }
-
-  [[nodiscard]] std::vector<std::string> take() {
-    std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
-      return std::pair(a.line, a.column) < std::pair(b.line, b.column);
-    });
-    std::vector<std::string> out;
-    out.reserve(problems_.size());
-    for (auto& problem : problems_) out.push_back(std::move(problem.text));
-    return out;
-  }
-
- private:
-  struct Problem {
-    int line;
-    int column;
-    std::string text;
-  };
-  std::vector<Problem> problems_;
-};
-
-// A mark after every real one, for problems about keys that are absent altogether.
-YAML::Mark end_mark() {
-  YAML::Mark mark;
-  mark.pos = mark.line = mark.column = INT_MAX;
-  return mark;
-}
-
-std::string join(std::string_view path, std::string_view key) {
-  return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
-}
-
-// Config values end up in one-line messages and logs: escape anything that could break a line.
-std::string quote(std::string_view text) {
-  constexpr std::size_t kMax = 120;
-  std::string out = "\"";
-  for (std::size_t i = 0; i < text.size() && i < kMax; ++i) {
-    const auto ch = static_cast<unsigned char>(text[i]);
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += static_cast<char>(ch);
-    } else if (ch == '\n') {
-      out += "\\n";
-    } else if (ch == '\t') {
-      out += "\\t";
-    } else if (ch < 0x20 || ch == 0x7f) {
-      out += fmt::format("\\x{:02x}", ch);
-    } else {
-      out += static_cast<char>(ch);
-    }
-  }
-  if (text.size() > kMax) out += "...";
-  out += '"';
-  return out;
-}
-
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return quote(node.Scalar());
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      break;
-  }
-  return "nothing";
-}
-
-// Optimal string alignment distance: Levenshtein plus adjacent transpositions ("mian" -> "main").
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.size()][b.size()];
-}
-
-// The closest candidate, if it is close enough to be a plausible typo (a third of the length),
-// or else the only one the text abbreviates ("give_up" for "give_up_after").
-std::optional<std::string_view> suggest(std::string_view wrong,
-                                        const std::vector<std::string_view>& candidates) {
-  const std::string folded = ascii_lower(wrong);
-  std::optional<std::string_view> extended;
-  int extensions = 0;
-  for (const auto candidate : candidates) {
-    if (folded.size() >= 3 && candidate.starts_with(folded)) {
-      extended = candidate;
-      ++extensions;
-    }
-  }
-  const std::size_t limit = std::max<std::size_t>(1, wrong.size() / 3);
-  std::optional<std::string_view> best;
-  std::size_t best_distance = limit + 1;
-  for (const auto candidate : candidates) {
-    const std::size_t distance = edit_distance(folded, candidate);
-    if (distance < best_distance) {
-      best = candidate;
-      best_distance = distance;
-    }
-  }
-  if (!best && extensions == 1) return extended;
-  return best;
-}
-
-// "a, b or c"
-std::string list_words(const std::vector<std::string_view>& words, std::string_view last_sep) {
-  std::string out;
-  for (std::size_t i = 0; i < words.size(); ++i) {
-    if (i > 0) out += i + 1 == words.size() ? last_sep : ", ";
-    out += words[i];
-  }
-  return out;
-}
-
-// `unknown level "verbos" (did you mean "debug"?)` or `... (use debug, info or error)`.
-std::string unknown_value(std::string_view what, std::string_view value,
-                          const std::vector<std::string_view>& valid) {
-  if (auto near = suggest(value, valid)) {
-    return fmt::format("unknown {} {} (did you mean \"{}\"?)", what, quote(value), *near);
-  }
-  return fmt::format("unknown {} {} (use {})", what, quote(value), list_words(valid, " or "));
-}
-
-// The entries of one YAML map, checked against the keys the schema allows at that place.
-class MapView {
- public:
-  // `node` must be a map or null (an empty section, e.g. every child commented out).
-  MapView(Checker& checker, const Field& map, std::initializer_list<std::string_view> known)
-      : known_(known) {
-    if (!map.node.IsMap()) return;
-    // By value: yaml-cpp's iterator hands out proxies, so references into them would dangle.
-    for (const auto& entry : map.node) {
-      const YAML::Node key = entry.first;
-      if (!key.IsScalar()) {
-        checker.add(key.Mark(), map.path,
-                    fmt::format("keys must be strings, got {}", describe(key)));
-        continue;
-      }
-      const std::string& name = key.Scalar();
-      Field field{entry.second, join(map.path, name), key.Mark()};
-      if (std::find(known_.begin(), known_.end(), name) == known_.end()) {
-        if (auto near = suggest(name, known_)) {
-          checker.add(field, fmt::format("unknown key (did you mean \"{}\"?)", *near));
-        } else {
-          checker.add(field, fmt::format("unknown key (valid keys: {})", list_words(known_, ", ")));
-        }
-        continue;
-      }
-      if (entries_.contains(name)) {
-        // yaml-cpp keeps both; which one wins would be an accident, so neither does silently.
-        checker.add(field, "duplicate key");
-        continue;
-      }
-      entries_.emplace(name, std::move(field));
-    }
-  }
-
-  [[nodiscard]] std::optional<Field> get(std::string_view key) const {
-    const auto it = entries_.find(key);
-    if (it == entries_.end()) return std::nullopt;
-    return it->second;
-  }
-
-  // Like get(), but an explicit null ("key:" with nothing after it) counts as absent.
-  [[nodiscard]] std::optional<Field> get_present(std::string_view key) const {
-    auto field = get(key);
-    if (field && field->node.IsNull()) return std::nullopt;
-    return field;
-  }
-
- private:
-  std::vector<std::string_view> known_;
-  std::map<std::string, Field, std::less<>> entries_;
-};
-
-// True for a map, and for null when a missing section is allowed; otherwise reports the type.
-bool expect_map(Checker& checker, const Field& field, bool null_ok) {
-  if (field.node.IsMap() || (null_ok && field.node.IsNull())) return true;
-  checker.add(field, fmt::format("expected a map, got {}", describe(field.node)));
-  return false;
-}
-
-bool expect_list(Checker& checker, const Field& field) {
-  if (field.node.IsSequence()) return true;
-  checker.add(field, fmt::format("expected a list, got {}", describe(field.node)));
-  return false;
-}
-
-std::vector<Field> items(const Field& list) {
-  std::vector<Field> out;
-  std::size_t index = 0;
-  for (const auto& item : list.node) {
-    const YAML::Mark mark = item.Mark().is_null() ? list.mark : item.Mark();
-    out.push_back({item, fmt::format("{}[{}]", list.path, index++), mark});
-  }
-  return out;
-}
-
-// A non-empty scalar.
-std::optional<std::string> read_string(Checker& checker, const Field& field) {
-  if (!field.node.IsScalar()) {
-    checker.add(field, fmt::format("expected a string, got {}", describe(field.node)));
-    return std::nullopt;
-  }
-  if (field.node.Scalar().empty()) {
-    checker.add(field, "must not be empty");
-    return std::nullopt;
-  }
-  return field.node.Scalar();
-}
-
-std::optional<bool> read_bool(Checker& checker, const Field& field) {
-  bool value = false;
-  if (field.node.IsScalar() && YAML::convert<bool>::decode(field.node, value)) return value;
-  checker.add(field, fmt::format("expected true or false, got {}", describe(field.node)));
-  return std::nullopt;
-}
-
-std::optional<long long> read_int(Checker& checker, const Field& field) {
-  if (field.node.IsScalar()) {
-    const std::string& text = field.node.Scalar();
-    long long value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec == std::errc() && end == text.data() + text.size()) return value;
-  }
-  checker.add(field, fmt::format("expected an integer, got {}", describe(field.node)));
-  return std::nullopt;
-}
-
-std::optional<double> read_number(Checker& checker, const Field& field) {
-  if (field.node.IsScalar()) {
-    const std::string& text = field.node.Scalar();
-    double value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec == std::errc() && end == text.data() + text.size() && std::isfinite(value)) {
-      return value;
-    }
-  }
-  checker.add(field, fmt::format("expected a number, got {}", describe(field.node)));
-  return std::nullopt;
-}
+using namespace strict_yaml;
 
 std::optional<Duration> read_duration(Checker& checker, const Field& field) {
   if (!field.node.IsScalar()) {
@@ -350,39 +73,13 @@ bool is_zone_id(std::string_view id) {
          });
 }
 
-void trim(std::string& text) {
-  constexpr std::string_view kSpace = " \t\r\n\f\v";
-  const auto last = text.find_last_not_of(kSpace);
-  if (last == std::string::npos) {
-    text.clear();
-    return;
-  }
-  text.erase(last + 1);
-  text.erase(0, text.find_first_not_of(kSpace));
-}
+// config/purgeq.yaml ships Cloudflare's documentation zone id and example.com for the admin to
+// replace. Started on them, the daemon would only collect API errors for every purge.
+constexpr std::string_view kSampleZoneId = "023e105f4ecef8ad9ca31a8372d0c353";
 
-// Reads a small file; the error is strerror's text.
-std::optional<std::string> read_small_file(const std::string& path, std::string& out,
-                                           std::size_t limit) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) return std::strerror(errno);
-  out.clear();
-  char buffer[4096];
-  std::optional<std::string> error;
-  while (true) {
-    const std::size_t n = std::fread(buffer, 1, sizeof buffer, file);
-    out.append(buffer, n);
-    if (out.size() > limit) {
-      error = fmt::format("larger than {} bytes", limit);
-      break;
-    }
-    if (n < sizeof buffer) {
-      if (std::ferror(file)) error = std::strerror(errno);
-      break;
-    }
-  }
-  std::fclose(file);
-  return error;
+// The names RFC 2606 reserves for examples: no one's Cloudflare zone.
+bool is_placeholder_zone_name(std::string_view name) {
+  return name == "example.com" || name == "example.net" || name == "example.org";
 }
 
 // Why `base` cannot be cloudflare.api_base, or nullopt: an absolute http(s) URL (RFC 3986, read by
@@ -432,73 +129,19 @@ std::optional<std::string> api_base_problem(const std::string& base) {
   return std::nullopt;
 }
 
-// A token goes into an HTTP header: anything but visible ASCII would corrupt the request.
-bool is_token_text(std::string_view token) {
-  return !token.empty() &&
-         std::all_of(token.begin(), token.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; });
-}
-
-constexpr std::size_t kMaxTokenFile = std::size_t{64} * 1024;
-
-struct TokenSource {
+// One of an account's token keys, as written.
+struct TokenSetting {
   std::string_view key;  // token_file, token_env or token_credential
+  TokenOrigin origin;
   Field field;
   std::string value;  // the path, variable or credential name
 };
 
-// The token, or the reason it cannot be had. Never puts the token itself in the reason.
-std::pair<std::string, std::string> resolve_token(const TokenSource& source) {
-  std::string token;
-  std::string where;  // how the token's origin is named in messages
-  if (source.key == "token_env") {
-    const char* value = std::getenv(source.value.c_str());
-    if (value == nullptr) {
-      return {"", fmt::format("environment variable {} is not set", source.value)};
-    }
-    token = value;
-    trim(token);
-    if (token.empty()) return {"", fmt::format("environment variable {} is empty", source.value)};
-    where = fmt::format("environment variable {}", source.value);
-  } else {
-    std::string path = source.value;
-    if (source.key == "token_credential") {
-      if (source.value.find('/') != std::string::npos || source.value == "." ||
-          source.value == "..") {
-        return {"",
-                fmt::format("{} is a path; give the credential's name (LoadCredential=NAME:...)",
-                            quote(source.value))};
-      }
-      const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
-      if (dir == nullptr || *dir == '\0') {
-        return {"", "CREDENTIALS_DIRECTORY is not set (run under systemd with LoadCredential=)"};
-      }
-      path = fmt::format("{}/{}", dir, source.value);
-    }
-    if (auto error = read_small_file(path, token, kMaxTokenFile)) {
-      return {"", fmt::format("cannot read {}: {}", quote(path), *error)};
-    }
-    trim(token);
-    if (token.empty()) return {"", fmt::format("{} is empty", quote(path))};
-    where = quote(path);
-  }
-  if (!is_token_text(token)) {
-    const bool non_ascii = std::any_of(
-        token.begin(), token.end(), [](char ch) { return static_cast<unsigned char>(ch) >= 0x80; });
-    return {"", fmt::format("{} does not hold one token (it has {})", where,
-                            non_ascii ? "non-ASCII characters" : "spaces or control characters")};
-  }
-  return {std::move(token), ""};
-}
-
-const std::vector<std::string_view>& plan_names() {
-  static const std::vector<std::string_view> names{"free", "pro", "business", "enterprise"};
-  return names;
-}
-
 // The loader proper: one instance per load, filling `config` and `checker`.
 class Loader {
  public:
-  Loader(Checker& checker, Config& config) : checker_(checker), config_(config) {}
+  Loader(Checker& checker, Config& config, bool checking)
+      : checker_(checker), config_(config), checking_(checking) {}
 
   void load(const YAML::Node& root, const std::string& source_name) {
     if (!root.IsMap() && !root.IsNull()) {
@@ -718,9 +361,13 @@ class Loader {
   }
 
   void load_token(const Field& item, const MapView& view, Account& account) {
-    std::vector<TokenSource> sources;
-    for (const std::string_view key : {"token_file", "token_env", "token_credential"}) {
-      if (auto f = view.get(key)) sources.push_back({key, *f, ""});
+    static constexpr std::pair<std::string_view, TokenOrigin> kKeys[] = {
+        {"token_file", TokenOrigin::file},
+        {"token_env", TokenOrigin::env},
+        {"token_credential", TokenOrigin::credential}};
+    std::vector<TokenSetting> sources;
+    for (const auto& [key, origin] : kKeys) {
+      if (auto f = view.get(key)) sources.push_back({key, origin, *f, ""});
     }
     std::stable_sort(sources.begin(), sources.end(), [](const auto& a, const auto& b) {
       return std::pair(a.field.mark.line, a.field.mark.column) <
@@ -746,10 +393,18 @@ class Loader {
     }
     if (!ok) return;
     account.token_source = fmt::format("{} {}", source.key, source.value);
-    auto [token, error] = resolve_token(source);
+    auto lookup = resolve_token(source.origin, source.value);
     // A dry run sends nothing, so it may run where the secret is not deployed.
-    if (!error.empty() && !config_.dry_run) checker_.add(source.field, error);
-    account.token = std::move(token);
+    if (!lookup.problem.empty() && !config_.dry_run) {
+      // The check may run where the daemon's runtime is not (an admin's shell, CI): what only
+      // that runtime provides cannot be judged here, but a file the check can read can.
+      if (checking_ && !lookup.runtime_only.empty()) {
+        checker_.note(source.field, fmt::format("resolved at start from {}", lookup.runtime_only));
+      } else {
+        checker_.add(source.field, lookup.problem);
+      }
+    }
+    account.token = std::move(lookup.token);
   }
 
   void load_zones(const std::optional<Field>& section) {
@@ -784,6 +439,11 @@ class Loader {
                                          it->second));
           } else {
             name_ok = true;
+            if (refuse_placeholders() && is_placeholder_zone_name(zone.name)) {
+              checker_.add(*f, fmt::format("{} is a placeholder: fill in your zone's name, as the "
+                                           "Cloudflare dashboard lists it",
+                                           quote(zone.name)));
+            }
           }
         }
       } else {
@@ -798,6 +458,11 @@ class Loader {
           } else if (const auto [it, fresh] = ids.emplace(*id, index); !fresh) {
             checker_.add(
                 *f, fmt::format("duplicate zone id {} (also zones[{}])", quote(*id), it->second));
+          } else if (refuse_placeholders() && *id == kSampleZoneId) {
+            checker_.add(*f, fmt::format("{} is the sample zone id: fill in your zone's id (32 hex "
+                                         "characters: dashboard, the zone's Overview page, "
+                                         "API section, Zone ID)",
+                                         *id));
           }
         }
       } else {
@@ -996,57 +661,17 @@ class Loader {
     }
   }
 
+  // A dry run sends nothing, so placeholders in it are harmless (config/purgeq.dev.yaml has them).
+  [[nodiscard]] bool refuse_placeholders() const { return checking_ && !config_.dry_run; }
+
   Checker& checker_;
   Config& config_;
+  const bool checking_;  // --check-config: see check_config_file
   std::map<std::string, std::size_t, std::less<>> account_index_;
   bool accounts_unusable_ = false;  // `accounts` is not a list: don't cascade into zones
 };
 
 }  // namespace
-
-Limits limits_for_plan(Plan plan) {
-  Limits limits;
-  limits.max_ops_per_request = 100;
-  limits.max_urls_per_request = 100;
-  limits.global_requests = 1200;
-  limits.global_window = std::chrono::minutes(5);
-  limits.max_in_flight = 4;
-  switch (plan) {
-    case Plan::free:
-      limits.requests_per_second = 5.0 / 60.0;  // 5 per minute
-      limits.burst = 25;
-      limits.urls_per_second = 800;
-      break;
-    case Plan::pro:
-      limits.requests_per_second = 5;
-      limits.burst = 25;
-      limits.urls_per_second = 1500;
-      break;
-    case Plan::business:
-      limits.requests_per_second = 10;
-      limits.burst = 50;
-      limits.urls_per_second = 1500;
-      break;
-    case Plan::enterprise:
-      limits.requests_per_second = 50;
-      limits.burst = 500;
-      limits.urls_per_second = 3000;
-      limits.max_urls_per_request = 500;
-      break;
-  }
-  return limits;
-}
-
-std::string_view to_string(Plan plan) {
-  return plan_names().at(static_cast<std::size_t>(plan));
-}
-
-std::optional<Plan> plan_from_string(std::string_view name) {
-  const auto& names = plan_names();
-  const auto it = std::find(names.begin(), names.end(), name);
-  if (it == names.end()) return std::nullopt;
-  return static_cast<Plan>(it - names.begin());
-}
 
 const Zone* Config::find_zone(std::string_view name_or_id) const {
   for (const auto& zone : zones) {
@@ -1071,96 +696,62 @@ std::string join_lines(const std::vector<std::string>& lines) {
 ConfigError::ConfigError(std::vector<std::string> problems)
     : std::runtime_error(join_lines(problems)), problems_(std::move(problems)) {}
 
-std::optional<Duration> parse_duration(std::string_view text) {
-  std::int64_t number = 0;
-  const char* begin = text.data();
-  const char* end = text.data() + text.size();
-  const auto [unit_begin, ec] = std::from_chars(begin, end, number);
-  if (ec != std::errc() || unit_begin == begin || number < 0 || *begin == '-') return std::nullopt;
-  const std::string_view unit(unit_begin, static_cast<std::size_t>(end - unit_begin));
-  std::int64_t scale = 0;
-  if (unit == "ms") {
-    scale = 1;
-  } else if (unit == "s") {
-    scale = Duration(std::chrono::seconds(1)).count();
-  } else if (unit == "m") {
-    scale = Duration(std::chrono::minutes(1)).count();
-  } else if (unit == "h") {
-    scale = Duration(std::chrono::hours(1)).count();
-  } else {
-    return std::nullopt;
-  }
-  if (number > std::numeric_limits<Duration::rep>::max() / scale) return std::nullopt;
-  return Duration(number * scale);
-}
-
-std::string format_duration(Duration duration) {
-  const auto ms = duration.count();
-  constexpr std::int64_t kHour = Duration(std::chrono::hours(1)).count();
-  constexpr std::int64_t kMinute = Duration(std::chrono::minutes(1)).count();
-  if (ms != 0 && ms % kHour == 0) return fmt::format("{}h", ms / kHour);
-  if (ms != 0 && ms % kMinute == 0) return fmt::format("{}m", ms / kMinute);
-  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
-  return fmt::format("{}ms", ms);
-}
-
 namespace {
 
-// Counts documents without building them.
-class DocumentCounter final : public YAML::EventHandler {
- public:
-  void OnDocumentStart(const YAML::Mark&) override {}
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
+struct Loaded {
+  Config config;
+  std::vector<std::string> problems;
+  std::vector<std::string> notes;
 };
 
-// More than one document in the text? At most two are looked at: yaml-cpp 0.7's LoadAll never
-// ends on some malformed input (",a: 1" loops allocating nodes; found by fuzz_config), so the
-// number of documents is bounded here rather than trusting the parser to run out.
-bool has_second_document(const std::string& yaml_text) {
-  std::istringstream input(yaml_text);
-  YAML::Parser parser(input);
-  DocumentCounter counter;
-  return parser.HandleNextDocument(counter) && parser.HandleNextDocument(counter);
+Loaded load_text(const std::string& yaml_text, const std::string& source_name, bool checking) {
+  Loaded loaded;
+  Checker checker;
+  if (const auto document = parse_document(checker, yaml_text, source_name)) {
+    Loader(checker, loaded.config, checking).load(*document, source_name);
+  }
+  loaded.problems = checker.take();
+  loaded.notes = checker.take_notes();
+  return loaded;
+}
+
+// The problem with reading the file, if any.
+std::optional<std::string> read_config_file(const std::string& path, std::string& text) {
+  // The limit only guards against pointing --config at something like /dev/zero.
+  if (auto error = read_small_file(path, text, std::size_t{16} * 1024 * 1024)) {
+    return fmt::format("{}: cannot read: {}", path, *error);
+  }
+  return std::nullopt;
+}
+
+ConfigCheck to_check(Loaded loaded) {
+  ConfigCheck check{std::move(loaded.problems), std::move(loaded.notes), std::nullopt};
+  if (check.problems.empty()) check.config = std::move(loaded.config);
+  return check;
 }
 
 }  // namespace
 
 Config load_config_string(const std::string& yaml_text, const std::string& source_name) {
-  YAML::Node document;
-  try {
-    document = YAML::Load(yaml_text);
-    if (has_second_document(yaml_text)) {
-      throw ConfigError({fmt::format("{}: expected one YAML document, found more", source_name)});
-    }
-  } catch (const YAML::Exception& e) {
-    if (e.mark.is_null()) throw ConfigError({fmt::format("{}: {}", source_name, e.msg)});
-    throw ConfigError(
-        {fmt::format("{}:{}:{}: {}", source_name, e.mark.line + 1, e.mark.column + 1, e.msg)});
-  }
-  Config config;
-  Checker checker;
-  Loader(checker, config).load(document, source_name);
-  if (!checker.empty()) throw ConfigError(checker.take());
-  return config;
+  Loaded loaded = load_text(yaml_text, source_name, false);
+  if (!loaded.problems.empty()) throw ConfigError(std::move(loaded.problems));
+  return std::move(loaded.config);
 }
 
 Config load_config_file(const std::string& path) {
   std::string text;
-  // The limit only guards against pointing --config at something like /dev/zero.
-  if (auto error = read_small_file(path, text, std::size_t{16} * 1024 * 1024)) {
-    throw ConfigError({fmt::format("{}: cannot read: {}", path, *error)});
-  }
+  if (auto problem = read_config_file(path, text)) throw ConfigError({std::move(*problem)});
   return load_config_string(text, path);
+}
+
+ConfigCheck check_config_string(const std::string& yaml_text, const std::string& source_name) {
+  return to_check(load_text(yaml_text, source_name, true));
+}
+
+ConfigCheck check_config_file(const std::string& path) {
+  std::string text;
+  if (auto problem = read_config_file(path, text)) return {{std::move(*problem)}, {}, std::nullopt};
+  return check_config_string(text, path);
 }
 
 }  // namespace purgeq

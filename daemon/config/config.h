@@ -9,33 +9,12 @@
 #include <string_view>
 #include <vector>
 
+#include "config/duration.h"
+#include "config/plans.h"
 #include "model/item.h"
 #include "observe/log_level.h"
 
 namespace purgeq {
-
-using Duration = std::chrono::milliseconds;
-
-enum class Plan { free, pro, business, enterprise };
-
-// Per-account pacing and per-request caps. Defaults come from the plan (limits_for_plan) and may be
-// overridden key by key under `accounts[i].limits`.
-struct Limits {
-  double requests_per_second = 50;  // flex (tag/host/prefix/everything) bucket refill, > 0
-  double burst = 500;               // flex bucket size, >= 1
-  double urls_per_second = 3000;    // single-file purge budget (URLs/s), > 0
-  int max_ops_per_request = 100;    // tags/hosts/prefixes per request, in [1, 1000]
-  int max_urls_per_request = 500;   // files per request, >= 1
-  int global_requests = 1200;       // API-wide budget per global_window, >= 0; 0 disables it
-  Duration global_window = std::chrono::minutes(5);  // > 0
-  int max_in_flight = 4;                             // concurrent requests per account, [1, 64]
-};
-
-// Cloudflare's documented defaults (reference/cloudflare-purge-api.md §3).
-Limits limits_for_plan(Plan plan);
-std::string_view to_string(Plan plan);
-// "free", "pro", "business", "enterprise"; nullopt for anything else (case-sensitive).
-std::optional<Plan> plan_from_string(std::string_view name);
 
 struct Account {
   std::string name;
@@ -148,15 +127,30 @@ class ConfigError : public std::runtime_error {
   std::vector<std::string> problems_;
 };
 
-// Parses "250ms", "1s", "5m", "72h" (a non-negative integer and one unit). nullopt when malformed.
-std::optional<Duration> parse_duration(std::string_view text);
-// The inverse, in the largest exact unit: 5m, 90s, 1500ms, 0s.
-std::string format_duration(Duration duration);
-
 // Loads, validates and resolves (tokens read, account indexes set) a config. Throws ConfigError
 // listing every problem; never returns a partially valid config.
 Config load_config_file(const std::string& path);
 Config load_config_string(const std::string& yaml_text,
                           const std::string& source_name = "<string>");
+
+// What --check-config found. Problems make the config invalid; notes do not.
+struct ConfigCheck {
+  std::vector<std::string> problems;  // as ConfigError's
+  std::vector<std::string> notes;     // each "key.path: note", in document order
+  std::optional<Config> config;       // set when there are no problems
+};
+
+// Validates a config for `purgeqd --check-config`, which may run anywhere (an admin's shell, CI,
+// ExecStartPre=). Like loading it for start, except:
+//  - a token that only the daemon's runtime provides (a systemd credential while
+//    CREDENTIALS_DIRECTORY is unset, an environment variable not set here) is a note, "resolved
+//    at start", not a problem. Where it is available it is checked as at start, and so is every
+//    token_file: missing, unreadable, empty or malformed is a problem;
+//  - unless dry_run, the sample config's placeholders (its zone id, a zone named example.com) are
+//    problems saying what to fill in.
+// Never throws ConfigError.
+ConfigCheck check_config_file(const std::string& path);
+ConfigCheck check_config_string(const std::string& yaml_text,
+                                const std::string& source_name = "<string>");
 
 }  // namespace purgeq

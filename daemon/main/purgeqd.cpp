@@ -2,8 +2,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
-#include "config/config.h"
 #include "app/daemon.h"
+#include "config/config.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"purgeqd: durable, batching cache-purge daemon for Cloudflare"};
@@ -18,17 +18,22 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
+  if (check_only) {
+    const purgeq::ConfigCheck check = purgeq::check_config_file(config_path);
+    for (const auto& problem : check.problems) std::fprintf(stderr, "%s\n", problem.c_str());
+    for (const auto& note : check.notes) std::printf("note: %s\n", note.c_str());
+    if (!check.config) return 2;
+    std::printf("%s: OK (%zu accounts, %zu zones%s)\n", config_path.c_str(),
+                check.config->accounts.size(), check.config->zones.size(),
+                check.config->dry_run ? ", dry run" : "");
+    return 0;
+  }
   purgeq::Config config;
   try {
     config = purgeq::load_config_file(config_path);
   } catch (const purgeq::ConfigError& e) {
     for (const auto& problem : e.problems()) std::fprintf(stderr, "%s\n", problem.c_str());
     return 2;
-  }
-  if (check_only) {
-    std::printf("%s: OK (%zu accounts, %zu zones%s)\n", config_path.c_str(), config.accounts.size(),
-                config.zones.size(), config.dry_run ? ", dry run" : "");
-    return 0;
   }
   return purgeq::run_daemon(config_path, std::move(config));
 }

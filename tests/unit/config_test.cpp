@@ -992,5 +992,141 @@ TEST_F(ConfigTest, AccessRuleProblems) {
       }));
 }
 
+// --- --check-config ---
+
+// One account with the given token lines and one zone that is not a placeholder.
+std::string deployed(const std::string& token_lines, bool dry_run = false) {
+  return std::string("dry_run: ") + (dry_run ? "true" : "false") + R"(
+accounts:
+  - name: main
+    plan: pro
+)" + token_lines +
+         R"(zones: [{name: shop.example.net.au, id: 9f3a1c0d5e7b4a2f8c6d1e0b3a5f7c9d, account: main}]
+)";
+}
+
+TEST(ConfigCheck, SecretsOnlyTheRuntimeHasAreNotes) {
+  ScopedEnv credentials("CREDENTIALS_DIRECTORY", nullptr);
+  ScopedEnv env("PURGEQ_TEST_TOKEN", nullptr);
+  const auto credential = check_config_string(deployed("    token_credential: cloudflare\n"));
+  EXPECT_EQ(credential.problems, std::vector<std::string>{});
+  EXPECT_EQ(credential.notes,
+            std::vector<std::string>{"accounts[0].token_credential: resolved at start from systemd "
+                                     "credential \"cloudflare\" (CREDENTIALS_DIRECTORY is not set "
+                                     "here)"});
+  ASSERT_TRUE(credential.config);
+  EXPECT_EQ(credential.config->accounts[0].token, "");
+  EXPECT_EQ(credential.config->accounts[0].token_source, "token_credential cloudflare");
+
+  const auto from_env = check_config_string(deployed("    token_env: PURGEQ_TEST_TOKEN\n"));
+  EXPECT_EQ(from_env.problems, std::vector<std::string>{});
+  EXPECT_EQ(from_env.notes, std::vector<std::string>{"accounts[0].token_env: resolved at start "
+                                                     "from environment variable PURGEQ_TEST_TOKEN "
+                                                     "(not set here)"});
+  // Starting is another matter: there the secret must be there.
+  EXPECT_THROW((void)load_config_string(deployed("    token_env: PURGEQ_TEST_TOKEN\n")),
+               ConfigError);
+}
+
+TEST(ConfigCheck, SecretsThatAreHereAreCheckedAsAtStart) {
+  TempDir dir;
+  const std::string missing = dir.path() + "/nope";
+  EXPECT_EQ(check_config_string(deployed("    token_file: " + missing + "\n")).problems,
+            (std::vector<std::string>{"accounts[0].token_file: cannot read \"" + missing +
+                                      "\": No such file or directory"}));
+  const std::string file = dir.write("token", "tok3n\n");
+  const auto ok = check_config_string(deployed("    token_file: " + file + "\n"));
+  EXPECT_EQ(ok.problems, std::vector<std::string>{});
+  EXPECT_EQ(ok.notes, std::vector<std::string>{});
+  ASSERT_TRUE(ok.config);
+  EXPECT_EQ(ok.config->accounts[0].token, "tok3n");
+  {
+    ScopedEnv credentials("CREDENTIALS_DIRECTORY", dir.path().c_str());
+    EXPECT_EQ(check_config_string(deployed("    token_credential: other\n")).problems,
+              (std::vector<std::string>{"accounts[0].token_credential: cannot read \"" +
+                                        dir.path() + "/other\": No such file or directory"}));
+  }
+  {
+    ScopedEnv credentials("CREDENTIALS_DIRECTORY", nullptr);
+    // A path is a mistake in the file wherever the check runs.
+    EXPECT_EQ(check_config_string(deployed("    token_credential: ../token\n")).problems,
+              (std::vector<std::string>{
+                  "accounts[0].token_credential: \"../token\" is a path; give the credential's "
+                  "name (LoadCredential=NAME:...)"}));
+  }
+  {
+    ScopedEnv env("PURGEQ_TEST_TOKEN", " ");
+    EXPECT_EQ(check_config_string(deployed("    token_env: PURGEQ_TEST_TOKEN\n")).problems,
+              (std::vector<std::string>{
+                  "accounts[0].token_env: environment variable PURGEQ_TEST_TOKEN is empty"}));
+  }
+  EXPECT_EQ(check_config_string(deployed("")).problems,
+            (std::vector<std::string>{
+                "accounts[0]: no token (set token_file, token_env or token_credential)"}));
+}
+
+TEST(ConfigCheck, PlaceholdersSayWhatToFillInUnlessDryRun) {
+  ScopedEnv env("PURGEQ_TEST_TOKEN", "secret-token");
+  const std::string placeholders = R"(
+accounts: [{name: main, plan: pro, token_env: PURGEQ_TEST_TOKEN}]
+zones:
+  - {name: Example.COM, id: 023e105f4ecef8ad9ca31a8372d0c353, account: main}
+  - {name: example.org, id: 11111111111111111111111111111111, account: main}
+)";
+  const auto check = check_config_string(placeholders);
+  EXPECT_EQ(check.problems,
+            (std::vector<std::string>{
+                "zones[0].name: \"example.com\" is a placeholder: fill in your zone's name, as "
+                "the Cloudflare dashboard lists it",
+                "zones[0].id: 023e105f4ecef8ad9ca31a8372d0c353 is the sample zone id: fill in "
+                "your zone's id (32 hex characters: dashboard, the zone's Overview page, API "
+                "section, Zone ID)",
+                "zones[1].name: \"example.org\" is a placeholder: fill in your zone's name, as "
+                "the Cloudflare dashboard lists it",
+            }));
+  EXPECT_FALSE(check.config);
+  // Nothing is sent in a dry run, and starting never looked at placeholders.
+  EXPECT_EQ(check_config_string("dry_run: true\n" + placeholders).problems,
+            std::vector<std::string>{});
+  EXPECT_NO_THROW((void)load_config_string(placeholders));
+  // Only the whole name is a placeholder.
+  EXPECT_EQ(check_config_string(R"(
+accounts: [{name: main, plan: pro, token_env: PURGEQ_TEST_TOKEN}]
+zones: [{name: example.com.au, id: 11111111111111111111111111111111, account: main}]
+)")
+                .problems,
+            std::vector<std::string>{});
+}
+
+TEST(ConfigCheck, FileProblemsAreReportedNotThrown) {
+  TempDir dir;
+  const std::string missing = dir.path() + "/missing.yaml";
+  const auto check = check_config_file(missing);
+  EXPECT_EQ(check.problems,
+            (std::vector<std::string>{missing + ": cannot read: No such file or directory"}));
+  EXPECT_FALSE(check.config);
+  const std::string broken = dir.write("broken.yaml", "zones: [\n");
+  ASSERT_EQ(check_config_file(broken).problems.size(), 1u);
+}
+
+// The configs the repository ships: the packaged one must be filled in, the dev one runs as is.
+TEST(ConfigCheck, ShippedConfigs) {
+  ScopedEnv credentials("CREDENTIALS_DIRECTORY", nullptr);
+  ScopedEnv env("CLOUDFLARE_API_TOKEN", nullptr);
+  const std::string root = std::string(PURGEQ_TEST_DATA_DIR) + "/../../../";
+  const auto packaged = check_config_file(root + "config/purgeq.yaml");
+  ASSERT_EQ(packaged.problems.size(), 2u);
+  EXPECT_EQ(packaged.problems[0].rfind("zones[0].name: \"example.com\" is a placeholder", 0), 0u);
+  EXPECT_EQ(packaged.problems[1].rfind("zones[0].id: ", 0), 0u);
+  EXPECT_EQ(packaged.notes, std::vector<std::string>{
+                                "accounts[0].token_credential: resolved at start from systemd "
+                                "credential \"cloudflare-token\" (CREDENTIALS_DIRECTORY is not "
+                                "set here)"});
+  const auto dev = check_config_file(root + "config/purgeq.dev.yaml");
+  EXPECT_EQ(dev.problems, std::vector<std::string>{});
+  ASSERT_TRUE(dev.config);
+  EXPECT_TRUE(dev.config->dry_run);
+}
+
 }  // namespace
 }  // namespace purgeq
