@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
 #include <boost/url/parse.hpp>
 #include <charconv>
 #include <climits>
@@ -46,6 +47,40 @@ std::optional<Duration> read_positive_duration(Checker& checker, const Field& fi
 }
 
 // Letters, digits and '-' in non-empty dot-separated labels; DNS's length limits.
+// `tcp.listen`: "8787" (loopback), "127.0.0.1:8787", "[::1]:8787" or "0.0.0.0:8787". Only IP
+// addresses: a name would be resolved once at start, and which address it picked would surprise.
+std::optional<std::string> parse_tcp_listen(const std::string& text, Config::Tcp& tcp) {
+  std::string host = "127.0.0.1";
+  std::string_view port_text = text;
+  if (const auto colon = text.rfind(':'); colon != std::string::npos) {
+    host = text.substr(0, colon);
+    port_text = std::string_view(text).substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    } else if (host.find(':') != std::string::npos) {
+      return fmt::format("{}: write an IPv6 address in brackets, as \"[::1]:8787\"", quote(text));
+    }
+  }
+  unsigned port = 0;
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 1 ||
+      port > 65535) {
+    return fmt::format("{}: expected a port (1-65535), optionally after an IP address, as "
+                       "\"127.0.0.1:8787\"",
+                       quote(text));
+  }
+  boost::system::error_code bad;
+  boost::asio::ip::make_address(host, bad);
+  if (bad) {
+    return fmt::format("{}: {} is not an IP address (names are not resolved here)", quote(text),
+                       quote(host));
+  }
+  tcp.address = host;
+  tcp.port = static_cast<unsigned short>(port);
+  return std::nullopt;
+}
+
 bool is_hostname(std::string_view host) {
   if (host.empty() || host.size() > 253) return false;
   std::size_t label = 0;
@@ -152,7 +187,8 @@ class Loader {
     const Field top{root, "", root.Mark()};
     const MapView view(checker_, top,
                        {"listen", "storage", "cloudflare", "dry_run", "accounts", "zones",
-                        "batching", "retry", "log", "access", "intake", "admin"});
+                        "batching", "retry", "log", "access", "intake", "admin", "tcp",
+                        "api_clients"});
     // dry_run first: it decides whether a missing token is a problem.
     if (auto f = view.get("dry_run")) config_.dry_run = read_bool(checker_, *f).value_or(false);
     if (auto f = view.get("listen")) load_listen(*f);
@@ -166,6 +202,18 @@ class Loader {
     if (auto f = view.get("access")) load_access(*f);
     if (auto f = view.get("intake")) load_intake(*f);
     if (auto f = view.get("admin")) load_admin(*f);
+    const auto tcp = view.get("tcp");
+    if (tcp) load_tcp(*tcp);
+    const auto clients = view.get("api_clients");
+    if (clients) load_api_clients(*clients);
+    // Each without the other is a listener nobody may use, or clients that cannot connect.
+    if (tcp && config_.tcp.enabled && config_.api_clients.empty()) {
+      checker_.add(*tcp, "tcp.listen is set but api_clients is empty: nobody could use it");
+    }
+    if (clients && !config_.api_clients.empty() && !config_.tcp.enabled) {
+      checker_.add(*clients, "api_clients are configured but tcp.listen is not: they could not "
+                             "connect");
+    }
   }
 
  private:
@@ -311,7 +359,7 @@ class Loader {
     account.limits = limits_for_plan(account.plan);
     if (auto f = view.get("limits")) load_limits(*f, account.limits);
 
-    load_token(item, view, account);
+    load_token(item, view, account.token_source, account.token, !config_.dry_run);
   }
 
   void load_limits(const Field& section, Limits& limits) {
@@ -360,7 +408,10 @@ class Loader {
     }
   }
 
-  void load_token(const Field& item, const MapView& view, Account& account) {
+  // `needed`: a missing or unreadable token is an error (a dry run sends nothing, so an account
+  // may run where its secret is not deployed; an API client's token is needed to let it in).
+  void load_token(const Field& item, const MapView& view, std::string& token_source,
+                  std::string& token, bool needed) {
     static constexpr std::pair<std::string_view, TokenOrigin> kKeys[] = {
         {"token_file", TokenOrigin::file},
         {"token_env", TokenOrigin::env},
@@ -374,9 +425,7 @@ class Loader {
              std::pair(b.field.mark.line, b.field.mark.column);
     });
     if (sources.empty()) {
-      if (!config_.dry_run) {
-        checker_.add(item, "no token (set token_file, token_env or token_credential)");
-      }
+      if (needed) checker_.add(item, "no token (set token_file, token_env or token_credential)");
       return;
     }
     bool ok = true;
@@ -392,10 +441,9 @@ class Loader {
       ok = false;
     }
     if (!ok) return;
-    account.token_source = fmt::format("{} {}", source.key, source.value);
+    token_source = fmt::format("{} {}", source.key, source.value);
     auto lookup = resolve_token(source.origin, source.value);
-    // A dry run sends nothing, so it may run where the secret is not deployed.
-    if (!lookup.problem.empty() && !config_.dry_run) {
+    if (!lookup.problem.empty() && needed) {
       // The check may run where the daemon's runtime is not (an admin's shell, CI): what only
       // that runtime provides cannot be judged here, but a file the check can read can.
       if (checking_ && !lookup.runtime_only.empty()) {
@@ -404,7 +452,73 @@ class Loader {
         checker_.add(source.field, lookup.problem);
       }
     }
-    account.token = std::move(lookup.token);
+    token = std::move(lookup.token);
+  }
+
+  void load_tcp(const Field& section) {
+    if (!expect_map(checker_, section, true)) return;
+    const MapView view(checker_, section, {"listen", "max_connections"});
+    if (auto f = view.get("listen")) {
+      if (auto text = read_string(checker_, *f)) {
+        if (auto problem = parse_tcp_listen(*text, config_.tcp)) {
+          checker_.add(*f, *problem);
+        } else {
+          config_.tcp.enabled = true;
+        }
+      }
+    }
+    if (auto f = view.get("max_connections")) {
+      if (auto value = read_int(checker_, *f)) {
+        if (*value < 1) {
+          checker_.add(*f, fmt::format("must be at least 1, got {}", *value));
+        } else {
+          config_.tcp.max_connections = *value;
+        }
+      }
+    }
+  }
+
+  void load_api_clients(const Field& section) {
+    if (section.node.IsNull()) return;
+    if (!expect_list(checker_, section)) return;
+    for (const auto& item : items(section)) {
+      if (!expect_map(checker_, item, false)) continue;
+      const MapView view(checker_, item,
+                         {"name", "zones", "kinds", "token_file", "token_env", "token_credential"});
+      ApiClient client;
+      if (auto f = view.get("name")) {
+        if (auto name = read_string(checker_, *f)) client.name = *name;
+      } else {
+        checker_.add(item, "needs a name (it names the client in logs and refusals)");
+      }
+      for_each_string(view, "zones", [&](const Field& f, const std::string& zone) {
+        if (const Zone* found = config_.find_zone(ascii_lower(zone))) {
+          client.zones.push_back(found->name);
+        } else {
+          checker_.add(f, fmt::format("unknown zone {}", quote(zone)));
+        }
+      });
+      for_each_string(view, "kinds", [&](const Field& f, const std::string& name) {
+        if (auto kind = kind_from_string(name)) {
+          client.kinds.push_back(*kind);
+        } else {
+          checker_.add(
+              f, unknown_value("kind", name, {"file", "tag", "host", "prefix", "everything"}));
+        }
+      });
+      load_token(item, view, client.token_source, client.token, true);
+      for (const auto& other : config_.api_clients) {
+        if (!client.name.empty() && other.name == client.name) {
+          checker_.add(item, fmt::format("a second client named {}", quote(client.name)));
+        }
+        if (!client.token.empty() && other.token == client.token) {
+          checker_.add(item, fmt::format("has the same token as client {}: each client needs its "
+                                         "own, or refusals and logs would name the wrong one",
+                                         quote(other.name)));
+        }
+      }
+      config_.api_clients.push_back(std::move(client));
+    }
   }
 
   void load_zones(const std::optional<Field>& section) {
