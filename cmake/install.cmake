@@ -39,12 +39,12 @@ install(FILES systemd/purgeq.tmpfiles DESTINATION ${PURGEQ_TMPFILESDIR} RENAME p
 # read it. A source install leaves an existing, edited config alone; the Debian package ships it
 # as a conffile and dpkg asks before replacing an edited one.
 if(PURGEQ_INSTALL_CONFIG)
+  # (file(INSTALL) puts DESTDIR in front by itself.)
   install(CODE "
-    set(_dest \"\$ENV{DESTDIR}${PURGEQ_CONFIG_DIR}\")
-    if(EXISTS \"\${_dest}/purgeq.yaml\" AND \"\$ENV{DESTDIR}\" STREQUAL \"\")
-      message(STATUS \"Keeping existing: \${_dest}/purgeq.yaml\")
+    if(EXISTS \"${PURGEQ_CONFIG_DIR}/purgeq.yaml\" AND \"\$ENV{DESTDIR}\" STREQUAL \"\")
+      message(STATUS \"Keeping existing: ${PURGEQ_CONFIG_DIR}/purgeq.yaml\")
     else()
-      file(INSTALL \"${CMAKE_SOURCE_DIR}/config/purgeq.yaml\" DESTINATION \"\${_dest}\"
+      file(INSTALL \"${CMAKE_SOURCE_DIR}/config/purgeq.yaml\" DESTINATION \"${PURGEQ_CONFIG_DIR}\"
            FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
     endif()")
 endif()
