@@ -10,7 +10,7 @@
 #      (systemd-socket-activate), against the fake Cloudflare API; a user in the socket's group
 #      submits (exit 0, purged), a user outside it is refused (exit 3, "Permission denied"); the
 #      socket keeps its group across a reload; nobody but root reads the token or the config;
-#   5. the bash completion completes a partial subcommand.
+#   5. the bash completion (and zsh's, when zsh is installed) completes a partial subcommand.
 #   scripts/test-package.sh            build, then test
 #   PURGEQ_DEB=path.deb scripts/test-package.sh   test that .deb (no build, no lintian)
 set -euo pipefail
@@ -121,6 +121,27 @@ got=$(bash -c 'source "$1"; COMP_WORDS=(purgeq --zone z s); COMP_CWORD=3; _purge
 [ "$got" = "status show" ] || fail "completing 'purgeq --zone z s' gave '$got', want 'status show'"
 got=$(bash -c 'source "$1"; COMP_WORDS=(purgeq wait 01ab --ti); COMP_CWORD=3; _purgeq; echo "${COMPREPLY[*]}"' _ "$completion")
 [ "$got" = --timeout ] || fail "completing 'purgeq wait ID --ti' gave '$got', want --timeout"
+# zsh, when this machine has it: type "purgeq retr<Tab>" into an interactive zsh on a pty, then
+# echo the line the completion left.
+if command -v zsh >/dev/null; then
+  cat >"$work/zsh-completion.zsh" <<'ZSH'
+zmodload zsh/zpty
+zpty z 'zsh -f -i'
+zpty -w z "fpath=(${1:q} \$fpath); autoload -Uz compinit; compinit -u -D"
+sleep 1
+zpty -w -n z $'purgeq retr\t'
+sleep 1.5
+zpty -w -n z $'\x01echo LINE=\x0d'
+sleep 1
+out=
+while zpty -r -t z chunk; do out+=$chunk; done
+zpty -d z
+[[ $out == *'LINE=purgeq retry-failed'* ]]
+ZSH
+  zsh -f "$work/zsh-completion.zsh" "$root/usr/share/zsh/vendor-completions" ||
+    fail "zsh: completing 'purgeq retr' did not give retry-failed"
+  echo "test-package: zsh completion OK"
+fi
 echo "test-package: completion OK"
 
 step "permissions: purgeqd as an unprivileged user, submitters in and out of the socket's group"
