@@ -210,7 +210,8 @@ class Loader {
     if (tcp && config_.tcp.enabled && config_.api_clients.empty()) {
       checker_.add(*tcp, "tcp.listen is set but api_clients is empty: nobody could use it");
     }
-    if (clients && !config_.api_clients.empty() && !config_.tcp.enabled) {
+    // A malformed tcp.listen already has its own error.
+    if (clients && !config_.api_clients.empty() && !tcp_listen_given_) {
       checker_.add(*clients, "api_clients are configured but tcp.listen is not: they could not "
                              "connect");
     }
@@ -459,6 +460,7 @@ class Loader {
     if (!expect_map(checker_, section, true)) return;
     const MapView view(checker_, section, {"listen", "max_connections"});
     if (auto f = view.get("listen")) {
+      tcp_listen_given_ = true;
       if (auto text = read_string(checker_, *f)) {
         if (auto problem = parse_tcp_listen(*text, config_.tcp)) {
           checker_.add(*f, *problem);
@@ -781,6 +783,7 @@ class Loader {
   Checker& checker_;
   Config& config_;
   const bool checking_;  // --check-config: see check_config_file
+  bool tcp_listen_given_ = false;  // tcp.listen present, valid or not
   std::map<std::string, std::size_t, std::less<>> account_index_;
   bool accounts_unusable_ = false;  // `accounts` is not a list: don't cascade into zones
 };

@@ -992,6 +992,74 @@ TEST_F(ConfigTest, AccessRuleProblems) {
       }));
 }
 
+TEST_F(ConfigTest, TcpListenerAndApiClients) {
+  ScopedEnv client_token{"PURGEQ_TEST_CLIENT", "client-secret"};
+  const auto config = load_config_string(minimal(R"(tcp:
+  listen: "8787"
+api_clients:
+  - name: cms
+    token_env: PURGEQ_TEST_CLIENT
+    zones: [example.com]
+    kinds: [file, tag]
+)"));
+  EXPECT_TRUE(config.tcp.enabled);
+  EXPECT_EQ(config.tcp.address, "127.0.0.1") << "loopback unless an address is given";
+  EXPECT_EQ(config.tcp.port, 8787);
+  ASSERT_EQ(config.api_clients.size(), 1U);
+  EXPECT_EQ(config.api_clients[0].name, "cms");
+  EXPECT_EQ(config.api_clients[0].token, "client-secret");
+  EXPECT_EQ(config.api_clients[0].token_source, "token_env PURGEQ_TEST_CLIENT");
+  EXPECT_EQ(config.api_clients[0].zones, std::vector<std::string>{"example.com"});
+  EXPECT_EQ(config.api_clients[0].kinds, (std::vector<Kind>{Kind::file, Kind::tag}));
+  const auto v6 = load_config_string(minimal(R"(tcp: {listen: "[::1]:9000"}
+api_clients: [{name: a, token_env: PURGEQ_TEST_CLIENT}]
+)"));
+  EXPECT_EQ(v6.tcp.address, "::1");
+  EXPECT_EQ(v6.tcp.port, 9000);
+  EXPECT_FALSE(load_config_string(minimal()).tcp.enabled) << "off by default";
+}
+
+TEST_F(ConfigTest, TcpListenerAndApiClientProblems) {
+  ScopedEnv client_token{"PURGEQ_TEST_CLIENT", "client-secret"};
+  EXPECT_EQ(problems_of(minimal(R"(tcp: {listen: "localhost:80"}
+api_clients: [{name: a, token_env: PURGEQ_TEST_CLIENT}]
+)")),
+            (std::vector<std::string>{
+                R"(tcp.listen: "localhost:80": "localhost" is not an IP address (names are not resolved here))"}));
+  EXPECT_EQ(problems_of(minimal(R"(tcp: {listen: "127.0.0.1:0"}
+api_clients: [{name: a, token_env: PURGEQ_TEST_CLIENT}]
+)")),
+            (std::vector<std::string>{
+                R"(tcp.listen: "127.0.0.1:0": expected a port (1-65535), optionally after an IP address, as "127.0.0.1:8787")"}));
+  EXPECT_EQ(problems_of(minimal(R"(tcp: {listen: "::1:80"}
+api_clients: [{name: a, token_env: PURGEQ_TEST_CLIENT}]
+)")),
+            (std::vector<std::string>{
+                R"(tcp.listen: "::1:80": write an IPv6 address in brackets, as "[::1]:8787")"}));
+  EXPECT_EQ(problems_of(minimal("tcp: {listen: \"8787\"}\n")),
+            (std::vector<std::string>{
+                "tcp: tcp.listen is set but api_clients is empty: nobody could use it"}));
+  EXPECT_EQ(problems_of(minimal("api_clients: [{name: a, token_env: PURGEQ_TEST_CLIENT}]\n")),
+            (std::vector<std::string>{"api_clients: api_clients are configured but tcp.listen is "
+                                      "not: they could not connect"}));
+  EXPECT_EQ(problems_of(minimal(R"(tcp: {listen: "8787"}
+api_clients:
+  - name: a
+    token_env: PURGEQ_TEST_CLIENT
+    zones: [exmple.com]
+    kinds: [url]
+  - token_env: PURGEQ_TEST_CLIENT
+  - name: c
+)")),
+            (std::vector<std::string>{
+                R"(api_clients[0].zones[0]: unknown zone "exmple.com")",
+                R"(api_clients[0].kinds[0]: unknown kind "url" (use file, tag, host, prefix or everything))",
+                "api_clients[1]: needs a name (it names the client in logs and refusals)",
+                R"(api_clients[1]: has the same token as client "a": each client needs its own, or refusals and logs would name the wrong one)",
+                "api_clients[2]: no token (set token_file, token_env or token_credential)",
+            }));
+}
+
 // --- --check-config ---
 
 // One account with the given token lines and one zone that is not a placeholder.
