@@ -63,6 +63,7 @@ struct Exchange {
   std::string error;       // when exit_code != 0: the sentence for stderr
   json::value parsed;      // the answer's JSON (null when there was none, or not JSON)
   bool transient = false;  // no answer, or 5xx: worth asking again while waiting
+  std::string brief;       // when transient: a few words for the progress line
 };
 
 Exchange exchange(const CliRequest& request, Method method, std::string_view target,
@@ -73,6 +74,7 @@ Exchange exchange(const CliRequest& request, Method method, std::string_view tar
     result.exit_code = kExitUnreachable;
     result.error = failure_text(request, answer, timeout);
     result.transient = true;
+    result.brief = answer.error.message();
     return result;
   }
   boost::system::error_code parse_error;
@@ -83,6 +85,7 @@ Exchange exchange(const CliRequest& request, Method method, std::string_view tar
     result.exit_code = verdict.exit_code;
     result.error = verdict.error;
     result.transient = answer.status >= 500;
+    result.brief = fmt::format("HTTP {}", answer.status);
     return result;
   }
   if (!result.parsed.is_object()) {
@@ -195,8 +198,8 @@ int wait_for_intent(const CliRequest& request, std::string_view id, bool accepte
         pause = std::min(pause, std::chrono::duration_cast<std::chrono::milliseconds>(
                                     *deadline - now + std::chrono::milliseconds(1)));
       }
-      progress.show(fmt::format("waiting {}: {}; reconnecting in {} s",
-                                format_seconds(whole_seconds(now - start)), result.error,
+      progress.show(fmt::format("waiting {}: purgeqd unreachable ({}); retry in {} s",
+                                format_seconds(whole_seconds(now - start)), result.brief,
                                 (pause.count() + 999) / 1000));
       std::this_thread::sleep_for(pause);
       backoff = std::min(backoff * 2, kReconnectMax);

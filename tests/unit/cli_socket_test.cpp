@@ -641,6 +641,20 @@ TEST(CliSocket, ProgressOnATerminal) {
   }
 }
 
+TEST(CliSocket, ReconnectingIsShownOnATerminal) {
+  std::atomic<int> polls{0};
+  FakeDaemon daemon([&](const Recorded& r) {
+    if (r.method == "POST") return Canned{202, std::string(kAccepted)};
+    if (++polls == 1) return Canned{503, R"({"error":{"code":"shutting_down"}})"};
+    return Canned{200, intent_body("done", 2, 0, 0)};
+  });
+  const auto run = run_cli(daemon.path(), {"--wait", "tag", "a", "b"}, {}, true);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.err.find("purgeqd unreachable (HTTP 503); retry in 1 s\x1b[K"), std::string::npos)
+      << run.err;
+  EXPECT_TRUE(run.err.ends_with("\r\x1b[K")) << run.err;
+}
+
 TEST(CliSocket, NoSocketFoundNamesThePathsTried) {
   if (std::filesystem::exists(kDefaultSocket) || std::filesystem::exists(kDevSocket)) {
     GTEST_SKIP() << "a purgeqd socket exists on this machine";
