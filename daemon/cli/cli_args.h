@@ -20,7 +20,8 @@ enum ExitCode : int {
   kExitItemsFailed = 1,  // the intent ended failed or partial
   kExitUsage = 2,        // bad arguments, or the daemon refused the request (400/403/404/413)
   // No usable answer before the intent was accepted (or, for wait/show/status/..., at all):
-  // connect failed, connection dropped, 5xx. Never after an accepted submit: --wait reconnects.
+  // connect failed, connection dropped, 5xx. Not for a restart or a 5xx once the intent was
+  // accepted: the wait reconnects instead (docs/cli.md).
   kExitUnreachable = 3,
   // --wait=S / wait --timeout S ran out before the intent finished (the daemon may have been
   // unreachable at the end; the intent stays queued either way).
