@@ -36,16 +36,103 @@ constexpr std::array<CommandInfo, 10> kCommands{{
 }};
 
 // What CLI11 stores for a bare --wait (a flag takes a value only as --wait=S, so `--wait URL`
-// never swallows the URL); no number of seconds spells like this.
+// never swallows the URL; `--wait 30` is rewritten to --wait=30 before CLI11 sees it); no number
+// of seconds spells like this.
 constexpr std::string_view kWaitUnlimited = "true";
 // Upper bound for --wait=S and --timeout S: far beyond any real wait, far below overflow.
 constexpr std::int64_t kMaxSeconds = 10LL * 365 * 24 * 3600;
 
-constexpr std::string_view kFooter =
-    R"(Items: `-` in place of the items reads them from stdin, one per line.
-Socket: --socket, else $PURGEQ_SOCKET, else /run/purgeq/purgeq.sock.
-Exit codes: 0 accepted (with --wait: all purged), 1 some item failed, 2 usage or validation
-error, 3 purgeqd unreachable, 4 wait timed out.)";
+// Help footers: the main one for the whole program, one per subcommand with its own examples
+// (CLI11 copies the parent's footer into subcommands, so every subcommand sets its own).
+constexpr std::string_view kSocketRule =
+    "Socket: --socket, else $PURGEQ_SOCKET, else /run/purgeq/purgeq.sock, else ./run/purgeq.sock\n"
+    "(the development daemon of scripts/setup.sh --run, run from the checkout).";
+constexpr std::string_view kSubmitExits =
+    "Exit codes: 0 queued (with --wait: all purged), 1 some item failed, 2 bad arguments or\n"
+    "refused by purgeqd, 3 purgeqd unreachable (nothing was queued), 4 --wait ran out (still\n"
+    "queued; the reason is printed).";
+constexpr std::string_view kReadExits =
+    "Exit codes: 0 ok, 2 bad arguments or refused by purgeqd, 3 purgeqd unreachable.";
+
+constexpr std::string_view kMainFooter =
+    "Run 'purgeq COMMAND --help' for a command's options and examples.\n";
+
+struct Footers {
+  std::string_view examples;
+  std::string_view exits;
+};
+
+Footers footer_parts(Command command) {
+  switch (command) {
+    case Command::url:
+      return {R"(Examples:
+  purgeq url https://www.example.com/ https://www.example.com/css/site.css
+  purgeq --wait=600 url - < changed-urls.txt
+  purgeq url https://www.example.com/ -H 'CF-Device-Type: mobile'
+`-` in place of the URLs reads them from stdin, one per line.)",
+              kSubmitExits};
+    case Command::tag:
+      return {R"(Examples:
+  purgeq --zone example.com tag product-1234 category-7
+  purgeq --wait 120 tag product-1234
+`-` in place of the tags reads them from stdin, one per line.)",
+              kSubmitExits};
+    case Command::host:
+      return {R"(Examples:
+  purgeq host images.example.com
+  purgeq --wait host images.example.com static.example.com
+`-` in place of the hosts reads them from stdin, one per line.)",
+              kSubmitExits};
+    case Command::prefix:
+      return {R"(Examples:
+  purgeq prefix www.example.com/blog/
+  purgeq --wait=5m prefix www.example.com/blog/ www.example.com/news/
+`-` in place of the prefixes reads them from stdin, one per line.)",
+              kSubmitExits};
+    case Command::everything:
+      return {R"(Examples:
+  purgeq --zone example.com everything
+  purgeq --zone example.com --wait 60 everything)",
+              kSubmitExits};
+    case Command::status:
+      return {R"(Examples:
+  purgeq status
+  purgeq status --json | jq .pending)",
+              kReadExits};
+    case Command::show:
+      return {R"(Example:
+  purgeq show 019aa3c2f1e84b1f0c2d7a9e
+Prints counts by state, failed items and, while not finished, what the intent waits for.)",
+              "Exit codes: 0 ok (done or still pending), 1 the intent ended failed or partial, 2\n"
+              "unknown id or bad arguments, 3 purgeqd unreachable."};
+    case Command::wait:
+      return {R"(Examples:
+  purgeq wait 019aa3c2f1e84b1f0c2d7a9e
+  purgeq wait 019aa3c2f1e84b1f0c2d7a9e --timeout 5m
+On a terminal, progress and what the intent waits for are shown on stderr. If purgeqd restarts
+during the wait, purgeq reconnects and keeps waiting.)",
+              "Exit codes: 0 all purged, 1 some item failed, 2 unknown id or bad arguments, 3\n"
+              "purgeqd unreachable at the start, 4 --timeout ran out (the reason is printed)."};
+    case Command::failed:
+      return {R"(Example:
+  purgeq failed)",
+              kReadExits};
+    case Command::retry_failed:
+      return {R"(Example:
+  purgeq retry-failed)",
+              kReadExits};
+  }
+  return {};
+}
+
+std::string footer_of(Command command) {
+  const auto parts = footer_parts(command);
+  return fmt::format("{}\n{}\n{}", parts.examples, kSocketRule, parts.exits);
+}
+
+constexpr std::string_view kWaitHelp =
+    "wait until every item is purged or failed (progress on stderr when it is a terminal); "
+    "--wait=S or --wait S gives up after S (90, 90s, 5m, 1h) with exit 4";
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
@@ -161,34 +248,111 @@ std::optional<Header> parse_header(std::string_view text, std::string& error) {
   return Header{std::string(name), std::string(value)};
 }
 
+namespace {
+
+// One app's copies of the options that may stand before or after the command. The parent app
+// holds them all (before the command, and whatever a subcommand doesn't know falls through to
+// it); each subcommand holds those that apply to it, so its --help lists them.
+struct OptionSet {
+  std::string socket;
+  std::string zone;
+  std::string wait_text;
+  bool json = false;
+  std::vector<std::string> headers;
+  CLI::Option* socket_opt = nullptr;
+  CLI::Option* zone_opt = nullptr;
+  CLI::Option* wait_opt = nullptr;
+  CLI::Option* json_opt = nullptr;
+  CLI::Option* header_opt = nullptr;
+};
+
+void add_options(CLI::App& app, OptionSet& set, bool submit, bool url) {
+  set.socket_opt = app.add_option("--socket", set.socket, "purgeqd's socket (default: see below)")
+                       ->type_name("PATH");
+  if (submit) {
+    set.zone_opt =
+        app.add_option("--zone", set.zone, "zone name or id the items belong to")->type_name("Z");
+    set.wait_opt = app.add_flag("--wait", set.wait_text, std::string(kWaitHelp));
+  }
+  set.json_opt = app.add_flag("--json", set.json,
+                              "print purgeqd's JSON answer (one line) instead of a summary");
+  if (url) {
+    // One value per -H, so `-H 'A: b' https://...` never swallows the URL.
+    set.header_opt = app.add_option("-H,--header", set.headers,
+                                    "cache-key header for every URL, 'Name: value' (repeatable)")
+                         ->allow_extra_args(false)
+                         ->type_name("'NAME: VALUE'");
+  }
+}
+
+std::size_t count(const CLI::Option* option) {
+  return option == nullptr ? 0 : option->count();
+}
+
+// The value of a single-valued option given before or after the command (not both).
+std::optional<std::string> merged(std::string_view name, const CLI::Option* global_opt,
+                                  const std::string& global_value, const CLI::Option* sub_opt,
+                                  const std::string& sub_value, std::string& error) {
+  if (count(global_opt) > 0 && count(sub_opt) > 0) {
+    error = fmt::format("{} given twice", name);
+    return std::nullopt;
+  }
+  if (count(sub_opt) > 0) return sub_value;
+  if (count(global_opt) > 0) return global_value;
+  return std::nullopt;
+}
+
+// The options that take a value as the next argument, so their value is never read as a flag.
+bool takes_value(std::string_view arg) {
+  return arg == "-H" || arg == "--header" || arg == "--socket" || arg == "--zone" ||
+         arg == "--timeout";
+}
+
+// `--wait 30` → `--wait=30`: CLI11 flags take values only with `=`. Only an argument that reads as
+// seconds is taken, so `--wait tag x` keeps meaning "wait without limit for tag x".
+void join_wait_values(std::vector<std::string>& args) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (takes_value(args[i])) {
+      ++i;
+      continue;
+    }
+    if (args[i] == "--wait" && i + 1 < args.size() && parse_seconds(args[i + 1])) {
+      args[i] += "=" + args[i + 1];
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    }
+  }
+}
+
+}  // namespace
+
+SocketChoice choose_socket(const std::optional<std::string>& option,
+                           const std::optional<std::string>& env,
+                           const std::function<bool(const std::string&)>& exists) {
+  if (option) return {*option, {}};
+  if (env && !env->empty()) return {*env, {}};
+  SocketChoice choice{std::string(kDefaultSocket), {}};
+  if (!exists) return choice;
+  for (const auto candidate : {kDefaultSocket, kDevSocket}) {
+    if (exists(std::string(candidate))) return {std::string(candidate), {}};
+  }
+  choice.tried = {std::string(kDefaultSocket), std::string(kDevSocket)};
+  return choice;
+}
+
 ParseResult parse_args(int argc, const char* const* argv, const ParseContext& context) {
   CLI::App app{"purgeq: queue Cloudflare cache purges with purgeqd and follow them", "purgeq"};
-  app.footer(std::string(kFooter));
+  app.footer(fmt::format("{}{}\n{}", kMainFooter, kSocketRule, kSubmitExits));
   // Global options are accepted after the command too: the subcommand hands what it doesn't
   // know up to the app. Extras are collected rather than fatal so we can name them ourselves.
   app.fallthrough();
   app.allow_extras();
 
-  std::string socket;
-  std::string zone;
-  std::string wait_text;
-  bool json = false;
-  std::vector<std::string> header_args;
-  auto* socket_opt = app.add_option("--socket", socket, "purgeqd's socket")->type_name("PATH");
-  auto* zone_opt =
-      app.add_option("--zone", zone, "zone name or id the items belong to")->type_name("Z");
-  auto* wait_opt = app.add_flag("--wait", wait_text,
-                                "after queueing, wait until every item is purged or failed; "
-                                "--wait=SECONDS bounds the wait (exit 4 when it runs out)");
-  app.add_flag("--json", json, "print purgeqd's JSON answer (one line) instead of a summary");
-  // One value per -H, so `-H 'A: b' https://...` never swallows the URL.
-  auto* header_opt = app.add_option("-H,--header", header_args,
-                                    "cache-key header for every URL of `url`, 'Name: value'")
-                         ->allow_extra_args(false)
-                         ->type_name("'NAME: VALUE'");
+  OptionSet global;
+  add_options(app, global, true, true);
   app.set_version_flag("--version", "purgeq " PURGEQ_VERSION);
 
   std::array<std::vector<std::string>, kCommands.size()> positional_items;
+  std::array<OptionSet, kCommands.size()> sub_options;
   std::string id;
   std::string timeout_text;
   std::array<CLI::App*, kCommands.size()> subcommands{};
@@ -197,11 +361,13 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
     const auto& info = kCommands[i];
     auto* sub = app.add_subcommand(std::string(info.name), std::string(info.description));
     subcommands[i] = sub;
+    sub->footer(footer_of(info.command));
     if (!info.items_name.empty()) {
       sub->add_option(std::string(info.items_name), positional_items[i],
                       "items to purge, or - to read them from stdin")
           ->type_name("");
     }
+    add_options(*sub, sub_options[i], is_submit(info.command), info.command == Command::url);
     if (info.command == Command::show || info.command == Command::wait) {
       // Not ->required(): a missing id gets our wording below, not CLI11's "id is required".
       sub->add_option("ID", id, "intent id, as printed when it was queued")->type_name("");
@@ -214,9 +380,11 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
   }
   app.require_subcommand(0, 1);
 
+  std::vector<std::string> forward;
+  for (int i = 1; i < argc; ++i) forward.emplace_back(argv[i]);
+  join_wait_values(forward);
   // CLI11 wants a mutable argv-like array of std::string in reverse order.
-  std::vector<std::string> args;
-  for (int i = argc - 1; i >= 1; --i) args.emplace_back(argv[i]);
+  std::vector<std::string> args(forward.rbegin(), forward.rend());
   try {
     app.parse(args);
   } catch (const CLI::CallForHelp& e) {
@@ -261,26 +429,32 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
   const auto command_name = kCommands[*chosen].name;
   const bool submit = is_submit(request.command);
 
-  if (socket_opt->count() > 0) {
-    if (socket.empty()) return usage_error("--socket: empty path");
-    request.socket = socket;
-  } else if (context.socket_env && !context.socket_env->empty()) {
-    request.socket = *context.socket_env;
-  } else {
-    request.socket = std::string(kDefaultSocket);
-  }
-  request.json = json;
+  const auto& local = sub_options[*chosen];
+  std::string error;
+  const auto socket =
+      merged("--socket", global.socket_opt, global.socket, local.socket_opt, local.socket, error);
+  const auto zone =
+      merged("--zone", global.zone_opt, global.zone, local.zone_opt, local.zone, error);
+  const auto wait_text =
+      merged("--wait", global.wait_opt, global.wait_text, local.wait_opt, local.wait_text, error);
+  if (!error.empty()) return usage_error(error);
 
-  if (zone_opt->count() > 0) {
+  if (socket && socket->empty()) return usage_error("--socket: empty path");
+  auto choice = choose_socket(socket, context.socket_env, context.socket_exists);
+  request.socket = std::move(choice.path);
+  request.socket_tried = std::move(choice.tried);
+  request.json = global.json || local.json;
+
+  if (zone) {
     if (!submit) {
       return usage_error(fmt::format(
           "--zone applies to url, tag, host, prefix and everything, not to {}", command_name));
     }
-    if (trim(zone).empty()) return usage_error("--zone: empty zone");
-    request.zone = std::string(trim(zone));
+    if (trim(*zone).empty()) return usage_error("--zone: empty zone");
+    request.zone = std::string(trim(*zone));
   }
 
-  if (wait_opt->count() > 0) {
+  if (wait_text) {
     if (!submit) {
       return usage_error(
           request.command == Command::wait
@@ -289,12 +463,12 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
                             command_name));
     }
     request.wait = true;
-    if (wait_text != kWaitUnlimited) {
-      request.timeout = parse_seconds(wait_text);
+    if (*wait_text != kWaitUnlimited) {
+      request.timeout = parse_seconds(*wait_text);
       if (!request.timeout) {
         return usage_error(fmt::format(
             "--wait=\"{}\": expected a whole number of seconds (or --wait to wait without limit)",
-            wait_text));
+            *wait_text));
       }
     }
   }
@@ -308,13 +482,15 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
       }
     }
   }
+  request.progress = request.wait && context.stderr_is_terminal;
 
-  if (header_opt->count() > 0 && request.command != Command::url) {
+  std::vector<std::string> header_args = global.headers;
+  header_args.insert(header_args.end(), local.headers.begin(), local.headers.end());
+  if (!header_args.empty() && request.command != Command::url) {
     return usage_error(fmt::format(
         "-H applies only to url (headers are part of a URL's cache key), not to {}", command_name));
   }
   for (const auto& text : header_args) {
-    std::string error;
     auto header = parse_header(text, error);
     if (!header) return usage_error(error);
     const auto name = ascii_lower(header->first);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <istream>
 #include <optional>
 #include <string>
@@ -18,8 +19,13 @@ enum ExitCode : int {
   kExitOk = 0,           // accepted; with --wait / wait: every item purged
   kExitItemsFailed = 1,  // the intent ended failed or partial
   kExitUsage = 2,        // bad arguments, or the daemon refused the request (400/403/404/413)
-  kExitUnreachable = 3,  // no usable answer: connect failed, connection dropped, 5xx
-  kExitTimedOut = 4,     // --wait=S / wait --timeout S ran out before the intent finished
+  // No usable answer before the intent was accepted (or, for wait/show/status/..., at all):
+  // connect failed, connection dropped, 5xx. Not for a restart or a 5xx once the intent was
+  // accepted: the wait reconnects instead (docs/cli.md).
+  kExitUnreachable = 3,
+  // --wait=S / wait --timeout S ran out before the intent finished (the daemon may have been
+  // unreachable at the end; the intent stays queued either way).
+  kExitTimedOut = 4,
 };
 
 enum class Command {
@@ -40,7 +46,25 @@ std::string_view to_string(Command command);
 // Commands that POST an intent (url, tag, host, prefix, everything).
 bool is_submit(Command command);
 
+// Where the packaged purgeqd listens (systemd/purgeq.socket).
 inline constexpr std::string_view kDefaultSocket = "/run/purgeq/purgeq.sock";
+// Where `scripts/setup.sh --run` makes purgeqd listen (config/purgeq.dev.yaml's `run/purgeq.sock`,
+// relative to the checkout), so the README's commands work from the checkout without --socket.
+inline constexpr std::string_view kDevSocket = "./run/purgeq.sock";
+
+// The socket to use and, when none was found, the paths looked at (for the error message).
+struct SocketChoice {
+  std::string path;
+  // Empty when the path came from --socket / $PURGEQ_SOCKET or was found on disk.
+  std::vector<std::string> tried;
+};
+
+// --socket, else $PURGEQ_SOCKET (when non-empty), else the first of kDefaultSocket, kDevSocket that
+// `exists` reports; when neither exists, kDefaultSocket with both paths in `tried`. A null `exists`
+// skips the probing: kDefaultSocket.
+[[nodiscard]] SocketChoice choose_socket(const std::optional<std::string>& option,
+                                         const std::optional<std::string>& env,
+                                         const std::function<bool(const std::string&)>& exists);
 
 // One invocation, fully parsed and validated; executing it needs nothing else.
 struct CliRequest {
@@ -56,9 +80,13 @@ struct CliRequest {
   bool wait = false;
   // With `wait`: the bound (--wait=S, wait --timeout S); nullopt waits without limit.
   std::optional<std::chrono::seconds> timeout;
+  // With `wait`: show a self-overwriting progress line on stderr (stderr is a terminal).
+  bool progress = false;
   bool json = false;   // --json: print the daemon's answer bodies instead of the human summary
-  std::string socket;  // --socket, else $PURGEQ_SOCKET, else kDefaultSocket; never empty
-  std::string id;      // show / wait: the intent id as given; empty for other commands
+  std::string socket;  // choose_socket's path; never empty
+  // choose_socket's `tried`: non-empty when no socket was found, so "not found" can name them.
+  std::vector<std::string> socket_tried;
+  std::string id;  // show / wait: the intent id as given; empty for other commands
 };
 
 // What parse_args hands back: a request to execute, or the final word (help, version, error).
@@ -73,9 +101,14 @@ struct ParseResult {
 struct ParseContext {
   std::istream* stdin_stream = nullptr;   // read once when an item is `-`; null: `-` is an error
   std::optional<std::string> socket_env;  // $PURGEQ_SOCKET when set and non-empty
+  // Whether a path is a socket; null: don't probe (the socket is kDefaultSocket unless given).
+  std::function<bool(const std::string&)> socket_exists;
+  bool stderr_is_terminal = false;  // enables CliRequest::progress for waits
 };
 
 // Parses argv (argv[0] is the program name). Global options may come before or after the command.
+// `--wait S` (a separate argument that reads as seconds: 90, 90s, 5m, 1h) means --wait=S; any
+// other next argument is not taken, so `--wait tag x` waits without limit for tag x.
 [[nodiscard]] ParseResult parse_args(int argc, const char* const* argv,
                                      const ParseContext& context);
 

@@ -2,6 +2,9 @@
 #include "cli/cli_commands.h"
 
 #include <fmt/format.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -29,36 +32,83 @@ void print_error(std::ostream& err, std::string_view message) {
   err << "purgeq: " << message << '\n';
 }
 
+// --json output: one line, integral numbers without exponent (Boost.JSON prints 800.0 as 8E2).
+std::string json_line(json::value value) {
+  integral_doubles_to_integers(value);
+  return json::serialize(value) + '\n';
+}
+
+// The sentence for an answer that never came. When no socket was found by the default rule, it
+// names every path looked at and how to point purgeq at the right one.
+std::string failure_text(const CliRequest& request, const HttpAnswer& answer,
+                         std::chrono::seconds timeout) {
+  if (answer.failure == Failure::connect && !request.socket_tried.empty() &&
+      answer.error == boost::system::errc::no_such_file_or_directory) {
+    std::string paths;
+    for (const auto& path : request.socket_tried) {
+      paths += fmt::format("{}{}", paths.empty() ? "" : " nor at ", path);
+    }
+    return fmt::format(
+        "cannot reach purgeqd: no socket at {} (the installed daemon's, then the development "
+        "daemon's, relative to the current directory); start purgeqd, or point purgeq at its "
+        "socket with --socket PATH or PURGEQ_SOCKET=PATH",
+        paths);
+  }
+  return describe_failure(request.socket, answer, timeout);
+}
+
+// One request, judged but not printed: what call() and the wait loop have in common.
+struct Exchange {
+  int exit_code = kExitOk;
+  std::string error;       // when exit_code != 0: the sentence for stderr
+  json::value parsed;      // the answer's JSON (null when there was none, or not JSON)
+  bool transient = false;  // no answer, or 5xx: worth asking again while waiting
+  std::string brief;       // when transient: a few words for the progress line
+};
+
+Exchange exchange(const CliRequest& request, Method method, std::string_view target,
+                  std::string_view body, std::chrono::seconds timeout) {
+  Exchange result;
+  const auto answer = http_request(request.socket, method, target, body, timeout);
+  if (answer.failure != Failure::none) {
+    result.exit_code = kExitUnreachable;
+    result.error = failure_text(request, answer, timeout);
+    result.transient = true;
+    result.brief = answer.error.message();
+    return result;
+  }
+  boost::system::error_code parse_error;
+  result.parsed = json::parse(answer.body, parse_error);
+  if (parse_error) result.parsed = nullptr;
+  const auto verdict = answer_verdict(answer.status, result.parsed);
+  if (verdict.exit_code != kExitOk) {
+    result.exit_code = verdict.exit_code;
+    result.error = verdict.error;
+    result.transient = answer.status >= 500;
+    result.brief = fmt::format("HTTP {}", answer.status);
+    return result;
+  }
+  if (!result.parsed.is_object()) {
+    result.exit_code = kExitUnreachable;
+    result.error = fmt::format("unreadable answer from purgeqd (HTTP {}): {}", answer.status,
+                               parse_error ? parse_error.message() : "not a JSON object");
+    result.parsed = nullptr;  // not an answer --json should pass on
+  }
+  return result;
+}
+
 // Sends one request and applies answer_verdict. With --json the daemon's body is printed on
 // stdout even for refusals, so scripts can read the error's code and item.
 CallResult call(const CliRequest& request, Method method, std::string_view target,
                 std::string_view body, std::chrono::seconds timeout, std::ostream& out,
                 std::ostream& err) {
-  CallResult result;
-  const auto answer = http_request(request.socket, method, target, body, timeout);
-  if (answer.failure != Failure::none) {
-    print_error(err, describe_failure(request.socket, answer, timeout));
-    result.exit_code = kExitUnreachable;
-    return result;
+  auto result = exchange(request, method, target, body, timeout);
+  if (result.exit_code != kExitOk) {
+    if (request.json && !result.parsed.is_null()) out << json_line(result.parsed);
+    print_error(err, result.error);
+    return {result.exit_code, {}};
   }
-  boost::system::error_code parse_error;
-  json::value parsed = json::parse(answer.body, parse_error);
-  if (parse_error) parsed = nullptr;
-  const auto verdict = answer_verdict(answer.status, parsed);
-  if (verdict.exit_code != kExitOk) {
-    if (request.json && !parsed.is_null()) out << json::serialize(parsed) << '\n';
-    print_error(err, verdict.error);
-    result.exit_code = verdict.exit_code;
-    return result;
-  }
-  if (!parsed.is_object()) {
-    print_error(err, fmt::format("unreadable answer from purgeqd (HTTP {}): {}", answer.status,
-                                 parse_error ? parse_error.message() : "not a JSON object"));
-    result.exit_code = kExitUnreachable;
-    return result;
-  }
-  result.body = std::move(parsed);
-  return result;
+  return {kExitOk, std::move(result.parsed)};
 }
 
 std::string_view status_of(const json::value& intent) {
@@ -67,26 +117,106 @@ std::string_view status_of(const json::value& intent) {
                                                   : std::string_view();
 }
 
+// The self-overwriting stderr line of a wait on a terminal; does nothing when disabled.
+class ProgressLine {
+ public:
+  ProgressLine(std::ostream& err, bool enabled) : err_(err), enabled_(enabled) {
+    if (!enabled_) return;
+    winsize size{};
+    if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 10) width_ = size.ws_col;
+  }
+  ProgressLine(const ProgressLine&) = delete;
+  ProgressLine& operator=(const ProgressLine&) = delete;
+  ~ProgressLine() { clear(); }
+
+  void show(std::string line) {
+    if (!enabled_) return;
+    // One column short of the width: a line that fills it would wrap on some terminals, and a
+    // wrapped line can no longer be overwritten with \r.
+    if (line.size() >= width_) {
+      auto cut = width_ - 4;
+      while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;
+      line = line.substr(0, cut) + "...";
+    }
+    err_ << '\r' << line << "\x1b[K" << std::flush;
+    shown_ = true;
+  }
+  void clear() {
+    if (!shown_) return;
+    err_ << "\r\x1b[K" << std::flush;
+    shown_ = false;
+  }
+
+ private:
+  std::ostream& err_;
+  bool enabled_;
+  bool shown_ = false;
+  std::size_t width_ = 80;
+};
+
+std::int64_t whole_seconds(steady_clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::seconds>(d).count();
+}
+
 // Polls GET /v1/intents/{id}?wait=S until the intent is terminal or request.timeout has passed.
-int wait_for_intent(const CliRequest& request, std::string_view id, std::ostream& out,
-                    std::ostream& err) {
+// `accepted`: the daemon has already answered for this intent (a submit's 202), so losing it
+// later is a restart to ride out, not a reason to give up: only the deadline ends the wait.
+int wait_for_intent(const CliRequest& request, std::string_view id, bool accepted,
+                    std::ostream& out, std::ostream& err) {
   const auto start = steady_clock::now();
   std::optional<steady_clock::time_point> deadline;
   if (request.timeout) deadline = start + *request.timeout;
+  ProgressLine progress(err, request.progress);
+  // On a terminal, short polls keep the line current; piped, long polls cost the least.
+  const auto max_poll = request.progress ? kProgressPollWait : kMaxPollWait;
+  std::optional<steady_clock::time_point> lost_since;
+  auto backoff = kReconnectFirst;
   for (;;) {
     const auto round_start = steady_clock::now();
-    std::int64_t wait = kMaxPollWait.count();
+    std::int64_t wait = max_poll.count();
     if (deadline) {
       // Rounded up: a poll for the last fraction of a second must hold, not return at once.
       const auto remaining =
           std::chrono::ceil<std::chrono::seconds>(*deadline - round_start).count();
-      wait = std::clamp<std::int64_t>(remaining, 0, kMaxPollWait.count());
+      wait = std::clamp<std::int64_t>(remaining, 0, max_poll.count());
     }
-    const auto result = call(request, Method::get, intent_target(id, wait), {},
-                             std::chrono::seconds(wait) + kPollGrace, out, err);
-    if (result.exit_code != kExitOk) return result.exit_code;
-    const auto status = status_of(result.body);
+    auto result = exchange(request, Method::get, intent_target(id, wait), {},
+                           std::chrono::seconds(wait) + kPollGrace);
+    if (result.exit_code != kExitOk && result.transient && accepted) {
+      const auto now = steady_clock::now();
+      if (!lost_since) lost_since = round_start;
+      if (deadline && now >= *deadline) {
+        progress.clear();
+        print_error(err, fmt::format("timed out waiting for intent {}: purgeqd has not answered "
+                                     "for {} ({}); the intent stays queued: purgeq show {}",
+                                     id, format_seconds(whole_seconds(now - *lost_since)),
+                                     result.error, id));
+        return kExitTimedOut;
+      }
+      auto pause = backoff;
+      if (deadline) {
+        pause = std::min(pause, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    *deadline - now + std::chrono::milliseconds(1)));
+      }
+      progress.show(fmt::format("waiting {}: purgeqd unreachable ({}); retry in {} s",
+                                format_seconds(whole_seconds(now - start)), result.brief,
+                                (pause.count() + 999) / 1000));
+      std::this_thread::sleep_for(pause);
+      backoff = std::min(backoff * 2, kReconnectMax);
+      continue;
+    }
+    if (result.exit_code != kExitOk) {
+      progress.clear();
+      if (request.json && !result.parsed.is_null()) out << json_line(result.parsed);
+      print_error(err, result.error);
+      return result.exit_code;
+    }
+    accepted = true;
+    lost_since.reset();
+    backoff = kReconnectFirst;
+    const auto status = status_of(result.parsed);
     if (status.empty()) {
+      progress.clear();
       print_error(err, fmt::format("unreadable answer from purgeqd: intent {} has no status", id));
       return kExitUnreachable;
     }
@@ -94,15 +224,17 @@ int wait_for_intent(const CliRequest& request, std::string_view id, std::ostream
     const bool terminal = is_terminal(status);
     const bool timed_out = !terminal && deadline && now >= *deadline;
     if (terminal || timed_out) {
+      progress.clear();
       if (request.json) {
-        out << json::serialize(result.body) << '\n';
+        out << json_line(result.parsed);
       } else if (terminal) {
-        out << format_outcome(result.body);
+        out << format_outcome(result.parsed);
       }
-      const auto verdict = intent_verdict(result.body, timed_out);
+      const auto verdict = intent_verdict(result.parsed, timed_out);
       if (!verdict.error.empty()) print_error(err, verdict.error);
       return verdict.exit_code;
     }
+    progress.show(format_progress(result.parsed, whole_seconds(now - start)));
     // purgeqd answers early while shutting down; don't turn that into a busy loop.
     if (now - round_start < std::chrono::seconds(1)) {
       auto pause = std::chrono::milliseconds(500);
@@ -120,7 +252,7 @@ int submit(const CliRequest& request, std::ostream& out, std::ostream& err) {
   const auto result = call(request, Method::post, "/v1/purge", body, kRequestTimeout, out, err);
   if (result.exit_code != kExitOk) return result.exit_code;
   if (!request.wait) {
-    out << (request.json ? json::serialize(result.body) + '\n' : format_accepted(result.body));
+    out << (request.json ? json_line(result.body) : format_accepted(result.body));
     return kExitOk;
   }
   // With --json only the final intent is printed: one JSON document on stdout.
@@ -130,7 +262,7 @@ int submit(const CliRequest& request, std::ostream& out, std::ostream& err) {
     print_error(err, "unreadable answer from purgeqd: the accepted intent has no id");
     return kExitUnreachable;
   }
-  return wait_for_intent(request, std::string_view(id->get_string()), out, err);
+  return wait_for_intent(request, std::string_view(id->get_string()), true, out, err);
 }
 
 // GET or POST one resource and print it with `format` (or as JSON).
@@ -138,7 +270,7 @@ int fetch(const CliRequest& request, Method method, std::string_view target,
           std::string (*format)(const json::value&), std::ostream& out, std::ostream& err) {
   const auto result = call(request, method, target, {}, kRequestTimeout, out, err);
   if (result.exit_code != kExitOk) return result.exit_code;
-  out << (request.json ? json::serialize(result.body) + '\n' : format(result.body));
+  out << (request.json ? json_line(result.body) : format(result.body));
   return kExitOk;
 }
 
@@ -214,12 +346,12 @@ int execute(const CliRequest& request, std::ostream& out, std::ostream& err) {
       const auto result = call(request, Method::get, intent_target(request.id, std::nullopt), {},
                                kRequestTimeout, out, err);
       if (result.exit_code != kExitOk) return result.exit_code;
-      out << (request.json ? json::serialize(result.body) + '\n' : format_intent(result.body));
+      out << (request.json ? json_line(result.body) : format_intent(result.body));
       // Same meaning as after a wait: 1 when the intent ended with failures.
       return intent_verdict(result.body, false).exit_code;
     }
     case Command::wait:
-      return wait_for_intent(request, request.id, out, err);
+      return wait_for_intent(request, request.id, false, out, err);
   }
   return kExitUsage;
 }
@@ -232,6 +364,11 @@ int run(int argc, char** argv) {
   if (const char* socket = std::getenv("PURGEQ_SOCKET"); socket != nullptr && *socket != '\0') {
     context.socket_env = socket;
   }
+  context.socket_exists = [](const std::string& path) {
+    struct stat info {};
+    return ::stat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode);
+  };
+  context.stderr_is_terminal = ::isatty(STDERR_FILENO) == 1;
   try {
     const auto parsed = parse_args(argc, argv, context);
     if (!parsed.request) {

@@ -17,8 +17,14 @@ namespace purgeq::cli {
 inline constexpr std::chrono::seconds kRequestTimeout{60};
 // Longest ?wait= per poll: long enough to be cheap, short enough that a dead daemon shows soon.
 inline constexpr std::chrono::seconds kMaxPollWait{30};
+// ?wait= per poll when a progress line is shown: short, so the line moves every few seconds.
+inline constexpr std::chrono::seconds kProgressPollWait{2};
 // Extra time granted on top of ?wait=S before a poll counts as unanswered.
 inline constexpr std::chrono::seconds kPollGrace{10};
+// After an accepted intent, a wait that loses purgeqd (restart, 5xx) asks again after these
+// pauses, doubling from the first to the last, until the intent ends or the wait runs out.
+inline constexpr std::chrono::milliseconds kReconnectFirst{250};
+inline constexpr std::chrono::milliseconds kReconnectMax{5000};
 
 // The POST /v1/purge body for a submit command: {"files"|"tags"|"hosts"|"prefixes": [...]} or
 // {"purge_everything": true}, plus "zone" when given. With -H, each file is {"url", "headers"}.

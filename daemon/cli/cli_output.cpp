@@ -4,11 +4,15 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <optional>
 
 #include "cli/cli_args.h"
+#include "model/item.h"
 
 namespace purgeq::cli {
 namespace {
@@ -25,7 +29,12 @@ std::optional<std::int64_t> int_member(const json::value& value, std::string_vie
   if (m == nullptr) return std::nullopt;
   if (m->is_int64()) return m->get_int64();
   if (m->is_uint64()) return static_cast<std::int64_t>(m->get_uint64());
-  if (m->is_double()) return static_cast<std::int64_t>(m->get_double());
+  if (m->is_double()) {
+    const auto d = m->get_double();
+    // Out-of-range or NaN would be undefined behaviour in the conversion.
+    if (!(std::fabs(d) < 9.2e18)) return std::nullopt;
+    return std::llround(d);
+  }
   return std::nullopt;
 }
 
@@ -62,6 +71,144 @@ std::string format_duration(std::int64_t seconds) {
   return fmt::format("{}s", seconds);
 }
 
+// 147000 → "147,000": backlogs run into the millions, and grouped digits read at a glance.
+std::string grouped(std::int64_t n) {
+  auto digits =
+      std::to_string(n < 0 ? -static_cast<std::uint64_t>(n) : static_cast<std::uint64_t>(n));
+  for (auto at = digits.size(); at > 3; at -= 3) digits.insert(at - 3, 1, ',');
+  return n < 0 ? "-" + digits : digits;
+}
+
+// A double that holds an integer (800.0) as that integer; nullopt otherwise.
+std::optional<std::int64_t> integral(double d) {
+  constexpr double kExact = 9007199254740992.0;  // 2^53: beyond it, doubles skip integers
+  if (!(std::fabs(d) <= kExact) || d != std::trunc(d)) return std::nullopt;
+  return static_cast<std::int64_t>(d);
+}
+
+// Any JSON value as short text: strings unquoted, integral numbers without exponent.
+std::string value_text(const json::value& value) {
+  if (value.is_string()) return std::string(value.get_string());
+  if (value.is_int64()) return std::to_string(value.get_int64());
+  if (value.is_uint64()) return std::to_string(value.get_uint64());
+  if (value.is_double()) {
+    if (const auto n = integral(value.get_double())) return std::to_string(*n);
+    return fmt::format("{}", value.get_double());
+  }
+  json::value copy = value;
+  integral_doubles_to_integers(copy);
+  return json::serialize(copy);
+}
+
+// "2026-11-27T10:02:11Z" → "10:02:11Z" when it is recent (under a day), else
+// "2026-11-25 10:02:11Z"; fractional seconds dropped. Anything unexpected is shown as given.
+std::string format_since(std::string_view since, std::optional<std::int64_t> seconds_ago) {
+  const auto t = since.find('T');
+  if (t == std::string_view::npos || t + 9 > since.size()) return std::string(since);
+  const auto date = since.substr(0, t);
+  const auto clock = since.substr(t + 1, 8);
+  auto zone = since.substr(t + 9);
+  if (!zone.empty() && zone.front() == '.') {
+    zone.remove_prefix(1);
+    while (!zone.empty() && zone.front() >= '0' && zone.front() <= '9') zone.remove_prefix(1);
+  }
+  if (seconds_ago && *seconds_ago < 86400) return fmt::format("{}{}", clock, zone);
+  return fmt::format("{} {}{}", date, clock, zone);
+}
+
+std::string items_pending(const json::value& entry, std::string_view zone) {
+  const auto pending = int_member(entry, "pending");
+  if (!pending) return {};
+  return fmt::format("{} {} pending{}{}", grouped(*pending), *pending == 1 ? "item" : "items",
+                     zone.empty() ? "" : " in ", zone);
+}
+
+std::string about_drain(const json::value& entry) {
+  const auto drain = int_member(entry, "drain_estimate_s");
+  if (!drain) return {};
+  return fmt::format("about {} to drain at the account's budget", format_seconds(*drain));
+}
+
+// "rate-limited: 147,000 items pending in example.com, about 5 h to drain at the account's
+// budget; next request in 8 s" and the like for the states about a moving (or paced) queue.
+std::string format_backlog(std::string_view head, const json::value& entry, std::string_view zone) {
+  std::string out(head);
+  auto detail = items_pending(entry, zone);
+  if (detail.empty() && !zone.empty()) out += fmt::format(" in {}", zone);
+  if (const auto drain = about_drain(entry); !drain.empty()) {
+    detail += (detail.empty() ? "" : ", ") + drain;
+  }
+  if (!detail.empty()) out += ": " + detail;
+  if (const auto retry = int_member(entry, "retry_in_s")) {
+    out += fmt::format("; next request in {}", format_seconds(*retry));
+  }
+  return out;
+}
+
+std::string format_paused(const json::value& entry, std::string_view zone,
+                          std::string_view account) {
+  std::string out = !account.empty() ? fmt::format("account {} is paused", account)
+                    : !zone.empty()  ? fmt::format("the account of {} is paused", zone)
+                                     : std::string("the account is paused");
+  const auto since = string_member(entry, "since");
+  const auto since_s = int_member(entry, "since_s");
+  if (!since.empty()) out += " since " + format_since(since, since_s);
+  if (since_s) {
+    const auto ago = format_seconds(*since_s);
+    out += since.empty() ? fmt::format(" for {}", ago) : fmt::format(" ({})", ago);
+  }
+  if (const auto reason = string_member(entry, "reason"); !reason.empty()) out += ": " + reason;
+  if (const auto resume = string_member(entry, "resume"); !resume.empty()) {
+    out += "; to resume: " + resume;
+  }
+  if (const auto probe = int_member(entry, "next_probe_in_s")) {
+    out += fmt::format("; next check in {}", format_seconds(*probe));
+  }
+  return out;
+}
+
+std::string format_failing(const json::value& entry) {
+  std::string out = "Cloudflare is failing";
+  std::string last = string_member(entry, "last_error");
+  if (const auto age = int_member(entry, "last_error_age_s")) {
+    last += fmt::format("{}{} ago", last.empty() ? "last error " : ", ", format_seconds(*age));
+  }
+  if (const auto failures = int_member(entry, "consecutive_failures")) {
+    last += fmt::format("{}attempt {}", last.empty() ? "" : "; ", *failures);
+  }
+  if (!last.empty()) out += " (" + last + ")";
+  if (const auto next = int_member(entry, "next_attempt_in_s")) {
+    out += fmt::format("; next attempt in {}", format_seconds(*next));
+  }
+  return out;
+}
+
+// A state this CLI doesn't know yet: its name and every member, so nothing is hidden.
+std::string format_generic(const json::object& entry) {
+  const auto* state = entry.if_contains("state");
+  std::string out = state != nullptr ? value_text(*state) : "unknown";
+  std::string members;
+  const auto add = [&](std::string_view key, const json::value& value) {
+    members += fmt::format("{}{}={}", members.empty() ? "" : ", ", key, value_text(value));
+  };
+  for (const auto key : {"zone", "account"}) {
+    if (const auto* value = entry.if_contains(key)) add(key, *value);
+  }
+  for (const auto& [key, value] : entry) {
+    if (key != "state" && key != "zone" && key != "account") add(key, value);
+  }
+  if (!members.empty()) out += " (" + members + ")";
+  return out;
+}
+
+// status["zones"][zone], where per-zone figures may live outside the queue counts.
+const json::value& zone_status(const json::value& status, std::string_view zone) {
+  static const json::value kNone;
+  const auto* zones = member(status, "zones");
+  const auto* entry = zones != nullptr ? member(*zones, zone) : nullptr;
+  return entry != nullptr ? *entry : kNone;
+}
+
 // "  failed file https://a/x : 1015 Unable to purge" for each entry of the intent's errors.
 std::string format_errors(const json::value& intent) {
   std::string out;
@@ -94,6 +241,71 @@ std::string error_text(const json::value& body) {
 }
 
 }  // namespace
+
+std::string format_seconds(std::int64_t seconds) {
+  seconds = std::max<std::int64_t>(seconds, 0);
+  const auto two_units = [](std::int64_t big, std::string_view big_unit, std::int64_t small,
+                            std::string_view small_unit) {
+    return small == 0 ? fmt::format("{} {}", big, big_unit)
+                      : fmt::format("{} {} {} {}", big, big_unit, small, small_unit);
+  };
+  if (seconds < 60) return fmt::format("{} s", seconds);
+  if (seconds < 3600) return two_units(seconds / 60, "min", seconds % 60, "s");
+  if (seconds < 86400) return two_units(seconds / 3600, "h", seconds % 3600 / 60, "min");
+  return two_units(seconds / 86400, "d", seconds % 86400 / 3600, "h");
+}
+
+void integral_doubles_to_integers(json::value& value) {
+  if (value.is_double()) {
+    if (const auto n = integral(value.get_double())) value = *n;
+  } else if (value.is_array()) {
+    for (auto& element : value.get_array()) integral_doubles_to_integers(element);
+  } else if (value.is_object()) {
+    for (auto& member : value.get_object()) integral_doubles_to_integers(member.value());
+  }
+}
+
+std::string format_waiting(const json::value& entry) {
+  const auto* object = entry.if_object();
+  if (object == nullptr) return fmt::format("unknown ({})", value_text(entry));
+  const auto state = string_member(entry, "state");
+  const auto zone = string_member(entry, "zone");
+  const auto account = string_member(entry, "account");
+  if (state == "paused") return format_paused(entry, zone, account);
+  if (state == "upstream_failing") return format_failing(entry);
+  if (state == "rate_limited") return format_backlog("rate-limited", entry, zone);
+  if (state == "sending") return format_backlog("sending", entry, zone);
+  return format_generic(*object);
+}
+
+std::vector<std::string> waiting_reasons(const json::value& intent) {
+  std::vector<std::string> reasons;
+  const auto* waiting = member(intent, "waiting_for");
+  if (waiting == nullptr || !waiting->is_array()) return reasons;
+  for (const auto& entry : waiting->get_array()) {
+    auto reason = format_waiting(entry);
+    if (std::find(reasons.begin(), reasons.end(), reason) == reasons.end()) {
+      reasons.push_back(std::move(reason));
+    }
+  }
+  return reasons;
+}
+
+std::string format_progress(const json::value& intent, std::int64_t elapsed_seconds) {
+  const auto* items = member(intent, "items");
+  const json::value none;
+  const auto& counts = items != nullptr ? *items : none;
+  const auto failed = count_of(counts, "failed");
+  std::string out =
+      fmt::format("waiting {}: {} purged, {} pending", format_seconds(elapsed_seconds),
+                  grouped(count_of(counts, "done")),
+                  grouped(count_of(counts, "queued") + count_of(counts, "in_flight")));
+  if (failed > 0) out += fmt::format(", {} failed", grouped(failed));
+  const auto reasons = waiting_reasons(intent);
+  if (!reasons.empty()) out += "; " + reasons.front();
+  if (reasons.size() > 1) out += fmt::format(" (+{} more)", reasons.size() - 1);
+  return out;
+}
 
 bool is_terminal(std::string_view intent_status) {
   return intent_status == "done" || intent_status == "failed" || intent_status == "partial";
@@ -141,12 +353,12 @@ Verdict intent_verdict(const json::value& intent, bool timed_out) {
   const auto* items = member(intent, "items");
   const json::value none;
   const auto& counts = items != nullptr ? *items : none;
-  return {kExitTimedOut,
-          fmt::format("timed out waiting for intent {}: still {} ({} purged, {} failed, {} "
-                      "pending)",
-                      string_member(intent, "id"), status.empty() ? "unknown" : status,
-                      count_of(counts, "done"), count_of(counts, "failed"),
-                      count_of(counts, "queued") + count_of(counts, "in_flight"))};
+  auto error = fmt::format(
+      "timed out waiting for intent {}: still {} ({} purged, {} failed, {} pending)",
+      string_member(intent, "id"), status.empty() ? "unknown" : status, count_of(counts, "done"),
+      count_of(counts, "failed"), count_of(counts, "queued") + count_of(counts, "in_flight"));
+  for (const auto& reason : waiting_reasons(intent)) error += "\n  waiting: " + reason;
+  return {kExitTimedOut, std::move(error)};
 }
 
 std::string format_accepted(const json::value& answer) {
@@ -186,7 +398,9 @@ std::string format_intent(const json::value& intent) {
                      plural(count_of(counts, "total"), "item", "items"), count_of(counts, "queued"),
                      count_of(counts, "in_flight"), count_of(counts, "done"),
                      count_of(counts, "failed"));
-  return out + format_errors(intent);
+  out += format_errors(intent);
+  for (const auto& reason : waiting_reasons(intent)) out += "  waiting: " + reason + '\n';
+  return out;
 }
 
 std::string format_status(const json::value& status) {
@@ -208,8 +422,10 @@ std::string format_status(const json::value& status) {
       if (!kinds.is_object()) continue;
       std::string line;
       for (const auto& [kind, count] : kinds.get_object()) {
-        if (kind == "in_flight" || !count.is_number()) continue;
-        const auto n = count.to_number<std::int64_t>();
+        // Only kinds are counted: the zone's object also carries figures such as its drain
+        // estimate.
+        if (!kind_from_string(kind) || !count.is_number()) continue;
+        const auto n = int_member(kinds, kind).value_or(0);
         total += n;
         line += fmt::format("{}{} {}", line.empty() ? "" : ", ", n, std::string_view(kind));
       }
@@ -217,14 +433,20 @@ std::string format_status(const json::value& status) {
       if (in_flight > 0) {
         line += fmt::format("{}{} in flight", line.empty() ? "" : ", ", in_flight);
       }
-      if (!line.empty()) zones += fmt::format("  {}: {}\n", std::string_view(zone), line);
+      if (line.empty()) continue;
+      auto drain = int_member(kinds, "drain_estimate_s");
+      if (!drain) drain = int_member(zone_status(status, zone), "drain_estimate_s");
+      if (drain && *drain > 0) line += fmt::format("; drain: about {}", format_seconds(*drain));
+      zones += fmt::format("  {}: {}\n", std::string_view(zone), line);
     }
   }
-  out += fmt::format("queue: {} pending", int_member(status, "pending").value_or(total));
+  const auto pending = int_member(status, "pending").value_or(total);
+  out += fmt::format("queue: {} pending", pending);
   if (const auto requests = int_member(status, "requests_in_flight")) {
     out += fmt::format(", {} in flight", plural(*requests, "request", "requests"));
   }
-  if (const auto next = int_member(status, "next_dispatch_in_ms")) {
+  // The daemon keeps a timer armed (housekeeping) with an empty queue; that is no dispatch.
+  if (const auto next = int_member(status, "next_dispatch_in_ms"); next && pending > 0) {
     out += fmt::format(", next dispatch in {} ms", *next);
   }
   out += '\n' + zones;
@@ -249,6 +471,9 @@ std::string format_status(const json::value& status) {
                  limited && *limited > 0) {
         state = fmt::format("rate limited for {:.1f}s", *limited / 1000.0);
       }
+      if (const auto drain = int_member(account, "drain_estimate_s"); drain && *drain > 0) {
+        state += fmt::format("; drain: about {} at the account's budget", format_seconds(*drain));
+      }
       out += fmt::format("account {}: {}\n", std::string_view(name), state);
     }
   }
@@ -266,6 +491,9 @@ std::string format_status(const json::value& status) {
     }
     if (const auto message = string_member(latest, "message"); !message.empty()) {
       detail += fmt::format("{}{}", detail.empty() ? "" : " ", message);
+    }
+    if (const auto age = int_member(latest, "age_s")) {
+      detail += fmt::format("{}{} ago", detail.empty() ? "" : ", ", format_seconds(*age));
     }
     out += fmt::format("recent upstream errors: {}{}\n", errors->get_array().size(),
                        detail.empty() ? "" : fmt::format(" (latest: {})", detail));

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <boost/json/value.hpp>
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace purgeq::cli {
 
@@ -25,7 +27,8 @@ struct Verdict {
 [[nodiscard]] Verdict answer_verdict(unsigned http_status, const boost::json::value& body);
 
 // An intent's state (GET /v1/intents/{id}): done → 0, failed/partial → 1, still queued or in
-// flight → 0, or 4 when `timed_out` (the caller's wait ran out before it finished).
+// flight → 0, or 4 when `timed_out` (the caller's wait ran out before it finished); then the
+// error is the timeout sentence followed by one "\n  waiting: ..." line per waiting_reasons.
 [[nodiscard]] Verdict intent_verdict(const boost::json::value& intent, bool timed_out);
 
 // Human summaries; each ends with a newline. Missing or mistyped members are skipped, never fatal.
@@ -34,7 +37,25 @@ struct Verdict {
 // "done: 3 purged" / "partial: 2 purged, 1 failed" + one "  failed KIND ITEM : CODE MESSAGE" line
 // per error.
 [[nodiscard]] std::string format_outcome(const boost::json::value& intent);
-// `show`: the intent's id, status, creation time, counts by state and errors.
+// One entry of an intent's "waiting_for" as a sentence, e.g. "account main is paused since
+// 10:02:11Z (3 min): auth_error 10000: Authentication error; to resume: ...". Known states
+// (paused, upstream_failing, rate_limited, sending) read as prose; any other state, or an entry
+// missing what its state needs, is shown as the state with its members (key=value).
+[[nodiscard]] std::string format_waiting(const boost::json::value& entry);
+// format_waiting of each "waiting_for" entry, identical sentences once (an account paused for
+// several zones reads the same for each); empty when there is nothing to wait for.
+[[nodiscard]] std::vector<std::string> waiting_reasons(const boost::json::value& intent);
+// The one-line progress shown on a terminal while waiting (no newline): counts, the first reason
+// and how long the wait has lasted.
+[[nodiscard]] std::string format_progress(const boost::json::value& intent,
+                                          std::int64_t elapsed_seconds);
+// "5 s", "3 min", "1 min 30 s", "5 h", "2 h 5 min", "3 d 4 h".
+[[nodiscard]] std::string format_seconds(std::int64_t seconds);
+// For --json output: numbers held as doubles with an integral value become integers, so they
+// print as 800 rather than Boost.JSON's 8E2. Other values are left alone.
+void integral_doubles_to_integers(boost::json::value& value);
+// `show`: the intent's id, status, creation time, counts by state, errors, and while it is not
+// finished one "  waiting: ..." line per waiting_reasons.
 [[nodiscard]] std::string format_intent(const boost::json::value& intent);
 // `status`: version, uptime, queue depth by zone and kind, failed count, accounts.
 [[nodiscard]] std::string format_status(const boost::json::value& status);

@@ -272,6 +272,120 @@ TEST(CliArgs, SocketPrecedence) {
   EXPECT_EQ(request_of({"status", "--socket", "/opt.sock"}).socket, "/opt.sock");
 }
 
+TEST(CliArgs, WaitWithSpaceTakesOnlySeconds) {
+  EXPECT_EQ(request_of({"--wait", "3", "url", "https://a/x"}).timeout, std::chrono::seconds(3));
+  EXPECT_EQ(request_of({"url", "https://a/x", "--wait", "5m"}).timeout, std::chrono::seconds(300));
+  const auto between = request_of({"url", "--wait", "30", "https://a/x", "https://a/y"});
+  EXPECT_EQ(between.timeout, std::chrono::seconds(30));
+  EXPECT_EQ(between.items, (std::vector<std::string>{"https://a/x", "https://a/y"}));
+  // The next argument is not a number of seconds: a bare --wait, the argument stays what it is.
+  const auto tag = request_of({"--wait", "tag", "x"});
+  EXPECT_EQ(tag.command, Command::tag);
+  EXPECT_TRUE(tag.wait);
+  EXPECT_FALSE(tag.timeout.has_value());
+  EXPECT_EQ(tag.items, std::vector<std::string>{"x"});
+  const auto url = request_of({"url", "--wait", "https://a/x"});
+  EXPECT_FALSE(url.timeout.has_value());
+  EXPECT_EQ(url.items, std::vector<std::string>{"https://a/x"});
+  // A numeric item right after --wait is taken as the bound: `--wait=S` or another order avoids it.
+  expect_usage_error({"tag", "--wait", "404"}, "tag: give at least one TAG");
+  EXPECT_EQ(request_of({"tag", "404", "--wait"}).items, std::vector<std::string>{"404"});
+}
+
+TEST(CliArgs, OptionGivenBeforeAndAfterTheCommandIsAnError) {
+  expect_usage_error({"--zone", "a", "tag", "t", "--zone", "b"}, "--zone given twice");
+  expect_usage_error({"--wait=3", "tag", "t", "--wait"}, "--wait given twice");
+  expect_usage_error({"--socket", "/a", "status", "--socket", "/b"}, "--socket given twice");
+  // Repeatable -H collects from both sides, in order.
+  EXPECT_EQ(request_of({"-H", "A: 1", "url", "https://a/x", "-H", "B: 2"}).headers,
+            (std::vector<Header>{{"A", "1"}, {"B", "2"}}));
+  EXPECT_TRUE(request_of({"--json", "status", "--json"}).json);
+}
+
+TEST(CliArgs, EverySubcommandHelpListsItsOptions) {
+  struct Case {
+    std::string command;
+    std::vector<std::string> present;
+    std::vector<std::string> absent;
+  };
+  const Case cases[] = {
+      {"url",
+       {"-H,--header", "--zone", "--wait", "--socket", "--json", "Examples:", "purgeq url https://",
+        "Exit codes", "./run/purgeq.sock"},
+       {"--timeout", "Run 'purgeq COMMAND --help'"}},
+      {"tag", {"--zone", "--wait", "--socket", "--json", "purgeq --wait 120 tag"}, {"--header"}},
+      {"host", {"--zone", "--wait", "--socket", "purgeq host images"}, {"--header"}},
+      {"prefix", {"--zone", "--wait", "purgeq prefix www"}, {"--header"}},
+      {"everything", {"--zone", "--wait", "purgeq --zone example.com everything"}, {"stdin"}},
+      {"status",
+       {"--socket", "--json", "purgeq status"},
+       {"--zone", "--wait", "--header", "stdin"}},
+      {"show", {"--socket", "--json", "purgeq show 0"}, {"--zone", "--wait", "--header", "stdin"}},
+      {"wait", {"--timeout", "--socket", "reconnects"}, {"--zone", "--wait", "stdin"}},
+      {"failed", {"--socket", "purgeq failed"}, {"--zone", "--wait", "stdin"}},
+      {"retry-failed", {"--socket", "purgeq retry-failed"}, {"--zone", "--wait", "stdin"}},
+  };
+  for (const auto& c : cases) {
+    std::vector<const char*> argv{"purgeq", c.command.c_str(), "--help"};
+    const auto help = parse_args(3, argv.data(), ParseContext{});
+    EXPECT_EQ(help.exit_code, 0) << c.command;
+    for (const auto& text : c.present) {
+      EXPECT_NE(help.out.find(text), std::string::npos) << c.command << " lacks " << text << "\n"
+                                                        << help.out;
+    }
+    for (const auto& text : c.absent) {
+      EXPECT_EQ(help.out.find(text), std::string::npos) << c.command << " has " << text << "\n"
+                                                        << help.out;
+    }
+  }
+  const auto main_help = parse({"--help"});
+  EXPECT_NE(main_help.out.find("Run 'purgeq COMMAND --help'"), std::string::npos);
+  EXPECT_NE(main_help.out.find("./run/purgeq.sock"), std::string::npos);
+}
+
+TEST(CliArgs, SocketDiscovery) {
+  const auto only = [](std::string present) {
+    return [present](const std::string& path) { return path == present; };
+  };
+  const auto none = [](const std::string&) { return false; };
+  const std::string system(kDefaultSocket);
+  const std::string dev(kDevSocket);
+  EXPECT_EQ(choose_socket(std::nullopt, std::nullopt, only(system)).path, system);
+  EXPECT_EQ(choose_socket(std::nullopt, std::nullopt, only(dev)).path, dev);
+  EXPECT_TRUE(choose_socket(std::nullopt, std::nullopt, only(dev)).tried.empty());
+  const auto missing = choose_socket(std::nullopt, std::nullopt, none);
+  EXPECT_EQ(missing.path, system);
+  EXPECT_EQ(missing.tried, (std::vector<std::string>{system, dev}));
+  // Given paths are used as given, existing or not, and never probed.
+  EXPECT_EQ(choose_socket("/opt.sock", "/env.sock", only(dev)).path, "/opt.sock");
+  EXPECT_EQ(choose_socket(std::nullopt, "/env.sock", only(dev)).path, "/env.sock");
+  EXPECT_TRUE(choose_socket(std::nullopt, "/env.sock", none).tried.empty());
+  EXPECT_EQ(choose_socket(std::nullopt, "", only(dev)).path, dev);
+  EXPECT_EQ(choose_socket(std::nullopt, std::nullopt, nullptr).path, system);
+  EXPECT_TRUE(choose_socket(std::nullopt, std::nullopt, nullptr).tried.empty());
+
+  std::vector<const char*> argv{"purgeq", "status"};
+  ParseContext context;
+  context.socket_exists = only(dev);
+  EXPECT_EQ(parse_args(2, argv.data(), context).request->socket, dev);
+  context.socket_exists = none;
+  EXPECT_EQ(parse_args(2, argv.data(), context).request->socket_tried.size(), 2u);
+}
+
+TEST(CliArgs, ProgressOnlyForWaitsOnATerminal) {
+  const auto with_terminal = [](std::vector<const char*> argv, bool terminal) {
+    argv.insert(argv.begin(), "purgeq");
+    ParseContext context;
+    context.stderr_is_terminal = terminal;
+    return parse_args(static_cast<int>(argv.size()), argv.data(), context).request->progress;
+  };
+  EXPECT_TRUE(with_terminal({"--wait", "tag", "x"}, true));
+  EXPECT_TRUE(with_terminal({"wait", "ID"}, true));
+  EXPECT_FALSE(with_terminal({"--wait", "tag", "x"}, false));
+  EXPECT_FALSE(with_terminal({"tag", "x"}, true));
+  EXPECT_FALSE(with_terminal({"show", "ID"}, true));
+}
+
 TEST(CliArgs, ZoneIsTrimmedAndOnlyForSubmit) {
   EXPECT_EQ(request_of({"--zone", " example.com ", "tag", "t"}).zone, "example.com");
   EXPECT_EQ(request_of({"tag", "t"}).zone, "");

@@ -1,9 +1,12 @@
 // Tests for purgeq's human summaries of purgeqd's answers, including answers with members missing.
 #include "cli/cli_output.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <string>
+#include <vector>
 
 namespace purgeq::cli {
 namespace {
@@ -97,6 +100,181 @@ TEST(CliOutput, Failed) {
 TEST(CliOutput, Requeued) {
   EXPECT_EQ(format_requeued(json::parse(R"({"requeued":4})")), "requeued 4 failed items\n");
   EXPECT_EQ(format_requeued(json::parse(R"({"requeued":1})")), "requeued 1 failed item\n");
+}
+
+// The "waiting_for" entries purgeqd adds to a non-terminal intent, one per state.
+const char* const kPaused = R"({"zone":"example.com","account":"main","state":"paused",
+    "reason":"auth_error 10000: Authentication error","since":"2026-11-27T10:02:11Z","since_s":180,
+    "resume":"fix the account's token, then: systemctl reload purgeq"})";
+const char* const kFailing = R"({"zone":"example.com","account":"main",
+    "state":"upstream_failing","last_error":"HTTP 502","last_error_age_s":12,
+    "next_attempt_in_s":8,"consecutive_failures":5})";
+const char* const kRateLimited = R"({"zone":"example.com","account":"main",
+    "state":"rate_limited","drain_estimate_s":18000,"pending":147000})";
+
+TEST(CliOutputWaiting, Paused) {
+  EXPECT_EQ(format_waiting(json::parse(kPaused)),
+            "account main is paused since 10:02:11Z (3 min): auth_error 10000: Authentication "
+            "error; to resume: fix the account's token, then: systemctl reload purgeq");
+  // Older than a day: the date matters; fractional seconds are noise; a probe is announced.
+  EXPECT_EQ(format_waiting(json::parse(R"({"account":"main","state":"paused",
+                "since":"2026-11-25T08:00:00.250Z","since_s":180000,"next_probe_in_s":60})")),
+            "account main is paused since 2026-11-25 08:00:00Z (2 d 2 h); next check in 1 min");
+  EXPECT_EQ(format_waiting(json::parse(R"({"zone":"example.com","state":"paused","since_s":5})")),
+            "the account of example.com is paused for 5 s");
+}
+
+TEST(CliOutputWaiting, UpstreamFailing) {
+  EXPECT_EQ(format_waiting(json::parse(kFailing)),
+            "Cloudflare is failing (HTTP 502, 12 s ago; attempt 5); next attempt in 8 s");
+  EXPECT_EQ(format_waiting(json::parse(R"({"state":"upstream_failing","last_error_age_s":70})")),
+            "Cloudflare is failing (last error 1 min 10 s ago)");
+  EXPECT_EQ(format_waiting(json::parse(R"({"state":"upstream_failing"})")),
+            "Cloudflare is failing");
+}
+
+TEST(CliOutputWaiting, RateLimitedAndSending) {
+  EXPECT_EQ(format_waiting(json::parse(kRateLimited)),
+            "rate-limited: 147,000 items pending in example.com, about 5 h to drain at the "
+            "account's budget");
+  EXPECT_EQ(format_waiting(json::parse(R"({"zone":"example.com","state":"rate_limited",
+                                            "retry_in_s":8})")),
+            "rate-limited in example.com; next request in 8 s");
+  EXPECT_EQ(format_waiting(json::parse(R"({"zone":"example.com","state":"rate_limited",
+                "retry_in_s":30,"pending":1,"drain_estimate_s":1.0})")),
+            "rate-limited: 1 item pending in example.com, about 1 s to drain at the account's "
+            "budget; next request in 30 s");
+  EXPECT_EQ(format_waiting(json::parse(R"({"zone":"example.com","account":"main",
+                "state":"sending","drain_estimate_s":90,"pending":1200})")),
+            "sending: 1,200 items pending in example.com, about 1 min 30 s to drain at the "
+            "account's budget");
+  EXPECT_EQ(format_waiting(json::parse(R"({"state":"sending"})")), "sending");
+}
+
+TEST(CliOutputWaiting, UnknownStatesAndMembersAreShownNotDropped) {
+  EXPECT_EQ(
+      format_waiting(json::parse(R"({"zone":"example.com","account":"main",
+                "state":"maintenance","eta_s":30.0,"note":"window","nested":{"a":8e2,"b":[1.5]}})")),
+      R"(maintenance (zone=example.com, account=main, eta_s=30, note=window, nested={"a":800,"b":[1.5E0]}))");
+  EXPECT_EQ(format_waiting(json::parse(R"({"zone":"z"})")), "unknown (zone=z)");
+  EXPECT_EQ(format_waiting(json::parse(R"({"state":7})")), "7");
+  EXPECT_EQ(format_waiting(json::parse("42")), "unknown (42)");
+  EXPECT_EQ(format_waiting(json::parse("null")), "unknown (null)");
+  // Known states with mistyped members: what can be read is shown, the rest skipped.
+  EXPECT_EQ(format_waiting(json::parse(R"({"state":"paused","account":7,"since_s":"x",
+                                            "reason":null,"resume":["a"]})")),
+            "the account is paused");
+  EXPECT_EQ(format_waiting(json::parse(R"({"state":"rate_limited","pending":"many"})")),
+            "rate-limited");
+  EXPECT_EQ(format_waiting(json::parse(R"({"state":"sending","pending":1e300})")), "sending");
+}
+
+TEST(CliOutputWaiting, ReasonsAreDeduplicated) {
+  const auto intent = json::parse(fmt::format(
+      R"({{"status":"queued","waiting_for":[{},{},{},"odd"]}})", kPaused, kPaused, kRateLimited));
+  EXPECT_EQ(waiting_reasons(intent),
+            (std::vector<std::string>{format_waiting(json::parse(kPaused)),
+                                      format_waiting(json::parse(kRateLimited)), "unknown (odd)"}));
+  EXPECT_TRUE(waiting_reasons(json::parse(R"({"status":"queued"})")).empty());
+  EXPECT_TRUE(waiting_reasons(json::parse(R"({"waiting_for":{"a":1}})")).empty());
+  EXPECT_TRUE(waiting_reasons(json::parse("[]")).empty());
+}
+
+TEST(CliOutputWaiting, ShowAndTimeoutSayWhy) {
+  const auto intent = json::parse(fmt::format(
+      R"({{"id":"01HV","status":"queued","created_at":"2026-11-27T10:02:10Z",
+          "items":{{"total":1,"queued":1,"in_flight":0,"done":0,"failed":0}},"errors":[],
+          "waiting_for":[{},{}]}})",
+      kPaused, kFailing));
+  EXPECT_EQ(format_intent(intent),
+            "intent 01HV: queued (created 2026-11-27T10:02:10Z)\n"
+            "  1 item: 1 queued, 0 in flight, 0 purged, 0 failed\n"
+            "  waiting: account main is paused since 10:02:11Z (3 min): auth_error 10000: "
+            "Authentication error; to resume: fix the account's token, then: systemctl reload "
+            "purgeq\n"
+            "  waiting: Cloudflare is failing (HTTP 502, 12 s ago; attempt 5); next attempt in "
+            "8 s\n");
+  const auto verdict = intent_verdict(intent, true);
+  EXPECT_EQ(verdict.exit_code, 4);
+  EXPECT_EQ(verdict.error,
+            "timed out waiting for intent 01HV: still queued (0 purged, 0 failed, 1 pending)\n"
+            "  waiting: account main is paused since 10:02:11Z (3 min): auth_error 10000: "
+            "Authentication error; to resume: fix the account's token, then: systemctl reload "
+            "purgeq\n"
+            "  waiting: Cloudflare is failing (HTTP 502, 12 s ago; attempt 5); next attempt in "
+            "8 s");
+  // Not timed out (show of a pending intent): nothing to complain about.
+  EXPECT_EQ(intent_verdict(intent, false), (Verdict{0, {}}));
+}
+
+TEST(CliOutputWaiting, ProgressLine) {
+  const auto intent = json::parse(fmt::format(
+      R"({{"status":"in_flight","items":{{"queued":146000,"in_flight":1000,"done":3000,
+          "failed":2}},"waiting_for":[{},{}]}})",
+      kRateLimited, kFailing));
+  EXPECT_EQ(format_progress(intent, 75),
+            "waiting 1 min 15 s: 3,000 purged, 147,000 pending, 2 failed; rate-limited: 147,000 "
+            "items pending in example.com, about 5 h to drain at the account's budget (+1 more)");
+  EXPECT_EQ(format_progress(json::parse(R"({"status":"queued","items":{"queued":1}})"), 0),
+            "waiting 0 s: 0 purged, 1 pending");
+}
+
+TEST(CliOutputWaiting, Seconds) {
+  EXPECT_EQ(format_seconds(-3), "0 s");
+  EXPECT_EQ(format_seconds(59), "59 s");
+  EXPECT_EQ(format_seconds(60), "1 min");
+  EXPECT_EQ(format_seconds(3599), "59 min 59 s");
+  EXPECT_EQ(format_seconds(3600), "1 h");
+  EXPECT_EQ(format_seconds(18000), "5 h");
+  EXPECT_EQ(format_seconds(7500), "2 h 5 min");
+  EXPECT_EQ(format_seconds(259200), "3 d");
+  EXPECT_EQ(format_seconds(273600), "3 d 4 h");
+}
+
+TEST(CliOutput, IntegralDoublesBecomeIntegers) {
+  auto value = json::parse(R"({"flex_tokens":8e2,"url":[1.5,2.0,-0.0,1e300],"n":{"m":3}})");
+  integral_doubles_to_integers(value);
+  EXPECT_EQ(json::serialize(value), R"({"flex_tokens":800,"url":[1.5E0,2,0,1E300],"n":{"m":3}})");
+  EXPECT_TRUE(value.at("flex_tokens").is_int64());
+}
+
+TEST(CliOutput, StatusPrintsIntegersAsIntegers) {
+  // Counters the daemon may hold as doubles still print as plain integers.
+  EXPECT_EQ(format_status(json::parse(R"({"queue":{"a":{"file":8e2,"in_flight":2.0}},
+                                          "pending":8e2,"requests_in_flight":1.0,
+                                          "failed_items":3.0,"uptime_seconds":60.0})")),
+            "purgeqd, up 1m 0s\nqueue: 800 pending, 1 request in flight\n"
+            "  a: 800 file, 2 in flight\nfailed items: 3 (purgeq failed lists them, purgeq "
+            "retry-failed requeues)\n");
+}
+
+TEST(CliOutput, StatusSaysNothingAboutDispatchWhenNothingIsPending) {
+  EXPECT_EQ(format_status(json::parse(R"({"queue":{},"pending":0,"requests_in_flight":0,
+                                          "next_dispatch_in_ms":49964})")),
+            "purgeqd\nqueue: 0 pending, 0 requests in flight\n");
+  EXPECT_EQ(format_status(json::parse(R"({"queue":{"a":{"tag":1,"in_flight":0}},"pending":1,
+                                          "next_dispatch_in_ms":200})")),
+            "purgeqd\nqueue: 1 pending, next dispatch in 200 ms\n  a: 1 tag\n");
+}
+
+TEST(CliOutput, StatusErrorAgesAndDrainEstimates) {
+  const auto status = json::parse(R"json({
+    "queue":{"example.com":{"file":147000,"in_flight":0,"drain_estimate_s":18000},
+             "b.example":{"tag":3,"in_flight":0}},
+    "zones":{"b.example":{"drain_estimate_s":2}},
+    "pending":147003,
+    "accounts":{"main":{"paused":false,"rate_limited_for_ms":0,"drain_estimate_s":18002},
+                "idle":{"paused":false,"drain_estimate_s":0}},
+    "recent_errors":[{"zone":"example.com","status":502,"code":0,"message":"Bad gateway",
+                      "age_s":12}]})json");
+  EXPECT_EQ(format_status(status),
+            "purgeqd\n"
+            "queue: 147003 pending\n"
+            "  example.com: 147000 file; drain: about 5 h\n"
+            "  b.example: 3 tag; drain: about 2 s\n"
+            "account main: ok; drain: about 5 h at the account's budget\n"
+            "account idle: ok\n"
+            "recent upstream errors: 1 (latest: example.com, HTTP 502 Bad gateway, 12 s ago)\n");
 }
 
 }  // namespace

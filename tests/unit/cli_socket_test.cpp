@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -49,11 +50,17 @@ class FakeDaemon {
  public:
   // `read_bodies` false: answer as soon as the headers are in, leaving the body unread (as
   // purgeqd does for a body over its limit).
-  explicit FakeDaemon(std::function<Canned(const Recorded&)> handler, bool read_bodies = true)
+  // `at`: listen on this path (its directory is the caller's), as a restarted daemon would.
+  explicit FakeDaemon(std::function<Canned(const Recorded&)> handler, bool read_bodies = true,
+                      std::string at = {})
       : handler_(std::move(handler)), read_bodies_(read_bodies) {
-    char dir_template[] = "/tmp/purgeq_cli_test_XXXXXX";
-    dir_ = ::mkdtemp(dir_template);
-    path_ = dir_ + "/purgeq.sock";
+    if (at.empty()) {
+      char dir_template[] = "/tmp/purgeq_cli_test_XXXXXX";
+      dir_ = ::mkdtemp(dir_template);
+      path_ = dir_ + "/purgeq.sock";
+    } else {
+      path_ = std::move(at);
+    }
     fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -68,7 +75,11 @@ class FakeDaemon {
     stop_ = true;
     thread_.join();
     ::close(fd_);
-    std::filesystem::remove_all(dir_);
+    if (dir_.empty()) {
+      std::filesystem::remove(path_);
+    } else {
+      std::filesystem::remove_all(dir_);
+    }
   }
   FakeDaemon(const FakeDaemon&) = delete;
   FakeDaemon& operator=(const FakeDaemon&) = delete;
@@ -153,13 +164,17 @@ struct Run {
 
 // Parses `args` as purgeq would (with `--socket`), then executes the request for real.
 Run run_cli(const std::string& socket, std::vector<std::string> args,
-            const std::string& stdin_text = {}) {
-  args.insert(args.begin(), {"purgeq", "--socket", socket});
+            const std::string& stdin_text = {}, bool terminal = false) {
+  if (!socket.empty()) args.insert(args.begin(), {"--socket", socket});
+  args.insert(args.begin(), "purgeq");
   std::vector<const char*> argv;
   for (const auto& arg : args) argv.push_back(arg.c_str());
   std::istringstream in(stdin_text);
   ParseContext context;
   context.stdin_stream = &in;
+  context.stderr_is_terminal = terminal;
+  // Only the discovery test runs without --socket; nothing exists for it.
+  context.socket_exists = [](const std::string&) { return false; };
   const auto parsed = parse_args(static_cast<int>(argv.size()), argv.data(), context);
   Run run;
   if (!parsed.request) {
@@ -470,6 +485,197 @@ TEST(CliSocket, SilentDaemonTimesOut) {
   EXPECT_EQ(answer.failure, Failure::receive);
   EXPECT_EQ(describe_failure(daemon.path(), answer, timeout),
             "no answer from purgeqd at " + daemon.path() + " within 1s");
+}
+
+// A temporary directory for a socket path that outlives one FakeDaemon.
+struct TempDir {
+  TempDir() {
+    char dir_template[] = "/tmp/purgeq_cli_test_XXXXXX";
+    path = ::mkdtemp(dir_template);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string path;
+};
+
+TEST(CliSocket, WaitSurvivesADaemonRestart) {
+  TempDir dir;
+  const auto path = dir.path + "/purgeq.sock";
+  std::atomic<int> polls{0};
+  auto first = std::make_unique<FakeDaemon>(
+      [&](const Recorded& r) {
+        if (r.method == "POST") return Canned{202, std::string(kAccepted)};
+        ++polls;
+        // Stops mid-answer, as purgeqd does when it is killed during a long poll.
+        return Canned{200, "", true};
+      },
+      true, path);
+  std::unique_ptr<FakeDaemon> second;
+  std::thread restart([&] {
+    while (polls == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    first.reset();  // the socket is gone: connections fail until the new daemon listens
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    second = std::make_unique<FakeDaemon>(
+        [](const Recorded&) {
+          return Canned{200, intent_body("done", 2, 0, 0)};
+        },
+        true, path);
+  });
+  const auto run = run_cli(path, {"--wait=20", "url", "https://a/x", "https://a/y"});
+  restart.join();
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "queued 2 items as intent 01HVABC\ndone: 2 purged\n");
+  EXPECT_EQ(run.err, "");  // piped: quiet about the reconnects
+  ASSERT_TRUE(second);
+  const auto requests = second->requests();
+  ASSERT_FALSE(requests.empty());
+  EXPECT_EQ(requests[0].target.rfind("/v1/intents/01HVABC?wait=", 0), 0u) << requests[0].target;
+}
+
+TEST(CliSocket, WaitRidesOut5xxAfterAcceptance) {
+  std::atomic<int> polls{0};
+  FakeDaemon daemon([&](const Recorded& r) {
+    if (r.method == "POST") return Canned{202, std::string(kAccepted)};
+    if (++polls < 3) {
+      return Canned{503,
+                    R"({"error":{"code":"shutting_down","message":"purgeqd is shutting down"}})"};
+    }
+    return Canned{200, intent_body("done", 2, 0, 0)};
+  });
+  const auto run = run_cli(daemon.path(), {"--wait", "tag", "a", "b"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "queued 2 items as intent 01HVABC\ndone: 2 purged\n");
+  EXPECT_EQ(polls, 3);
+}
+
+TEST(CliSocket, WaitTimesOutWhileTheDaemonIsGoneWithFour) {
+  FakeDaemon daemon([&](const Recorded& r) {
+    if (r.method == "POST") return Canned{202, std::string(kAccepted)};
+    return Canned{200, "", true};
+  });
+  const auto start = std::chrono::steady_clock::now();
+  const auto run = run_cli(daemon.path(), {"--wait=2", "tag", "a", "b"});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(6));
+  EXPECT_EQ(run.exit_code, 4) << run.err;
+  EXPECT_EQ(run.out, "queued 2 items as intent 01HVABC\n");
+  EXPECT_EQ(run.err.rfind("purgeq: timed out waiting for intent 01HVABC: purgeqd has not answered "
+                          "for ",
+                          0),
+            0u)
+      << run.err;
+  EXPECT_NE(run.err.find("closed the connection"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("the intent stays queued: purgeq show 01HVABC"), std::string::npos);
+}
+
+TEST(CliSocket, WaitCommandWithoutADaemonIsUnreachable) {
+  // `wait ID` never had an answer: the daemon may not exist at all, so no retrying.
+  const auto start = std::chrono::steady_clock::now();
+  const auto run = run_cli("/nonexistent/purgeq.sock", {"wait", "01HVABC"});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(run.exit_code, 3);
+  EXPECT_NE(run.err.find("cannot reach purgeqd at /nonexistent/purgeq.sock"), std::string::npos);
+}
+
+TEST(CliSocket, WaitCommandReconnectsOnceItHasAnAnswer) {
+  std::atomic<int> polls{0};
+  FakeDaemon daemon([&](const Recorded&) {
+    const int n = ++polls;
+    if (n == 1) return Canned{200, intent_body("queued", 0, 0, 2)};
+    if (n == 2) return Canned{200, "", true};
+    return Canned{200, intent_body("done", 2, 0, 0)};
+  });
+  const auto run = run_cli(daemon.path(), {"wait", "01HVABC", "--timeout", "20"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "done: 2 purged\n");
+  EXPECT_EQ(polls, 3);
+}
+
+TEST(CliSocket, WaitTimeoutSaysWhyAndExitsFour) {
+  const std::string waiting = R"("waiting_for":[{"zone":"a.example","account":"main",
+      "state":"paused","reason":"auth_error 10000: Authentication error",
+      "since":"2026-11-27T10:02:11Z","since_s":180,
+      "resume":"fix the account's token, then: systemctl reload purgeq"}])";
+  FakeDaemon daemon([&](const Recorded& r) {
+    if (r.method == "POST") return Canned{202, std::string(kAccepted)};
+    auto body = intent_body("queued", 0, 0, 1);
+    body.insert(body.size() - 1, "," + waiting);
+    return Canned{200, body};
+  });
+  const auto run = run_cli(daemon.path(), {"--wait=1", "url", "https://a.example/x"});
+  EXPECT_EQ(run.exit_code, 4) << run.err;
+  EXPECT_EQ(run.err,
+            "purgeq: timed out waiting for intent 01HVABC: still queued (0 purged, 0 failed, 1 "
+            "pending)\n"
+            "  waiting: account main is paused since 10:02:11Z (3 min): auth_error 10000: "
+            "Authentication error; to resume: fix the account's token, then: systemctl reload "
+            "purgeq\n");
+  const auto shown = run_cli(daemon.path(), {"show", "01HVABC"});
+  EXPECT_EQ(shown.exit_code, 0);
+  EXPECT_NE(shown.out.find("  waiting: account main is paused since"), std::string::npos)
+      << shown.out;
+}
+
+TEST(CliSocket, ProgressOnATerminal) {
+  std::atomic<int> polls{0};
+  FakeDaemon daemon([&](const Recorded& r) {
+    if (r.method == "POST") return Canned{202, std::string(kAccepted)};
+    if (++polls < 3) {
+      return Canned{200, intent_body("in_flight", 1, 0, 1)};
+    }
+    return Canned{200, intent_body("done", 2, 0, 0)};
+  });
+  const auto run = run_cli(daemon.path(), {"--wait", "url", "https://a/x"}, {}, true);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "queued 2 items as intent 01HVABC\ndone: 2 purged\n");
+  // Overwritten in place, and wiped before the result is printed.
+  EXPECT_EQ(run.err.rfind("\r", 0), 0u);
+  EXPECT_NE(run.err.find("waiting 0 s: 1 purged, 1 pending\x1b[K"), std::string::npos) << run.err;
+  EXPECT_TRUE(run.err.ends_with("\r\x1b[K")) << run.err;
+  EXPECT_EQ(run.err.find('\n'), std::string::npos);
+  // Short polls keep the line moving.
+  for (const auto& request : daemon.requests()) {
+    if (request.method == "GET") {
+      EXPECT_EQ(request.target, "/v1/intents/01HVABC?wait=2");
+    }
+  }
+}
+
+TEST(CliSocket, ReconnectingIsShownOnATerminal) {
+  std::atomic<int> polls{0};
+  FakeDaemon daemon([&](const Recorded& r) {
+    if (r.method == "POST") return Canned{202, std::string(kAccepted)};
+    if (++polls == 1) return Canned{503, R"({"error":{"code":"shutting_down"}})"};
+    return Canned{200, intent_body("done", 2, 0, 0)};
+  });
+  const auto run = run_cli(daemon.path(), {"--wait", "tag", "a", "b"}, {}, true);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.err.find("purgeqd unreachable (HTTP 503); retry in 1 s\x1b[K"), std::string::npos)
+      << run.err;
+  EXPECT_TRUE(run.err.ends_with("\r\x1b[K")) << run.err;
+}
+
+TEST(CliSocket, NoSocketFoundNamesThePathsTried) {
+  if (std::filesystem::exists(kDefaultSocket) || std::filesystem::exists(kDevSocket)) {
+    GTEST_SKIP() << "a purgeqd socket exists on this machine";
+  }
+  const auto run = run_cli("", {"status"});
+  EXPECT_EQ(run.exit_code, 3);
+  EXPECT_EQ(run.err,
+            "purgeq: cannot reach purgeqd: no socket at /run/purgeq/purgeq.sock nor at "
+            "./run/purgeq.sock (the installed daemon's, then the development daemon's, relative "
+            "to the current directory); start purgeqd, or point purgeq at its socket with "
+            "--socket PATH or PURGEQ_SOCKET=PATH\n");
+}
+
+TEST(CliSocket, JsonPrintsIntegralNumbersAsIntegers) {
+  FakeDaemon daemon([](const Recorded&) {
+    return Canned{200, R"({"accounts":{"main":{"flex_tokens":8e2,"url_tokens":799.5}}})"};
+  });
+  const auto run = run_cli(daemon.path(), {"status", "--json"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, R"({"accounts":{"main":{"flex_tokens":800,"url_tokens":7.995E2}}})"
+                     "\n");
 }
 
 }  // namespace
