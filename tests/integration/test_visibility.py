@@ -33,7 +33,7 @@ class WaitingForTest(unittest.TestCase):
         status, body = daemon.submit({"zone": "a.example", "tags": ["paused-tag"]})
         self.assertEqual(status, 202, body)
         intent = waiting(daemon, body["id"], "paused")
-        self.assertEqual(intent["status"], "queued")
+        self.assertIn(intent["status"], ("queued", "in_flight"))  # a probe may be out
         entry = intent["waiting_for"][0]
         self.assertEqual(entry["zone"], "a.example")
         self.assertEqual(entry["account"], "acct1")
