@@ -523,24 +523,6 @@ std::variant<json::value, IntakeError> parse_json_body(std::string_view text) {
   return parser.handler().release();
 }
 
-bool is_valid_hostname(std::string_view host) {
-  if (host.empty() || host.size() > 253 || looks_like_ip(host)) return false;
-  std::size_t label_start = 0;
-  while (true) {
-    const auto dot = host.find('.', label_start);
-    const auto label = host.substr(
-        label_start, dot == std::string_view::npos ? std::string_view::npos : dot - label_start);
-    if (label.empty() || label.size() > 63) return false;
-    if (label.front() == '-' || label.back() == '-') return false;
-    for (const char c : label) {
-      const char l = ascii_lower(c);
-      if (!((l >= 'a' && l <= 'z') || is_digit(l) || l == '-')) return false;
-    }
-    if (dot == std::string_view::npos) return true;
-    label_start = dot + 1;
-  }
-}
-
 std::variant<Item, IntakeError> validate_file(const json::value& entry, std::string_view path) {
   const std::string item = entry_as_item(entry);
   if (entry.is_string()) {

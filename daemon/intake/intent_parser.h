@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "model/hostname.h"
 #include "model/item.h"
 
 namespace purgeq {
@@ -124,10 +125,5 @@ std::variant<Item, IntakeError> validate_file(const boost::json::value& entry,
 std::variant<Item, IntakeError> validate_tag(std::string_view tag, std::string_view path);
 std::variant<Item, IntakeError> validate_host(std::string_view host, std::string_view path);
 std::variant<Item, IntakeError> validate_prefix(std::string_view prefix, std::string_view path);
-
-// A DNS hostname as Cloudflare zones use them: 1–253 characters, dot-separated labels of 1–63
-// letters, digits and '-' (not at either end of a label), no trailing dot, and not an IP address
-// (the last label is not all digits). Case-insensitive.
-bool is_valid_hostname(std::string_view host);
 
 }  // namespace purgeq
