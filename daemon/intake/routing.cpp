@@ -1,20 +1,17 @@
 // Host-pattern matching and zone routing.
 #include "intake/routing.h"
 
-#include <cctype>
+#include <algorithm>
+
+#include "model/ascii.h"
 
 namespace purgeq {
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
+         });
 }
 
 // How specifically `pattern` matches `host`: 0 for no match, otherwise larger is more specific.
