@@ -12,7 +12,10 @@ ROOT = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__)
 DOC = ROOT / "docs" / "architecture.md"
 # C libraries whose types must stay inside the .cpp that wraps them: a header that includes one
 # makes every includer compile against (and depend on) that library.
-PRIVATE_C_HEADERS = re.compile(r"#include\s*<(sqlite3\.h|curl/|yaml-cpp/|systemd/|libpq)")
+PRIVATE_C_HEADERS = re.compile(r"#include\s*<(sqlite3\.h|curl/|systemd/|libpq)")
+# yaml-cpp is C++ and the strict-YAML layer's interface is made of its nodes, but nothing outside
+# config/ may see it: the rest of the daemon reads the typed Config.
+YAML_HEADER = re.compile(r"#include\s*(<yaml-cpp/|\"config/strict_yaml\.h\")")
 INCLUDE = re.compile(r'^\s*#\s*include\s*"(([a-z_]+)/[^"]+)"', re.M)
 
 
@@ -54,6 +57,9 @@ def main():
             if included != folder and f"{included}/" not in allowed and header not in allowed:
                 problems.append(f"{path.relative_to(ROOT)}: includes {header}, which "
                                 f"{folder}/ may not (docs/architecture.md)")
+        if folder != "config" and YAML_HEADER.search(text):
+            problems.append(f"{path.relative_to(ROOT)}: includes yaml-cpp or the strict-YAML "
+                            "layer; outside config/ read the typed Config")
         if path.suffix == ".h":
             for match in PRIVATE_C_HEADERS.finditer(text):
                 problems.append(f"{path.relative_to(ROOT)}: a header includes <{match.group(1)}...>;"

@@ -16,6 +16,7 @@
 #include "config/secrets.h"
 #include "config/strict_yaml.h"
 #include "model/ascii.h"
+#include "model/hostname.h"
 
 namespace purgeq {
 namespace {
@@ -46,7 +47,6 @@ std::optional<Duration> read_positive_duration(Checker& checker, const Field& fi
   return value;
 }
 
-// Letters, digits and '-' in non-empty dot-separated labels; DNS's length limits.
 // `tcp.listen`: "8787" (loopback), "127.0.0.1:8787", "[::1]:8787" or "0.0.0.0:8787". Only IP
 // addresses: a name would be resolved once at start, and which address it picked would surprise.
 std::optional<std::string> parse_tcp_listen(const std::string& text, Config::Tcp& tcp) {
@@ -81,20 +81,9 @@ std::optional<std::string> parse_tcp_listen(const std::string& text, Config::Tcp
   return std::nullopt;
 }
 
+// Intake's rule (model/hostname.h), so no zone is configured for hosts intake would refuse.
 bool is_hostname(std::string_view host) {
-  if (host.empty() || host.size() > 253) return false;
-  std::size_t label = 0;
-  for (const char ch : host) {
-    if (ch == '.') {
-      if (label == 0) return false;
-      label = 0;
-      continue;
-    }
-    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                    (ch >= '0' && ch <= '9') || ch == '-';
-    if (!ok || ++label > 63) return false;
-  }
-  return label > 0;
+  return is_valid_hostname(host);
 }
 
 bool is_host_pattern(std::string_view pattern) {

@@ -7,6 +7,8 @@
 
 #include <boost/beast/http/verb.hpp>
 #include <boost/json.hpp>
+#include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
 #include <charconv>
 #include <map>
 
@@ -126,19 +128,29 @@ json::object intent_json(const IntentStatus& status, const DeliveryView& deliver
   return out;
 }
 
-// Value of `name` in a query string "a=1&wait=5", if present.
-std::optional<std::string_view> query_param(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const auto pair = query.substr(0, amp);
-    const auto eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
-      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
+// The wait=S parameter of GET /v1/intents/{id}, in seconds and capped; 0 when absent. Boost.URL
+// decodes it ("wait=%33%30" is 30). Errors: invalid_query, invalid_wait.
+std::variant<int, IntakeError> wait_seconds_of(std::string_view query) {
+  // Boost.URL 1.81's parse_query measures its input again with strlen (it rebuilds a view from
+  // s.data()), so the view into the request target would run on into the rest of the request:
+  // hand it a NUL-terminated copy.
+  const std::string terminated(query);
+  const auto params = boost::urls::parse_query(terminated);
+  if (!params) {
+    return IntakeError{
+        "invalid_query", fmt::format("query string {} is not valid", quote(query)), {}};
   }
-  return std::nullopt;
+  const boost::urls::params_view decoded = *params;
+  const auto it = decoded.find("wait");
+  if (it == decoded.end()) return 0;
+  const std::string wait = (*it).value;
+  int value = 0;
+  const auto [ptr, ec] = std::from_chars(wait.data(), wait.data() + wait.size(), value);
+  if (ec != std::errc() || ptr != wait.data() + wait.size() || value < 0) {
+    return IntakeError{
+        "invalid_wait", fmt::format("wait: \"{}\" is not a whole number of seconds", wait), {}};
+  }
+  return std::min(value, kMaxWaitSeconds);
 }
 
 }  // namespace
@@ -399,17 +411,11 @@ boost::asio::awaitable<std::optional<IntakeError>> Api::require_admin(const Peer
 boost::asio::awaitable<HttpResponseMessage> Api::intent(const HttpRequestMessage& request,
                                                         const Peer& peer, std::string_view id,
                                                         std::string_view query) {
-  int wait_seconds = 0;
-  if (const auto wait = query_param(query, "wait")) {
-    int value = 0;
-    const auto [ptr, ec] = std::from_chars(wait->data(), wait->data() + wait->size(), value);
-    if (ec != std::errc() || ptr != wait->data() + wait->size() || value < 0) {
-      co_return error_response(
-          request, http::status::bad_request, "invalid_wait",
-          fmt::format("wait: \"{}\" is not a whole number of seconds", std::string(*wait)));
-    }
-    wait_seconds = std::min(value, kMaxWaitSeconds);
+  auto wait = wait_seconds_of(query);
+  if (auto* error = std::get_if<IntakeError>(&wait)) {
+    co_return error_response(request, http::status::bad_request, error->code, error->message);
   }
+  const int wait_seconds = std::get<int>(wait);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
   const std::string key(id);
   bool owner_checked = false;

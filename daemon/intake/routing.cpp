@@ -1,20 +1,20 @@
 // Host-pattern matching and zone routing.
 #include "intake/routing.h"
 
-#include <cctype>
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "model/ascii.h"
+#include "model/url.h"
 
 namespace purgeq {
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
+         });
 }
 
 // How specifically `pattern` matches `host`: 0 for no match, otherwise larger is more specific.
@@ -63,23 +63,75 @@ std::optional<std::size_t> route_host(const Config& config, std::string_view hos
 }
 
 std::string_view item_host(const Item& item) {
-  std::string_view value = item.value;
   switch (item.kind) {
     case Kind::file: {
-      const auto scheme_end = value.find("://");
-      if (scheme_end == std::string_view::npos) return {};
-      value.remove_prefix(scheme_end + 3);
-      return value.substr(0, value.find_first_of(":/?"));
+      const auto url = parse_url(item.value, Fragments::allow);
+      if (const auto* parts = std::get_if<Url>(&url)) return parts->host;
+      return {};
     }
     case Kind::host:
-      return value;
+      return item.value;
     case Kind::prefix:
-      return value.substr(0, value.find('/'));
+      return std::string_view(item.value).substr(0, item.value.find('/'));
     case Kind::tag:
     case Kind::everything:
       return {};
   }
   return {};
+}
+
+std::variant<std::size_t, IntakeError> path_zone(const Config& config,
+                                                 std::optional<std::size_t> forced_zone) {
+  if (!forced_zone || *forced_zone >= config.zones.size()) {
+    return make_error("unknown_zone", {}, "the URL path names no configured zone", {});
+  }
+  return *forced_zone;
+}
+
+std::variant<std::size_t, IntakeError> member_zone(const Config& config,
+                                                   const boost::json::value& zone) {
+  if (!zone.is_string() || zone.get_string().empty()) {
+    return make_error("invalid_zone", {},
+                      fmt::format("\"zone\" must be a zone name or id, got {}",
+                                  zone.is_string() ? "an empty string" : type_name(zone)),
+                      {});
+  }
+  const std::string_view wanted = zone.get_string();
+  for (std::size_t i = 0; i < config.zones.size(); ++i) {
+    if (config.zones[i].name == wanted || config.zones[i].id == wanted) return i;
+  }
+  return make_error(
+      "unknown_zone", {},
+      fmt::format("unknown zone {} (not a configured zone name or id)", quote(wanted)), {});
+}
+
+ZoneRouter::ZoneRouter(const Config& config, std::optional<std::size_t> named_zone)
+    : config_(config), named_zone_(named_zone), hostless_zone_(named_zone) {
+  if (!hostless_zone_ && config.zones.size() == 1) hostless_zone_ = 0;
+}
+
+std::variant<std::size_t, IntakeError> ZoneRouter::zone_for(const Item& item,
+                                                            std::string_view path) const {
+  if (item.kind == Kind::tag || item.kind == Kind::everything) {
+    if (hostless_zone_) return *hostless_zone_;
+    return make_error("zone_required", path,
+                      fmt::format("{} needs \"zone\" because {} zones are configured",
+                                  item.kind == Kind::tag ? "purging by tag" : "purge_everything",
+                                  config_.zones.size()),
+                      {});
+  }
+  const std::string_view host = item_host(item);
+  if (named_zone_) {
+    const Zone& zone = config_.zones[*named_zone_];
+    if (!zone_owns_host(zone, host)) {
+      return make_error("host_not_in_zone", path,
+                        fmt::format("host \"{}\" is not in zone {}", host, zone.name), {});
+    }
+    return *named_zone_;
+  }
+  if (const auto routed = route_host(config_, host)) return *routed;
+  return make_error("no_zone_for_host", path,
+                    fmt::format("no configured zone owns host \"{}\"", host), {});
 }
 
 }  // namespace purgeq

@@ -4,20 +4,10 @@
 #include <algorithm>
 
 #include "model/ascii.h"
+#include "model/url.h"
 
 namespace purgeq {
 namespace {
-
-// Position of the first character that ends a URL's authority ('/', '?', '#') or, with
-// `path_only`, a path ('?', '#'); text.size() when there is none. A plain loop: find_first_of
-// scans the set once per character.
-std::size_t find_end(std::string_view text, bool path_only) {
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '?' || c == '#' || (c == '/' && !path_only)) return i;
-  }
-  return text.size();
-}
 
 // A host as the rules accept it: non-empty and free of the characters that would make "host"
 // mean something else (a port, user info, a path). The intent parser already guarantees this;
@@ -27,19 +17,15 @@ bool plain_host(std::string_view host) {
 }
 
 std::optional<Reach> file_reach(std::string_view url) {
-  const auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos || scheme_end == 0) return std::nullopt;
-  std::string_view rest = url.substr(scheme_end + 3);
-  const auto authority_end = find_end(rest, false);
-  const std::string_view authority = rest.substr(0, authority_end);
+  // A fragment never changes what a URL reaches, so a stored URL is read without refusing one.
+  const auto parsed = parse_url(url, Fragments::allow);
+  const auto* parts = std::get_if<Url>(&parsed);
   // A port (even the scheme's default, which the parser keeps as written) is refused here: see
   // reach_of in the header.
-  if (!plain_host(authority)) return std::nullopt;
-  rest.remove_prefix(authority_end);
-  std::string_view path = rest.substr(0, find_end(rest, true));
+  if (parts == nullptr || parts->port) return std::nullopt;
   // "https://a.example?x" requests "/" (RFC 3986 §6.2.3), as the parser normalises it.
-  if (path.empty()) path = "/";
-  return Reach{ascii_lower(authority), path};
+  const std::string_view path = parts->path.empty() ? std::string_view("/") : parts->path;
+  return Reach{ascii_lower(parts->host), path};
 }
 
 std::optional<Reach> prefix_reach(std::string_view prefix) {

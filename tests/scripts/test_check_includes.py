@@ -51,6 +51,12 @@ class CheckIncludesTest(unittest.TestCase):
         self.assertEqual(result.returncode, 1)
         self.assertIn("daemon/store/store.h: a header includes <sqlite3.h", result.stderr)
 
+    def test_yaml_outside_config_fails(self):
+        self.write("daemon/intake/api.cpp", "\n#include <yaml-cpp/yaml.h>\n")
+        result = self.check()
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("daemon/intake/api.cpp: includes yaml-cpp", result.stderr)
+
     def test_an_undocumented_folder_fails(self):
         os.mkdir(self.tree / "daemon" / "extra")
         result = self.check()

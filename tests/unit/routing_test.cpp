@@ -1,9 +1,12 @@
-// Tests for zone routing: host patterns, exact-over-wildcard and longest-suffix precedence.
+// Tests for zone routing: host patterns, exact-over-wildcard and longest-suffix precedence, and
+// the zone each item of an intent goes to (path zone, "zone" member, ZoneRouter).
 #include "intake/routing.h"
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace purgeq {
@@ -112,6 +115,68 @@ TEST(ItemHost, EachKind) {
   EXPECT_EQ(item_host(Item{Kind::prefix, "example.com", {}}), "example.com");
   EXPECT_EQ(item_host(Item{Kind::tag, "example.com", {}}), "");
   EXPECT_EQ(item_host(Item{Kind::everything, "", {}}), "");
+}
+
+TEST(ItemHost, FileHostComesFromTheUrlModel) {
+  EXPECT_EQ(item_host(Item{Kind::file, "https://Example.com/a#top", {}}), "Example.com");
+  EXPECT_EQ(item_host(Item{Kind::file, "https://example.com?x=1", {}}), "example.com");
+  // Not a URL (never stored, but the rule must not invent a host).
+  EXPECT_EQ(item_host(Item{Kind::file, "example.com/a", {}}), "");
+  EXPECT_EQ(item_host(Item{Kind::file, "https://user@example.com/", {}}), "");
+}
+
+Config with_ids(Config config) {
+  for (std::size_t i = 0; i < config.zones.size(); ++i) {
+    config.zones[i].id = std::string(31, '0') + std::to_string(i);
+  }
+  return config;
+}
+
+std::string code_of(const std::variant<std::size_t, IntakeError>& result) {
+  if (const auto* error = std::get_if<IntakeError>(&result)) return error->code;
+  return "zone " + std::to_string(std::get<std::size_t>(result));
+}
+
+TEST(ZoneChoice, PathZoneMustBeConfigured) {
+  const auto config = config_of({zone_with("a", {"a.example"}), zone_with("b", {"b.example"})});
+  EXPECT_EQ(code_of(path_zone(config, 1)), "zone 1");
+  EXPECT_EQ(code_of(path_zone(config, 2)), "unknown_zone");
+  EXPECT_EQ(code_of(path_zone(config, std::nullopt)), "unknown_zone");
+}
+
+TEST(ZoneChoice, MemberZoneByNameOrId) {
+  const auto config = with_ids(config_of({zone_with("a.example", {}), zone_with("b.example", {})}));
+  EXPECT_EQ(code_of(member_zone(config, boost::json::value("b.example"))), "zone 1");
+  EXPECT_EQ(code_of(member_zone(config, boost::json::value(config.zones[0].id))), "zone 0");
+  EXPECT_EQ(code_of(member_zone(config, boost::json::value("c.example"))), "unknown_zone");
+  EXPECT_EQ(code_of(member_zone(config, boost::json::value(""))), "invalid_zone");
+  EXPECT_EQ(code_of(member_zone(config, boost::json::value(3))), "invalid_zone");
+}
+
+TEST(ZoneRouter, HostlessItemsNeedANamedOrOnlyZone) {
+  const Item tag{Kind::tag, "t", {}};
+  const Item everything{Kind::everything, "", {}};
+  const auto one = config_of({zone_with("a", {"a.example"})});
+  EXPECT_EQ(code_of(ZoneRouter(one, std::nullopt).zone_for(tag, "tags[0]")), "zone 0");
+  const auto two = config_of({zone_with("a", {"a.example"}), zone_with("b", {"b.example"})});
+  EXPECT_EQ(code_of(ZoneRouter(two, 1).zone_for(everything, "")), "zone 1");
+  const auto refused = ZoneRouter(two, std::nullopt).zone_for(tag, "tags[0]");
+  EXPECT_EQ(code_of(refused), "zone_required");
+  EXPECT_EQ(std::get<IntakeError>(refused).message,
+            "tags[0]: purging by tag needs \"zone\" because 2 zones are configured");
+}
+
+TEST(ZoneRouter, HostsRouteOrMustBelongToTheNamedZone) {
+  const auto config =
+      config_of({zone_with("a", {"a.example", "*.a.example"}), zone_with("b", {"b.example"})});
+  const Item file{Kind::file, "https://www.a.example/x", {}};
+  const Item prefix{Kind::prefix, "b.example/blog", {}};
+  EXPECT_EQ(code_of(ZoneRouter(config, std::nullopt).zone_for(file, "files[0]")), "zone 0");
+  EXPECT_EQ(code_of(ZoneRouter(config, std::nullopt).zone_for(prefix, "prefixes[0]")), "zone 1");
+  EXPECT_EQ(code_of(ZoneRouter(config, 0).zone_for(prefix, "prefixes[0]")), "host_not_in_zone");
+  const Item stray{Kind::host, "c.example", {}};
+  EXPECT_EQ(code_of(ZoneRouter(config, std::nullopt).zone_for(stray, "hosts[0]")),
+            "no_zone_for_host");
 }
 
 }  // namespace
