@@ -13,6 +13,12 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The tests also run Cloudflare's Node SDK against the TCP listener (tests/sdk). Checked by command:
+# a Node.js from elsewhere (NodeSource) brings its own npm, and Debian's would conflict with it.
+if [ "${1:-}" = --test ]; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+fi
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   sudo_cmd=()
@@ -28,6 +34,15 @@ cmake --build "$build_dir" -j "$(nproc)"
 
 case "${1:-}" in
   --test)
+    # promtool (Debian's prometheus package) checks the metrics exposition. Only the binary is
+    # unpacked: installing the package would also start a Prometheus server on machines that run
+    # systemd.
+    if ! command -v promtool >/dev/null && [ ! -x "$build_dir/tools/usr/bin/promtool" ]; then
+      (mkdir -p "$build_dir/tools" && cd "$build_dir/tools" && apt-get download prometheus \
+        >/dev/null && dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb) \
+        || echo "setup: could not fetch promtool; the metrics test uses its own parser only"
+    fi
+    export PROMTOOL=${PROMTOOL:-$(command -v promtool || echo "$PWD/$build_dir/tools/usr/bin/promtool")}
     ctest --test-dir "$build_dir" --output-on-failure --timeout 300 -j 2
     ;;
   --run)

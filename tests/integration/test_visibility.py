@@ -11,9 +11,12 @@ import subprocess
 import unittest
 
 from harness import DaemonFixture, FakeFixture, default_fake_config, wait_until
+from test_lifecycle import parse_metrics
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-PROMTOOL = shutil.which("promtool")
+PROMTOOL = os.environ.get("PROMTOOL") or shutil.which("promtool")
+if PROMTOOL and not os.access(PROMTOOL, os.X_OK):
+    PROMTOOL = None
 
 
 def waiting(daemon, intent_id, state):
@@ -33,7 +36,8 @@ class WaitingForTest(unittest.TestCase):
         status, body = daemon.submit({"zone": "a.example", "tags": ["paused-tag"]})
         self.assertEqual(status, 202, body)
         intent = waiting(daemon, body["id"], "paused")
-        self.assertIn(intent["status"], ("queued", "in_flight"))  # a probe may be out
+        # The refused batch may not be back in the queue yet when the pause shows.
+        self.assertIn(intent["status"], ("queued", "in_flight"))
         entry = intent["waiting_for"][0]
         self.assertEqual(entry["zone"], "a.example")
         self.assertEqual(entry["account"], "acct1")
@@ -43,7 +47,7 @@ class WaitingForTest(unittest.TestCase):
         self.assertIn("reload", entry["resume"])
         self.assertIsInstance(entry["next_probe_in_s"], int)
         self.assertLessEqual(entry["next_probe_in_s"], 60)
-        self.assertEqual(entry["pending"], 1)
+        self.assertLessEqual(entry["pending"], 1)
         # Fixed and reloaded: it goes out, and a terminal intent has nothing to wait for.
         fake.post("/_fake/faults", {"pause_auth": []})
         daemon.proc.send_signal(signal.SIGHUP)
@@ -106,7 +110,8 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(status, 202, body)
         self.assertEqual(daemon.wait_terminal(body["id"], timeout=30)["status"], "done")
         _, text = daemon.request("GET", "/metrics")
-        families = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+        types, _ = parse_metrics(text)  # the suite's strict parser, always
+        families = set(types)
         with open(os.path.join(ROOT, "docs", "operations.md")) as f:
             documented = set(re.findall(r"`(purgeq_[a-z_]+)`", f.read()))
         self.assertEqual(families - documented, set(),
