@@ -64,11 +64,11 @@ std::optional<std::string> parse_tcp_listen(const std::string& text, Config::Tcp
   unsigned port = 0;
   const auto [end, ec] =
       std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 1 ||
-      port > 65535) {
-    return fmt::format("{}: expected a port (1-65535), optionally after an IP address, as "
-                       "\"127.0.0.1:8787\"",
-                       quote(text));
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 1 || port > 65535) {
+    return fmt::format(
+        "{}: expected a port (1-65535), optionally after an IP address, as "
+        "\"127.0.0.1:8787\"",
+        quote(text));
   }
   boost::system::error_code bad;
   boost::asio::ip::make_address(host, bad);
@@ -174,10 +174,10 @@ class Loader {
       return;
     }
     const Field top{root, "", root.Mark()};
-    const MapView view(checker_, top,
-                       {"listen", "storage", "cloudflare", "dry_run", "accounts", "zones",
-                        "batching", "retry", "log", "access", "intake", "admin", "tcp",
-                        "api_clients"});
+    const MapView view(
+        checker_, top,
+        {"listen", "storage", "cloudflare", "dry_run", "accounts", "zones", "batching", "retry",
+         "log", "access", "intake", "admin", "tcp", "api_clients"});
     // dry_run first: it decides whether a missing token is a problem.
     if (auto f = view.get("dry_run")) config_.dry_run = read_bool(checker_, *f).value_or(false);
     if (auto f = view.get("listen")) load_listen(*f);
@@ -201,8 +201,9 @@ class Loader {
     }
     // A malformed tcp.listen already has its own error.
     if (clients && !config_.api_clients.empty() && !tcp_listen_given_) {
-      checker_.add(*clients, "api_clients are configured but tcp.listen is not: they could not "
-                             "connect");
+      checker_.add(*clients,
+                   "api_clients are configured but tcp.listen is not: they could not "
+                   "connect");
     }
   }
 
@@ -771,7 +772,7 @@ class Loader {
 
   Checker& checker_;
   Config& config_;
-  const bool checking_;  // --check-config: see check_config_file
+  const bool checking_;            // --check-config: see check_config_file
   bool tcp_listen_given_ = false;  // tcp.listen present, valid or not
   std::map<std::string, std::size_t, std::less<>> account_index_;
   bool accounts_unusable_ = false;  // `accounts` is not a list: don't cascade into zones

@@ -1,4 +1,5 @@
-// The daemon's configuration: the YAML schema of SPEC.md as typed values, loaded strictly.
+// The daemon's configuration: the YAML schema of docs/configuration.md as typed values, loaded
+// strictly.
 #pragma once
 
 #include <chrono>
@@ -36,8 +37,9 @@ struct Zone {
   std::vector<std::string> hosts;
 };
 
-// Restricts which local users/groups may submit which kinds to which zones (issue 4). An item is
-// allowed when every rule that matches its zone and kind also matches the submitting peer.
+// Restricts which local users/groups may submit which kinds to which zones (docs/configuration.md,
+// "access rules"). An item is allowed when every rule that matches its zone and kind also matches
+// the submitting peer.
 struct AccessRule {
   std::string name;                // for 403 messages; default "access[i]"
   std::vector<std::string> zones;  // zone names; empty = every zone
@@ -51,8 +53,8 @@ struct AccessRule {
 // own bearer token and may purge what its rules allow, as an `access:` rule allows a local peer.
 struct ApiClient {
   std::string name;
-  std::string token_source;        // "token_file /etc/purgeq/clients/cms.token" etc., never the token
-  std::string token;               // secret: never log, print or expose
+  std::string token_source;  // "token_file /etc/purgeq/clients/cms.token" etc., never the token
+  std::string token;         // secret: never log, print or expose
   std::vector<std::string> zones;  // zone names; empty = every zone
   std::vector<Kind> kinds;         // empty = every kind (purge_everything is the kind "everything")
 };

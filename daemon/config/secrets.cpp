@@ -11,11 +11,11 @@
 #include <utility>
 
 #include "config/strict_yaml.h"
+#include "model/text.h"
 
 namespace purgeq {
 namespace {
 
-using strict_yaml::quote;
 
 void trim(std::string& text) {
   constexpr std::string_view kSpace = " \t\r\n\f\v";

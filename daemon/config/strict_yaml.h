@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "model/text.h"
+
 namespace purgeq::strict_yaml {
 
 // A value, where it lives and where problems about it are reported. For a map entry the mark is
@@ -62,10 +64,6 @@ YAML::Mark end_mark();
 
 // "path.key", or "key" at the top.
 std::string join(std::string_view path, std::string_view key);
-
-// Config values end up in one-line messages and logs: quoted, with anything that could break a
-// line escaped, and cut at 120 characters.
-std::string quote(std::string_view text);
 
 // A node as messages name it: its quoted scalar, "a list", "a map" or "nothing".
 std::string describe(const YAML::Node& node);

@@ -197,8 +197,7 @@ boost::asio::awaitable<HttpResponseMessage> Api::handle_client(const HttpRequest
   const std::string_view target = request.target();
   const auto zone = cloudflare_route_zone(target.substr(0, target.find('?')));
   if (!zone) {
-    co_return cloudflare_response(request, http::status::not_found, 7000,
-                                  "No route for that URI");
+    co_return cloudflare_response(request, http::status::not_found, 7000, "No route for that URI");
   }
   if (request.method() != http::verb::post) {
     co_return cloudflare_response(request, http::status::method_not_allowed, 10405,
@@ -252,7 +251,7 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
                                                         std::string_view path_zone,
                                                         const ApiClient* client) {
   const auto config = config_;  // a reload mid-request must not change the rules under us
-  const std::string source = client != nullptr ? "tcp:" + client->name
+  const std::string source = client != nullptr   ? "tcp:" + client->name
                              : cloudflare_flavor ? "cloudflare"
                                                  : "v1";
   auto reject = [&](http::status status, std::string_view code, std::string_view message,

@@ -55,16 +55,15 @@ std::optional<IntakeError> check_client_access(const Config& config, const ApiCl
     const bool kind_ok = client.kinds.empty() || std::find(client.kinds.begin(), client.kinds.end(),
                                                            routed.item.kind) != client.kinds.end();
     if (zone_ok && kind_ok) continue;
-    const std::string rule =
-        !zone_ok ? fmt::format("api_clients \"{}\" may purge zones: {}", client.name,
-                               list(client.zones))
-                 : fmt::format("api_clients \"{}\" may purge kinds: {}", client.name,
-                               list(client.kinds));
-    return IntakeError{"access_denied",
-                       fmt::format("{}; it may not purge by {} on zone {}", rule,
-                                   to_string(routed.item.kind), zone.name),
-                       routed.item.value.empty() ? std::string(to_string(routed.item.kind))
-                                                 : routed.item.value};
+    const std::string rule = !zone_ok ? fmt::format("api_clients \"{}\" may purge zones: {}",
+                                                    client.name, list(client.zones))
+                                      : fmt::format("api_clients \"{}\" may purge kinds: {}",
+                                                    client.name, list(client.kinds));
+    return IntakeError{
+        "access_denied",
+        fmt::format("{}; it may not purge by {} on zone {}", rule, to_string(routed.item.kind),
+                    zone.name),
+        routed.item.value.empty() ? std::string(to_string(routed.item.kind)) : routed.item.value};
   }
   return std::nullopt;
 }

@@ -4,18 +4,6 @@
 #include <fmt/format.h>
 
 namespace purgeq {
-std::string_view utf8_prefix(std::string_view text, std::size_t limit) {
-  if (text.size() <= limit) return text;
-  std::size_t cut = limit;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  return text.substr(0, cut);
-}
-
-std::string quote(std::string_view text) {
-  if (text.size() <= kMaxQuotedBytes) return fmt::format("{:?}", text);
-  return fmt::format("{:?}...", utf8_prefix(text, kMaxQuotedBytes));
-}
-
 std::string bounded_item(std::string_view item) {
   if (item.size() <= kMaxErrorItemBytes) return std::string(item);
   return fmt::format("{}... ({} bytes)", utf8_prefix(item, kMaxErrorItemBytes), item.size());

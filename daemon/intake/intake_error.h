@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "model/text.h"
+
 namespace purgeq {
 
 // An error's `item` carries at most this many bytes of the rejected item (then "... (N bytes)"),
@@ -73,17 +75,6 @@ std::string bounded_item(std::string_view item);
 // "path: text" (just "text" when `path` is empty), with `item` bounded.
 IntakeError make_error(std::string_view code, std::string_view path, std::string_view text,
                        std::string_view item);
-
-// Messages quote an item (or a key) only this far; the item member of the error carries a longer
-// prefix (kMaxErrorItemBytes).
-inline constexpr std::size_t kMaxQuotedBytes = 120;
-
-// The text quoted and escaped for a message, cut to kMaxQuotedBytes (on a UTF-8 boundary) and
-// marked "..." when longer: an item may be megabytes.
-std::string quote(std::string_view text);
-
-// The longest prefix of `text` of at most `limit` bytes that does not split a UTF-8 sequence.
-std::string_view utf8_prefix(std::string_view text, std::size_t limit);
 
 // "null", "a boolean", "a number", "a string", "an array" or "an object", for "got ..." messages.
 std::string_view type_name(const boost::json::value& value);

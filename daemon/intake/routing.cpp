@@ -11,12 +11,6 @@
 namespace purgeq {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return ascii_lower(x) == ascii_lower(y);
-         });
-}
-
 // How specifically `pattern` matches `host`: 0 for no match, otherwise larger is more specific.
 // Exact patterns rank above every wildcard regardless of length.
 std::size_t match_rank(std::string_view pattern, std::string_view host) {
@@ -25,10 +19,10 @@ std::size_t match_rank(std::string_view pattern, std::string_view host) {
     // The host needs at least one label of its own in front of the suffix: the apex is not a
     // subdomain of itself.
     if (host.size() <= suffix.size()) return 0;
-    if (!iequals(host.substr(host.size() - suffix.size()), suffix)) return 0;
+    if (!ascii_iequals(host.substr(host.size() - suffix.size()), suffix)) return 0;
     return suffix.size();
   }
-  if (!iequals(pattern, host)) return 0;
+  if (!ascii_iequals(pattern, host)) return 0;
   return static_cast<std::size_t>(-1);
 }
 

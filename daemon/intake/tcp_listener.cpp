@@ -117,9 +117,9 @@ asio::awaitable<void> session_loop(std::shared_ptr<State> state, std::shared_ptr
       self->reading = false;
       std::optional<HttpResponseMessage> response;
       if (read_ec == http::error::body_limit) {
-        response = envelope_error(
-            http::status::payload_too_large, 1012,
-            fmt::format("request body exceeds {} bytes", state->options.body_limit));
+        response =
+            envelope_error(http::status::payload_too_large, 1012,
+                           fmt::format("request body exceeds {} bytes", state->options.body_limit));
       } else if (read_ec) {
         if (parser.got_some() && read_ec != http::error::end_of_stream &&
             read_ec != asio::error::eof && read_ec != asio::error::operation_aborted &&
@@ -158,10 +158,10 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
     if (state->sessions.size() >= state->options.max_connections) {
       // Answered without reading the request: the client sees Cloudflare-style 503 and retries.
       auto busy = std::make_shared<tcp::socket>(std::move(socket));
-      auto answer = std::make_shared<HttpResponseMessage>(envelope_error(
-          http::status::service_unavailable, 10503,
-          fmt::format("purgeqd holds {} TCP connections, its limit; try again later",
-                      state->options.max_connections)));
+      auto answer = std::make_shared<HttpResponseMessage>(
+          envelope_error(http::status::service_unavailable, 10503,
+                         fmt::format("purgeqd holds {} TCP connections, its limit; try again later",
+                                     state->options.max_connections)));
       http::async_write(*busy, *answer, [busy, answer](boost::system::error_code, std::size_t) {
         boost::system::error_code ignored;
         busy->shutdown(tcp::socket::shutdown_both, ignored);
@@ -200,8 +200,8 @@ TcpListener::TcpListener(asio::io_context& io, Handler handler, const TcpListene
   acceptor.set_option(tcp::acceptor::reuse_address(true));
   acceptor.bind(endpoint, ec);
   if (ec) {
-    throw std::runtime_error(fmt::format("tcp.listen: cannot listen on {}:{}: {}",
-                                         options.address, options.port, ec.message()));
+    throw std::runtime_error(fmt::format("tcp.listen: cannot listen on {}:{}: {}", options.address,
+                                         options.port, ec.message()));
   }
   acceptor.listen(asio::socket_base::max_listen_connections);
 }

@@ -29,7 +29,7 @@ std::string_view body_key(Kind kind);
 
 using Header = std::pair<std::string, std::string>;
 
-// A validated, normalised purge target. Built only by the intent parser (intake/intent_parser.h)
+// A validated, normalised purge target. Built only by intake's item rules (intake/item_rules.h)
 // or read back from the store, so every instance satisfies Cloudflare's item rules.
 struct Item {
   Kind kind = Kind::file;

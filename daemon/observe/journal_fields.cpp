@@ -1,8 +1,9 @@
 #include "observe/journal_fields.h"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <charconv>
-#include <fmt/format.h>
 
 #include "model/ascii.h"
 
@@ -11,14 +12,13 @@ namespace {
 
 bool reserved(std::string_view name) {
   static constexpr std::array<std::string_view, 12> kExact{
-      "MESSAGE",       "MESSAGE_ID", "PRIORITY", "ERRNO",         "INVOCATION_ID",
-      "DOCUMENTATION", "TID",        "UNIT",     "USER_UNIT",     "USER_INVOCATION_ID",
-      "OBJECT_PID",    "EVENT"};
+      "MESSAGE",       "MESSAGE_ID",         "PRIORITY",   "ERRNO",
+      "INVOCATION_ID", "DOCUMENTATION",      "TID",        "UNIT",
+      "USER_UNIT",     "USER_INVOCATION_ID", "OBJECT_PID", "EVENT"};
   for (const auto exact : kExact) {
     if (name == exact) return true;
   }
-  return name.starts_with("CODE_") || name.starts_with("SYSLOG_") ||
-         name.starts_with("COREDUMP_");
+  return name.starts_with("CODE_") || name.starts_with("SYSLOG_") || name.starts_with("COREDUMP_");
 }
 
 // Keys whose journal name differs from the logfmt key: `id` in intent events is the intent's id,

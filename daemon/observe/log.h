@@ -1,4 +1,5 @@
-// One event per call: under systemd a journald entry with one field per key (EVENT=, ZONE=, INTENT=,
+// One event per call: under systemd a journald entry with one field per key (EVENT=, ZONE=,
+// INTENT=,
 // ...); elsewhere one logfmt line on stderr with a syslog priority prefix ("<6>event=... k=v").
 // Secrets never reach here: callers pass names, not tokens.
 #pragma once

@@ -1,4 +1,4 @@
-// Which pending purge makes another one redundant (SPEC "Delivery promise": coalescing never
+// Which pending purge makes another one redundant (docs/delivery.md: coalescing never
 // purges less than was asked). Pure string rules over normalised items, following
 // reference/cloudflare-purge-api.md §4.1 (prefixes), §4.2 (hosts) and §4.3 (tags).
 //

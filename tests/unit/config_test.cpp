@@ -1021,16 +1021,18 @@ api_clients: [{name: a, token_env: PURGEQ_TEST_CLIENT}]
 
 TEST_F(ConfigTest, TcpListenerAndApiClientProblems) {
   ScopedEnv client_token{"PURGEQ_TEST_CLIENT", "client-secret"};
-  EXPECT_EQ(problems_of(minimal(R"(tcp: {listen: "localhost:80"}
+  EXPECT_EQ(
+      problems_of(minimal(R"(tcp: {listen: "localhost:80"}
 api_clients: [{name: a, token_env: PURGEQ_TEST_CLIENT}]
 )")),
-            (std::vector<std::string>{
-                R"(tcp.listen: "localhost:80": "localhost" is not an IP address (names are not resolved here))"}));
-  EXPECT_EQ(problems_of(minimal(R"(tcp: {listen: "127.0.0.1:0"}
+      (std::vector<std::string>{
+          R"(tcp.listen: "localhost:80": "localhost" is not an IP address (names are not resolved here))"}));
+  EXPECT_EQ(
+      problems_of(minimal(R"(tcp: {listen: "127.0.0.1:0"}
 api_clients: [{name: a, token_env: PURGEQ_TEST_CLIENT}]
 )")),
-            (std::vector<std::string>{
-                R"(tcp.listen: "127.0.0.1:0": expected a port (1-65535), optionally after an IP address, as "127.0.0.1:8787")"}));
+      (std::vector<std::string>{
+          R"(tcp.listen: "127.0.0.1:0": expected a port (1-65535), optionally after an IP address, as "127.0.0.1:8787")"}));
   EXPECT_EQ(problems_of(minimal(R"(tcp: {listen: "::1:80"}
 api_clients: [{name: a, token_env: PURGEQ_TEST_CLIENT}]
 )")),
@@ -1042,7 +1044,8 @@ api_clients: [{name: a, token_env: PURGEQ_TEST_CLIENT}]
   EXPECT_EQ(problems_of(minimal("api_clients: [{name: a, token_env: PURGEQ_TEST_CLIENT}]\n")),
             (std::vector<std::string>{"api_clients: api_clients are configured but tcp.listen is "
                                       "not: they could not connect"}));
-  EXPECT_EQ(problems_of(minimal(R"(tcp: {listen: "8787"}
+  EXPECT_EQ(
+      problems_of(minimal(R"(tcp: {listen: "8787"}
 api_clients:
   - name: a
     token_env: PURGEQ_TEST_CLIENT
@@ -1051,13 +1054,13 @@ api_clients:
   - token_env: PURGEQ_TEST_CLIENT
   - name: c
 )")),
-            (std::vector<std::string>{
-                R"(api_clients[0].zones[0]: unknown zone "exmple.com")",
-                R"(api_clients[0].kinds[0]: unknown kind "url" (use file, tag, host, prefix or everything))",
-                "api_clients[1]: needs a name (it names the client in logs and refusals)",
-                R"(api_clients[1]: has the same token as client "a": each client needs its own, or refusals and logs would name the wrong one)",
-                "api_clients[2]: no token (set token_file, token_env or token_credential)",
-            }));
+      (std::vector<std::string>{
+          R"(api_clients[0].zones[0]: unknown zone "exmple.com")",
+          R"(api_clients[0].kinds[0]: unknown kind "url" (use file, tag, host, prefix or everything))",
+          "api_clients[1]: needs a name (it names the client in logs and refusals)",
+          R"(api_clients[1]: has the same token as client "a": each client needs its own, or refusals and logs would name the wrong one)",
+          "api_clients[2]: no token (set token_file, token_env or token_credential)",
+      }));
 }
 
 // --- --check-config ---

@@ -149,7 +149,7 @@ TEST(ConfigStrictYaml, SuggestAndQuote) {
             std::optional<std::string_view>("give_up_after"));
   EXPECT_EQ(suggest("zzzz", {"main"}), std::nullopt);
   EXPECT_EQ(quote("a\"b\\c\nd\x01"), R"("a\"b\\c\nd\x01")");
-  EXPECT_EQ(quote(std::string(130, 'x')), "\"" + std::string(120, 'x') + "...\"");
+  EXPECT_EQ(quote(std::string(130, 'x')), "\"" + std::string(120, 'x') + "\"...");
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // The one reader for the data-driven tables in tests/unit/data. Every table follows the same rules:
-// blank lines and lines starting with '#' are skipped; columns are separated by one or more tabs (so
-// they may be aligned); a column that must be empty is written "\e".
+// blank lines and lines starting with '#' are skipped; columns are separated by one or more tabs
+// (so they may be aligned); a column that must be empty is written "\e".
 #pragma once
 
 #include <gtest/gtest.h>
