@@ -2,6 +2,7 @@
 finding the development daemon's socket without --socket or PURGEQ_SOCKET."""
 
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -55,10 +56,16 @@ class CliWaitTest(unittest.TestCase):
         self.assertEqual(waited.returncode, 4, waited.stderr)
         self.assertIn("timed out waiting for intent", waited.stderr)
         intent_id = waited.stdout.split()[-1]
-        _, intent = daemon.intent(intent_id)
-        if "waiting_for" in intent:  # the daemon says why: so must the CLI
-            self.assertIn("waiting: account acct1 is paused", waited.stderr)
-            self.assertIn("waiting: account acct1 is paused", daemon.cli("show", intent_id).stdout)
+        # Why, since when, and how to resume.
+        self.assertIn("waiting: account acct1 is paused", waited.stderr)
+        self.assertIn("10000", waited.stderr)
+        self.assertIn("reload", waited.stderr)
+        self.assertIn("waiting: account acct1 is paused", daemon.cli("show", intent_id).stdout)
+        # The token fixed and the config reloaded: the wait ends with everything purged.
+        fake.post("/_fake/faults", {"pause_auth": []})
+        daemon.proc.send_signal(signal.SIGHUP)
+        resumed = daemon.cli("wait", intent_id, "--timeout", "30")
+        self.assertEqual(resumed.returncode, 0, resumed.stderr)
 
 
 class SocketDiscoveryTest(unittest.TestCase):
