@@ -2,31 +2,58 @@
 # Installed as /usr/share/bash-completion/completions/purgeq; works without bash-completion too
 # (`source completion/purgeq.bash`).
 
+# A value `--wait S` takes as its limit: what purgeq reads as seconds (90, 90s, 5m, 1h).
+_purgeq_is_duration() {
+  [[ $1 =~ ^[0-9]+[smh]?$ ]]
+}
+
 _purgeq() {
-  local cur=${COMP_WORDS[COMP_CWORD]} prev=
+  local cur=${COMP_WORDS[COMP_CWORD]} prev= prev2=
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
+  ((COMP_CWORD > 1)) && prev2=${COMP_WORDS[COMP_CWORD - 2]}
   local commands="url tag host prefix everything status show wait failed retry-failed"
-  local options="--socket --zone --wait --json -H --header --help --version"
   COMPREPLY=()
 
+  # --opt=VALUE: COMP_WORDBREAKS splits it into --opt, =, VALUE. Complete VALUE as the value of
+  # --opt: the word before `=` is the option, and an empty value follows a bare `=`.
+  local opt=$prev
+  if [[ $cur == = ]]; then
+    cur=
+  elif [[ $prev == = ]]; then
+    opt=$prev2
+  fi
+
   # The value of an option that takes one.
-  case $prev in
+  case $opt in
     --socket)
       compopt -o filenames 2>/dev/null
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
       return 0
       ;;
     -H | --header)
-      # The usual cache-key headers; the value is the user's.
-      mapfile -t COMPREPLY < <(compgen -W "'CF-Device-Type: ' 'CF-IPCountry: ' 'Accept-Language: ' 'Origin: '" -- "$cur")
+      # The usual cache-key headers, up to their value (the user's). One word each: escaped
+      # (CF-Device-Type:\ ), or as they are after a quote the user opened.
+      local name names=("CF-Device-Type: " "CF-IPCountry: " "Accept-Language: " "Origin: ")
+      local typed=${cur#[\'\"]}
+      for name in "${names[@]}"; do
+        [[ $name == "$typed"* ]] || continue
+        if [[ $typed == "$cur" ]]; then
+          COMPREPLY+=("$(printf '%q' "$name")")
+        else
+          COMPREPLY+=("$name")
+        fi
+      done
+      compopt -o nospace 2>/dev/null
       return 0
       ;;
     --zone | --timeout)
+      # A zone name or id, a duration: nothing to guess.
       return 0
       ;;
   esac
-  # --wait=SECONDS: COMP_WORDBREAKS splits it into --wait, =, SECONDS; nothing to offer.
-  if [[ $prev == = || $cur == --wait=* ]]; then
+  # --wait=S: a duration, nothing to offer. (A bare --wait is a flag: after it comes the
+  # command or an item, or optionally a duration as its own word.)
+  if [[ $opt == --wait && ($prev == = || ${COMP_WORDS[COMP_CWORD]} == =) ]]; then
     return 0
   fi
 
@@ -36,9 +63,15 @@ _purgeq() {
     word=${COMP_WORDS[i]}
     case $word in
       --socket | --zone | -H | --header | --timeout) ((i++)) ;;
+      --wait)
+        # `--wait 120`: a following word that reads as seconds is the limit, not the command.
+        if ((i + 1 < COMP_CWORD)) && _purgeq_is_duration "${COMP_WORDS[i + 1]}"; then
+          ((i++))
+        fi
+        ;;
       -* | =) ;;
       *)
-        [[ ${COMP_WORDS[i - 1]} == = ]] && continue   # the value of --wait=S
+        [[ ${COMP_WORDS[i - 1]} == = ]] && continue   # the value of --opt=VALUE
         command=$word
         break
         ;;
@@ -46,11 +79,14 @@ _purgeq() {
   done
 
   if [[ $cur == -* ]]; then
+    local options
     case $command in
-      wait) options="--socket --json --timeout --help" ;;
-      url) ;;
-      tag | host | prefix | everything) options="--socket --zone --wait --json --help" ;;
-      status | show | failed | retry-failed) options="--socket --json --help" ;;
+      '') options="--socket --zone --wait --json -H --header -h --help --version" ;;
+      url) options="--socket --zone --wait --json -H --header -h --help" ;;
+      tag | host | prefix | everything) options="--socket --zone --wait --json -h --help" ;;
+      wait) options="--socket --json --timeout -h --help" ;;
+      status | show | failed | retry-failed) options="--socket --json -h --help" ;;
+      *) options="-h --help" ;;
     esac
     mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")
     return 0

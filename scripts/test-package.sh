@@ -212,7 +212,7 @@ for u in "$member" "$outsider"; do
 done
 echo "test-package: token 0600 root:root and config 0640 root:service-group are private: OK"
 
-# ExecStartPre= of purgeq.service.
+# The check an operator runs after editing the config, as the service's user.
 export CREDENTIALS_DIRECTORY=$creds
 out=$(as_service "$root/usr/bin/purgeqd" --config "$cfg" --check-config) ||
   fail "purgeqd --check-config as the service's user failed: $out"

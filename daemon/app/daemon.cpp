@@ -175,7 +175,7 @@ class Daemon {
     notify::reloading();
     log::notice("reloading", "config={}", log::quote(config_path_));
     try {
-      auto fresh = std::make_shared<const Config>(load_config_file(config_path_));
+      auto fresh = std::make_shared<const Config>(load_config_for_start(config_path_));
       for (const auto& key : restart_only_changes(*config_, *fresh)) {
         log::warning("reload_needs_restart", "key={} note={}", key,
                      log::quote("kept the running value; restart purgeqd to apply it"));

@@ -164,8 +164,8 @@ struct TokenSetting {
 // The loader proper: one instance per load, filling `config` and `checker`.
 class Loader {
  public:
-  Loader(Checker& checker, Config& config, bool checking)
-      : checker_(checker), config_(config), checking_(checking) {}
+  Loader(Checker& checker, Config& config, bool checking, bool placeholders)
+      : checker_(checker), config_(config), checking_(checking), placeholders_(placeholders) {}
 
   void load(const YAML::Node& root, const std::string& source_name) {
     if (!root.IsMap() && !root.IsNull()) {
@@ -768,11 +768,12 @@ class Loader {
   }
 
   // A dry run sends nothing, so placeholders in it are harmless (config/purgeq.dev.yaml has them).
-  [[nodiscard]] bool refuse_placeholders() const { return checking_ && !config_.dry_run; }
+  [[nodiscard]] bool refuse_placeholders() const { return placeholders_ && !config_.dry_run; }
 
   Checker& checker_;
   Config& config_;
   const bool checking_;            // --check-config: see check_config_file
+  const bool placeholders_;        // refuse the sample's zone (check and start, not plain loads)
   bool tcp_listen_given_ = false;  // tcp.listen present, valid or not
   std::map<std::string, std::size_t, std::less<>> account_index_;
   bool accounts_unusable_ = false;  // `accounts` is not a list: don't cascade into zones
@@ -811,11 +812,12 @@ struct Loaded {
   std::vector<std::string> notes;
 };
 
-Loaded load_text(const std::string& yaml_text, const std::string& source_name, bool checking) {
+Loaded load_text(const std::string& yaml_text, const std::string& source_name, bool checking,
+                 bool placeholders) {
   Loaded loaded;
   Checker checker;
   if (const auto document = parse_document(checker, yaml_text, source_name)) {
-    Loader(checker, loaded.config, checking).load(*document, source_name);
+    Loader(checker, loaded.config, checking, placeholders).load(*document, source_name);
   }
   loaded.problems = checker.take();
   loaded.notes = checker.take_notes();
@@ -840,7 +842,15 @@ ConfigCheck to_check(Loaded loaded) {
 }  // namespace
 
 Config load_config_string(const std::string& yaml_text, const std::string& source_name) {
-  Loaded loaded = load_text(yaml_text, source_name, false);
+  Loaded loaded = load_text(yaml_text, source_name, false, false);
+  if (!loaded.problems.empty()) throw ConfigError(std::move(loaded.problems));
+  return std::move(loaded.config);
+}
+
+Config load_config_for_start(const std::string& path) {
+  std::string text;
+  if (auto problem = read_config_file(path, text)) throw ConfigError({std::move(*problem)});
+  Loaded loaded = load_text(text, path, false, true);
   if (!loaded.problems.empty()) throw ConfigError(std::move(loaded.problems));
   return std::move(loaded.config);
 }
@@ -852,7 +862,7 @@ Config load_config_file(const std::string& path) {
 }
 
 ConfigCheck check_config_string(const std::string& yaml_text, const std::string& source_name) {
-  return to_check(load_text(yaml_text, source_name, true));
+  return to_check(load_text(yaml_text, source_name, true, true));
 }
 
 ConfigCheck check_config_file(const std::string& path) {

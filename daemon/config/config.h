@@ -134,6 +134,11 @@ class ConfigError : public std::runtime_error {
 Config load_config_file(const std::string& path);
 Config load_config_string(const std::string& yaml_text,
                           const std::string& source_name = "<string>");
+// The same for starting or reloading the daemon: also refuses the shipped sample's placeholders
+// (a zone named example.com, the sample zone id) unless dry_run, as --check-config does. The
+// daemon itself refuses them, with exit 2, so that systemd's RestartPreventExitStatus=2 applies:
+// a failing ExecStartPre= would be restarted until the start limit took the socket down too.
+Config load_config_for_start(const std::string& path);
 
 // What --check-config found. Problems make the config invalid; notes do not.
 struct ConfigCheck {

@@ -99,6 +99,18 @@ class CheckConfigTest(unittest.TestCase):
         self.assertIn(f'accounts[0].token_file: cannot read "{missing}": No such file',
                       result.stderr)
 
+    def test_the_daemon_refuses_to_start_on_placeholders_with_exit_2(self):
+        # Exit 2 is what RestartPreventExitStatus=2 in purgeq.service names: no restart loop.
+        creds = os.path.join(self.dir, "creds")
+        os.mkdir(creds)
+        with open(os.path.join(creds, "cloudflare-token"), "w") as f:
+            f.write("a" * 40 + "\n")
+        env = dict(os.environ, CREDENTIALS_DIRECTORY=creds)
+        started = subprocess.run([PURGEQD, "--config", PACKAGED], capture_output=True, text=True,
+                                 timeout=30, env=env)
+        self.assertEqual(started.returncode, 2, started.stdout + started.stderr)
+        self.assertIn('zones[0].name: "example.com" is a placeholder', started.stderr)
+
     def test_dev_config_passes(self):
         result = check(DEV)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
