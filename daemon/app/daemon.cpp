@@ -60,10 +60,16 @@ class Daemon {
       options.max_connections = static_cast<std::size_t>(config_->tcp.max_connections);
       tcp_.emplace(
           io_,
+          [this](const HttpRequestMessage& header, const std::string& remote) {
+            return api_.screen_client(header, remote);
+          },
           [this](const HttpRequestMessage& request, const std::string& remote) {
             return api_.handle_client(request, remote);
           },
           options);
+      // TCP connections need descriptors beside the socket's.
+      ensure_descriptor_limit(
+          static_cast<std::size_t>(config_->intake.max_connections + config_->tcp.max_connections));
     }
   }
 

@@ -47,6 +47,10 @@ std::optional<Duration> read_positive_duration(Checker& checker, const Field& fi
   return value;
 }
 
+constexpr std::size_t kMinClientTokenLength = 24;
+// Each connection is a descriptor; far more than this is a typo, not a plan.
+constexpr long long kMaxTcpConnections = 16384;
+
 // `tcp.listen`: "8787" (loopback), "127.0.0.1:8787", "[::1]:8787" or "0.0.0.0:8787". Only IP
 // addresses: a name would be resolved once at start, and which address it picked would surprise.
 std::optional<std::string> parse_tcp_listen(const std::string& text, Config::Tcp& tcp) {
@@ -461,8 +465,9 @@ class Loader {
     }
     if (auto f = view.get("max_connections")) {
       if (auto value = read_int(checker_, *f)) {
-        if (*value < 1) {
-          checker_.add(*f, fmt::format("must be at least 1, got {}", *value));
+        if (*value < 1 || *value > kMaxTcpConnections) {
+          checker_.add(*f,
+                       fmt::format("must be between 1 and {}, got {}", kMaxTcpConnections, *value));
         } else {
           config_.tcp.max_connections = *value;
         }
@@ -499,6 +504,20 @@ class Loader {
         }
       });
       load_token(item, view, client.token_source, client.token, true);
+      // The token is the client's only identity on TCP, guessed at network speed: it must be
+      // long enough that guessing is hopeless (Cloudflare's own tokens are 40 characters).
+      if (!client.token.empty() && client.token.size() < kMinClientTokenLength) {
+        checker_.add(item,
+                     fmt::format("the token from {} has {} characters; a client token needs "
+                                 "at least {} (e.g. openssl rand -hex 20)",
+                                 client.token_source, client.token.size(), kMinClientTokenLength));
+      }
+      // An empty list reads like "nothing", but omitting a key means "everything": refuse it.
+      for (const auto key : {"zones", "kinds"}) {
+        if (auto f = view.get(key); f && f->node.IsSequence() && f->node.size() == 0) {
+          checker_.add(*f, fmt::format("is empty; omit {} to allow every one, or list some", key));
+        }
+      }
       for (const auto& other : config_.api_clients) {
         if (!client.name.empty() && other.name == client.name) {
           checker_.add(item, fmt::format("a second client named {}", quote(client.name)));

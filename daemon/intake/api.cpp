@@ -26,6 +26,8 @@ namespace json = boost::json;
 
 constexpr int kMaxWaitSeconds = 3600;
 constexpr std::size_t kFailedListLimit = 1000;
+// At most one client_refused log line per this interval: a token guesser must not flood the log.
+constexpr auto kRefusalLogInterval = std::chrono::seconds(10);
 
 HttpResponseMessage json_response(const HttpRequestMessage& request, http::status status,
                                   const json::value& body) {
@@ -177,34 +179,60 @@ std::string Api::new_intent_id() {
                      rng_() & 0xffffffffffffULL);
 }
 
+std::optional<HttpResponseMessage> Api::screen_client(const HttpRequestMessage& header,
+                                                      const std::string& remote) {
+  const auto config = config_;
+  const auto authorization = header[http::field::authorization];
+  const bool missing = authorization.empty();
+  if (missing || authenticate_client(config->api_clients, authorization) == nullptr) {
+    const std::string reason = missing ? "missing_token" : "bad_token";
+    ++metrics_.client_auth_failures[reason];
+    log_client_refusal(remote, reason);
+    auto answer =
+        missing ? cloudflare_response(header, http::status::bad_request, 9106,
+                                      "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
+                : cloudflare_response(header, http::status::unauthorized, 10000,
+                                      "Authentication error");
+    // One guess per connection: a guesser must reconnect for the next.
+    answer.keep_alive(false);
+    return answer;
+  }
+  const std::string_view target = header.target();
+  if (!cloudflare_route_zone(target.substr(0, target.find('?')))) {
+    return cloudflare_response(header, http::status::not_found, 7000, "No route for that URI");
+  }
+  if (header.method() != http::verb::post) {
+    return cloudflare_response(header, http::status::method_not_allowed, 10405,
+                               "Method not allowed; use POST");
+  }
+  return std::nullopt;
+}
+
+void Api::log_client_refusal(const std::string& remote, const std::string& reason) {
+  // A token guesser must not flood the journal: one line per interval, with the count.
+  ++client_refusals_unlogged_;
+  const auto now = std::chrono::steady_clock::now();
+  if (last_client_refusal_log_ != std::chrono::steady_clock::time_point{} &&
+      now - last_client_refusal_log_ < kRefusalLogInterval) {
+    return;
+  }
+  log::warning("client_refused", "remote={} reason={} refused={}", remote, reason,
+               client_refusals_unlogged_);
+  last_client_refusal_log_ = now;
+  client_refusals_unlogged_ = 0;
+}
+
 boost::asio::awaitable<HttpResponseMessage> Api::handle_client(const HttpRequestMessage& request,
                                                                const std::string& remote) {
+  // Screened on its header already; again here because a reload may have come in between.
+  if (auto refused = screen_client(request, remote)) co_return std::move(*refused);
   const auto config = config_;
-  const auto authorization = request[http::field::authorization];
-  if (authorization.empty()) {
-    ++metrics_.intents_rejected["missing_token"];
-    log::info("client_refused", "remote={} reason=missing_token", remote);
-    co_return cloudflare_response(request, http::status::bad_request, 9106,
-                                  "Missing X-Auth-Key, X-Auth-Email or Authorization headers");
-  }
-  const ApiClient* client = authenticate_client(config->api_clients, authorization);
-  if (client == nullptr) {
-    ++metrics_.intents_rejected["bad_token"];
-    log::warning("client_refused", "remote={} reason=bad_token", remote);
-    co_return cloudflare_response(request, http::status::unauthorized, 10000,
-                                  "Authentication error");
-  }
+  const ApiClient* client =
+      authenticate_client(config->api_clients, request[http::field::authorization]);
   const std::string_view target = request.target();
   const auto zone = cloudflare_route_zone(target.substr(0, target.find('?')));
-  if (!zone) {
-    co_return cloudflare_response(request, http::status::not_found, 7000, "No route for that URI");
-  }
-  if (request.method() != http::verb::post) {
-    co_return cloudflare_response(request, http::status::method_not_allowed, 10405,
-                                  "Method not allowed; use POST");
-  }
-  // The shared config keeps `client` alive while the submission runs, even across a reload.
-  co_return co_await submit(request, Peer{}, true, *zone, client);
+  // `config` keeps `client` alive while the submission runs, even across a reload.
+  co_return co_await submit(request, Peer{}, true, *zone, client, config, remote);
 }
 
 boost::asio::awaitable<HttpResponseMessage> Api::handle(const HttpRequestMessage& request,
@@ -249,16 +277,21 @@ boost::asio::awaitable<HttpResponseMessage> Api::handle(const HttpRequestMessage
 boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage& request,
                                                         const Peer& peer, bool cloudflare_flavor,
                                                         std::string_view path_zone,
-                                                        const ApiClient* client) {
-  const auto config = config_;  // a reload mid-request must not change the rules under us
+                                                        const ApiClient* client,
+                                                        std::shared_ptr<const Config> client_config,
+                                                        std::string_view remote) {
+  // A reload mid-request must not change the rules under us; a client's rules come with the
+  // config it was authenticated against.
+  const auto config = client_config ? std::move(client_config) : config_;
+  const std::string from = remote.empty() ? "" : fmt::format(" remote={}", remote);
   const std::string source = client != nullptr   ? "tcp:" + client->name
                              : cloudflare_flavor ? "cloudflare"
                                                  : "v1";
   auto reject = [&](http::status status, std::string_view code, std::string_view message,
                     std::string_view item, int cf_code) {
     ++metrics_.intents_rejected[std::string(code)];
-    log::info("intent_rejected", "code={} uid={} pid={} source={} message={}", code, peer.uid,
-              peer.pid, source, log::quote(message));
+    log::info("intent_rejected", "code={} uid={} pid={} source={}{} message={}", code, peer.uid,
+              peer.pid, source, from, log::quote(message));
     return cloudflare_flavor ? cloudflare_response(request, status, cf_code, message)
                              : error_response(request, status, code, message, item);
   };
@@ -375,8 +408,8 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
   }
   // Items that merged into a pending twin need no request of their own.
   metrics_.api_calls_saved += result.items - result.created;
-  log::info("intent_accepted", "id={} items={} new_targets={} uid={} gid={} pid={} source={}", id,
-            result.items, result.created, peer.uid, peer.gid, peer.pid, source);
+  log::info("intent_accepted", "id={} items={} new_targets={} uid={} gid={} pid={} source={}{}", id,
+            result.items, result.created, peer.uid, peer.gid, peer.pid, source, from);
   if (result.created > 0) delivery_.wake();
   if (cloudflare_flavor) {
     co_return cloudflare_response(request, http::status::ok, 0, {}, id);

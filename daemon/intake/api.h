@@ -36,6 +36,11 @@ class Api {
   // token, under that client's rules. `remote` is for logs.
   boost::asio::awaitable<HttpResponseMessage> handle_client(const HttpRequestMessage& request,
                                                             const std::string& remote);
+  // The same decision on the request's header alone, before its body is read: the answer that
+  // refuses it (no or unknown token, another route or method), or nullopt to read the body.
+  // Nobody without a token makes purgeqd hold a body.
+  std::optional<HttpResponseMessage> screen_client(const HttpRequestMessage& header,
+                                                   const std::string& remote);
   // Also forgets cached peer identities, so changed groups and admin lists count at once.
   void reconfigure(std::shared_ptr<const Config> config) {
     config_ = std::move(config);
@@ -47,11 +52,13 @@ class Api {
   void progress() { progress_.notify_all(); }
 
  private:
-  // `client`: submitted on TCP by that API client (its rules apply instead of `access:`).
-  boost::asio::awaitable<HttpResponseMessage> submit(const HttpRequestMessage& request,
-                                                     const Peer& peer, bool cloudflare_flavor,
-                                                     std::string_view path_zone,
-                                                     const ApiClient* client = nullptr);
+  // `client`: submitted on TCP by that API client (its rules apply instead of `access:`), as
+  // `client_config` defines it; `remote` is its address, for logs.
+  boost::asio::awaitable<HttpResponseMessage> submit(
+      const HttpRequestMessage& request, const Peer& peer, bool cloudflare_flavor,
+      std::string_view path_zone, const ApiClient* client = nullptr,
+      std::shared_ptr<const Config> client_config = nullptr, std::string_view remote = {});
+  void log_client_refusal(const std::string& remote, const std::string& reason);
   boost::asio::awaitable<HttpResponseMessage> intent(const HttpRequestMessage& request,
                                                      const Peer& peer, std::string_view id,
                                                      std::string_view query);
@@ -78,6 +85,8 @@ class Api {
   std::mt19937_64 rng_;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point last_client_refusal_log_{};
+  std::size_t client_refusals_unlogged_ = 0;
 };
 
 }  // namespace purgeq

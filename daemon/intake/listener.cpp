@@ -101,8 +101,8 @@ std::string refusal_answer(std::string_view message) {
       body.size(), kRetryAfterSeconds, body);
 }
 
-// The soft RLIMIT_NOFILE is often 1024 (systemd's default), below what max_connections needs:
-// raise it towards the hard limit, as systemd asks of services that need more.
+}  // namespace
+
 void ensure_descriptor_limit(std::size_t max_connections) {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
@@ -123,8 +123,6 @@ void ensure_descriptor_limit(std::size_t max_connections) {
                             "LimitNOFILE= or lower intake.max_connections"));
   }
 }
-
-}  // namespace
 
 void prepare_socket_path(const std::string& path) {
   if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {

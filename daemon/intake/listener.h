@@ -104,6 +104,11 @@ class Listener {
   bool activated_ = false;
 };
 
+// The soft RLIMIT_NOFILE is often 1024 (systemd's default), below what `max_connections` open
+// connections need: raises it towards the hard limit, as systemd asks of services that need more,
+// and logs when it cannot.
+void ensure_descriptor_limit(std::size_t max_connections);
+
 // Removes a stale socket file left by a dead daemon; refuses to touch a live one or a non-socket.
 // Throws std::runtime_error naming the path and the reason.
 void prepare_socket_path(const std::string& path);

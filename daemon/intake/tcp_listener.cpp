@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -11,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -31,6 +33,10 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using asio::as_tuple;
 using asio::use_awaitable;
+
+// What a lingering refused connection reads before giving up on the client.
+constexpr std::size_t kLingerBytes = std::size_t{64} * 1024;
+constexpr auto kAcceptWarningInterval = std::chrono::seconds(10);
 
 // Cloudflare's envelope, so that an SDK reports these failures like any other API error.
 HttpResponseMessage envelope_error(http::status status, int code, std::string_view message) {
@@ -64,16 +70,18 @@ struct TcpListener::State {
     bool reading = true;  // idle or receiving a request: may be closed by stop()
   };
 
-  State(asio::io_context& io, Handler h, const TcpListenerOptions& o)
-      : acceptor(io), handler(std::move(h)), options(o) {}
+  State(asio::io_context& io, Screen s, Handler h, const TcpListenerOptions& o)
+      : acceptor(io), screen(std::move(s)), handler(std::move(h)), options(o) {}
 
   tcp::acceptor acceptor;
+  Screen screen;
   Handler handler;
   TcpListenerOptions options;
   std::set<Session*> sessions;
   bool stopping = false;
   std::function<void()> drained;
   std::optional<asio::steady_timer> drain_timer;
+  std::chrono::steady_clock::time_point last_accept_warning{};
 
   void remove(Session* session) {
     if (sessions.erase(session) == 0) return;
@@ -97,6 +105,22 @@ namespace {
 using State = TcpListener::State;
 using Session = TcpListener::State::Session;
 
+// After a refusal: stop sending, then read and drop what the client still sends until it closes
+// or `linger` passes, so that the close does not reset the connection before the answer is read.
+asio::awaitable<void> linger_close(beast::tcp_stream& stream, std::chrono::milliseconds linger) {
+  boost::system::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  std::array<char, 4096> sink{};
+  std::size_t dropped = 0;
+  stream.expires_after(linger);
+  while (dropped < kLingerBytes) {
+    auto [read_ec, n] =
+        co_await stream.async_read_some(asio::buffer(sink), as_tuple(use_awaitable));
+    if (read_ec) break;
+    dropped += n;
+  }
+}
+
 asio::awaitable<void> session_loop(std::shared_ptr<State> state, std::shared_ptr<Session> self) {
   struct Unregister {
     std::shared_ptr<State> state;
@@ -104,6 +128,7 @@ asio::awaitable<void> session_loop(std::shared_ptr<State> state, std::shared_ptr
     ~Unregister() { state->remove(session); }
   } unregister{state, self.get()};
   const std::string remote = remote_of(self->stream.socket());
+  auto& stream = self->stream;
   beast::flat_buffer buffer;
   try {
     while (!state->stopping) {
@@ -111,37 +136,91 @@ asio::awaitable<void> session_loop(std::shared_ptr<State> state, std::shared_ptr
       http::request_parser<http::string_body> parser;
       parser.body_limit(state->options.body_limit);
       parser.header_limit(64 * 1024);
-      self->stream.expires_after(state->options.io_deadline);
-      auto [read_ec, read_n] =
-          co_await http::async_read(self->stream, buffer, parser, as_tuple(use_awaitable));
-      self->reading = false;
+      stream.expires_after(state->options.header_deadline);
+      auto [header_ec, header_n] =
+          co_await http::async_read_header(stream, buffer, parser, as_tuple(use_awaitable));
       std::optional<HttpResponseMessage> response;
-      if (read_ec == http::error::body_limit) {
-        response =
-            envelope_error(http::status::payload_too_large, 1012,
-                           fmt::format("request body exceeds {} bytes", state->options.body_limit));
-      } else if (read_ec) {
-        if (parser.got_some() && read_ec != http::error::end_of_stream &&
-            read_ec != asio::error::eof && read_ec != asio::error::operation_aborted &&
-            read_ec != beast::error::timeout && read_ec != asio::error::connection_reset) {
+      bool linger = false;
+      if (header_ec) {
+        self->reading = false;
+        if (parser.got_some() && header_ec != http::error::end_of_stream &&
+            header_ec != asio::error::eof && header_ec != asio::error::operation_aborted &&
+            header_ec != beast::error::timeout && header_ec != asio::error::connection_reset) {
           response = envelope_error(http::status::bad_request, 1012, "malformed HTTP request");
         }
+      } else if (auto refused = state->screen(parser.get(), remote)) {
+        // Refused on the header alone: its body is never read into memory.
+        self->reading = false;
+        response = std::move(refused);
+        response->keep_alive(false);
+        linger = true;
       } else {
-        response = co_await state->handler(parser.release(), remote);
-        if (state->stopping) response->keep_alive(false);
+        if (parser.get()[http::field::expect] == "100-continue") {
+          http::response<http::empty_body> go_on{http::status::continue_, 11};
+          stream.expires_after(state->options.io_deadline);
+          co_await http::async_write(stream, go_on, use_awaitable);
+        }
+        stream.expires_after(state->options.io_deadline);
+        auto [read_ec, read_n] =
+            co_await http::async_read(stream, buffer, parser, as_tuple(use_awaitable));
+        self->reading = false;
+        if (read_ec == http::error::body_limit) {
+          response = envelope_error(
+              http::status::payload_too_large, 1012,
+              fmt::format("request body exceeds {} bytes", state->options.body_limit));
+          linger = true;
+        } else if (read_ec) {
+          break;
+        } else {
+          const bool head = parser.get().method() == http::verb::head;
+          response = co_await state->handler(parser.release(), remote);
+          if (state->stopping) response->keep_alive(false);
+          if (head) {
+            // A HEAD answer has the headers only; a body would be read as the next response.
+            const auto length = response->body().size();
+            response->body().clear();
+            response->content_length(length);
+          }
+        }
       }
       if (!response) break;
-      self->stream.expires_after(state->options.io_deadline);
+      stream.expires_after(state->options.io_deadline);
       auto [write_ec, write_n] =
-          co_await http::async_write(self->stream, *response, as_tuple(use_awaitable));
+          co_await http::async_write(stream, *response, as_tuple(use_awaitable));
+      if (linger && !write_ec) co_await linger_close(stream, state->options.refusal_linger);
       if (write_ec || !response->keep_alive()) break;
     }
   } catch (const boost::system::system_error& e) {
-    if (e.code() != asio::error::operation_aborted) throw;
+    if (e.code() != asio::error::operation_aborted && e.code() != beast::error::timeout) throw;
   }
   boost::system::error_code ec;
-  self->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  self->stream.socket().close(ec);
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream.socket().close(ec);
+}
+
+// Refused at the connection limit: the 503 is written before the request is read, then the
+// connection lingers like any refusal.
+asio::awaitable<void> refuse(std::shared_ptr<State> state, tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  auto answer =
+      envelope_error(http::status::service_unavailable, 10503,
+                     fmt::format("purgeqd holds {} TCP connections, its limit; try again later",
+                                 state->options.max_connections));
+  answer.set(http::field::retry_after, "5");
+  stream.expires_after(state->options.io_deadline);
+  auto [ec, n] = co_await http::async_write(stream, answer, as_tuple(use_awaitable));
+  if (!ec) co_await linger_close(stream, state->options.refusal_linger);
+  boost::system::error_code ignored;
+  stream.socket().close(ignored);
+}
+
+void log_failure(const std::exception_ptr& error) {
+  if (!error) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    log::error("session_failed", "listener=tcp error={}", log::quote(e.what()));
+  }
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
@@ -149,45 +228,34 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
     auto [ec, socket] = co_await state->acceptor.async_accept(as_tuple(use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted || state->stopping) break;
-      // EMFILE and friends: back off instead of spinning on a failing accept.
-      log::warning("accept_failed", "listener=tcp error={}", log::quote(ec.message()));
+      // EMFILE and friends: back off instead of spinning on a failing accept, and say so at
+      // most once per interval.
+      const auto now = std::chrono::steady_clock::now();
+      if (now - state->last_accept_warning >= kAcceptWarningInterval) {
+        log::warning("accept_failed", "listener=tcp error={}", log::quote(ec.message()));
+        state->last_accept_warning = now;
+      }
       asio::steady_timer pause(state->acceptor.get_executor(), std::chrono::milliseconds(100));
       co_await pause.async_wait(as_tuple(use_awaitable));
       continue;
     }
     if (state->sessions.size() >= state->options.max_connections) {
-      // Answered without reading the request: the client sees Cloudflare-style 503 and retries.
-      auto busy = std::make_shared<tcp::socket>(std::move(socket));
-      auto answer = std::make_shared<HttpResponseMessage>(
-          envelope_error(http::status::service_unavailable, 10503,
-                         fmt::format("purgeqd holds {} TCP connections, its limit; try again later",
-                                     state->options.max_connections)));
-      http::async_write(*busy, *answer, [busy, answer](boost::system::error_code, std::size_t) {
-        boost::system::error_code ignored;
-        busy->shutdown(tcp::socket::shutdown_both, ignored);
-        busy->close(ignored);
-      });
+      asio::co_spawn(state->acceptor.get_executor(), refuse(state, std::move(socket)), log_failure);
       continue;
     }
-    socket.set_option(tcp::no_delay(true));
+    boost::system::error_code option_ec;
+    socket.set_option(tcp::no_delay(true), option_ec);  // a reset socket is the session's problem
     auto session = std::make_shared<Session>(std::move(socket));
     state->sessions.insert(session.get());
-    asio::co_spawn(state->acceptor.get_executor(), session_loop(state, session),
-                   [](const std::exception_ptr& error) {
-                     if (!error) return;
-                     try {
-                       std::rethrow_exception(error);
-                     } catch (const std::exception& e) {
-                       log::error("session_failed", "listener=tcp error={}", log::quote(e.what()));
-                     }
-                   });
+    asio::co_spawn(state->acceptor.get_executor(), session_loop(state, session), log_failure);
   }
 }
 
 }  // namespace
 
-TcpListener::TcpListener(asio::io_context& io, Handler handler, const TcpListenerOptions& options)
-    : state_(std::make_shared<State>(io, std::move(handler), options)) {
+TcpListener::TcpListener(asio::io_context& io, Screen screen, Handler handler,
+                         const TcpListenerOptions& options)
+    : state_(std::make_shared<State>(io, std::move(screen), std::move(handler), options)) {
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(options.address, ec);
   if (ec) {
@@ -207,6 +275,9 @@ TcpListener::TcpListener(asio::io_context& io, Handler handler, const TcpListene
 }
 
 TcpListener::~TcpListener() {
+  state_->stopping = true;
+  state_->drained = nullptr;
+  if (state_->drain_timer) state_->drain_timer->cancel();
   boost::system::error_code ec;
   state_->acceptor.close(ec);
   state_->close_all();
@@ -219,7 +290,7 @@ void TcpListener::start() {
                    try {
                      std::rethrow_exception(error);
                    } catch (const std::exception& e) {
-                     log::error("accept_failed", "listener=tcp error={}", log::quote(e.what()));
+                     log::error("accept_stopped", "listener=tcp error={}", log::quote(e.what()));
                    }
                  });
 }
@@ -230,8 +301,12 @@ void TcpListener::stop() {
   boost::system::error_code ec;
   state_->acceptor.cancel(ec);
   state_->acceptor.close(ec);
+  // Idle connections and requests still arriving end now (a read started later sees EOF); the
+  // others after their answer.
   for (auto* session : state_->sessions) {
-    if (session->reading) session->stream.socket().cancel(ec);
+    if (!session->reading) continue;
+    session->stream.socket().shutdown(tcp::socket::shutdown_receive, ec);
+    session->stream.socket().cancel(ec);
   }
 }
 
@@ -244,13 +319,15 @@ void TcpListener::drain(std::chrono::steady_clock::duration deadline, std::funct
   state_->drained = std::move(done);
   state_->drain_timer.emplace(executor);
   state_->drain_timer->expires_after(deadline);
-  state_->drain_timer->async_wait(
-      [weak = std::weak_ptr<State>(state_)](boost::system::error_code ec) {
-        const auto state = weak.lock();
-        if (ec || !state || !state->drained) return;
-        state->close_all();
-        std::exchange(state->drained, nullptr)();
-      });
+  state_->drain_timer->async_wait([weak =
+                                       std::weak_ptr<State>(state_)](boost::system::error_code ec) {
+    const auto state = weak.lock();
+    if (ec || !state || !state->drained) return;
+    log::warning("connections_cancelled", "listener=tcp connections={} note={}",
+                 state->sessions.size(), log::quote("still busy when the stop deadline passed"));
+    state->close_all();
+    std::exchange(state->drained, nullptr)();
+  });
 }
 
 unsigned short TcpListener::port() const {

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "intake/api.h"
@@ -20,8 +21,15 @@ struct TcpListenerOptions {
   std::string address = "127.0.0.1";
   unsigned short port = 0;  // 0: any free port (tests)
   std::size_t body_limit = std::size_t{8} * 1024 * 1024;
-  std::chrono::milliseconds io_deadline{30'000};
+  // A request's header, and an idle keep-alive connection's next one, must arrive within this:
+  // a slow client cannot hold a slot for long without sending a request.
+  std::chrono::milliseconds header_deadline{10'000};
+  std::chrono::milliseconds io_deadline{30'000};  // per body read and per write
   std::size_t max_connections = 256;
+  // A refused connection's answer is followed by reading (and dropping) what the client still
+  // sends for up to this long: closing on unread data resets the connection, and the client
+  // would see a broken pipe instead of the answer.
+  std::chrono::milliseconds refusal_linger{1000};
 };
 
 class TcpListener {
@@ -29,9 +37,14 @@ class TcpListener {
   // The peer's address ("127.0.0.1:53122") for logs; the handler must not trust it for access.
   using Handler = std::function<boost::asio::awaitable<HttpResponseMessage>(
       const HttpRequestMessage&, const std::string& remote)>;
+  // Called with the request's header (its body not read yet): an answer refuses the request and
+  // closes the connection without reading the body; nullopt reads the body and calls Handler.
+  using Screen = std::function<std::optional<HttpResponseMessage>(const HttpRequestMessage&,
+                                                                  const std::string& remote)>;
 
   // Binds at once (so a taken port fails the start with a clear error); accepts after start().
-  TcpListener(boost::asio::io_context& io, Handler handler, const TcpListenerOptions& options);
+  TcpListener(boost::asio::io_context& io, Screen screen, Handler handler,
+              const TcpListenerOptions& options);
   ~TcpListener();
   TcpListener(const TcpListener&) = delete;
   TcpListener& operator=(const TcpListener&) = delete;

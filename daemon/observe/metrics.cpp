@@ -103,6 +103,13 @@ void render_counters(const Metrics& m, MetricsText& text) {
   for (const auto& [code, n] : m.intents_rejected) {
     text.sample("purgeq_intents_rejected_total", {{"code", code}}, static_cast<double>(n));
   }
+  text.family("purgeq_client_auth_failures_total", "counter",
+              "TCP requests refused for a missing or unknown client token, by reason.");
+  for (const auto& reason : {"missing_token", "bad_token"}) {
+    const auto it = m.client_auth_failures.find(reason);
+    text.sample("purgeq_client_auth_failures_total", {{"reason", reason}},
+                it == m.client_auth_failures.end() ? 0 : static_cast<double>(it->second));
+  }
   text.family("purgeq_items_accepted_total", "counter", "Items acknowledged, by zone and kind.");
   for (const auto& [key, n] : m.items_accepted) {
     text.sample("purgeq_items_accepted_total",

@@ -33,6 +33,8 @@ struct Metrics {
   std::map<std::pair<std::string, Kind>, std::uint64_t> items_accepted;
   std::uint64_t intents_accepted = 0;
   std::map<std::string, std::uint64_t> intents_rejected;  // by error code
+  // TCP requests refused before their body was read: missing_token, bad_token.
+  std::map<std::string, std::uint64_t> client_auth_failures;
   // requests sent to Cloudflare by account and outcome: success, rate_limited, rejected,
   // auth_error, zone_error, server_error, transport_error, dry_run
   std::map<std::pair<std::string, std::string>, std::uint64_t> requests;

@@ -993,7 +993,7 @@ TEST_F(ConfigTest, AccessRuleProblems) {
 }
 
 TEST_F(ConfigTest, TcpListenerAndApiClients) {
-  ScopedEnv client_token{"PURGEQ_TEST_CLIENT", "client-secret"};
+  ScopedEnv client_token{"PURGEQ_TEST_CLIENT", "client-secret-0123456789abcdef"};
   const auto config = load_config_string(minimal(R"(tcp:
   listen: "8787"
 api_clients:
@@ -1007,7 +1007,7 @@ api_clients:
   EXPECT_EQ(config.tcp.port, 8787);
   ASSERT_EQ(config.api_clients.size(), 1U);
   EXPECT_EQ(config.api_clients[0].name, "cms");
-  EXPECT_EQ(config.api_clients[0].token, "client-secret");
+  EXPECT_EQ(config.api_clients[0].token, "client-secret-0123456789abcdef");
   EXPECT_EQ(config.api_clients[0].token_source, "token_env PURGEQ_TEST_CLIENT");
   EXPECT_EQ(config.api_clients[0].zones, std::vector<std::string>{"example.com"});
   EXPECT_EQ(config.api_clients[0].kinds, (std::vector<Kind>{Kind::file, Kind::tag}));
@@ -1020,7 +1020,7 @@ api_clients: [{name: a, token_env: PURGEQ_TEST_CLIENT}]
 }
 
 TEST_F(ConfigTest, TcpListenerAndApiClientProblems) {
-  ScopedEnv client_token{"PURGEQ_TEST_CLIENT", "client-secret"};
+  ScopedEnv client_token{"PURGEQ_TEST_CLIENT", "client-secret-0123456789abcdef"};
   EXPECT_EQ(
       problems_of(minimal(R"(tcp: {listen: "localhost:80"}
 api_clients: [{name: a, token_env: PURGEQ_TEST_CLIENT}]
@@ -1061,6 +1061,21 @@ api_clients:
           R"(api_clients[1]: has the same token as client "a": each client needs its own, or refusals and logs would name the wrong one)",
           "api_clients[2]: no token (set token_file, token_env or token_credential)",
       }));
+  ScopedEnv short_token{"PURGEQ_TEST_SHORT", "guessable"};
+  EXPECT_EQ(problems_of(minimal(R"(tcp: {listen: "8787", max_connections: 100000}
+api_clients:
+  - name: a
+    token_env: PURGEQ_TEST_SHORT
+    zones: []
+    kinds: []
+)")),
+            (std::vector<std::string>{
+                "tcp.max_connections: must be between 1 and 16384, got 100000",
+                "api_clients[0]: the token from token_env PURGEQ_TEST_SHORT has 9 characters; a "
+                "client token needs at least 24 (e.g. openssl rand -hex 20)",
+                "api_clients[0].zones: is empty; omit zones to allow every one, or list some",
+                "api_clients[0].kinds: is empty; omit kinds to allow every one, or list some",
+            }));
 }
 
 // --- --check-config ---
