@@ -33,6 +33,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "intake/session_set.h"
 #include "observe/log.h"
 
 namespace purgeq {
@@ -259,29 +260,23 @@ struct Listener::State {
       : acceptor(io),
         handler(std::move(h)),
         limits(l),
-        counter(l.max_connections, l.max_connections_per_uid) {}
+        counter(l.max_connections, l.max_connections_per_uid),
+        sessions(io.get_executor()) {}
 
   local::acceptor acceptor;
   Handler handler;
   ListenerLimits limits;
   ConnectionCounter counter;
-  std::set<Session*> sessions;
+  SessionSet<Session> sessions;
   std::size_t lingering = 0;
   bool stopping = false;
-  std::function<void()> drained;
-  std::optional<asio::steady_timer> drain_timer;
   Clock::time_point last_refusal_log{};
   std::size_t refusals_unlogged = 0;
 
-  void add(Session* session) { sessions.insert(session); }
+  void add(Session* session) { sessions.add(session); }
 
   void remove(Session* session) {
-    if (sessions.erase(session) == 0) return;
-    counter.release(session->peer.uid);
-    if (sessions.empty() && drained) {
-      if (drain_timer) drain_timer->cancel();
-      asio::post(acceptor.get_executor(), std::exchange(drained, nullptr));
-    }
+    if (sessions.remove(session)) counter.release(session->peer.uid);
   }
 
   void log_refusal(const Peer& peer, const ConnectionCounter::Refusal& refusal) {
@@ -299,8 +294,7 @@ struct Listener::State {
 
   // Ends every session at once: shuts its socket down and cancels what it awaits.
   void cancel_sessions() {
-    const std::vector<Session*> all(sessions.begin(), sessions.end());
-    for (auto* session : all) {
+    for (auto* session : sessions.all()) {
       boost::system::error_code ec;
       session->cancel.emit(asio::cancellation_type::terminal);
       session->socket.shutdown(local::socket::shutdown_both, ec);
@@ -380,13 +374,7 @@ void end_watch(Session& session) {
 }
 
 asio::awaitable<void> session_loop(std::shared_ptr<State> state, std::shared_ptr<Session> self) {
-  // Whichever way the coroutine ends, even destroyed while suspended after the Listener is gone,
-  // its slot is given back to the state it shares.
-  struct Unregister {
-    std::shared_ptr<State> state;
-    Session* session;
-    ~Unregister() { state->remove(session); }
-  } unregister{state, self.get()};
+  const SessionGuard<State, Session> slot{state, self.get()};
 
   auto& socket = self->socket;
   boost::beast::flat_buffer buffer;
@@ -591,8 +579,7 @@ Listener::Listener(asio::io_context& io, Handler handler, const Config::Listen& 
 
 Listener::~Listener() {
   state_->stopping = true;
-  state_->drained = nullptr;
-  if (state_->drain_timer) state_->drain_timer->cancel();
+  state_->sessions.forget_drain();
   boost::system::error_code ec;
   state_->acceptor.close(ec);
   if (!activated_) unlink(path_.c_str());
@@ -601,14 +588,7 @@ Listener::~Listener() {
 
 void Listener::start() {
   asio::co_spawn(state_->acceptor.get_executor(), accept_loop(state_),
-                 [](const std::exception_ptr& error) {
-                   if (!error) return;
-                   try {
-                     std::rethrow_exception(error);
-                   } catch (const std::exception& e) {
-                     log::error("accept_failed", "error={}", log::quote(e.what()));
-                   }
-                 });
+                 log_coroutine_failure("accept_stopped", "unix"));
 }
 
 void Listener::set_limits(const ListenerLimits& limits) {
@@ -627,29 +607,15 @@ void Listener::stop() {
   state_->acceptor.close(ec);
   if (!activated_) unlink(path_.c_str());
   // Idle connections (and requests still arriving) end now; the others after their answer.
-  for (auto* session : state_->sessions) {
+  for (auto* session : state_->sessions.all()) {
     if (session->phase == Session::Phase::reading) session->socket.cancel(ec);
   }
 }
 
 void Listener::drain(std::chrono::steady_clock::duration deadline, std::function<void()> done) {
-  const auto executor = state_->acceptor.get_executor();
-  if (state_->sessions.empty()) {
-    asio::post(executor, std::move(done));
-    return;
-  }
-  state_->drained = std::move(done);
-  state_->drain_timer.emplace(executor);
-  state_->drain_timer->expires_after(deadline);
-  state_->drain_timer->async_wait(
-      [weak = std::weak_ptr<State>(state_)](boost::system::error_code ec) {
-        const auto state = weak.lock();
-        if (ec || !state || !state->drained) return;
-        log::warning("connections_cancelled", "connections={} note={}", state->sessions.size(),
-                     log::quote("still busy when the stop deadline passed"));
-        state->cancel_sessions();
-        std::exchange(state->drained, nullptr)();
-      });
+  state_->sessions.drain(
+      deadline, std::move(done), std::weak_ptr<State>(state_),
+      +[](State& state) { state.cancel_sessions(); });
 }
 
 std::size_t Listener::connections() const {

@@ -22,6 +22,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "intake/session_set.h"
 #include "observe/log.h"
 
 namespace purgeq {
@@ -71,28 +72,24 @@ struct TcpListener::State {
   };
 
   State(asio::io_context& io, Screen s, Handler h, const TcpListenerOptions& o)
-      : acceptor(io), screen(std::move(s)), handler(std::move(h)), options(o) {}
+      : acceptor(io),
+        screen(std::move(s)),
+        handler(std::move(h)),
+        options(o),
+        sessions(io.get_executor()) {}
 
   tcp::acceptor acceptor;
   Screen screen;
   Handler handler;
   TcpListenerOptions options;
-  std::set<Session*> sessions;
+  SessionSet<Session> sessions;
   bool stopping = false;
-  std::function<void()> drained;
-  std::optional<asio::steady_timer> drain_timer;
   std::chrono::steady_clock::time_point last_accept_warning{};
 
-  void remove(Session* session) {
-    if (sessions.erase(session) == 0) return;
-    if (sessions.empty() && drained) {
-      if (drain_timer) drain_timer->cancel();
-      asio::post(acceptor.get_executor(), std::exchange(drained, nullptr));
-    }
-  }
+  void remove(Session* session) { sessions.remove(session); }
 
   void close_all() {
-    for (auto* session : std::vector<Session*>(sessions.begin(), sessions.end())) {
+    for (auto* session : sessions.all()) {
       boost::system::error_code ec;
       session->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
       session->stream.socket().cancel(ec);
@@ -122,11 +119,7 @@ asio::awaitable<void> linger_close(beast::tcp_stream& stream, std::chrono::milli
 }
 
 asio::awaitable<void> session_loop(std::shared_ptr<State> state, std::shared_ptr<Session> self) {
-  struct Unregister {
-    std::shared_ptr<State> state;
-    Session* session;
-    ~Unregister() { state->remove(session); }
-  } unregister{state, self.get()};
+  const SessionGuard<State, Session> slot{state, self.get()};
   const std::string remote = remote_of(self->stream.socket());
   auto& stream = self->stream;
   beast::flat_buffer buffer;
@@ -214,15 +207,6 @@ asio::awaitable<void> refuse(std::shared_ptr<State> state, tcp::socket socket) {
   stream.socket().close(ignored);
 }
 
-void log_failure(const std::exception_ptr& error) {
-  if (!error) return;
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    log::error("session_failed", "listener=tcp error={}", log::quote(e.what()));
-  }
-}
-
 asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
   while (!state->stopping) {
     auto [ec, socket] = co_await state->acceptor.async_accept(as_tuple(use_awaitable));
@@ -240,14 +224,16 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
       continue;
     }
     if (state->sessions.size() >= state->options.max_connections) {
-      asio::co_spawn(state->acceptor.get_executor(), refuse(state, std::move(socket)), log_failure);
+      asio::co_spawn(state->acceptor.get_executor(), refuse(state, std::move(socket)),
+                     log_coroutine_failure("session_failed", "tcp"));
       continue;
     }
     boost::system::error_code option_ec;
     socket.set_option(tcp::no_delay(true), option_ec);  // a reset socket is the session's problem
     auto session = std::make_shared<Session>(std::move(socket));
-    state->sessions.insert(session.get());
-    asio::co_spawn(state->acceptor.get_executor(), session_loop(state, session), log_failure);
+    state->sessions.add(session.get());
+    asio::co_spawn(state->acceptor.get_executor(), session_loop(state, session),
+                   log_coroutine_failure("session_failed", "tcp"));
   }
 }
 
@@ -276,8 +262,7 @@ TcpListener::TcpListener(asio::io_context& io, Screen screen, Handler handler,
 
 TcpListener::~TcpListener() {
   state_->stopping = true;
-  state_->drained = nullptr;
-  if (state_->drain_timer) state_->drain_timer->cancel();
+  state_->sessions.forget_drain();
   boost::system::error_code ec;
   state_->acceptor.close(ec);
   state_->close_all();
@@ -285,14 +270,7 @@ TcpListener::~TcpListener() {
 
 void TcpListener::start() {
   asio::co_spawn(state_->acceptor.get_executor(), accept_loop(state_),
-                 [](const std::exception_ptr& error) {
-                   if (!error) return;
-                   try {
-                     std::rethrow_exception(error);
-                   } catch (const std::exception& e) {
-                     log::error("accept_stopped", "listener=tcp error={}", log::quote(e.what()));
-                   }
-                 });
+                 log_coroutine_failure("accept_stopped", "tcp"));
 }
 
 void TcpListener::stop() {
@@ -303,7 +281,7 @@ void TcpListener::stop() {
   state_->acceptor.close(ec);
   // Idle connections and requests still arriving end now (a read started later sees EOF); the
   // others after their answer.
-  for (auto* session : state_->sessions) {
+  for (auto* session : state_->sessions.all()) {
     if (!session->reading) continue;
     session->stream.socket().shutdown(tcp::socket::shutdown_receive, ec);
     session->stream.socket().cancel(ec);
@@ -311,23 +289,9 @@ void TcpListener::stop() {
 }
 
 void TcpListener::drain(std::chrono::steady_clock::duration deadline, std::function<void()> done) {
-  const auto executor = state_->acceptor.get_executor();
-  if (state_->sessions.empty()) {
-    asio::post(executor, std::move(done));
-    return;
-  }
-  state_->drained = std::move(done);
-  state_->drain_timer.emplace(executor);
-  state_->drain_timer->expires_after(deadline);
-  state_->drain_timer->async_wait([weak =
-                                       std::weak_ptr<State>(state_)](boost::system::error_code ec) {
-    const auto state = weak.lock();
-    if (ec || !state || !state->drained) return;
-    log::warning("connections_cancelled", "listener=tcp connections={} note={}",
-                 state->sessions.size(), log::quote("still busy when the stop deadline passed"));
-    state->close_all();
-    std::exchange(state->drained, nullptr)();
-  });
+  state_->sessions.drain(
+      deadline, std::move(done), std::weak_ptr<State>(state_),
+      +[](State& state) { state.close_all(); });
 }
 
 unsigned short TcpListener::port() const {
