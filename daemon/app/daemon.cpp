@@ -3,6 +3,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
@@ -156,6 +157,12 @@ class Daemon {
       tcp_->start();
       log::notice("tcp_listening", "address={} port={} clients={}", config_->tcp.address,
                   tcp_->port(), config_->api_clients.size());
+      if (!asio::ip::make_address(config_->tcp.address).is_loopback()) {
+        // Plain HTTP: client tokens cross the network in clear unless a TLS proxy is in front.
+        log::warning("tcp_not_loopback", "address={} note={}", config_->tcp.address,
+                     log::quote("the TCP listener speaks plain HTTP; put a TLS-terminating "
+                                "proxy in front, on a private network"));
+      }
     }
     notify::ready();
     log::notice("ready", "version={} accounts={} zones={} dry_run={}", PURGEQ_VERSION,

@@ -64,6 +64,14 @@ HttpResponseMessage cloudflare_response(const HttpRequestMessage& request, http:
   return json_response(request, status, body);
 }
 
+// Why an intent could not be stored, for its submitter. Local users see the store's error (the
+// path and SQLite's reason help them); a network client only that it may retry: the rest is in
+// the log.
+std::string storage_failure_text(std::string_view error, bool network_client) {
+  if (network_client) return "could not store the intent; try again later";
+  return fmt::format("could not store the intent: {}", error);
+}
+
 // The zone id of Cloudflare's purge route, /client/v4/zones/{zone_id}/purge_cache (also without
 // the /client/v4 prefix, as some clients put it in their base URL); nullopt for any other path.
 std::optional<std::string_view> cloudflare_route_zone(std::string_view path) {
@@ -394,13 +402,15 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
   } catch (const StorageFullError& e) {
     log::error("storage_error", "op=add_intent error={}", log::quote(e.what()));
     auto answer = reject(http::status::service_unavailable, "disk_full",
-                         fmt::format("could not store the intent: {}", e.what()), {}, 10503);
+                         storage_failure_text(e.what(), client != nullptr), {}, 10503);
     answer.set(http::field::retry_after, "5");
     co_return answer;
   } catch (const std::exception& e) {
     log::error("storage_error", "op=add_intent error={}", log::quote(e.what()));
-    co_return reject(http::status::service_unavailable, "storage_unavailable",
-                     fmt::format("could not store the intent: {}", e.what()), {}, 10503);
+    auto answer = reject(http::status::service_unavailable, "storage_unavailable",
+                         storage_failure_text(e.what(), client != nullptr), {}, 10503);
+    answer.set(http::field::retry_after, "5");
+    co_return answer;
   }
   ++metrics_.intents_accepted;
   for (const auto& item : items) {
