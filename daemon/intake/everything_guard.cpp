@@ -7,6 +7,17 @@
 #include "model/wall_clock.h"
 
 namespace purgeq {
+namespace {
+
+// With milliseconds: whole seconds would print an interval of 1m as 61 s apart (the send time
+// rounded down, the next allowed moment rounded up) or invite a retry a moment too early.
+std::string rfc3339_ms(std::int64_t ms) {
+  std::string text = rfc3339_utc(ms);
+  text.pop_back();  // the 'Z'
+  return fmt::format("{}.{:03}Z", text, ((ms % 1000) + 1000) % 1000);
+}
+
+}  // namespace
 
 std::vector<GuardedZone> guarded_zones(const Config& config, std::span<const RoutedItem> items) {
   std::vector<GuardedZone> zones;
@@ -48,10 +59,10 @@ IntakeError everything_too_soon_error(const Config& config, const EverythingTooS
       fmt::format("zone {}: a purge-everything was sent at {} and "
                   "zones[{}].everything.min_interval is {} (within: {}{}); the next is allowed "
                   "at {}, in {} s",
-                  zone.name, rfc3339_utc(refusal.last_sent_ms), refusal.zone_index,
+                  zone.name, rfc3339_ms(refusal.last_sent_ms), refusal.zone_index,
                   format_duration(zone.everything.min_interval), merge ? "merge" : "refuse",
                   merge ? ", and none is pending to merge with" : "",
-                  rfc3339_utc(refusal.allowed_ms + 999), retry_after_seconds(refusal, now_ms)),
+                  rfc3339_ms(refusal.allowed_ms), retry_after_seconds(refusal, now_ms)),
       {}};
 }
 

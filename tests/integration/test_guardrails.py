@@ -50,7 +50,7 @@ class MinIntervalTest(unittest.TestCase):
         self.assertIn("zone a.example", message)
         self.assertIn("zones[0].everything.min_interval is 1m", message)
         self.assertIn(f"(within: {within}", message)
-        self.assertRegex(message, r"the next is allowed at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ, in "
+        self.assertRegex(message, r"the next is allowed at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z, in "
                                   r"(59|60|58) s")
 
     def test_refuse_refuses_the_second_naming_the_rule_and_when(self):

@@ -46,15 +46,16 @@ TEST(EverythingGuard, RefusalNamesZoneRuleAndNextTime) {
   config.zones.push_back(guarded(Within::merge));
   config.zones.push_back(guarded(Within::refuse));
   config.zones[1].name = "example.net";
-  const EverythingTooSoon refusal{1, kSent, kSent + 60'000};
+  const EverythingTooSoon refusal{1, kSent + 250, kSent + 60'250};
   const auto error = everything_too_soon_error(config, refusal, kSent + 1000);
   EXPECT_EQ(error.code, "everything_too_soon");
   EXPECT_EQ(error.message,
-            "zone example.net: a purge-everything was sent at 2026-11-27T08:00:00Z and "
+            "zone example.net: a purge-everything was sent at 2026-11-27T08:00:00.250Z and "
             "zones[1].everything.min_interval is 1m (within: refuse); the next is allowed at "
-            "2026-11-27T08:01:00Z, in 59 s");
-  EXPECT_EQ(retry_after_seconds(refusal, kSent + 1000), 59);
-  EXPECT_EQ(retry_after_seconds(refusal, kSent + 59'999), 1);
+            "2026-11-27T08:01:00.250Z, in 60 s");
+  EXPECT_EQ(retry_after_seconds(refusal, kSent + 1000), 60) << "59.25 s, rounded up";
+  EXPECT_EQ(retry_after_seconds(refusal, kSent + 1250), 59);
+  EXPECT_EQ(retry_after_seconds(refusal, kSent + 60'249), 1);
   const auto merge = everything_too_soon_error(config, {0, kSent, kSent + 60'000}, kSent);
   EXPECT_NE(merge.message.find("(within: merge, and none is pending to merge with)"),
             std::string::npos)
