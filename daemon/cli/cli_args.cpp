@@ -92,7 +92,9 @@ Footers footer_parts(Command command) {
     case Command::everything:
       return {R"(Examples:
   purgeq --zone example.com everything
-  purgeq --zone example.com --wait 60 everything)",
+  purgeq --zone example.com --yes --wait 60 everything
+On a terminal it asks "Purge EVERYTHING cached for zone example.com? [y/N]" first; --yes skips
+the question. Without a terminal (scripts, CI) it submits without asking.)",
               kSubmitExits};
     case Command::status:
       return {R"(Examples:
@@ -258,15 +260,17 @@ struct OptionSet {
   std::string zone;
   std::string wait_text;
   bool json = false;
+  bool yes = false;
   std::vector<std::string> headers;
   CLI::Option* socket_opt = nullptr;
   CLI::Option* zone_opt = nullptr;
   CLI::Option* wait_opt = nullptr;
   CLI::Option* json_opt = nullptr;
   CLI::Option* header_opt = nullptr;
+  CLI::Option* yes_opt = nullptr;
 };
 
-void add_options(CLI::App& app, OptionSet& set, bool submit, bool url) {
+void add_options(CLI::App& app, OptionSet& set, bool submit, bool url, bool everything) {
   set.socket_opt = app.add_option("--socket", set.socket, "purgeqd's socket (default: see below)")
                        ->type_name("PATH");
   if (submit) {
@@ -282,6 +286,10 @@ void add_options(CLI::App& app, OptionSet& set, bool submit, bool url) {
                                     "cache-key header for every URL, 'Name: value' (repeatable)")
                          ->allow_extra_args(false)
                          ->type_name("'NAME: VALUE'");
+  }
+  if (everything) {
+    set.yes_opt =
+        app.add_flag("-y,--yes", set.yes, "purge everything without asking on the terminal");
   }
 }
 
@@ -348,7 +356,7 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
   app.allow_extras();
 
   OptionSet global;
-  add_options(app, global, true, true);
+  add_options(app, global, true, true, true);
   app.set_version_flag("--version", "purgeq " PURGEQ_VERSION);
 
   std::array<std::vector<std::string>, kCommands.size()> positional_items;
@@ -367,7 +375,8 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
                       "items to purge, or - to read them from stdin")
           ->type_name("");
     }
-    add_options(*sub, sub_options[i], is_submit(info.command), info.command == Command::url);
+    add_options(*sub, sub_options[i], is_submit(info.command), info.command == Command::url,
+                info.command == Command::everything);
     if (info.command == Command::show || info.command == Command::wait) {
       // Not ->required(): a missing id gets our wording below, not CLI11's "id is required".
       sub->add_option("ID", id, "intent id, as printed when it was queued")->type_name("");
@@ -483,6 +492,13 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
     }
   }
   request.progress = request.wait && context.stderr_is_terminal;
+
+  const bool yes = global.yes || local.yes;
+  if (yes && request.command != Command::everything) {
+    return usage_error(fmt::format("--yes applies only to everything, not to {}", command_name));
+  }
+  request.confirm = request.command == Command::everything && !yes && context.stdin_is_terminal &&
+                    context.stderr_is_terminal;
 
   std::vector<std::string> header_args = global.headers;
   header_args.insert(header_args.end(), local.headers.begin(), local.headers.end());

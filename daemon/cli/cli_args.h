@@ -87,6 +87,9 @@ struct CliRequest {
   // choose_socket's `tried`: non-empty when no socket was found, so "not found" can name them.
   std::vector<std::string> socket_tried;
   std::string id;  // show / wait: the intent id as given; empty for other commands
+  // everything: ask on the terminal before submitting. Set when stdin and stderr are terminals
+  // and --yes was not given; scripts (no terminal) submit without asking, as before the prompt.
+  bool confirm = false;
 };
 
 // What parse_args hands back: a request to execute, or the final word (help, version, error).
@@ -104,6 +107,7 @@ struct ParseContext {
   // Whether a path is a socket; null: don't probe (the socket is kDefaultSocket unless given).
   std::function<bool(const std::string&)> socket_exists;
   bool stderr_is_terminal = false;  // enables CliRequest::progress for waits
+  bool stdin_is_terminal = false;   // with stderr_is_terminal: `everything` asks to confirm
 };
 
 // Parses argv (argv[0] is the program name). Global options may come before or after the command.

@@ -14,6 +14,7 @@
 
 #include "cli/cli_output.h"
 #include "cli/socket_client.h"
+#include "model/ascii.h"
 
 namespace purgeq::cli {
 namespace {
@@ -328,6 +329,21 @@ std::string intent_target(std::string_view id, std::optional<std::int64_t> wait)
   return target;
 }
 
+bool confirm_everything(const CliRequest& request, std::istream& in, std::ostream& err) {
+  const std::string zone =
+      request.zone.empty() ? std::string("(the only configured zone)") : request.zone;
+  err << fmt::format("Purge EVERYTHING cached for zone {}? [y/N] ", zone) << std::flush;
+  std::string answer;
+  if (!std::getline(in, answer)) return false;
+  std::string_view word = answer;
+  while (!word.empty() && (word.back() == ' ' || word.back() == '\t' || word.back() == '\r')) {
+    word.remove_suffix(1);
+  }
+  while (!word.empty() && (word.front() == ' ' || word.front() == '\t')) word.remove_prefix(1);
+  const auto folded = ascii_lower(word);
+  return folded == "y" || folded == "yes";
+}
+
 int execute(const CliRequest& request, std::ostream& out, std::ostream& err) {
   switch (request.command) {
     case Command::url:
@@ -369,12 +385,17 @@ int run(int argc, char** argv) {
     return ::stat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode);
   };
   context.stderr_is_terminal = ::isatty(STDERR_FILENO) == 1;
+  context.stdin_is_terminal = ::isatty(STDIN_FILENO) == 1;
   try {
     const auto parsed = parse_args(argc, argv, context);
     if (!parsed.request) {
       std::cout << parsed.out << std::flush;
       std::cerr << parsed.err << std::flush;
       return parsed.exit_code;
+    }
+    if (parsed.request->confirm && !confirm_everything(*parsed.request, std::cin, std::cerr)) {
+      std::cerr << "purgeq: not confirmed; nothing was queued\n";
+      return kExitUsage;
     }
     const int code = execute(*parsed.request, std::cout, std::cerr);
     std::cout.flush();

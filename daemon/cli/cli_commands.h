@@ -4,6 +4,7 @@
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
+#include <istream>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -32,6 +33,12 @@ inline constexpr std::chrono::milliseconds kReconnectMax{5000};
 
 // The target for GET /v1/intents/{id}[?wait=S], the id percent-encoded.
 [[nodiscard]] std::string intent_target(std::string_view id, std::optional<std::int64_t> wait);
+
+// `everything` on a terminal: asks "Purge EVERYTHING cached for zone X? [y/N] " on `err` and reads
+// one line of `in`; true only for y or yes (any case). A purge-everything empties the zone's cache
+// and sends all its traffic to the origin at once: an accidental one is an outage.
+[[nodiscard]] bool confirm_everything(const CliRequest& request, std::istream& in,
+                                      std::ostream& err);
 
 // Runs `request` against purgeqd at request.socket; summaries (or --json bodies) go to `out`,
 // "purgeq: ..." errors to `err`. Returns the process exit code (ExitCode).

@@ -551,7 +551,7 @@ class Loader {
       config_.zones.emplace_back();
       Zone& zone = config_.zones.back();
       if (!expect_map(checker_, item, false)) continue;
-      const MapView view(checker_, item, {"name", "id", "account", "hosts"});
+      const MapView view(checker_, item, {"name", "id", "account", "hosts", "everything"});
 
       bool name_ok = false;
       if (auto f = view.get("name")) {
@@ -639,6 +639,30 @@ class Loader {
             continue;
           }
           zone.hosts.push_back(host);
+        }
+      }
+      if (auto f = view.get("everything")) load_zone_everything(*f, zone.everything);
+    }
+  }
+
+  void load_zone_everything(const Field& section, Zone::Everything& everything) {
+    if (!expect_map(checker_, section, false)) return;
+    const MapView view(checker_, section, {"min_interval", "within"});
+    if (auto f = view.get("min_interval")) {
+      if (auto interval = read_positive_duration(checker_, *f)) everything.min_interval = *interval;
+    } else {
+      // Without it the section would look like a guardrail and guard nothing.
+      checker_.add(section.mark, join(section.path, "min_interval"),
+                   "required (a duration like \"60s\"; leave out `everything` for no interval)");
+    }
+    if (auto f = view.get("within")) {
+      if (auto within = read_string(checker_, *f)) {
+        if (*within == "merge") {
+          everything.within = Zone::Everything::Within::merge;
+        } else if (*within == "refuse") {
+          everything.within = Zone::Everything::Within::refuse;
+        } else {
+          checker_.add(*f, unknown_value("within", *within, {"merge", "refuse"}));
         }
       }
     }

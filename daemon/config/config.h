@@ -35,6 +35,14 @@ struct Zone {
   // Host patterns this zone owns, lower-cased: "example.com" matches exactly, "*.example.com"
   // matches any subdomain (not the apex). Default: {name, "*." + name}.
   std::vector<std::string> hosts;
+  // Purge-everything guardrails (`zones[i].everything`, docs/delivery.md): at most one
+  // purge-everything of this zone is taken into a request per `min_interval`. A later one within
+  // it is refused, or (merge) accepted only when it can ride on one still pending.
+  struct Everything {
+    enum class Within : std::uint8_t { merge, refuse };
+    Duration min_interval{0};  // 0: no interval (every purge-everything is sent)
+    Within within = Within::merge;
+  } everything;
 };
 
 // Restricts which local users/groups may submit which kinds to which zones (docs/configuration.md,

@@ -14,6 +14,7 @@
 
 #include "intake/access.h"
 #include "intake/api_clients.h"
+#include "intake/everything_guard.h"
 #include "intake/intent_parser.h"
 #include "model/wall_clock.h"
 #include "observe/log.h"
@@ -394,11 +395,27 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
   }
   const std::string id = new_intent_id();
   const auto now = wall_ms();
-  SubmitResult result;
+  const auto guarded = guarded_zones(*config, intent.items);
+  struct Guarded {
+    SubmitResult result;
+    std::optional<EverythingTooSoon> refused;
+  };
+  Guarded outcome;
   try {
-    result = co_await store_.call([&items, &id, now, &peer, &source](Store& store) {
-      return store.add_intent(id, now, peer, source, items);
-    });
+    // The guard reads and the intent is written in one job on the writer, which also runs the
+    // dispatcher's takes: no purge-everything can be taken between the check and the write.
+    outcome = co_await store_.call(
+        [&items, &id, now, &peer, &source, &guarded, &config](Store& store) -> Guarded {
+          for (const auto& zone : guarded) {
+            const bool pending = store.oldest_pending(zone.zone_id).contains(Group::everything);
+            if (auto refused =
+                    everything_verdict(config->zones.at(zone.zone_index), zone.zone_index,
+                                       store.last_everything_ms(zone.zone_id), pending, now)) {
+              return Guarded{{}, refused};
+            }
+          }
+          return Guarded{store.add_intent(id, now, peer, source, items), std::nullopt};
+        });
   } catch (const StorageFullError& e) {
     log::error("storage_error", "op=add_intent error={}", log::quote(e.what()));
     auto answer = reject(http::status::service_unavailable, "disk_full",
@@ -412,6 +429,14 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
     answer.set(http::field::retry_after, "5");
     co_return answer;
   }
+  if (outcome.refused) {
+    const auto error = everything_too_soon_error(*config, *outcome.refused, now);
+    auto answer = reject(http::status::too_many_requests, error.code, error.message, {}, 10429);
+    answer.set(http::field::retry_after,
+               std::to_string(retry_after_seconds(*outcome.refused, now)));
+    co_return answer;
+  }
+  const SubmitResult& result = outcome.result;
   ++metrics_.intents_accepted;
   for (const auto& item : items) {
     ++metrics_.items_accepted[{std::string(zone_name_of(*config, item.zone_id)), item.item.kind}];

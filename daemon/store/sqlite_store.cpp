@@ -95,6 +95,21 @@ CREATE TRIGGER targets_counted_delete AFTER DELETE ON targets BEGIN
 END;
 )sql";
 
+// When each zone last had a purge-everything taken into a request (docs/delivery.md,
+// "Purge-everything guardrails"). Its own tiny table, because finished targets are pruned and no
+// index serves "latest everything of a zone" in any state. Kept by a trigger so that every path
+// that puts a row in flight (take, cover_step) counts. Idempotent, and no schema version: an
+// older purgeqd opening the file keeps it up to date without knowing it.
+constexpr std::string_view kEverythingSent = R"sql(
+CREATE TABLE IF NOT EXISTS everything_sent(zone INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS targets_everything_sent AFTER UPDATE OF state ON targets
+  WHEN NEW.state = 1 AND NEW.kind = 4 BEGIN
+  INSERT INTO everything_sent(zone, at_ms) VALUES (NEW.zone, NEW.updated_ms)
+    ON CONFLICT(zone) DO UPDATE SET at_ms = max(at_ms, excluded.at_ms);
+END;
+)sql";
+static_assert(static_cast<int>(Kind::everything) == 4, "kEverythingSent names the kind by number");
+
 // Version 1 kept zone ids and intent ids as text in every row and no counts. The rows move over
 // as they are (in_flight ones become pending: no request of the old process is still open).
 constexpr std::string_view kMigrateV1 = R"sql(
@@ -224,6 +239,7 @@ class SqliteStore final : public Store {
   std::vector<FailedTarget> failed_targets(std::size_t limit) override;
   QueueCounts queue_counts() override;
   std::map<Group, std::int64_t> oldest_pending(std::string_view zone_id) override;
+  std::optional<std::int64_t> last_everything_ms(std::string_view zone_id) override;
   std::int64_t size_bytes() override;
   void probe_write(std::int64_t now_ms) override;
   void relieve_full_disk() override;
@@ -410,6 +426,7 @@ void SqliteStore::migrate() {
   if (version == kSqliteSchemaVersion) {
     // Development builds of version 2 counted inserts with a trigger; add_intent counts them now.
     exec("DROP TRIGGER IF EXISTS targets_counted_insert");
+    exec(kEverythingSent);
     return;
   }
   exec("BEGIN IMMEDIATE");
@@ -418,6 +435,7 @@ void SqliteStore::migrate() {
     exec(kSchemaV2);
     if (version == 1) exec(kCopyV1);
     exec(kCountTriggers);
+    exec(kEverythingSent);
     exec(fmt::format("PRAGMA user_version={}", kSqliteSchemaVersion));
     exec("COMMIT");
   } catch (...) {
@@ -974,6 +992,16 @@ std::map<Group, std::int64_t> SqliteStore::oldest_pending(std::string_view zone_
     if (step_row(stmt)) oldest[static_cast<Group>(g)] = sqlite3_column_int64(stmt, 0);
   }
   return oldest;
+}
+
+std::optional<std::int64_t> SqliteStore::last_everything_ms(std::string_view zone_id) {
+  const auto zone = zone_ref(zone_id, false);
+  if (!zone) return std::nullopt;
+  auto* stmt = prepare("SELECT at_ms FROM everything_sent WHERE zone = ?1");
+  Reset reset(stmt);
+  bind_value(stmt, 1, *zone);
+  if (!step_row(stmt)) return std::nullopt;
+  return sqlite3_column_int64(stmt, 0);
 }
 
 std::int64_t SqliteStore::size_bytes() {

@@ -212,6 +212,10 @@ class Store {
   [[nodiscard]] virtual QueueCounts queue_counts() = 0;
   // Creation time of the oldest pending target of each non-empty queue of `zone_id`.
   [[nodiscard]] virtual std::map<Group, std::int64_t> oldest_pending(std::string_view zone_id) = 0;
+  // When a purge-everything of `zone_id` was last taken into a request (the latest such take,
+  // retries included), surviving restarts and pruning; nullopt if never. One primary-key lookup.
+  [[nodiscard]] virtual std::optional<std::int64_t> last_everything_ms(
+      std::string_view zone_id) = 0;
   // Bytes the database occupies on disk (with its journal).
   [[nodiscard]] virtual std::int64_t size_bytes() = 0;
   // A write that must succeed for /healthz to say 200.

@@ -313,10 +313,14 @@ TEST(CliArgs, EverySubcommandHelpListsItsOptions) {
        {"-H,--header", "--zone", "--wait", "--socket", "--json", "Examples:", "purgeq url https://",
         "Exit codes", "./run/purgeq.sock"},
        {"--timeout", "Run 'purgeq COMMAND --help'"}},
-      {"tag", {"--zone", "--wait", "--socket", "--json", "purgeq --wait 120 tag"}, {"--header"}},
+      {"tag",
+       {"--zone", "--wait", "--socket", "--json", "purgeq --wait 120 tag"},
+       {"--header", "--yes"}},
       {"host", {"--zone", "--wait", "--socket", "purgeq host images"}, {"--header"}},
       {"prefix", {"--zone", "--wait", "purgeq prefix www"}, {"--header"}},
-      {"everything", {"--zone", "--wait", "purgeq --zone example.com everything"}, {"stdin"}},
+      {"everything",
+       {"--zone", "--wait", "-y,--yes", "purgeq --zone example.com everything", "[y/N]"},
+       {"stdin"}},
       {"status",
        {"--socket", "--json", "purgeq status"},
        {"--zone", "--wait", "--header", "stdin"}},
@@ -384,6 +388,50 @@ TEST(CliArgs, ProgressOnlyForWaitsOnATerminal) {
   EXPECT_FALSE(with_terminal({"--wait", "tag", "x"}, false));
   EXPECT_FALSE(with_terminal({"tag", "x"}, true));
   EXPECT_FALSE(with_terminal({"show", "ID"}, true));
+}
+
+TEST(CliArgs, EverythingAsksOnlyOnATerminalWithoutYes) {
+  const auto confirm = [](std::vector<const char*> argv, bool in_tty, bool err_tty) {
+    argv.insert(argv.begin(), "purgeq");
+    ParseContext context;
+    context.stdin_is_terminal = in_tty;
+    context.stderr_is_terminal = err_tty;
+    const auto result = parse_args(static_cast<int>(argv.size()), argv.data(), context);
+    EXPECT_TRUE(result.request.has_value()) << result.err;
+    return result.request.has_value() && result.request->confirm;
+  };
+  EXPECT_TRUE(confirm({"--zone", "a.example", "everything"}, true, true));
+  EXPECT_FALSE(confirm({"--zone", "a.example", "everything", "--yes"}, true, true));
+  EXPECT_FALSE(confirm({"-y", "--zone", "a.example", "everything"}, true, true));
+  EXPECT_FALSE(confirm({"everything", "-y"}, true, true));
+  // Scripts and CI keep today's behaviour: no terminal, no question.
+  EXPECT_FALSE(confirm({"everything"}, false, true));
+  EXPECT_FALSE(confirm({"everything"}, true, false));
+  EXPECT_FALSE(confirm({"tag", "t"}, true, true));
+  expect_usage_error({"--yes", "tag", "t"}, "--yes applies only to everything, not to tag");
+  expect_usage_error({"url", "https://a.example/", "-y"}, "--yes applies only to everything");
+}
+
+TEST(CliArgs, ConfirmEverythingTakesOnlyYes) {
+  CliRequest request;
+  request.command = Command::everything;
+  request.zone = "a.example";
+  const auto answer = [&](const std::string& typed, std::string* prompt = nullptr) {
+    std::istringstream in(typed);
+    std::ostringstream err;
+    const bool yes = confirm_everything(request, in, err);
+    if (prompt != nullptr) *prompt = err.str();
+    return yes;
+  };
+  std::string prompt;
+  EXPECT_TRUE(answer("y\n", &prompt));
+  EXPECT_EQ(prompt, "Purge EVERYTHING cached for zone a.example? [y/N] ");
+  EXPECT_TRUE(answer("YES\n"));
+  EXPECT_TRUE(answer(" y \r\n"));
+  EXPECT_FALSE(answer("\n"));
+  EXPECT_FALSE(answer("n\n"));
+  EXPECT_FALSE(answer("yep\n"));
+  EXPECT_FALSE(answer(""));  // end of input
 }
 
 TEST(CliArgs, ZoneIsTrimmedAndOnlyForSubmit) {

@@ -444,6 +444,42 @@ TEST_F(ConfigTest, RetryMaxMustNotBeBelowInitial) {
       (std::vector<std::string>{"retry.initial: must be at most retry.max (5m, the default)"}));
 }
 
+TEST_F(ConfigTest, ZoneEverythingDefaultsToNoInterval) {
+  const auto config = load_config_string(minimal());
+  EXPECT_EQ(config.zones.at(0).everything.min_interval, milliseconds(0));
+  EXPECT_EQ(config.zones.at(0).everything.within, Zone::Everything::Within::merge);
+}
+
+TEST_F(ConfigTest, ZoneEverythingGuardrail) {
+  auto config = load_config_string(minimal("    everything:\n      min_interval: 60s\n"));
+  EXPECT_EQ(config.zones.at(0).everything.min_interval, seconds(60));
+  EXPECT_EQ(config.zones.at(0).everything.within, Zone::Everything::Within::merge);
+  config = load_config_string(minimal("    everything: {min_interval: 5m, within: refuse}\n"));
+  EXPECT_EQ(config.zones.at(0).everything.min_interval, minutes(5));
+  EXPECT_EQ(config.zones.at(0).everything.within, Zone::Everything::Within::refuse);
+}
+
+TEST_F(ConfigTest, ZoneEverythingProblemsNameTheKey) {
+  EXPECT_EQ(
+      problems_of(minimal("    everything: {within: refuse}\n")),
+      (std::vector<std::string>{
+          R"(zones[0].everything.min_interval: required (a duration like "60s"; leave out `everything` for no interval))"}));
+  EXPECT_EQ(problems_of(minimal("    everything: {min_interval: 0s}\n")),
+            (std::vector<std::string>{"zones[0].everything.min_interval: must be greater than 0"}));
+  EXPECT_EQ(
+      problems_of(minimal("    everything: {min_interval: 60, within: refuse}\n")),
+      (std::vector<std::string>{
+          R"(zones[0].everything.min_interval: invalid duration "60" (use a number and ms, s, m or h))"}));
+  const auto within = problems_of(minimal("    everything: {min_interval: 60s, within: drop}\n"));
+  ASSERT_EQ(within.size(), 1U);
+  EXPECT_TRUE(within[0].starts_with(R"(zones[0].everything.within: unknown within "drop")"))
+      << within[0];
+  const auto unknown = problems_of(minimal("    everything: {min_interval: 60s, interval: 5s}\n"));
+  ASSERT_EQ(unknown.size(), 1U);
+  EXPECT_TRUE(unknown[0].starts_with("zones[0].everything.interval")) << unknown[0];
+  EXPECT_EQ(problems_of(minimal("    everything: 60s\n")).size(), 1U);
+}
+
 TEST_F(ConfigTest, BadZoneId) {
   const std::string message =
       "zones[0].id: must be 32 lowercase hex characters (the zone id, not its name)";

@@ -1044,6 +1044,59 @@ TEST_F(StoreTest, RetryFailedRequeuesWithAFreshClockInSteps) {
       << "the give-up clock restarted";
 }
 
+// --- last_everything_ms -----------------------------------------------------------------------
+
+TEST_F(StoreTest, LastEverythingIsWhenOneWasTakenAndSurvivesSettlePruneAndReopen) {
+  {
+    auto store = open();
+    EXPECT_EQ(store->last_everything_ms(kZone), std::nullopt) << "a zone never seen";
+    add(*store, "url", {in(kZone, file("https://h/a"))});
+    add(*store, "all", {in(kZone, everything())}, 2000);
+    EXPECT_EQ(store->last_everything_ms(kZone), std::nullopt) << "accepted is not sent";
+    take(*store, Group::file, 1);
+    EXPECT_EQ(store->last_everything_ms(kZone), std::nullopt) << "other kinds do not count";
+    auto sent = request(Group::everything, 2);
+    sent.now_ms = 12'345;
+    take(*store, sent);
+    EXPECT_EQ(store->last_everything_ms(kZone), 12'345);
+    EXPECT_EQ(store->last_everything_ms(kOther), std::nullopt);
+    settle(*store, 1, Settlement::done);
+    settle(*store, 2, Settlement::done);
+    EXPECT_EQ(tx(*store, [](Store& s) { return s.prune_step(100'000, 10); }), 2);
+  }
+  auto store = open();
+  EXPECT_EQ(store->last_everything_ms(kZone), 12'345) << "after pruning and a restart";
+  EXPECT_EQ(open(true)->last_everything_ms(kZone), 12'345) << "on a read-only connection";
+
+  // A retry is a new send: the latest take counts.
+  add(*store, "again", {in(kZone, everything())}, 20'000);
+  auto first = request(Group::everything, 3);
+  first.now_ms = 30'000;
+  take(*store, first);
+  settle(*store, 3, Settlement::released);
+  auto retry = request(Group::everything, 4);
+  retry.now_ms = 31'000;
+  take(*store, retry);
+  EXPECT_EQ(store->last_everything_ms(kZone), 31'000);
+}
+
+TEST_F(StoreTest, LastEverythingIsAddedToAnExistingDatabase) {
+  {
+    auto store = open();
+    add(*store, "all", {in(kZone, everything())});
+  }
+  Sql(path_).exec("DROP TRIGGER targets_everything_sent; DROP TABLE everything_sent;");
+  auto store = open();
+  EXPECT_EQ(store->last_everything_ms(kZone), std::nullopt);
+  take(*store, Group::everything, 1);
+  EXPECT_EQ(store->last_everything_ms(kZone), 10'000);
+  // A primary-key lookup, whatever the size of the targets table.
+  const auto plan =
+      Sql(path_).rows("EXPLAIN QUERY PLAN SELECT at_ms FROM everything_sent WHERE zone = 1");
+  ASSERT_FALSE(plan.empty());
+  EXPECT_NE(plan[0].back().find("INTEGER PRIMARY KEY"), std::string::npos) << plan[0].back();
+}
+
 TEST_F(StoreTest, PruneDeletesFinishedIntentsAndTheTargetsNoOneElseLinks) {
   auto store = open();
   add(*store, "old-done", {in(kZone, file("https://h/1")), in(kZone, file("https://h/2"))}, 1000);
