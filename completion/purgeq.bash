@@ -83,7 +83,8 @@ _purgeq() {
     case $command in
       '') options="--socket --zone --wait --json -H --header -h --help --version" ;;
       url) options="--socket --zone --wait --json -H --header -h --help" ;;
-      tag | host | prefix | everything) options="--socket --zone --wait --json -h --help" ;;
+      tag | host | prefix) options="--socket --zone --wait --json -h --help" ;;
+      everything) options="--socket --zone --wait --json --yes -y -h --help" ;;
       wait) options="--socket --json --timeout -h --help" ;;
       status | show | failed | retry-failed) options="--socket --json -h --help" ;;
       *) options="-h --help" ;;

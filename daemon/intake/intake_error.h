@@ -58,6 +58,9 @@ inline constexpr std::size_t kMaxErrorItemBytes = 256;
 //                              outside printable ASCII, or a "." or ".." path segment
 //   prefix_too_long            longer than kMaxPrefixLength (our bound)
 //   prefix_too_many_slashes    more than 31 '/' (Cloudflare's documented limit)
+// Rules (intake/access.h, intake/api_clients.h, intake/everything_guard.h)
+//   access_denied              an access rule or an API client's rules refuse the item (403)
+//   everything_too_soon        a purge-everything within its zone's everything.min_interval (429)
 struct IntakeError {
   std::string code;
   // One sentence naming the item's position and the rule, e.g.
