@@ -144,7 +144,8 @@ EngineAction AccountEngine::next(Clock::time_point now, const QueueCounts& count
       taking_ = true;
       auto& memo = memos_[key];
       memo.pending_seen = pending;
-      return TakeAction{zone_id, group, flight_ids_(), limiter_.budget(kind, cap, now)};
+      const bool linger = memo.last_full || !room_for_partial(kind, want, now);
+      return TakeAction{zone_id, group, flight_ids_(), limiter_.budget(kind, cap, now), linger};
     }
   }
   return WaitAction{wake};
@@ -167,8 +168,11 @@ std::optional<EngineFlight> AccountEngine::on_taken(const TakeAction& action, Ta
     }
     return std::nullopt;
   }
-  memos_.erase(key);
   const Kind kind = kind_of(action.group);
+  const BatchCaps caps{limits_.max_ops_per_request, limits_.max_urls_per_request};
+  QueueMemo taken;  // what the queue's next head is judged by
+  taken.last_full = result.members.size() >= cap_of(action.group, caps);
+  memos_[key] = taken;
   EngineFlight flight;
   flight.id = action.flight;
   flight.zone_id = action.zone_id;
@@ -195,6 +199,21 @@ void AccountEngine::on_take_failed(const TakeAction& action, Clock::time_point n
   memo.ready.reset();
   memo.empty = false;
   memo.pending_seen = -1;
+}
+
+bool AccountEngine::room_for_partial(Kind kind, std::size_t count, Clock::time_point now) const {
+  // Half of each budget stays in reserve: a lone item costs one request (and its URL tokens), and
+  // spending the reserve on them would make the next backlog's full batches wait. The sizes are
+  // the limiter's (a full URL batch always fits its bucket; a request needs one flex token).
+  if (kind == Kind::file) {
+    const double size = std::max(limits_.urls_per_second,
+                                 static_cast<double>(std::max(limits_.max_urls_per_request, 1)));
+    if (limiter_.url_tokens(now) - static_cast<double>(count) < size / 2) return false;
+  } else if (limiter_.flex_tokens(now) - 1 < std::max(limits_.burst, 1.0) / 2) {
+    return false;
+  }
+  return limits_.global_requests <= 0 ||
+         2 * (limiter_.global_used(now) + 1) <= limits_.global_requests;
 }
 
 FlightOutcome AccountEngine::finish(std::int64_t flight_id) {

@@ -1747,5 +1747,112 @@ TEST(AccountEngine, NoPendingWorkMeansWaitWithoutDeadline) {
   EXPECT_FALSE(as_wait(foreign)->until);
 }
 
+// ================================================================================================
+// 14. Adaptive linger
+// ================================================================================================
+
+Limits business() {
+  return limits_for_plan(Plan::business);
+}
+
+// next() must take now; whether the take lets a partial head linger.
+std::optional<bool> take_lingers(AccountEngine& engine, Clock::time_point now,
+                                 const QueueCounts& counts) {
+  const auto action = engine.next(now, counts);
+  const auto* take = as_take(action);
+  if (take == nullptr) {
+    ADD_FAILURE() << "expected a TakeAction, got " << describe(action);
+    return std::nullopt;
+  }
+  return take->linger;
+}
+
+TEST(AccountEngine, LoneItemWithAFullBudgetGoesAtOnce) {
+  for (const Group group : {Group::file, Group::tag, Group::host}) {
+    Rig rig(business());
+    EXPECT_EQ(take_lingers(rig.engine, t0, pending(kZoneA, group, 1)), false) << to_string(group);
+  }
+}
+
+TEST(AccountEngine, LoneItemLingersWhenTheUrlBucketIsBelowHalf) {
+  RecentSends recent;
+  recent.last_urls = t0 - milliseconds(400);  // 600 of 1500 URL tokens: below the half kept
+  Rig rig(business(), recent);
+  EXPECT_EQ(take_lingers(rig.engine, t0, pending(kZoneA, Group::file, 1)), true);
+  // Refilled past half: the next lone item goes at once again.
+  Rig later(business(), recent);
+  EXPECT_EQ(take_lingers(later.engine, t0 + milliseconds(200), pending(kZoneA, Group::file, 1)),
+            false);
+}
+
+TEST(AccountEngine, LoneTagLingersWhenTheFlexBucketIsBelowHalf) {
+  RecentSends recent;
+  recent.last_flex = t0 - seconds(2);  // 20 of 50 flex tokens
+  Rig rig(business(), recent);
+  EXPECT_EQ(take_lingers(rig.engine, t0, pending(kZoneA, Group::tag, 1)), true);
+}
+
+TEST(AccountEngine, LoneItemLingersWhenHalfTheGlobalWindowIsUsed) {
+  RecentSends recent;
+  for (int i = 0; i < 600; ++i) recent.all.push_back(t0 - seconds(60) + milliseconds(50 * i));
+  Rig rig(business(), recent);
+  EXPECT_EQ(take_lingers(rig.engine, t0, pending(kZoneA, Group::file, 1)), true);
+}
+
+TEST(AccountEngine, TrickleGoesAtOnceUntilHalfTheGlobalWindowIsSpent) {
+  // One URL every 50 ms (the measurement): each goes alone, at once, while the API-wide
+  // window keeps half its requests; then they linger and batch up.
+  Rig rig(business());
+  int at_once = 0;
+  auto now = t0;
+  for (int i = 0; i < 700; ++i, now += milliseconds(50)) {
+    const auto counts = pending(kZoneA, Group::file, 1);
+    const auto action = rig.engine.next(now, counts);
+    const auto* take = as_take(action);
+    ASSERT_NE(take, nullptr) << i << ": " << describe(action);
+    if (take->linger) {
+      rig.engine.on_taken(*take, lingering(200), now, counts);
+      break;
+    }
+    ++at_once;
+    auto flight = rig.engine.on_taken(*take, batch(Group::file, 1, i + 1), now, counts);
+    ASSERT_TRUE(flight);
+    rig.engine.on_answer(flight->id, ok(), now + milliseconds(1));
+    rig.engine.next(now + milliseconds(1), QueueCounts{});  // the queue drained
+  }
+  EXPECT_EQ(at_once, 600);
+}
+
+TEST(AccountEngine, BurstSendsFullBatchesAndItsTailLingers) {
+  Rig rig(business());
+  // The burst's first look sees more than a batch: a full one goes.
+  const auto first = take_one(rig.engine, t0, pending(kZoneA, Group::file, 150), 100);
+  ASSERT_TRUE(first);
+  // The rest is partial and the budget is plentiful, but the queue's last batch was full: the
+  // burst is still arriving, so its tail waits for companions.
+  const auto tail_counts = pending(kZoneA, Group::file, 50);
+  const auto tail = rig.engine.next(t0, tail_counts);
+  ASSERT_NE(as_take(tail), nullptr) << describe(tail);
+  EXPECT_TRUE(as_take(tail)->linger);
+  EXPECT_FALSE(rig.engine.on_taken(*as_take(tail), lingering(200), t0, tail_counts));
+  const auto ready = expect_future_wait(rig.engine, t0 + milliseconds(10), tail_counts);
+  EXPECT_EQ(ready, t0 + milliseconds(200));
+  // More arrived: a full batch again, and the next tail still lingers.
+  ASSERT_TRUE(
+      take_one(rig.engine, t0 + milliseconds(20), pending(kZoneA, Group::file, 180), 100, 200));
+  EXPECT_EQ(take_lingers(rig.engine, t0 + milliseconds(20), pending(kZoneA, Group::file, 80)),
+            true);
+}
+
+TEST(AccountEngine, AfterAPartialBatchTheNextLoneItemGoesAtOnce) {
+  Rig rig(business());
+  ASSERT_TRUE(take_one(rig.engine, t0, pending(kZoneA, Group::file, 100), 100));
+  // The tail lingered and left partial: demand fell below a batch.
+  ASSERT_TRUE(
+      take_one(rig.engine, t0 + milliseconds(200), pending(kZoneA, Group::file, 30), 30, 200));
+  EXPECT_EQ(take_lingers(rig.engine, t0 + milliseconds(210), pending(kZoneA, Group::file, 1)),
+            false);
+}
+
 }  // namespace
 }  // namespace purgeq
