@@ -144,7 +144,10 @@ EngineAction AccountEngine::next(Clock::time_point now, const QueueCounts& count
       taking_ = true;
       auto& memo = memos_[key];
       memo.pending_seen = pending;
-      const bool linger = memo.last_full || !room_for_partial(kind, want, now);
+      // While a request of this queue is out, a partial head waits for its answer (or the linger)
+      // rather than following it alone: arrivals faster than a round trip share one request.
+      const bool linger = memo.last_full || !room_for_partial(kind, want, now) ||
+                          (want < cap && in_flight_from(key));
       return TakeAction{zone_id, group, flight_ids_(), limiter_.budget(kind, cap, now), linger};
     }
   }
@@ -201,6 +204,12 @@ void AccountEngine::on_take_failed(const TakeAction& action, Clock::time_point n
   memo.pending_seen = -1;
 }
 
+bool AccountEngine::in_flight_from(const QueueKey& key) const {
+  return std::any_of(flights_.begin(), flights_.end(), [&](const auto& entry) {
+    return entry.second.zone_id == key.zone_id && entry.second.group == key.group;
+  });
+}
+
 bool AccountEngine::room_for_partial(Kind kind, std::size_t count, Clock::time_point now) const {
   // Half of each budget stays in reserve: a lone item costs one request (and its URL tokens), and
   // spending the reserve on them would make the next backlog's full batches wait. The sizes are
@@ -220,6 +229,12 @@ FlightOutcome AccountEngine::finish(std::int64_t flight_id) {
   FlightOutcome outcome;
   if (auto it = flights_.find(flight_id); it != flights_.end()) {
     if (it->second.probe) probe_in_flight_ = false;
+    // A head lingering only for this answer may go now; one lingering for budget or demand is
+    // taken again and lingers on to the same deadline.
+    if (auto memo = memos_.find(QueueKey{it->second.zone_id, it->second.group});
+        memo != memos_.end() && !memo->second.last_full) {
+      memo->second.ready.reset();
+    }
     flights_.erase(it);
   }
   return outcome;

@@ -47,9 +47,9 @@ struct TakeAction {  // take one batch from the head of this queue (store.h's ta
   std::int64_t flight = 0;
   std::size_t budget = 0;  // items the limiter admits now (files: URL tokens)
   // False when a partial head may leave without lingering: the queue's demand is below a batch
-  // and sending it now leaves the account at least half of each budget it draws on, so no full
-  // batch is made to wait (docs/delivery.md, "Adaptive linger"). batching.adaptive: false ignores
-  // it.
+  // (its last batch was not full and none of its requests is out) and sending it now leaves the
+  // account at least half of each budget it draws on, so no full batch is made to wait
+  // (docs/delivery.md, "Adaptive linger"). batching.adaptive: false ignores it.
   bool linger = true;
 };
 struct SendAction {  // send this flight now (a half of a refused batch, already in flight)
@@ -146,6 +146,7 @@ class AccountEngine {
   FlightOutcome finish(std::int64_t flight_id);
   // Whether `count` items of `kind` may leave now as a partial batch (see TakeAction::linger).
   [[nodiscard]] bool room_for_partial(Kind kind, std::size_t count, Clock::time_point now) const;
+  [[nodiscard]] bool in_flight_from(const QueueKey& key) const;
 
   std::string name_;
   Limits limits_;

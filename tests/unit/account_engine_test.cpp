@@ -1846,12 +1846,39 @@ TEST(AccountEngine, BurstSendsFullBatchesAndItsTailLingers) {
 
 TEST(AccountEngine, AfterAPartialBatchTheNextLoneItemGoesAtOnce) {
   Rig rig(business());
-  ASSERT_TRUE(take_one(rig.engine, t0, pending(kZoneA, Group::file, 100), 100));
+  const auto full = take_one(rig.engine, t0, pending(kZoneA, Group::file, 100), 100);
+  ASSERT_TRUE(full);
   // The tail lingered and left partial: demand fell below a batch.
-  ASSERT_TRUE(
-      take_one(rig.engine, t0 + milliseconds(200), pending(kZoneA, Group::file, 30), 30, 200));
+  const auto tail =
+      take_one(rig.engine, t0 + milliseconds(200), pending(kZoneA, Group::file, 30), 30, 200);
+  ASSERT_TRUE(tail);
+  rig.engine.on_answer(full->id, ok(), t0 + milliseconds(205));
+  rig.engine.on_answer(tail->id, ok(), t0 + milliseconds(205));
   EXPECT_EQ(take_lingers(rig.engine, t0 + milliseconds(210), pending(kZoneA, Group::file, 1)),
             false);
+}
+
+TEST(AccountEngine, PartialHeadWaitsForItsQueuesRequestThenGoesOnTheAnswer) {
+  Rig rig(business());
+  const auto first = take_one(rig.engine, t0, pending(kZoneA, Group::file, 1), 1);
+  ASSERT_TRUE(first);
+  // Arrivals while the first request is out linger (for the answer, at most the linger)...
+  const auto counts = pending(kZoneA, Group::file, 3);
+  const auto action = rig.engine.next(t0 + milliseconds(5), counts);
+  const auto* take = as_take(action);
+  ASSERT_NE(take, nullptr) << describe(action);
+  EXPECT_TRUE(take->linger);
+  EXPECT_FALSE(rig.engine.on_taken(*take, lingering(200), t0 + milliseconds(5), counts));
+  EXPECT_EQ(expect_future_wait(rig.engine, t0 + milliseconds(6), counts), t0 + milliseconds(205));
+  // ...a request of another queue does not hold them...
+  const auto tags = pending(kZoneA, Group::tag, 1);
+  const auto tag_action = rig.engine.next(t0 + milliseconds(6), tags);
+  ASSERT_NE(as_take(tag_action), nullptr) << describe(tag_action);
+  EXPECT_FALSE(as_take(tag_action)->linger);
+  EXPECT_FALSE(rig.engine.on_taken(*as_take(tag_action), nothing(), t0 + milliseconds(6), tags));
+  // ...and the answer sends them at once, together.
+  rig.engine.on_answer(first->id, ok(), t0 + milliseconds(20));
+  EXPECT_EQ(take_lingers(rig.engine, t0 + milliseconds(20), counts), false);
 }
 
 }  // namespace
