@@ -165,6 +165,15 @@ std::optional<EngineFlight> AccountEngine::on_taken(const TakeAction& action, Ta
     if (result.ready_in_ms) {
       memo.ready = now + milliseconds(*result.ready_in_ms);
       memo.empty = false;
+      // The answer the head lingered for may have come while the take was out: then it is not
+      // held to the linger (a take the engine let go at once lingered by configuration; keep it).
+      const auto pending = static_cast<std::size_t>(std::max<std::int64_t>(memo.pending_seen, 0));
+      const BatchCaps caps{limits_.max_ops_per_request, limits_.max_urls_per_request};
+      const std::size_t want = std::min(pending, cap_of(action.group, caps));
+      if (action.linger && !memo.last_full && !in_flight_from(key) &&
+          room_for_partial(kind_of(action.group), want, now)) {
+        memo.ready.reset();
+      }
     } else {
       memo.ready.reset();
       memo.empty = true;

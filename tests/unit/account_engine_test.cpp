@@ -1881,5 +1881,31 @@ TEST(AccountEngine, PartialHeadWaitsForItsQueuesRequestThenGoesOnTheAnswer) {
   EXPECT_EQ(take_lingers(rig.engine, t0 + milliseconds(20), counts), false);
 }
 
+TEST(AccountEngine, AnswerDuringTheLingeringTakeStillReleasesTheHead) {
+  Rig rig(business());
+  const auto first = take_one(rig.engine, t0, pending(kZoneA, Group::file, 1), 1);
+  ASSERT_TRUE(first);
+  const auto counts = pending(kZoneA, Group::file, 1);
+  const auto action = rig.engine.next(t0 + milliseconds(5), counts);
+  const auto* take = as_take(action);
+  ASSERT_NE(take, nullptr) << describe(action);
+  EXPECT_TRUE(take->linger);
+  // The answer comes before the take reports that the head lingers.
+  rig.engine.on_answer(first->id, ok(), t0 + milliseconds(6));
+  EXPECT_FALSE(rig.engine.on_taken(*take, lingering(200), t0 + milliseconds(7), counts));
+  EXPECT_EQ(take_lingers(rig.engine, t0 + milliseconds(7), counts), false);
+}
+
+TEST(AccountEngine, HeadLingeredByConfigurationIsNotRetakenInALoop) {
+  // batching.adaptive: false -- the engine let the head go, the store lingered it anyway.
+  Rig rig(business());
+  const auto counts = pending(kZoneA, Group::file, 1);
+  const auto action = rig.engine.next(t0, counts);
+  ASSERT_NE(as_take(action), nullptr) << describe(action);
+  EXPECT_FALSE(as_take(action)->linger);
+  EXPECT_FALSE(rig.engine.on_taken(*as_take(action), lingering(200), t0, counts));
+  EXPECT_EQ(expect_future_wait(rig.engine, t0 + milliseconds(1), counts), t0 + milliseconds(200));
+}
+
 }  // namespace
 }  // namespace purgeq
