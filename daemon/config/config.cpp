@@ -670,10 +670,13 @@ class Loader {
 
   void load_batching(const Field& section) {
     if (!expect_map(checker_, section, true)) return;
-    const MapView view(checker_, section, {"linger"});
+    const MapView view(checker_, section, {"linger", "adaptive"});
     if (auto f = view.get("linger")) {
       // 0 is valid: send as soon as anything is pending.
       if (auto linger = read_duration(checker_, *f)) config_.batching.linger = *linger;
+    }
+    if (auto f = view.get("adaptive")) {
+      if (auto adaptive = read_bool(checker_, *f)) config_.batching.adaptive = *adaptive;
     }
   }
 

@@ -88,6 +88,9 @@ struct Config {
   std::vector<Zone> zones;
   struct Batching {
     Duration linger = std::chrono::milliseconds(200);
+    // Partial batches go at once while the account's budget is plentiful; linger is then only
+    // the bound for when it is tight (docs/delivery.md, "Adaptive linger").
+    bool adaptive = true;
   } batching;
   struct Retry {
     Duration initial = std::chrono::seconds(1);

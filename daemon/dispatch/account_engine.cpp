@@ -144,7 +144,11 @@ EngineAction AccountEngine::next(Clock::time_point now, const QueueCounts& count
       taking_ = true;
       auto& memo = memos_[key];
       memo.pending_seen = pending;
-      return TakeAction{zone_id, group, flight_ids_(), limiter_.budget(kind, cap, now)};
+      // While a request of this queue is out, a partial head waits for its answer (or the linger)
+      // rather than following it alone: arrivals faster than a round trip share one request.
+      const bool linger = memo.last_full || !room_for_partial(kind, want, now) ||
+                          (want < cap && in_flight_from(key));
+      return TakeAction{zone_id, group, flight_ids_(), limiter_.budget(kind, cap, now), linger};
     }
   }
   return WaitAction{wake};
@@ -161,14 +165,26 @@ std::optional<EngineFlight> AccountEngine::on_taken(const TakeAction& action, Ta
     if (result.ready_in_ms) {
       memo.ready = now + milliseconds(*result.ready_in_ms);
       memo.empty = false;
+      // The answer the head lingered for may have come while the take was out: then it is not
+      // held to the linger (a take the engine let go at once lingered by configuration; keep it).
+      const auto pending = static_cast<std::size_t>(std::max<std::int64_t>(memo.pending_seen, 0));
+      const BatchCaps caps{limits_.max_ops_per_request, limits_.max_urls_per_request};
+      const std::size_t want = std::min(pending, cap_of(action.group, caps));
+      if (action.linger && !memo.last_full && !in_flight_from(key) &&
+          room_for_partial(kind_of(action.group), want, now)) {
+        memo.ready.reset();
+      }
     } else {
       memo.ready.reset();
       memo.empty = true;
     }
     return std::nullopt;
   }
-  memos_.erase(key);
   const Kind kind = kind_of(action.group);
+  const BatchCaps caps{limits_.max_ops_per_request, limits_.max_urls_per_request};
+  QueueMemo taken;  // what the queue's next head is judged by
+  taken.last_full = result.members.size() >= cap_of(action.group, caps);
+  memos_[key] = taken;
   EngineFlight flight;
   flight.id = action.flight;
   flight.zone_id = action.zone_id;
@@ -197,10 +213,37 @@ void AccountEngine::on_take_failed(const TakeAction& action, Clock::time_point n
   memo.pending_seen = -1;
 }
 
+bool AccountEngine::in_flight_from(const QueueKey& key) const {
+  return std::any_of(flights_.begin(), flights_.end(), [&](const auto& entry) {
+    return entry.second.zone_id == key.zone_id && entry.second.group == key.group;
+  });
+}
+
+bool AccountEngine::room_for_partial(Kind kind, std::size_t count, Clock::time_point now) const {
+  // Half of each budget stays in reserve: a lone item costs one request (and its URL tokens), and
+  // spending the reserve on them would make the next backlog's full batches wait. The sizes are
+  // the limiter's (a full URL batch always fits its bucket; a request needs one flex token).
+  if (kind == Kind::file) {
+    const double size = std::max(limits_.urls_per_second,
+                                 static_cast<double>(std::max(limits_.max_urls_per_request, 1)));
+    if (limiter_.url_tokens(now) - static_cast<double>(count) < size / 2) return false;
+  } else if (limiter_.flex_tokens(now) - 1 < std::max(limits_.burst, 1.0) / 2) {
+    return false;
+  }
+  return limits_.global_requests <= 0 ||
+         2 * (limiter_.global_used(now) + 1) <= limits_.global_requests;
+}
+
 FlightOutcome AccountEngine::finish(std::int64_t flight_id) {
   FlightOutcome outcome;
   if (auto it = flights_.find(flight_id); it != flights_.end()) {
     if (it->second.probe) probe_in_flight_ = false;
+    // A head lingering only for this answer may go now; one lingering for budget or demand is
+    // taken again and lingers on to the same deadline.
+    if (auto memo = memos_.find(QueueKey{it->second.zone_id, it->second.group});
+        memo != memos_.end() && !memo->second.last_full) {
+      memo->second.ready.reset();
+    }
     flights_.erase(it);
   }
   return outcome;

@@ -4,7 +4,8 @@
 // nothing here does I/O: the Dispatcher performs the actions it returns and reports back.
 //
 // Nothing is kept per queued item: the engine sees the queue through the store's counts and
-// remembers, per queue, only when its lingering head becomes ready.
+// remembers, per queue, only when its lingering head becomes ready and whether its last batch was
+// full.
 #pragma once
 
 #include <chrono>
@@ -45,6 +46,11 @@ struct TakeAction {  // take one batch from the head of this queue (store.h's ta
   Group group = Group::file;
   std::int64_t flight = 0;
   std::size_t budget = 0;  // items the limiter admits now (files: URL tokens)
+  // False when a partial head may leave without lingering: the queue's demand is below a batch
+  // (its last batch was not full and none of its requests is out) and sending it now leaves the
+  // account at least half of each budget it draws on, so no full batch is made to wait
+  // (docs/delivery.md, "Adaptive linger"). batching.adaptive: false ignores it.
+  bool linger = true;
 };
 struct SendAction {  // send this flight now (a half of a refused batch, already in flight)
   EngineFlight flight;
@@ -122,6 +128,9 @@ class AccountEngine {
     std::optional<Clock::time_point> ready;  // its partial head lingers until then
     bool empty = false;                      // the take found nothing (counts were stale)
     std::optional<Clock::time_point> retry;  // a take failed: not again before then, full or not
+    // Its last batch was full: demand outruns a batch, so a partial head waits for companions
+    // however much budget there is (a burst must not leave one small request per arrival).
+    bool last_full = false;
   };
   struct QueueKey {
     std::string zone_id;
@@ -135,6 +144,9 @@ class AccountEngine {
   [[nodiscard]] bool blocked_by_broader(const std::string& zone_id, Group group,
                                         const QueueCounts& counts) const;
   FlightOutcome finish(std::int64_t flight_id);
+  // Whether `count` items of `kind` may leave now as a partial batch (see TakeAction::linger).
+  [[nodiscard]] bool room_for_partial(Kind kind, std::size_t count, Clock::time_point now) const;
+  [[nodiscard]] bool in_flight_from(const QueueKey& key) const;
 
   std::string name_;
   Limits limits_;

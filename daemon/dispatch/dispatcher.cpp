@@ -257,7 +257,9 @@ void Dispatcher::take(const std::string& account, const TakeAction& action) {
   request.caps = BatchCaps{limits.max_ops_per_request, limits.max_urls_per_request};
   // The limiter's budget bounds the batch: it is cut to what may be sent now.
   request.budget = action.budget;
-  request.linger_ms = config_->batching.linger.count();
+  // A partial head waits for companions only when the engine says the budget is tight.
+  request.linger_ms =
+      config_->batching.adaptive && !action.linger ? 0 : config_->batching.linger.count();
   request.now_ms = wall_ms();
   request.account = account;
   request.keep_sends_after_ms = request.now_ms - to_ms(limits.global_window);

@@ -1747,5 +1747,165 @@ TEST(AccountEngine, NoPendingWorkMeansWaitWithoutDeadline) {
   EXPECT_FALSE(as_wait(foreign)->until);
 }
 
+// ================================================================================================
+// 14. Adaptive linger
+// ================================================================================================
+
+Limits business() {
+  return limits_for_plan(Plan::business);
+}
+
+// next() must take now; whether the take lets a partial head linger.
+std::optional<bool> take_lingers(AccountEngine& engine, Clock::time_point now,
+                                 const QueueCounts& counts) {
+  const auto action = engine.next(now, counts);
+  const auto* take = as_take(action);
+  if (take == nullptr) {
+    ADD_FAILURE() << "expected a TakeAction, got " << describe(action);
+    return std::nullopt;
+  }
+  return take->linger;
+}
+
+TEST(AccountEngine, LoneItemWithAFullBudgetGoesAtOnce) {
+  for (const Group group : {Group::file, Group::tag, Group::host}) {
+    Rig rig(business());
+    EXPECT_EQ(take_lingers(rig.engine, t0, pending(kZoneA, group, 1)), false) << to_string(group);
+  }
+}
+
+TEST(AccountEngine, LoneItemLingersWhenTheUrlBucketIsBelowHalf) {
+  RecentSends recent;
+  recent.last_urls = t0 - milliseconds(400);  // 600 of 1500 URL tokens: below the half kept
+  Rig rig(business(), recent);
+  EXPECT_EQ(take_lingers(rig.engine, t0, pending(kZoneA, Group::file, 1)), true);
+  // Refilled past half: the next lone item goes at once again.
+  Rig later(business(), recent);
+  EXPECT_EQ(take_lingers(later.engine, t0 + milliseconds(200), pending(kZoneA, Group::file, 1)),
+            false);
+}
+
+TEST(AccountEngine, LoneTagLingersWhenTheFlexBucketIsBelowHalf) {
+  RecentSends recent;
+  recent.last_flex = t0 - seconds(2);  // 20 of 50 flex tokens
+  Rig rig(business(), recent);
+  EXPECT_EQ(take_lingers(rig.engine, t0, pending(kZoneA, Group::tag, 1)), true);
+}
+
+TEST(AccountEngine, LoneItemLingersWhenHalfTheGlobalWindowIsUsed) {
+  RecentSends recent;
+  for (int i = 0; i < 600; ++i) recent.all.push_back(t0 - seconds(60) + milliseconds(50 * i));
+  Rig rig(business(), recent);
+  EXPECT_EQ(take_lingers(rig.engine, t0, pending(kZoneA, Group::file, 1)), true);
+}
+
+TEST(AccountEngine, TrickleGoesAtOnceUntilHalfTheGlobalWindowIsSpent) {
+  // One URL every 50 ms (the measurement): each goes alone, at once, while the API-wide
+  // window keeps half its requests; then they linger and batch up.
+  Rig rig(business());
+  int at_once = 0;
+  auto now = t0;
+  for (int i = 0; i < 700; ++i, now += milliseconds(50)) {
+    const auto counts = pending(kZoneA, Group::file, 1);
+    const auto action = rig.engine.next(now, counts);
+    const auto* take = as_take(action);
+    ASSERT_NE(take, nullptr) << i << ": " << describe(action);
+    if (take->linger) {
+      rig.engine.on_taken(*take, lingering(200), now, counts);
+      break;
+    }
+    ++at_once;
+    auto flight = rig.engine.on_taken(*take, batch(Group::file, 1, i + 1), now, counts);
+    ASSERT_TRUE(flight);
+    rig.engine.on_answer(flight->id, ok(), now + milliseconds(1));
+    rig.engine.next(now + milliseconds(1), QueueCounts{});  // the queue drained
+  }
+  EXPECT_EQ(at_once, 600);
+}
+
+TEST(AccountEngine, BurstSendsFullBatchesAndItsTailLingers) {
+  Rig rig(business());
+  // The burst's first look sees more than a batch: a full one goes.
+  const auto first = take_one(rig.engine, t0, pending(kZoneA, Group::file, 150), 100);
+  ASSERT_TRUE(first);
+  // The rest is partial and the budget is plentiful, but the queue's last batch was full: the
+  // burst is still arriving, so its tail waits for companions.
+  const auto tail_counts = pending(kZoneA, Group::file, 50);
+  const auto tail = rig.engine.next(t0, tail_counts);
+  ASSERT_NE(as_take(tail), nullptr) << describe(tail);
+  EXPECT_TRUE(as_take(tail)->linger);
+  EXPECT_FALSE(rig.engine.on_taken(*as_take(tail), lingering(200), t0, tail_counts));
+  const auto ready = expect_future_wait(rig.engine, t0 + milliseconds(10), tail_counts);
+  EXPECT_EQ(ready, t0 + milliseconds(200));
+  // More arrived: a full batch again, and the next tail still lingers.
+  ASSERT_TRUE(
+      take_one(rig.engine, t0 + milliseconds(20), pending(kZoneA, Group::file, 180), 100, 200));
+  EXPECT_EQ(take_lingers(rig.engine, t0 + milliseconds(20), pending(kZoneA, Group::file, 80)),
+            true);
+}
+
+TEST(AccountEngine, AfterAPartialBatchTheNextLoneItemGoesAtOnce) {
+  Rig rig(business());
+  const auto full = take_one(rig.engine, t0, pending(kZoneA, Group::file, 100), 100);
+  ASSERT_TRUE(full);
+  // The tail lingered and left partial: demand fell below a batch.
+  const auto tail =
+      take_one(rig.engine, t0 + milliseconds(200), pending(kZoneA, Group::file, 30), 30, 200);
+  ASSERT_TRUE(tail);
+  rig.engine.on_answer(full->id, ok(), t0 + milliseconds(205));
+  rig.engine.on_answer(tail->id, ok(), t0 + milliseconds(205));
+  EXPECT_EQ(take_lingers(rig.engine, t0 + milliseconds(210), pending(kZoneA, Group::file, 1)),
+            false);
+}
+
+TEST(AccountEngine, PartialHeadWaitsForItsQueuesRequestThenGoesOnTheAnswer) {
+  Rig rig(business());
+  const auto first = take_one(rig.engine, t0, pending(kZoneA, Group::file, 1), 1);
+  ASSERT_TRUE(first);
+  // Arrivals while the first request is out linger (for the answer, at most the linger)...
+  const auto counts = pending(kZoneA, Group::file, 3);
+  const auto action = rig.engine.next(t0 + milliseconds(5), counts);
+  const auto* take = as_take(action);
+  ASSERT_NE(take, nullptr) << describe(action);
+  EXPECT_TRUE(take->linger);
+  EXPECT_FALSE(rig.engine.on_taken(*take, lingering(200), t0 + milliseconds(5), counts));
+  EXPECT_EQ(expect_future_wait(rig.engine, t0 + milliseconds(6), counts), t0 + milliseconds(205));
+  // ...a request of another queue does not hold them...
+  const auto tags = pending(kZoneA, Group::tag, 1);
+  const auto tag_action = rig.engine.next(t0 + milliseconds(6), tags);
+  ASSERT_NE(as_take(tag_action), nullptr) << describe(tag_action);
+  EXPECT_FALSE(as_take(tag_action)->linger);
+  EXPECT_FALSE(rig.engine.on_taken(*as_take(tag_action), nothing(), t0 + milliseconds(6), tags));
+  // ...and the answer sends them at once, together.
+  rig.engine.on_answer(first->id, ok(), t0 + milliseconds(20));
+  EXPECT_EQ(take_lingers(rig.engine, t0 + milliseconds(20), counts), false);
+}
+
+TEST(AccountEngine, AnswerDuringTheLingeringTakeStillReleasesTheHead) {
+  Rig rig(business());
+  const auto first = take_one(rig.engine, t0, pending(kZoneA, Group::file, 1), 1);
+  ASSERT_TRUE(first);
+  const auto counts = pending(kZoneA, Group::file, 1);
+  const auto action = rig.engine.next(t0 + milliseconds(5), counts);
+  const auto* take = as_take(action);
+  ASSERT_NE(take, nullptr) << describe(action);
+  EXPECT_TRUE(take->linger);
+  // The answer comes before the take reports that the head lingers.
+  rig.engine.on_answer(first->id, ok(), t0 + milliseconds(6));
+  EXPECT_FALSE(rig.engine.on_taken(*take, lingering(200), t0 + milliseconds(7), counts));
+  EXPECT_EQ(take_lingers(rig.engine, t0 + milliseconds(7), counts), false);
+}
+
+TEST(AccountEngine, HeadLingeredByConfigurationIsNotRetakenInALoop) {
+  // batching.adaptive: false -- the engine let the head go, the store lingered it anyway.
+  Rig rig(business());
+  const auto counts = pending(kZoneA, Group::file, 1);
+  const auto action = rig.engine.next(t0, counts);
+  ASSERT_NE(as_take(action), nullptr) << describe(action);
+  EXPECT_FALSE(as_take(action)->linger);
+  EXPECT_FALSE(rig.engine.on_taken(*as_take(action), lingering(200), t0, counts));
+  EXPECT_EQ(expect_future_wait(rig.engine, t0 + milliseconds(1), counts), t0 + milliseconds(200));
+}
+
 }  // namespace
 }  // namespace purgeq

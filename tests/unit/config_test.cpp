@@ -212,6 +212,7 @@ zones:
     account: side
 batching:
   linger: 0ms
+  adaptive: false
 retry:
   initial: 250ms
   max: 2m
@@ -267,6 +268,7 @@ access:
   EXPECT_EQ(config.zones[1].hosts, (std::vector<std::string>{"example.org", "*.example.org"}));
 
   EXPECT_EQ(config.batching.linger, milliseconds(0));
+  EXPECT_FALSE(config.batching.adaptive);
   EXPECT_EQ(config.retry.initial, milliseconds(250));
   EXPECT_EQ(config.retry.max, minutes(2));
   EXPECT_EQ(config.retry.give_up_after, hours(1));
@@ -295,6 +297,7 @@ TEST_F(ConfigTest, AbsentSectionsKeepDefaults) {
   EXPECT_EQ(config.cloudflare.timeout, seconds(30));
   EXPECT_FALSE(config.dry_run);
   EXPECT_EQ(config.batching.linger, milliseconds(200));
+  EXPECT_TRUE(config.batching.adaptive);
   EXPECT_EQ(config.retry.initial, seconds(1));
   EXPECT_EQ(config.retry.max, minutes(5));
   EXPECT_EQ(config.retry.give_up_after, hours(72));
@@ -341,7 +344,8 @@ TEST_F(ConfigTest, UnknownKeySuggestsTheNearestOne) {
 
 TEST_F(ConfigTest, UnknownKeyWithoutNearOneListsTheValidKeys) {
   EXPECT_EQ(problems_of(minimal("batching:\n  flush_after: 1s\n")),
-            (std::vector<std::string>{"batching.flush_after: unknown key (valid keys: linger)"}));
+            (std::vector<std::string>{
+                "batching.flush_after: unknown key (valid keys: linger, adaptive)"}));
   EXPECT_EQ(
       problems_of(minimal("cloudflare:\n  email: a@b.c\n")),
       (std::vector<std::string>{"cloudflare.email: unknown key (valid keys: api_base, timeout)"}));
