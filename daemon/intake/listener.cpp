@@ -514,14 +514,9 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
     // coroutine has completed.
     asio::co_spawn(state->acceptor.get_executor(), session_loop(state, session),
                    asio::bind_cancellation_slot(
-                       session->cancel.slot(), [session](const std::exception_ptr& error) {
-                         if (!error) return;
-                         try {
-                           std::rethrow_exception(error);
-                         } catch (const std::exception& e) {
-                           log::error("session_failed", "error={}", log::quote(e.what()));
-                         }
-                       }));
+                       session->cancel.slot(),
+                       [session, log = log_coroutine_failure("session_failed", "unix")](
+                           const std::exception_ptr& error) { log(error); }));
   }
 }
 

@@ -5,6 +5,8 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -68,6 +70,10 @@ struct TcpListener::State {
   struct Session {
     explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
     beast::tcp_stream stream;
+    // Bound to the session coroutine: emitting it cancels whatever the session awaits, its
+    // handler's awaits included, so a stop deadline ends sessions rather than leaving them
+    // suspended past the io_context.
+    asio::cancellation_signal cancel;
     bool reading = true;  // idle or receiving a request: may be closed by stop()
   };
 
@@ -92,6 +98,7 @@ struct TcpListener::State {
     for (auto* session : sessions.all()) {
       boost::system::error_code ec;
       session->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+      session->cancel.emit(asio::cancellation_type::terminal);
       session->stream.socket().cancel(ec);
     }
   }
@@ -232,8 +239,13 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
     socket.set_option(tcp::no_delay(true), option_ec);  // a reset socket is the session's problem
     auto session = std::make_shared<Session>(std::move(socket));
     state->sessions.add(session.get());
-    asio::co_spawn(state->acceptor.get_executor(), session_loop(state, session),
-                   log_coroutine_failure("session_failed", "tcp"));
+    // The completion handler keeps the session (and its cancellation signal) alive until the
+    // coroutine has completed.
+    asio::co_spawn(
+        state->acceptor.get_executor(), session_loop(state, session),
+        asio::bind_cancellation_slot(
+            session->cancel.slot(), [session, log = log_coroutine_failure("session_failed", "tcp")](
+                                        const std::exception_ptr& error) { log(error); }));
   }
 }
 

@@ -14,6 +14,9 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <future>
 #include <string>
@@ -45,6 +48,11 @@ class TcpListenerTest : public ::testing::Test {
         },
         [this](const HttpRequestMessage& request,
                const std::string&) -> asio::awaitable<HttpResponseMessage> {
+          if (request.target() == "/slow") {
+            // A handler stuck on something slow (a store job, in the daemon).
+            asio::steady_timer wait(co_await asio::this_coro::executor, 60s);
+            co_await wait.async_wait(asio::use_awaitable);
+          }
           ++handled_;
           last_body_size_ = request.body().size();
           HttpResponseMessage ok{http::status::ok, 11};
@@ -232,6 +240,33 @@ TEST_F(TcpListenerTest, StopClosesIdleConnectionsAndDrainEnds) {
   EXPECT_LE(::recv(fd, &byte, 1, 0), 0) << "the idle connection was closed";
   ::close(fd);
   listener_.reset();
+}
+
+TEST_F(TcpListenerTest, TheStopDeadlineCancelsAHandlerThatIsStillRunning) {
+  start();
+  const int fd = connect_client();
+  send_all(fd, "POST /slow HTTP/1.1\r\nHost: t\r\nAuthorization: ok\r\nContent-Length: 0\r\n\r\n");
+  std::this_thread::sleep_for(200ms);  // the handler is waiting
+  std::promise<void> drained;
+  const auto started = std::chrono::steady_clock::now();
+  asio::post(io_, [&] {
+    listener_->stop();
+    listener_->drain(300ms, [&] { drained.set_value(); });
+  });
+  ASSERT_EQ(drained.get_future().wait_for(3s), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  // Cancelled, not left suspended: the session ends and gives its slot back.
+  for (int i = 0; i < 50; ++i) {
+    std::promise<std::size_t> count;
+    asio::post(io_, [&] { count.set_value(listener_->connections()); });
+    if (count.get_future().get() == 0) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  std::promise<std::size_t> final_count;
+  asio::post(io_, [&] { final_count.set_value(listener_->connections()); });
+  EXPECT_EQ(final_count.get_future().get(), 0U);
+  EXPECT_EQ(handled_, 0) << "the slow handler never finished";
+  ::close(fd);
 }
 
 }  // namespace
