@@ -45,8 +45,10 @@ class LatencyTest(unittest.TestCase):
         print(f"\ntrickle: 100 URLs one per 50 ms, linger {LINGER * 1000:.0f} ms: "
               f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
               f"{fake.stats()['accepted']} requests")
-        # Loose for noisy CI machines; the 30 ms is measured in docs/delivery.md.
-        self.assertLessEqual(p99, 0.1)
+        # The behaviour, not the speed target: URLs do not wait out the linger. How fast they go
+        # (the p99 of 30 ms) is a benchmark's question: bench/run_latency.py, results in
+        # docs/benchmarks.md.
+        self.assertLess(p50, LINGER / 2)
 
     def test_without_adaptive_a_lone_url_waits_out_the_linger(self):
         fake = FakeFixture(self, default_fake_config())
