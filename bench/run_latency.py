@@ -182,51 +182,38 @@ def paced(args):
         yield i
 
 
-def trickle_daemon(daemon, args, label):
-    conn = harness.UnixHTTPConnection(daemon.socket_path, timeout=30)
+def trickle(conn, args, label, path, headers, body_of, ok_status):
+    """Sends one URL per tick on `conn`; returns {url: (call started, answer read)} and errors."""
     sent = {}
     errors = []
     try:
         for i in paced(args):
             url = f"https://{HOST}/{label}/{i:05d}.html"
-            body = json.dumps({"files": [url], "zone": ZONE_NAME})
             t0 = time.monotonic()
-            conn.request("POST", "/v1/purge", body=body,
-                         headers={"Content-Type": "application/json"})
+            conn.request("POST", path, body=json.dumps(body_of(url)), headers=headers)
             response = conn.getresponse()
             raw = response.read()
             t1 = time.monotonic()
-            if response.status != 202:
+            if response.status != ok_status:
                 errors.append(f"{url}: {response.status} {raw[:200]!r}")
                 continue
             sent[url] = (t0, t1)
     finally:
         conn.close()
     return sent, errors
+
+
+def trickle_daemon(daemon, args, label):
+    return trickle(harness.UnixHTTPConnection(daemon.socket_path, timeout=30), args, label,
+                   "/v1/purge", {"Content-Type": "application/json"},
+                   lambda url: {"files": [url], "zone": ZONE_NAME}, 202)
 
 
 def trickle_direct(fake, args, label):
-    conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=30)
-    sent = {}
-    errors = []
-    path = f"/client/v4/zones/{ZONE_ID}/purge_cache"
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
-    try:
-        for i in paced(args):
-            url = f"https://{HOST}/{label}/{i:05d}.html"
-            body = json.dumps({"files": [url]})
-            t0 = time.monotonic()
-            conn.request("POST", path, body=body, headers=headers)
-            response = conn.getresponse()
-            raw = response.read()
-            t1 = time.monotonic()
-            if response.status != 200:
-                errors.append(f"{url}: {response.status} {raw[:200]!r}")
-                continue
-            sent[url] = (t0, t1)
-    finally:
-        conn.close()
-    return sent, errors
+    return trickle(http.client.HTTPConnection("127.0.0.1", fake.port, timeout=30), args, label,
+                   f"/client/v4/zones/{ZONE_ID}/purge_cache",
+                   {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+                   lambda url: {"files": [url]}, 200)
 
 
 def collect(fake, sent, timeout):
