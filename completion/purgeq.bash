@@ -50,6 +50,10 @@ _purgeq() {
       # A zone name or id, a duration: nothing to guess.
       return 0
       ;;
+    --priority)
+      mapfile -t COMPREPLY < <(compgen -W "high normal bulk" -- "$cur")
+      return 0
+      ;;
   esac
   # --wait=S: a duration, nothing to offer. (A bare --wait is a flag: after it comes the
   # command or an item, or optionally a duration as its own word.)
@@ -62,7 +66,7 @@ _purgeq() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     word=${COMP_WORDS[i]}
     case $word in
-      --socket | --zone | -H | --header | --timeout) ((i++)) ;;
+      --socket | --zone | --priority | -H | --header | --timeout) ((i++)) ;;
       --wait)
         # `--wait 120`: a following word that reads as seconds is the limit, not the command.
         if ((i + 1 < COMP_CWORD)) && _purgeq_is_duration "${COMP_WORDS[i + 1]}"; then
@@ -81,10 +85,10 @@ _purgeq() {
   if [[ $cur == -* ]]; then
     local options
     case $command in
-      '') options="--socket --zone --wait --json -H --header -h --help --version" ;;
-      url) options="--socket --zone --wait --json -H --header -h --help" ;;
-      tag | host | prefix) options="--socket --zone --wait --json -h --help" ;;
-      everything) options="--socket --zone --wait --json --yes -y -h --help" ;;
+      '') options="--socket --zone --priority --wait --json -H --header -h --help --version" ;;
+      url) options="--socket --zone --priority --wait --json -H --header -h --help" ;;
+      tag | host | prefix) options="--socket --zone --priority --wait --json -h --help" ;;
+      everything) options="--socket --zone --priority --wait --json --yes -y -h --help" ;;
       wait) options="--socket --json --timeout -h --help" ;;
       status | show | failed | retry-failed) options="--socket --json -h --help" ;;
       *) options="-h --help" ;;

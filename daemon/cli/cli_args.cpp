@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "model/ascii.h"
+#include "model/lane.h"
 
 namespace purgeq::cli {
 namespace {
@@ -69,7 +70,9 @@ Footers footer_parts(Command command) {
   purgeq url https://www.example.com/ https://www.example.com/css/site.css
   purgeq --wait=600 url - < changed-urls.txt
   purgeq url https://www.example.com/ -H 'CF-Device-Type: mobile'
-`-` in place of the URLs reads them from stdin, one per line.)",
+  purgeq --priority bulk url - < sitemap-urls.txt
+`-` in place of the URLs reads them from stdin, one per line. --priority picks the lane (high
+goes before normal, normal before bulk); without it the daemon's config decides (normal).)",
               kSubmitExits};
     case Command::tag:
       return {R"(Examples:
@@ -258,12 +261,14 @@ namespace {
 struct OptionSet {
   std::string socket;
   std::string zone;
+  std::string priority;
   std::string wait_text;
   bool json = false;
   bool yes = false;
   std::vector<std::string> headers;
   CLI::Option* socket_opt = nullptr;
   CLI::Option* zone_opt = nullptr;
+  CLI::Option* priority_opt = nullptr;
   CLI::Option* wait_opt = nullptr;
   CLI::Option* json_opt = nullptr;
   CLI::Option* header_opt = nullptr;
@@ -276,6 +281,10 @@ void add_options(CLI::App& app, OptionSet& set, bool submit, bool url, bool ever
   if (submit) {
     set.zone_opt =
         app.add_option("--zone", set.zone, "zone name or id the items belong to")->type_name("Z");
+    set.priority_opt =
+        app.add_option("--priority", set.priority,
+                       "lane: high, normal or bulk (default: the daemon's, normally normal)")
+            ->type_name("LANE");
     set.wait_opt = app.add_flag("--wait", set.wait_text, std::string(kWaitHelp));
   }
   set.json_opt = app.add_flag("--json", set.json,
@@ -313,7 +322,7 @@ std::optional<std::string> merged(std::string_view name, const CLI::Option* glob
 // The options that take a value as the next argument, so their value is never read as a flag.
 bool takes_value(std::string_view arg) {
   return arg == "-H" || arg == "--header" || arg == "--socket" || arg == "--zone" ||
-         arg == "--timeout";
+         arg == "--priority" || arg == "--timeout";
 }
 
 // `--wait 30` → `--wait=30`: CLI11 flags take values only with `=`. Only an argument that reads as
@@ -446,6 +455,8 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
       merged("--zone", global.zone_opt, global.zone, local.zone_opt, local.zone, error);
   const auto wait_text =
       merged("--wait", global.wait_opt, global.wait_text, local.wait_opt, local.wait_text, error);
+  const auto priority = merged("--priority", global.priority_opt, global.priority,
+                               local.priority_opt, local.priority, error);
   if (!error.empty()) return usage_error(error);
 
   if (socket && socket->empty()) return usage_error("--socket: empty path");
@@ -461,6 +472,17 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
     }
     if (trim(*zone).empty()) return usage_error("--zone: empty zone");
     request.zone = std::string(trim(*zone));
+  }
+
+  if (priority) {
+    if (!submit) {
+      return usage_error(fmt::format(
+          "--priority applies to url, tag, host, prefix and everything, not to {}", command_name));
+    }
+    if (!lane_from_string(*priority)) {
+      return usage_error(fmt::format("--priority=\"{}\": expected {}", *priority, kLaneNames));
+    }
+    request.priority = *priority;
   }
 
   if (wait_text) {

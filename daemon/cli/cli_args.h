@@ -76,6 +76,8 @@ struct CliRequest {
   // (case-insensitively); every item of the command carries all of them.
   std::vector<Header> headers;
   std::string zone;  // --zone: name or id for the body's "zone"; empty = let the daemon route
+  // --priority: "high", "normal" or "bulk" for the body's "priority"; empty = the daemon's default
+  std::string priority;
   // Submit commands with --wait, and the `wait` command: poll the intent until it is terminal.
   bool wait = false;
   // With `wait`: the bound (--wait=S, wait --timeout S); nullopt waits without limit.

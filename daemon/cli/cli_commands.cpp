@@ -314,6 +314,7 @@ json::object build_purge_body(const CliRequest& request) {
       break;
   }
   if (!request.zone.empty()) body["zone"] = request.zone;
+  if (!request.priority.empty()) body["priority"] = request.priority;
   return body;
 }
 

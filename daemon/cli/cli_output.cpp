@@ -362,8 +362,13 @@ Verdict intent_verdict(const json::value& intent, bool timed_out) {
 }
 
 std::string format_accepted(const json::value& answer) {
-  return fmt::format("queued {} as intent {}\n", plural(count_of(answer, "items"), "item", "items"),
-                     string_member(answer, "id"));
+  // The lane is news only when it is not the default one.
+  const auto priority = string_member(answer, "priority");
+  return fmt::format(
+      "queued {} as intent {}{}\n", plural(count_of(answer, "items"), "item", "items"),
+      string_member(answer, "id"),
+      priority.empty() || priority == "normal" ? std::string()
+                                               : fmt::format(" (priority {})", priority));
 }
 
 std::string format_outcome(const json::value& intent) {
@@ -392,6 +397,9 @@ std::string format_intent(const json::value& intent) {
   const auto created = string_member(intent, "created_at");
   std::string out =
       fmt::format("intent {}: {}", string_member(intent, "id"), string_member(intent, "status"));
+  if (const auto priority = string_member(intent, "priority"); !priority.empty()) {
+    out += fmt::format(", priority {}", priority);
+  }
   if (!created.empty()) out += fmt::format(" (created {})", created);
   out += '\n';
   out += fmt::format("  {}: {} queued, {} in flight, {} purged, {} failed\n",

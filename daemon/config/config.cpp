@@ -480,8 +480,9 @@ class Loader {
     if (!expect_list(checker_, section)) return;
     for (const auto& item : items(section)) {
       if (!expect_map(checker_, item, false)) continue;
-      const MapView view(checker_, item,
-                         {"name", "zones", "kinds", "token_file", "token_env", "token_credential"});
+      const MapView view(
+          checker_, item,
+          {"name", "zones", "kinds", "token_file", "token_env", "token_credential", "priority"});
       ApiClient client;
       if (auto f = view.get("name")) {
         if (auto name = read_string(checker_, *f)) client.name = *name;
@@ -503,6 +504,9 @@ class Loader {
               f, unknown_value("kind", name, {"file", "tag", "host", "prefix", "everything"}));
         }
       });
+      if (auto f = view.get("priority")) {
+        if (auto lane = read_lane(*f)) client.priority = *lane;
+      }
       load_token(item, view, client.token_source, client.token, true);
       // The token is the client's only identity on TCP, guessed at network speed: it must be
       // long enough that guessing is hopeless (Cloudflare's own tokens are 40 characters).
@@ -670,7 +674,7 @@ class Loader {
 
   void load_batching(const Field& section) {
     if (!expect_map(checker_, section, true)) return;
-    const MapView view(checker_, section, {"linger", "adaptive"});
+    const MapView view(checker_, section, {"linger", "adaptive", "lane_share_every"});
     if (auto f = view.get("linger")) {
       // 0 is valid: send as soon as anything is pending.
       if (auto linger = read_duration(checker_, *f)) config_.batching.linger = *linger;
@@ -678,6 +682,7 @@ class Loader {
     if (auto f = view.get("adaptive")) {
       if (auto adaptive = read_bool(checker_, *f)) config_.batching.adaptive = *adaptive;
     }
+    if (auto f = view.get("lane_share_every")) load_lane_share(*f);
   }
 
   void load_retry(const Field& section) {
@@ -763,7 +768,7 @@ class Loader {
       AccessRule rule;
       rule.name = item.path;
       if (!expect_map(checker_, item, false)) continue;
-      const MapView view(checker_, item, {"name", "zones", "kinds", "users", "groups"});
+      const MapView view(checker_, item, {"name", "zones", "kinds", "users", "groups", "priority"});
       if (auto f = view.get("name")) {
         if (auto name = read_string(checker_, *f)) rule.name = *name;
       }
@@ -782,6 +787,7 @@ class Loader {
               f, unknown_value("kind", name, {"file", "tag", "host", "prefix", "everything"}));
         }
       });
+      if (auto f = view.get("priority")) rule.priority = read_lane(*f);
       for_each_string(view, "users",
                       [&](const Field&, const std::string& user) { rule.users.push_back(user); });
       for_each_string(view, "groups", [&](const Field&, const std::string& group) {
@@ -802,6 +808,26 @@ class Loader {
       }
       config_.access.push_back(std::move(rule));
     }
+  }
+
+  // Priority lanes (docs/delivery.md): `access[].priority`, `api_clients[].priority`.
+  std::optional<Lane> read_lane(const Field& f) {
+    const auto name = read_string(checker_, f);
+    if (!name) return std::nullopt;
+    if (auto lane = lane_from_string(*name)) return lane;
+    checker_.add(f, unknown_value("priority", *name, {"high", "normal", "bulk"}));
+    return std::nullopt;
+  }
+
+  void load_lane_share(const Field& f) {
+    const auto value = read_int(checker_, f);
+    if (!value) return;
+    // 1 would give every lane every request (no priority); above 1000 the share means nothing.
+    if (*value < 2 || *value > 1000) {
+      checker_.add(f, fmt::format("must be between 2 and 1000, got {}", *value));
+      return;
+    }
+    config_.batching.lane_share_every = static_cast<int>(*value);
   }
 
   template <class Fn>

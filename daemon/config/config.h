@@ -13,6 +13,7 @@
 #include "config/duration.h"
 #include "config/plans.h"
 #include "model/item.h"
+#include "model/lane.h"
 #include "observe/log_level.h"
 
 namespace purgeq {
@@ -55,6 +56,9 @@ struct AccessRule {
   std::vector<std::string> users;  // user names or numeric uids allowed
   std::vector<std::string>
       groups;  // group names or numeric gids allowed (primary or supplementary)
+  // The lane of the intents this rule admits, unless the intent names one (docs/delivery.md,
+  // "Priority lanes"); the first rule in order that sets one and matches decides.
+  std::optional<Lane> priority;
 };
 
 // A Cloudflare API client admitted on the TCP listener (`api_clients:`): it authenticates with its
@@ -65,6 +69,7 @@ struct ApiClient {
   std::string token;         // secret: never log, print or expose
   std::vector<std::string> zones;  // zone names; empty = every zone
   std::vector<Kind> kinds;         // empty = every kind (purge_everything is the kind "everything")
+  Lane priority = Lane::normal;    // the lane of its intents (it cannot name one on the wire)
 };
 
 struct Config {
@@ -91,6 +96,9 @@ struct Config {
     // Partial batches go at once while the account's budget is plentiful; linger is then only
     // the bound for when it is tight (docs/delivery.md, "Adaptive linger").
     bool adaptive = true;
+    // Priority lanes: a lower lane with items waiting gets at least one request in this many
+    // (docs/delivery.md, "Priority lanes").
+    int lane_share_every = 10;
   } batching;
   struct Retry {
     Duration initial = std::chrono::seconds(1);

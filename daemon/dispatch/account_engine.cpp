@@ -101,67 +101,142 @@ EngineAction AccountEngine::next(Clock::time_point now, const QueueCounts& count
     return SendAction{std::move(flight)};
   }
 
-  // Zones take turns, so one zone's backlog does not starve the others of the account's budget.
+  // Lanes first (high before normal before bulk, with a share for the passed-over), then zones
+  // in turns, so one zone's backlog does not starve the others of the account's budget.
   const std::size_t zones = zone_ids_.size();
   std::array<bool, 2> bucket_blocked{};  // [files, flex]: a refusal there blocks smaller asks too
-  for (std::size_t k = 0; k < zones; ++k) {
-    const std::string& zone_id = zone_ids_[(round_robin_ + k) % zones];
-    for (const Group group : kGroupOrder) {
-      const auto pending = counts.of(zone_id, group, TargetState::pending);
-      const QueueKey key{zone_id, group};
-      if (pending == 0) {
-        memos_.erase(key);
-        continue;
-      }
-      if (blocked_by_broader(zone_id, group, counts)) continue;
-      const Kind kind = kind_of(group);
-      const BatchCaps caps{limits_.max_ops_per_request, limits_.max_urls_per_request};
-      const std::size_t cap = cap_of(group, caps);
-      if (auto it = memos_.find(key); it != memos_.end()) {
-        const QueueMemo& memo = it->second;
-        const bool changed = memo.pending_seen != pending;
-        if (memo.empty && !changed) continue;
-        if (memo.retry && now < *memo.retry) {
-          earliest(wake, *memo.retry);
+  for (const Lane lane : lane_order(counts)) {
+    for (std::size_t k = 0; k < zones; ++k) {
+      const std::string& zone_id = zone_ids_[(round_robin_ + k) % zones];
+      for (const Group group : kGroupOrder) {
+        const QueueKey key{zone_id, group, lane};
+        if (counts.pending_in(zone_id, group, lane) == 0) {
+          memos_.erase(key);
           continue;
         }
-        // A lingering head stays so until its time or until enough arrived for a full batch.
-        if (memo.ready && now < *memo.ready && static_cast<std::size_t>(pending) < cap) {
-          earliest(wake, *memo.ready);
+        if (!blocked_by_broader(zone_id, group, counts)) {
+          if (auto take = try_queue(key, lane, k, now, counts, wake, bucket_blocked)) return *take;
           continue;
         }
+        // Its items wait for a broader purge of the zone, which may sit in a lower lane: that
+        // one goes with this lane's priority, or a bulk host purge would hold high URLs back.
+        for (const Group broader : kGroupOrder) {
+          if (broader == group) break;
+          for (const Lane other : kLanes) {
+            if (other <= lane || counts.pending_in(zone_id, broader, other) == 0) continue;
+            if (blocked_by_broader(zone_id, broader, counts)) continue;
+            const QueueKey blocker{zone_id, broader, other};
+            if (auto take = try_queue(blocker, lane, k, now, counts, wake, bucket_blocked)) {
+              return *take;
+            }
+          }
+        }
       }
-      bool& blocked = bucket_blocked[kind == Kind::file ? 0 : 1];
-      if (blocked) continue;
-      const std::size_t want = std::min(static_cast<std::size_t>(pending), cap);
-      const auto wait = limiter_.wait_for(kind, want, now);
-      if (wait > Clock::duration::zero()) {
-        blocked = true;
-        earliest(wake, now + wait);
-        continue;
-      }
-      round_robin_ = (round_robin_ + k + 1) % std::max<std::size_t>(zones, 1);
-      taking_ = true;
-      auto& memo = memos_[key];
-      memo.pending_seen = pending;
-      // While a request of this queue is out, a partial head waits for its answer (or the linger)
-      // rather than following it alone: arrivals faster than a round trip share one request.
-      const bool linger = memo.last_full || !room_for_partial(kind, want, now) ||
-                          (want < cap && in_flight_from(key));
-      return TakeAction{zone_id, group, flight_ids_(), limiter_.budget(kind, cap, now), linger};
     }
   }
   return WaitAction{wake};
+}
+
+std::optional<TakeAction> AccountEngine::try_queue(const QueueKey& key, Lane served,
+                                                   std::size_t rotate, Clock::time_point now,
+                                                   const QueueCounts& counts,
+                                                   std::optional<Clock::time_point>& wake,
+                                                   std::array<bool, 2>& bucket_blocked) {
+  const auto pending = counts.pending_in(key.zone_id, key.group, key.lane);
+  const Kind kind = kind_of(key.group);
+  const BatchCaps caps{limits_.max_ops_per_request, limits_.max_urls_per_request};
+  const std::size_t cap = cap_of(key.group, caps);
+  if (auto it = memos_.find(key); it != memos_.end()) {
+    const QueueMemo& memo = it->second;
+    const bool changed = memo.pending_seen != pending;
+    if (memo.empty && !changed) return std::nullopt;
+    if (memo.retry && now < *memo.retry) {
+      earliest(wake, *memo.retry);
+      return std::nullopt;
+    }
+    // A lingering head stays so until its time or until enough arrived for a full batch.
+    if (memo.ready && now < *memo.ready && static_cast<std::size_t>(pending) < cap) {
+      earliest(wake, *memo.ready);
+      return std::nullopt;
+    }
+  }
+  bool& blocked = bucket_blocked[kind == Kind::file ? 0 : 1];
+  if (blocked) return std::nullopt;
+  const std::size_t want = std::min(static_cast<std::size_t>(pending), cap);
+  const auto wait = limiter_.wait_for(kind, want, now);
+  if (wait > Clock::duration::zero()) {
+    // Lower lanes must not spend what this one waits for: the bucket is closed to them too.
+    blocked = true;
+    earliest(wake, now + wait);
+    return std::nullopt;
+  }
+  const std::size_t zones = std::max<std::size_t>(zone_ids_.size(), 1);
+  round_robin_ = (round_robin_ + rotate + 1) % zones;
+  taking_ = true;
+  auto& memo = memos_[key];
+  memo.pending_seen = pending;
+  // While a request of this queue is out, a partial head waits for its answer (or the linger)
+  // rather than following it alone: arrivals faster than a round trip share one request.
+  const bool linger =
+      memo.last_full || !room_for_partial(kind, want, now) || (want < cap && in_flight_from(key));
+  TakeAction action;
+  action.zone_id = key.zone_id;
+  action.group = key.group;
+  action.lane = key.lane;
+  action.served = served;
+  action.flight = flight_ids_();
+  action.budget = limiter_.budget(kind, cap, now);
+  action.linger = linger;
+  return action;
+}
+
+std::int64_t AccountEngine::lane_pending(Lane lane, const QueueCounts& counts) const {
+  std::int64_t n = 0;
+  for (const auto& zone_id : zone_ids_) {
+    for (int g = 0; g < kGroupCount; ++g)
+      n += counts.pending_in(zone_id, static_cast<Group>(g), lane);
+  }
+  return n;
+}
+
+std::array<Lane, kLaneCount> AccountEngine::lane_order(const QueueCounts& counts) const {
+  std::array<Lane, kLaneCount> order = kLanes;
+  std::optional<Lane> due;
+  for (const Lane lane : kLanes) {
+    const int passed = passed_over_[static_cast<std::size_t>(lane)];
+    if (passed < lane_share_every_ - 1 || lane_pending(lane, counts) == 0) continue;
+    if (!due || passed > passed_over_[static_cast<std::size_t>(*due)]) due = lane;
+  }
+  if (due) {
+    // The due lane first, the others in their usual order after it.
+    std::size_t at = 0;
+    order[at++] = *due;
+    for (const Lane lane : kLanes) {
+      if (lane != *due) order[at++] = lane;
+    }
+  }
+  return order;
+}
+
+void AccountEngine::note_served(Lane served, const QueueCounts& counts) {
+  for (const Lane lane : kLanes) {
+    auto& passed = passed_over_[static_cast<std::size_t>(lane)];
+    if (lane == served) {
+      passed = 0;
+    } else if (lane > served && lane_pending(lane, counts) > 0) {
+      passed = std::min(passed + 1, lane_share_every_);
+    }
+  }
 }
 
 std::optional<EngineFlight> AccountEngine::on_taken(const TakeAction& action, TakeResult result,
                                                     Clock::time_point now,
                                                     const QueueCounts& counts) {
   taking_ = false;
-  const QueueKey key{action.zone_id, action.group};
+  const QueueKey key{action.zone_id, action.group, action.lane};
   if (result.members.empty()) {
     auto& memo = memos_[key];
-    memo.pending_seen = counts.of(action.zone_id, action.group, TargetState::pending);
+    memo.pending_seen = counts.pending_in(action.zone_id, action.group, action.lane);
     if (result.ready_in_ms) {
       memo.ready = now + milliseconds(*result.ready_in_ms);
       memo.empty = false;
@@ -189,6 +264,7 @@ std::optional<EngineFlight> AccountEngine::on_taken(const TakeAction& action, Ta
   flight.id = action.flight;
   flight.zone_id = action.zone_id;
   flight.group = action.group;
+  flight.lane = action.lane;
   flight.members = std::move(result.members);
   if (must_hold(now)) {
     // A pause began while the take was out (an answer came meanwhile): the batch goes back to
@@ -198,6 +274,7 @@ std::optional<EngineFlight> AccountEngine::on_taken(const TakeAction& action, Ta
     return std::nullopt;
   }
   limiter_.charge(kind, flight.members.size(), now);
+  note_served(action.served, counts);
   flight.probe = auth_paused_;
   if (flight.probe) probe_in_flight_ = true;
   flights_.emplace(flight.id, flight);
@@ -206,7 +283,7 @@ std::optional<EngineFlight> AccountEngine::on_taken(const TakeAction& action, Ta
 
 void AccountEngine::on_take_failed(const TakeAction& action, Clock::time_point now) {
   taking_ = false;
-  auto& memo = memos_[QueueKey{action.zone_id, action.group}];
+  auto& memo = memos_[QueueKey{action.zone_id, action.group, action.lane}];
   memo.retry = now + kTakeRetry;
   memo.ready.reset();
   memo.empty = false;
@@ -215,7 +292,8 @@ void AccountEngine::on_take_failed(const TakeAction& action, Clock::time_point n
 
 bool AccountEngine::in_flight_from(const QueueKey& key) const {
   return std::any_of(flights_.begin(), flights_.end(), [&](const auto& entry) {
-    return entry.second.zone_id == key.zone_id && entry.second.group == key.group;
+    return entry.second.zone_id == key.zone_id && entry.second.group == key.group &&
+           entry.second.lane == key.lane;
   });
 }
 
@@ -240,7 +318,7 @@ FlightOutcome AccountEngine::finish(std::int64_t flight_id) {
     if (it->second.probe) probe_in_flight_ = false;
     // A head lingering only for this answer may go now; one lingering for budget or demand is
     // taken again and lingers on to the same deadline.
-    if (auto memo = memos_.find(QueueKey{it->second.zone_id, it->second.group});
+    if (auto memo = memos_.find(QueueKey{it->second.zone_id, it->second.group, it->second.lane});
         memo != memos_.end() && !memo->second.last_full) {
       memo->second.ready.reset();
     }
@@ -323,6 +401,7 @@ FlightOutcome AccountEngine::on_answer(std::int64_t flight_id, const Classified&
           split.id = flight_ids_();
           split.zone_id = flight.zone_id;
           split.group = flight.group;
+          split.lane = flight.lane;
           const auto begin = flight.members.begin() + (part == 0 ? 0 : half);
           const auto end = part == 0 ? flight.members.begin() + half : flight.members.end();
           split.members.assign(std::make_move_iterator(begin), std::make_move_iterator(end));

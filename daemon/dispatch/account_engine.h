@@ -8,6 +8,8 @@
 // full.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -31,11 +33,17 @@ namespace purgeq {
 // How long an account paused by an auth error waits before one probe request tries again.
 inline constexpr std::chrono::seconds kAuthProbeInterval{60};
 
+// Priority lanes' guaranteed share (batching.lane_share_every): a lower lane with pending items is
+// passed over by at most this many requests minus one; the next goes to it. 10: a busy normal or
+// bulk lane gets at least one request in ten while higher lanes keep the account busy.
+inline constexpr int kDefaultLaneShareEvery = 10;
+
 // A request the engine let leave, until its answer is handled.
 struct EngineFlight {
   std::int64_t id = 0;
   std::string zone_id;
   Group group = Group::file;
+  Lane lane = Lane::normal;
   std::vector<QueuedTarget> members;
   bool probe = false;  // the one request an auth-paused account sends to test its token
 };
@@ -44,6 +52,10 @@ struct EngineFlight {
 struct TakeAction {  // take one batch from the head of this queue (store.h's take)
   std::string zone_id;
   Group group = Group::file;
+  Lane lane = Lane::normal;
+  // The lane this request is sent for: `lane`, or a higher one when this broad queue blocks a
+  // higher lane's items (they wait for it, so it goes with their priority).
+  Lane served = Lane::normal;
   std::int64_t flight = 0;
   std::size_t budget = 0;  // items the limiter admits now (files: URL tokens)
   // False when a partial head may leave without lingering: the queue's demand is below a batch
@@ -122,6 +134,14 @@ class AccountEngine {
   [[nodiscard]] const AccountLimiter& limiter() const { return limiter_; }
   [[nodiscard]] bool taking() const { return taking_; }
 
+  // Priority lanes: a non-empty lower lane gets every `every`-th request at the latest (>= 2;
+  // smaller values are raised to 2).
+  void set_lane_share_every(int every) { lane_share_every_ = std::max(every, 2); }
+  // Requests a lane has been passed over by since it was last served (while it had items).
+  [[nodiscard]] int passed_over(Lane lane) const {
+    return passed_over_[static_cast<std::size_t>(lane)];
+  }
+
  private:
   struct QueueMemo {
     std::int64_t pending_seen = 0;           // the queue's pending count when last taken from
@@ -135,6 +155,7 @@ class AccountEngine {
   struct QueueKey {
     std::string zone_id;
     Group group;
+    Lane lane;
     friend auto operator<=>(const QueueKey&, const QueueKey&) = default;
   };
 
@@ -147,6 +168,18 @@ class AccountEngine {
   // Whether `count` items of `kind` may leave now as a partial batch (see TakeAction::linger).
   [[nodiscard]] bool room_for_partial(Kind kind, std::size_t count, Clock::time_point now) const;
   [[nodiscard]] bool in_flight_from(const QueueKey& key) const;
+  // Tries queue `key` for a take; nullopt when it cannot send now (wake and bucket_blocked
+  // updated). `rotate` is the zone's offset from the round-robin cursor.
+  std::optional<TakeAction> try_queue(const QueueKey& key, Lane served, std::size_t rotate,
+                                      Clock::time_point now, const QueueCounts& counts,
+                                      std::optional<Clock::time_point>& wake,
+                                      std::array<bool, 2>& bucket_blocked);
+  // The order lanes are tried in: high, normal, bulk, except that the most passed-over lower
+  // lane whose share is due goes first.
+  [[nodiscard]] std::array<Lane, kLaneCount> lane_order(const QueueCounts& counts) const;
+  [[nodiscard]] std::int64_t lane_pending(Lane lane, const QueueCounts& counts) const;
+  // A request for lane `served` was taken: the lanes below it that had items were passed over.
+  void note_served(Lane served, const QueueCounts& counts);
 
   std::string name_;
   Limits limits_;
@@ -162,6 +195,8 @@ class AccountEngine {
   std::map<QueueKey, QueueMemo> memos_;
   std::size_t round_robin_ = 0;
   bool taking_ = false;
+  int lane_share_every_ = kDefaultLaneShareEvery;
+  std::array<int, kLaneCount> passed_over_{};
 
   bool auth_paused_ = false;
   bool probe_in_flight_ = false;

@@ -102,6 +102,7 @@ void Dispatcher::start(const std::vector<SendRecord>& recent_sends) {
     state.engine = std::make_unique<AccountEngine>(
         account.name, paced(account.limits), Backoff(config_->retry.initial, config_->retry.max),
         zones_of(i), [this] { return next_flight_++; }, recent, now);
+    state.engine->set_lane_share_every(config_->batching.lane_share_every);
     accounts_.emplace(account.name, std::move(state));
   }
   started_ = true;
@@ -122,6 +123,7 @@ void Dispatcher::reconfigure(std::shared_ptr<const Config> config) {
       state.engine = std::make_unique<AccountEngine>(
           account.name, paced(account.limits), Backoff(config_->retry.initial, config_->retry.max),
           zones_of(i), [this] { return next_flight_++; }, RecentSends{}, now);
+      state.engine->set_lane_share_every(config_->batching.lane_share_every);
       kept.emplace(account.name, std::move(state));
       continue;
     }
@@ -132,6 +134,7 @@ void Dispatcher::reconfigure(std::shared_ptr<const Config> config) {
     it->second.engine->reconfigure(paced(account.limits),
                                    Backoff(config_->retry.initial, config_->retry.max), zones_of(i),
                                    now);
+    it->second.engine->set_lane_share_every(config_->batching.lane_share_every);
     kept.emplace(account.name, std::move(it->second));
     accounts_.erase(it);
   }
@@ -253,6 +256,7 @@ void Dispatcher::take(const std::string& account, const TakeAction& action) {
   TakeRequest request;
   request.zone_id = action.zone_id;
   request.group = action.group;
+  request.lane = action.lane;
   request.flight = action.flight;
   request.caps = BatchCaps{limits.max_ops_per_request, limits.max_urls_per_request};
   // The limiter's budget bounds the batch: it is cut to what may be sent now.
@@ -372,8 +376,8 @@ void Dispatcher::send(const std::string& account, EngineFlight flight) {
     });
     return;
   }
-  log::info("batch_sent", "zone={} account={} kind={} items={}{}", log::quote(zone->name),
-            log::quote(account), to_string(kind), flight.members.size(),
+  log::info("batch_sent", "zone={} account={} kind={} lane={} items={}{}", log::quote(zone->name),
+            log::quote(account), to_string(kind), to_string(flight.lane), flight.members.size(),
             flight.probe ? " probe=true" : "");
   HttpRequest request;
   request.url = fmt::format("{}/zones/{}/purge_cache", config_->cloudflare.api_base, zone->id);
@@ -634,6 +638,9 @@ boost::json::object Dispatcher::status_json(const StoreSnapshot& snapshot) const
   }
   out["queue"] = std::move(queue);
   out["pending"] = snapshot.counts.total(TargetState::pending);
+  boost::json::object lanes;
+  for (const Lane lane : kLanes) lanes[to_string(lane)] = snapshot.counts.lane_total(lane);
+  out["pending_by_lane"] = std::move(lanes);
   out["in_flight_items"] = snapshot.counts.total(TargetState::in_flight);
   out["requests_in_flight"] = requests_in_flight_;
   // Nothing pending: the timer only paces sweeps, and "next dispatch in 50 s" would mislead.
@@ -795,6 +802,11 @@ void Dispatcher::render_gauges(MetricsText& text, const StoreSnapshot& snapshot,
           {{"zone", zone_name(zone_id)}, {"kind", std::string(to_string(static_cast<Kind>(k)))}},
           static_cast<double>(pending[static_cast<std::size_t>(k)]));
     }
+  }
+  text.family("purgeq_queue_lane_depth", "gauge", "Pending targets by priority lane.");
+  for (const Lane lane : kLanes) {
+    text.sample("purgeq_queue_lane_depth", {{"lane", std::string(to_string(lane))}},
+                static_cast<double>(snapshot.counts.lane_total(lane)));
   }
   text.family("purgeq_queue_oldest_age_seconds", "gauge",
               "Age of the oldest pending target by zone and kind.");

@@ -174,6 +174,19 @@ std::optional<IntakeError> check_access(const Config& config, const Peer& peer,
   return std::nullopt;
 }
 
+std::optional<Lane> access_lane(const Config& config, const PeerIdentity& identity,
+                                std::span<const RoutedItem> items) {
+  for (const auto& rule : config.access) {
+    if (!rule.priority || !rule_admits(rule, identity)) continue;
+    for (const auto& routed : items) {
+      if (rule_matches(rule, config.zones.at(routed.zone_index), routed.item.kind)) {
+        return rule.priority;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<IntakeError> check_access(const Config& config, const Peer& peer,
                                         std::span<const RoutedItem> items) {
   if (!access_needs_identity(config, items)) return std::nullopt;

@@ -57,6 +57,12 @@ std::optional<IntakeError> check_access(const Config& config, const Peer& peer,
 std::optional<IntakeError> check_access(const Config& config, const Peer& peer,
                                         std::span<const RoutedItem> items);
 
+// The lane `access[].priority` gives an intent of this peer: that of the first rule, in config
+// order, that sets a priority, matches one of the items (zone and kind) and admits the peer;
+// nullopt when none does (docs/delivery.md, "Priority lanes").
+std::optional<Lane> access_lane(const Config& config, const PeerIdentity& identity,
+                                std::span<const RoutedItem> items);
+
 // Who may use the admin endpoints (list and retry failed items, read other users' intents):
 // root and `self_uid` (purgeqd's own uid) always; the users and groups under `admin:` when it is
 // configured; when it is not, everyone if there are no access rules (the socket's permissions are

@@ -121,6 +121,7 @@ json::object intent_json(const IntentStatus& status, const DeliveryView& deliver
       {"id", status.id},
       {"status", status.status()},
       {"created_at", rfc3339_utc(status.created_ms)},
+      {"priority", to_string(status.lane)},
       {"items", json::object{{"total", status.total},
                              {"queued", status.queued},
                              {"in_flight", status.in_flight},
@@ -338,16 +339,22 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
   }
   body = json::value();  // the items are copied out; free the document before storing
   auto& intent = std::get<ParsedIntent>(parsed);
+  // The lane: the body's "priority" when given, else the client's or the access rules' default
+  // (docs/delivery.md, "Priority lanes").
+  Lane lane = Lane::normal;
   if (client != nullptr) {
     if (auto denied = check_client_access(*config, *client, intent.items)) {
       co_return reject(http::status::forbidden, denied->code, denied->message, denied->item, 10000);
     }
+    lane = client->priority;
   } else if (access_needs_identity(*config, intent.items)) {
     const PeerIdentity identity = co_await identities_.resolve(peer);
     if (auto denied = check_access(*config, peer, identity, intent.items)) {
       co_return reject(http::status::forbidden, denied->code, denied->message, denied->item, 10000);
     }
+    lane = access_lane(*config, identity, intent.items).value_or(Lane::normal);
   }
+  if (intent.lane) lane = *intent.lane;
 
   // Backpressure: refuse what would push the queue past its configured bounds, before storing
   // anything; the client retries later and nothing is acknowledged that was not stored.
@@ -405,7 +412,7 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
     // The guard reads and the intent is written in one job on the writer, which also runs the
     // dispatcher's takes: no purge-everything can be taken between the check and the write.
     outcome = co_await store_.call(
-        [&items, &id, now, &peer, &source, &guarded, &config](Store& store) -> Guarded {
+        [&items, &id, now, &peer, &source, &guarded, &config, lane](Store& store) -> Guarded {
           for (const auto& zone : guarded) {
             const bool pending = store.oldest_pending(zone.zone_id).contains(Group::everything);
             if (auto refused =
@@ -414,7 +421,7 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
               return Guarded{{}, refused};
             }
           }
-          return Guarded{store.add_intent(id, now, peer, source, items), std::nullopt};
+          return Guarded{store.add_intent(id, now, peer, source, items, lane), std::nullopt};
         });
   } catch (const StorageFullError& e) {
     log::error("storage_error", "op=add_intent error={}", log::quote(e.what()));
@@ -443,14 +450,19 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
   }
   // Items that merged into a pending twin need no request of their own.
   metrics_.api_calls_saved += result.items - result.created;
-  log::info("intent_accepted", "id={} items={} new_targets={} uid={} gid={} pid={} source={}{}", id,
-            result.items, result.created, peer.uid, peer.gid, peer.pid, source, from);
+  log::info("intent_accepted",
+            "id={} items={} new_targets={} lane={} uid={} gid={} pid={} source={}{}", id,
+            result.items, result.created, to_string(lane), peer.uid, peer.gid, peer.pid, source,
+            from);
   if (result.created > 0) delivery_.wake();
   if (cloudflare_flavor) {
     co_return cloudflare_response(request, http::status::ok, 0, {}, id);
   }
   co_return json_response(request, http::status::accepted,
-                          json::object{{"id", id}, {"status", "queued"}, {"items", result.items}});
+                          json::object{{"id", id},
+                                       {"status", "queued"},
+                                       {"items", result.items},
+                                       {"priority", to_string(lane)}});
 }
 
 boost::asio::awaitable<std::optional<IntakeError>> Api::require_admin(const Peer& peer,

@@ -62,17 +62,27 @@ std::variant<BodyShape, IntakeError> read_body_shape(const boost::json::value& b
       shape.zone = &member.value();
       continue;
     }
+    if (!cloudflare && key == "priority") {
+      shape.priority = &member.value();
+      continue;
+    }
     const auto kind = kind_of_member(key);
     if (!kind) {
       if (cloudflare && key == "zone") {
         return body_error("unknown_field",
                           "unknown member \"zone\": the URL path already names the zone");
       }
+      if (cloudflare && key == "priority") {
+        return body_error("unknown_field",
+                          "unknown member \"priority\": an API client's lane is its "
+                          "api_clients[].priority");
+      }
       return body_error(
           "unknown_field",
           fmt::format("unknown member {} (expected {})", quote(key),
                       cloudflare ? "one of files, tags, hosts, prefixes or purge_everything"
-                                 : "files, tags, hosts, prefixes, purge_everything or zone"));
+                                 : "files, tags, hosts, prefixes, purge_everything, zone or "
+                                   "priority"));
     }
     shape.members.push_back(BodyMember{key, *kind, &member.value()});
   }

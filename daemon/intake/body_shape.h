@@ -29,6 +29,7 @@ struct BodyMember {
 struct BodyShape {
   std::vector<BodyMember> members;           // in body order
   const boost::json::value* zone = nullptr;  // the native flavor's "zone", unchecked; or null
+  const boost::json::value* priority = nullptr;  // the native flavor's "priority", unchecked
   std::size_t item_count = 0;                // array entries, plus one for purge_everything
 };
 

@@ -22,10 +22,12 @@ inline constexpr std::size_t kMaxErrorItemBytes = 256;
 //   invalid_body               the body is not a JSON object
 //   too_many_items             more items than intake.max_items_per_intent (answered with 413)
 //   unknown_field              a member other than files, tags, hosts, prefixes, purge_everything,
-//                              zone (cloudflare flavor: zone is unknown too, the path names it)
+//                              zone, priority (cloudflare flavor: zone and priority are unknown
+//                              too: the path names the zone, the client's config the lane)
 //   not_an_array               files/tags/hosts/prefixes is not an array (Cloudflare 1014)
 //   invalid_purge_everything   purge_everything is anything but true (Cloudflare 1013)
 //   invalid_zone               zone is not a non-empty string
+//   invalid_priority           priority is not "high", "normal" or "bulk"
 //   no_kind                    cloudflare flavor: none of the five kinds (Cloudflare 1012)
 //   mixed_kinds                cloudflare flavor: more than one of files/tags/hosts/prefixes
 //   purge_everything_not_alone cloudflare flavor: purge_everything with another member (1092)

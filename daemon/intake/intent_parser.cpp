@@ -40,6 +40,17 @@ std::variant<ParsedIntent, IntakeError> parse_intent(const boost::json::value& b
 
   auto named = named_zone(config, flavor, shape.zone, forced_zone);
   if (auto* error = std::get_if<IntakeError>(&named)) return std::move(*error);
+  std::optional<Lane> lane;
+  if (shape.priority != nullptr) {
+    const auto* name = shape.priority->if_string();
+    if (name != nullptr) lane = lane_from_string(*name);
+    if (!lane) {
+      return make_error("invalid_priority", {},
+                        fmt::format("\"priority\" must be one of {}, got {}", kLaneNames,
+                                    name != nullptr ? quote(*name) : type_name(*shape.priority)),
+                        {});
+    }
+  }
   if (shape.item_count == 0) {
     return make_error("empty_intent", {},
                       "nothing to purge: no files, tags, hosts, prefixes or purge_everything", {});
@@ -47,6 +58,7 @@ std::variant<ParsedIntent, IntakeError> parse_intent(const boost::json::value& b
   const ZoneRouter router(config, std::get<std::optional<std::size_t>>(named));
 
   ParsedIntent intent;
+  intent.lane = lane;
   intent.items.reserve(shape.item_count);
   IntentDedup dedup;
   auto add = [&](std::size_t zone_index, Item item) {

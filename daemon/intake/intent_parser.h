@@ -16,6 +16,7 @@
 #include "intake/item_rules.h"
 #include "intake/json_body.h"
 #include "model/item.h"
+#include "model/lane.h"
 
 namespace purgeq {
 
@@ -27,6 +28,8 @@ struct RoutedItem {
 struct ParsedIntent {
   // In body order; duplicates (same zone, kind and Item::key()) are merged, the first one kept.
   std::vector<RoutedItem> items;
+  // The native body's "priority"; nullopt: the lane comes from the access rules (intake/access.h).
+  std::optional<Lane> lane;
 };
 
 // Validates and routes one request body. `forced_zone` is the zone index taken from the URL path

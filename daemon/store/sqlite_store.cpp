@@ -1,13 +1,15 @@
 // SQLite persistence of the purge queue. Every call is a few prepared statements over indexes;
 // transactions are the caller's (StoreWorker's) so that many submissions share one fsync.
 //
-// Layout (schema version 2):
-// - targets: one row per distinct pending purge; `grp` is its queue, `key` its identity.
+// Layout (schema version 3):
+// - targets: one row per distinct pending purge; (`zone`, `grp`, `lane`) is its queue, `key` its
+//   identity.
 //   Partial indexes hold only pending rows, so the queue heads, twins and coverage ranges are
 //   found by index range scans whose cost does not depend on the backlog.
-// - queue_counts: maintained as rows change state, so counts are never scans: by triggers for
-//   updates and deletes, and by add_intent for inserts (one upsert per queue and intent rather
-//   than one per row: a trigger per inserted row cost a third of the bulk intake rate).
+// - queue_counts: per (zone, group, lane, state), maintained as rows change state or lane, so
+//   counts are never scans: by triggers for updates (of state or lane) and deletes, and by
+//   add_intent for inserts (one upsert per queue and intent rather than one per row: a trigger
+//   per inserted row cost a third of the bulk intake rate).
 // - links: which intent asked for which target (integer keys keep it small).
 // The hot statements name their index (INDEXED BY): without statistics SQLite's planner picked
 // targets_age for some of them and scanned every pending row, turning O(cap · log n) into O(n).
@@ -83,17 +85,43 @@ CREATE INDEX sends_at ON sends(at_ms);
 CREATE TABLE IF NOT EXISTS health(id INTEGER PRIMARY KEY CHECK (id = 1), probed_ms INTEGER NOT NULL);
 )sql";
 
-constexpr std::string_view kCountTriggers = R"sql(
-CREATE TRIGGER targets_counted_update AFTER UPDATE OF state ON targets
-  WHEN OLD.state != NEW.state BEGIN
-  UPDATE queue_counts SET n = n - 1 WHERE zone = OLD.zone AND grp = OLD.grp AND state = OLD.state;
-  INSERT INTO queue_counts(zone, grp, state, n) VALUES (NEW.zone, NEW.grp, NEW.state, 1)
-    ON CONFLICT(zone, grp, state) DO UPDATE SET n = n + 1;
+// Version 3: priority lanes (docs/delivery.md, "Priority lanes"). A queue is (zone, group, lane):
+// the queue index and the counts gain the lane, and a target's lane can change (a pending twin is
+// raised when a higher intent asks for it), so the count trigger follows lane changes too.
+// Existing rows are normal (1), the lane everything was sent in before.
+constexpr std::string_view kMigrateV3 = R"sql(
+DROP TRIGGER IF EXISTS targets_counted_insert;
+DROP TRIGGER IF EXISTS targets_counted_update;
+DROP TRIGGER IF EXISTS targets_counted_delete;
+ALTER TABLE targets ADD COLUMN lane INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE intents ADD COLUMN lane INTEGER NOT NULL DEFAULT 1;
+DROP INDEX IF EXISTS targets_queue;
+CREATE INDEX targets_queue ON targets(zone, grp, lane) WHERE state = 0;
+ALTER TABLE queue_counts RENAME TO queue_counts_v2;
+CREATE TABLE queue_counts(
+  zone INTEGER NOT NULL,
+  grp INTEGER NOT NULL,
+  lane INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY(zone, grp, lane, state)
+) WITHOUT ROWID;
+INSERT INTO queue_counts(zone, grp, lane, state, n)
+  SELECT zone, grp, 1, state, n FROM queue_counts_v2 WHERE n != 0;
+DROP TABLE queue_counts_v2;
+CREATE TRIGGER targets_counted_update AFTER UPDATE OF state, lane ON targets
+  WHEN OLD.state != NEW.state OR OLD.lane != NEW.lane BEGIN
+  UPDATE queue_counts SET n = n - 1
+    WHERE zone = OLD.zone AND grp = OLD.grp AND lane = OLD.lane AND state = OLD.state;
+  INSERT INTO queue_counts(zone, grp, lane, state, n) VALUES (NEW.zone, NEW.grp, NEW.lane, NEW.state, 1)
+    ON CONFLICT(zone, grp, lane, state) DO UPDATE SET n = n + 1;
 END;
 CREATE TRIGGER targets_counted_delete AFTER DELETE ON targets BEGIN
-  UPDATE queue_counts SET n = n - 1 WHERE zone = OLD.zone AND grp = OLD.grp AND state = OLD.state;
+  UPDATE queue_counts SET n = n - 1
+    WHERE zone = OLD.zone AND grp = OLD.grp AND lane = OLD.lane AND state = OLD.state;
 END;
 )sql";
+static_assert(static_cast<int>(Lane::normal) == 1, "kMigrateV3 names the normal lane by number");
 
 // When each zone last had a purge-everything taken into a request (docs/delivery.md,
 // "Purge-everything guardrails"). Its own tiny table, because finished targets are pruned and no
@@ -221,7 +249,8 @@ class SqliteStore final : public Store {
   }
 
   SubmitResult add_intent(std::string_view intent_id, std::int64_t now_ms, const Peer& peer,
-                          std::string_view source, std::span<const ZonedItem> items) override;
+                          std::string_view source, std::span<const ZonedItem> items,
+                          Lane lane = Lane::normal) override;
   std::int64_t recover_step(std::int64_t limit) override;
   TakeResult take(const TakeRequest& request, std::int64_t cover_limit) override;
   std::int64_t cover_step(std::string_view zone_id, std::int64_t flight,
@@ -431,10 +460,14 @@ void SqliteStore::migrate() {
   }
   exec("BEGIN IMMEDIATE");
   try {
-    if (version == 1) exec(kMigrateV1);
-    exec(kSchemaV2);
-    if (version == 1) exec(kCopyV1);
-    exec(kCountTriggers);
+    // A new database is built as version 2 and migrated like an old one, so the migration is
+    // the path every database takes.
+    if (version < 2) {
+      if (version == 1) exec(kMigrateV1);
+      exec(kSchemaV2);
+      if (version == 1) exec(kCopyV1);
+    }
+    exec(kMigrateV3);
     exec(kEverythingSent);
     exec(fmt::format("PRAGMA user_version={}", kSqliteSchemaVersion));
     exec("COMMIT");
@@ -467,7 +500,7 @@ std::optional<std::int64_t> SqliteStore::zone_ref(std::string_view zone_id, bool
 
 SubmitResult SqliteStore::add_intent(std::string_view intent_id, std::int64_t now_ms,
                                      const Peer& peer, std::string_view source,
-                                     std::span<const ZonedItem> items) {
+                                     std::span<const ZonedItem> items, Lane lane) {
   if (full_) {
     // The reserve is spent on outcomes and checkpoints: nothing new until space returns.
     throw StorageFullError(fmt::format(
@@ -478,8 +511,8 @@ SubmitResult SqliteStore::add_intent(std::string_view intent_id, std::int64_t no
   std::int64_t intent_ref = 0;
   {
     auto* stmt = prepare(
-        "INSERT INTO intents(id, created_ms, peer_uid, peer_gid, peer_pid, source, item_count) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        "INSERT INTO intents(id, created_ms, peer_uid, peer_gid, peer_pid, source, item_count, "
+        "lane) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     Reset reset(stmt);
     bind_value(stmt, 1, intent_id);
     bind_value(stmt, 2, now_ms);
@@ -488,19 +521,23 @@ SubmitResult SqliteStore::add_intent(std::string_view intent_id, std::int64_t no
     bind_value(stmt, 5, static_cast<std::int64_t>(peer.pid));
     bind_value(stmt, 6, source);
     bind_value(stmt, 7, static_cast<std::int64_t>(items.size()));
+    bind_value(stmt, 8, static_cast<std::int64_t>(lane));
     step_done(stmt);
     intent_ref = sqlite3_last_insert_rowid(db_);
   }
   auto* find = prepare(
-      "SELECT id FROM targets INDEXED BY targets_twin "
+      "SELECT id, lane FROM targets INDEXED BY targets_twin "
       "WHERE zone = ?1 AND kind = ?2 AND key = ?3 AND state = 0 LIMIT 1");
   auto* insert = prepare(
-      "INSERT INTO targets(zone, grp, kind, key, value, headers, state, created_ms, updated_ms) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)");
+      "INSERT INTO targets(zone, grp, kind, key, value, headers, state, created_ms, updated_ms, "
+      "lane) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, ?8)");
+  // A twin waiting in a lower lane moves up (the count trigger follows); rare, so per row.
+  auto* raise = prepare("UPDATE targets SET lane = ?1 WHERE id = ?2 AND lane > ?1");
   auto* link = prepare("INSERT OR IGNORE INTO links(intent, target) VALUES (?1, ?2)");
   std::string_view last_zone;
   std::int64_t zone = 0;
   std::map<std::pair<std::int64_t, Group>, std::int64_t> inserted;
+  const auto lane_number = static_cast<std::int64_t>(lane);
   for (const auto& [zone_id, item] : items) {
     if (zone_id != last_zone) {
       zone = *zone_ref(zone_id, true);
@@ -514,7 +551,15 @@ SubmitResult SqliteStore::add_intent(std::string_view intent_id, std::int64_t no
       bind_value(find, 1, zone);
       bind_value(find, 2, kind);
       bind_value(find, 3, key);
-      if (step_row(find)) target = sqlite3_column_int64(find, 0);
+      if (step_row(find)) {
+        target = sqlite3_column_int64(find, 0);
+        if (sqlite3_column_int64(find, 1) > lane_number) {
+          Reset raising(raise);
+          bind_value(raise, 1, lane_number);
+          bind_value(raise, 2, target);
+          step_done(raise);
+        }
+      }
     }
     if (target == 0) {
       Reset reset(insert);
@@ -533,6 +578,7 @@ SubmitResult SqliteStore::add_intent(std::string_view intent_id, std::int64_t no
         bind_value(insert, 6, headers);
       }
       bind_value(insert, 7, now_ms);
+      bind_value(insert, 8, lane_number);
       step_done(insert);
       target = sqlite3_last_insert_rowid(db_);
       ++result.created;
@@ -544,13 +590,14 @@ SubmitResult SqliteStore::add_intent(std::string_view intent_id, std::int64_t no
     step_done(link);
   }
   auto* count = prepare(
-      "INSERT INTO queue_counts(zone, grp, state, n) VALUES (?1, ?2, 0, ?3) "
-      "ON CONFLICT(zone, grp, state) DO UPDATE SET n = n + ?3");
+      "INSERT INTO queue_counts(zone, grp, lane, state, n) VALUES (?1, ?2, ?4, 0, ?3) "
+      "ON CONFLICT(zone, grp, lane, state) DO UPDATE SET n = n + ?3");
   for (const auto& [queue, n] : inserted) {
     Reset reset(count);
     bind_value(count, 1, queue.first);
     bind_value(count, 2, static_cast<std::int64_t>(queue.second));
     bind_value(count, 3, n);
+    bind_value(count, 4, lane_number);
     step_done(count);
   }
   return result;
@@ -581,8 +628,8 @@ TakeResult SqliteStore::take(const TakeRequest& request, std::int64_t cover_limi
     std::unordered_set<std::string> seen;
     auto* stmt = prepare(
         "SELECT id, kind, key, coalesce(value, key), headers, created_ms FROM targets "
-        "INDEXED BY targets_queue WHERE zone = ?1 AND grp = ?2 AND state = 0 AND id > ?3 "
-        "ORDER BY id LIMIT ?4");
+        "INDEXED BY targets_queue WHERE zone = ?1 AND grp = ?2 AND lane = ?5 AND state = 0 "
+        "AND id > ?3 ORDER BY id LIMIT ?4");
     std::int64_t after = 0;
     for (bool more = true; more && distinct_rows.size() < cap;) {
       Reset reset(stmt);
@@ -591,6 +638,7 @@ TakeResult SqliteStore::take(const TakeRequest& request, std::int64_t cover_limi
       bind_value(stmt, 3, after);
       const std::size_t want = cap - distinct_rows.size();
       bind_value(stmt, 4, static_cast<std::int64_t>(want));
+      bind_value(stmt, 5, static_cast<std::int64_t>(request.lane));
       std::size_t rows = 0;
       while (step_row(stmt)) {
         ++rows;
@@ -629,13 +677,14 @@ TakeResult SqliteStore::take(const TakeRequest& request, std::int64_t cover_limi
   {
     auto* stmt = prepare(
         "UPDATE targets INDEXED BY targets_queue SET state = 1, flight = ?1, updated_ms = ?2 "
-        "WHERE zone = ?3 AND grp = ?4 AND state = 0 AND id <= ?5");
+        "WHERE zone = ?3 AND grp = ?4 AND lane = ?6 AND state = 0 AND id <= ?5");
     Reset reset(stmt);
     bind_value(stmt, 1, request.flight);
     bind_value(stmt, 2, request.now_ms);
     bind_value(stmt, 3, *zone);
     bind_value(stmt, 4, static_cast<std::int64_t>(request.group));
     bind_value(stmt, 5, last_id);
+    bind_value(stmt, 6, static_cast<std::int64_t>(request.lane));
     step_done(stmt);
   }
   result.members.reserve(cut.take);
@@ -893,7 +942,7 @@ std::optional<IntentStatus> SqliteStore::intent_status(std::string_view intent_i
   std::int64_t ref = 0;
   {
     auto* stmt = prepare(
-        "SELECT rowid, created_ms, peer_uid, peer_gid, peer_pid FROM intents WHERE id = ?1");
+        "SELECT rowid, created_ms, peer_uid, peer_gid, peer_pid, lane FROM intents WHERE id = ?1");
     Reset reset(stmt);
     bind_value(stmt, 1, intent_id);
     if (!step_row(stmt)) return std::nullopt;
@@ -903,6 +952,9 @@ std::optional<IntentStatus> SqliteStore::intent_status(std::string_view intent_i
     status.peer = Peer{static_cast<long>(sqlite3_column_int64(stmt, 2)),
                        static_cast<long>(sqlite3_column_int64(stmt, 3)),
                        static_cast<long>(sqlite3_column_int64(stmt, 4))};
+    if (const auto lane = sqlite3_column_int(stmt, 5); lane >= 0 && lane < kLaneCount) {
+      status.lane = static_cast<Lane>(lane);
+    }
   }
   std::set<std::int64_t> waiting_zones;
   {
@@ -962,18 +1014,27 @@ std::vector<FailedTarget> SqliteStore::failed_targets(std::size_t limit) {
 
 QueueCounts SqliteStore::queue_counts() {
   auto* stmt = prepare(
-      "SELECT z.zone_id, c.grp, c.state, c.n FROM queue_counts c JOIN zones z ON z.id = c.zone "
-      "WHERE c.n != 0");
+      "SELECT z.zone_id, c.grp, c.state, c.n, c.lane FROM queue_counts c "
+      "JOIN zones z ON z.id = c.zone WHERE c.n != 0");
   Reset reset(stmt);
   QueueCounts counts;
   while (step_row(stmt)) {
     const auto group = sqlite3_column_int(stmt, 1);
     const auto state = sqlite3_column_int(stmt, 2);
-    if (group < 0 || group >= kGroupCount || state < 0 || state >= kStateCount) continue;
+    const auto lane = sqlite3_column_int(stmt, 4);
+    if (group < 0 || group >= kGroupCount || state < 0 || state >= kStateCount || lane < 0 ||
+        lane >= kLaneCount) {
+      continue;
+    }
+    const auto n = sqlite3_column_int64(stmt, 3);
     auto [it, inserted] = counts.zones.try_emplace(column_text(stmt, 0));
     if (inserted) it->second = {};
-    it->second[static_cast<std::size_t>(group)][static_cast<std::size_t>(state)] =
-        sqlite3_column_int64(stmt, 3);
+    it->second[static_cast<std::size_t>(group)][static_cast<std::size_t>(state)] += n;
+    if (state == static_cast<int>(TargetState::pending)) {
+      auto [by_lane, added] = counts.lanes.try_emplace(it->first);
+      if (added) by_lane->second = {};
+      by_lane->second[static_cast<std::size_t>(group)][static_cast<std::size_t>(lane)] = n;
+    }
   }
   return counts;
 }
@@ -982,14 +1043,21 @@ std::map<Group, std::int64_t> SqliteStore::oldest_pending(std::string_view zone_
   std::map<Group, std::int64_t> oldest;
   const auto zone = zone_ref(zone_id, false);
   if (!zone) return oldest;
+  // One index lookup per queue (zone, group, lane): each queue's head is its oldest.
   auto* stmt = prepare(
       "SELECT created_ms FROM targets INDEXED BY targets_queue "
-      "WHERE zone = ?1 AND grp = ?2 AND state = 0 ORDER BY id LIMIT 1");
+      "WHERE zone = ?1 AND grp = ?2 AND lane = ?3 AND state = 0 ORDER BY id LIMIT 1");
   for (int g = 0; g < kGroupCount; ++g) {
-    Reset reset(stmt);
-    bind_value(stmt, 1, *zone);
-    bind_value(stmt, 2, static_cast<std::int64_t>(g));
-    if (step_row(stmt)) oldest[static_cast<Group>(g)] = sqlite3_column_int64(stmt, 0);
+    for (const Lane lane : kLanes) {
+      Reset reset(stmt);
+      bind_value(stmt, 1, *zone);
+      bind_value(stmt, 2, static_cast<std::int64_t>(g));
+      bind_value(stmt, 3, static_cast<std::int64_t>(lane));
+      if (!step_row(stmt)) continue;
+      const std::int64_t created = sqlite3_column_int64(stmt, 0);
+      auto [it, inserted] = oldest.try_emplace(static_cast<Group>(g), created);
+      it->second = std::min(it->second, created);
+    }
   }
   return oldest;
 }

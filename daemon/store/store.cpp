@@ -18,6 +18,20 @@ std::int64_t QueueCounts::of(std::string_view zone_id, Group group, TargetState 
   return it->second[static_cast<std::size_t>(group)][static_cast<std::size_t>(state)];
 }
 
+std::int64_t QueueCounts::pending_in(std::string_view zone_id, Group group, Lane lane) const {
+  const auto it = lanes.find(zone_id);
+  if (it == lanes.end()) return 0;
+  return it->second[static_cast<std::size_t>(group)][static_cast<std::size_t>(lane)];
+}
+
+std::int64_t QueueCounts::lane_total(Lane lane) const {
+  std::int64_t n = 0;
+  for (const auto& [zone_id, groups] : lanes) {
+    for (const auto& per_lane : groups) n += per_lane[static_cast<std::size_t>(lane)];
+  }
+  return n;
+}
+
 std::int64_t QueueCounts::zone_total(std::string_view zone_id, TargetState state) const {
   std::int64_t n = 0;
   for (int g = 0; g < kGroupCount; ++g) n += of(zone_id, static_cast<Group>(g), state);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "model/item.h"
+#include "model/lane.h"
 #include "model/peer.h"
 #include "planner/batch_rules.h"
 
@@ -53,6 +54,7 @@ struct IntentStatus {
   std::string id;
   std::int64_t created_ms = 0;
   Peer peer;
+  Lane lane = Lane::normal;  // the lane it was accepted in (its items may ride higher: a twin)
   int total = 0, queued = 0, in_flight = 0, done = 0, failed = 0;
   std::vector<ItemError> errors;
   // Zone ids where some of its items are still pending or in flight (empty once terminal).
@@ -73,12 +75,19 @@ struct FailedTarget {
 };
 
 // Targets by zone id, queue group and state, kept by the store as targets change state (never
-// counted by scanning), so status, metrics and backpressure are O(zones).
+// counted by scanning), so status, metrics and backpressure are O(zones). `zones` sums the lanes;
+// `lanes` splits the pending ones by lane (a queue is (zone, group, lane)).
 struct QueueCounts {
   using PerGroup = std::array<std::array<std::int64_t, kStateCount>, kGroupCount>;
+  using PendingPerLane = std::array<std::array<std::int64_t, kLaneCount>, kGroupCount>;
   std::map<std::string, PerGroup, std::less<>> zones;
+  std::map<std::string, PendingPerLane, std::less<>> lanes;
 
   [[nodiscard]] std::int64_t of(std::string_view zone_id, Group group, TargetState state) const;
+  // Pending targets of queue (zone, group, lane).
+  [[nodiscard]] std::int64_t pending_in(std::string_view zone_id, Group group, Lane lane) const;
+  // Pending targets of one lane, every zone and group together.
+  [[nodiscard]] std::int64_t lane_total(Lane lane) const;
   [[nodiscard]] std::int64_t zone_total(std::string_view zone_id, TargetState state) const;
   [[nodiscard]] std::int64_t total(TargetState state) const;
 };
@@ -97,10 +106,12 @@ struct SendRecord {
   std::int64_t at_ms = 0;
 };
 
-// What the dispatcher asks for when an account may send one request from queue (zone, group).
+// What the dispatcher asks for when an account may send one request from queue
+// (zone, group, lane).
 struct TakeRequest {
   std::string zone_id;
   Group group = Group::file;
+  Lane lane = Lane::normal;
   std::int64_t flight = 0;  // tags the taken rows; unique among the flights of this process
   BatchCaps caps;
   std::size_t budget = 0;  // at most this many members (what the account's limiter admits now)
@@ -173,17 +184,20 @@ class Store {
   virtual void rollback_to_savepoint() = 0;
 
   // Records an intent and links each item to a pending twin (same zone, kind and key) or a new
-  // target. In-flight twins are not reused: an item accepted after its request left is purged
-  // again.
+  // target in `lane`. In-flight twins are not reused: an item accepted after its request left is
+  // purged again. A pending twin in a lower lane is raised to `lane`: the new intent must not
+  // wait behind that lane's backlog.
   virtual SubmitResult add_intent(std::string_view intent_id, std::int64_t now_ms, const Peer& peer,
-                                  std::string_view source, std::span<const ZonedItem> items) = 0;
+                                  std::string_view source, std::span<const ZonedItem> items,
+                                  Lane lane = Lane::normal) = 0;
 
   // After a crash, in steps of at most `limit` rows: what was in flight is pending again (sent at
   // least once more). Returns the rows changed; 0 when done.
   virtual std::int64_t recover_step(std::int64_t limit) = 0;
 
-  // The head of queue (zone, group): at most one batch, cut by batch_rules.h, marked in flight
-  // together with its pending twins and, for broad kinds, the first `cover_limit` rows it covers.
+  // The head of queue (zone, group, lane): at most one batch, cut by batch_rules.h, marked in
+  // flight together with its pending twins and, for broad kinds, the first `cover_limit` rows it
+  // covers.
   virtual TakeResult take(const TakeRequest& request, std::int64_t cover_limit) = 0;
   // Marks up to `limit` more rows that the flight's broad members cover; returns how many.
   virtual std::int64_t cover_step(std::string_view zone_id, std::int64_t flight,

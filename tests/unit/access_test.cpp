@@ -121,7 +121,7 @@ constexpr long kSelf = 4321;
 
 TEST(Admin, RootAndSelfAlwaysMay) {
   Config config = two_zones();
-  config.access.push_back(AccessRule{"r", {}, {}, {"root"}, {}});
+  config.access.push_back(AccessRule{"r", {}, {}, {"root"}, {}, {}});
   config.admin.configured = true;
   EXPECT_EQ(admin_verdict(config, Peer{0, 0, 1}, kSelf), AdminVerdict::kAllowed);
   EXPECT_EQ(admin_verdict(config, Peer{kSelf, 9, 1}, kSelf), AdminVerdict::kAllowed);
@@ -133,7 +133,7 @@ TEST(Admin, WithoutAdminSectionAccessRulesDecide) {
   const Peer user{1000, 1000, 1};
   // No access rules: the socket's permissions are the gate, as before.
   EXPECT_EQ(admin_verdict(config, user, kSelf), AdminVerdict::kAllowed);
-  config.access.push_back(AccessRule{"r", {}, {}, {"1000"}, {}});
+  config.access.push_back(AccessRule{"r", {}, {}, {"1000"}, {}, {}});
   EXPECT_EQ(admin_verdict(config, user, kSelf), AdminVerdict::kDenied);
   const auto denied = admin_denied(config, user, nullptr, "GET /v1/failed");
   EXPECT_EQ(denied.code, "access_denied");
@@ -229,6 +229,35 @@ TEST(IdentityCache, DefaultLookupResolvesRoot) {
     const auto identity = co_await cache.resolve(Peer{0, 0, 1});
     EXPECT_TRUE(has(identity.users, "root"));
   });
+}
+
+TEST(AccessRules, TheFirstMatchingRuleWithAPriorityGivesTheLane) {
+  Config config = two_zones();
+  AccessRule open_rule;  // admits alice and bob, sets no lane
+  open_rule.name = "files";
+  open_rule.kinds = {Kind::file};
+  open_rule.users = {"alice", "bob"};
+  AccessRule crawler;
+  crawler.name = "crawler";
+  crawler.kinds = {Kind::file};
+  crawler.users = {"bob"};
+  crawler.priority = Lane::bulk;
+  AccessRule deploy;
+  deploy.name = "deploy";
+  deploy.groups = {"deploy"};
+  deploy.kinds = {Kind::everything};
+  deploy.priority = Lane::high;
+  config.access = {open_rule, crawler, deploy};
+  const PeerIdentity alice{{"1000", "alice"}, {"1000", "alice", "77", "deploy"}};
+  const PeerIdentity bob{{"1001", "bob"}, {"1001", "bob"}};
+  const std::vector<RoutedItem> files{routed(0, Kind::file)};
+  const std::vector<RoutedItem> everything{routed(1, Kind::everything, "")};
+  EXPECT_EQ(access_lane(config, bob, files), Lane::bulk);
+  EXPECT_EQ(access_lane(config, alice, files), std::nullopt) << "the crawler rule names bob";
+  EXPECT_EQ(access_lane(config, alice, everything), Lane::high);
+  EXPECT_EQ(access_lane(config, bob, everything), std::nullopt) << "not in group deploy";
+  const std::vector<RoutedItem> mixed{routed(1, Kind::everything, ""), routed(0, Kind::file)};
+  EXPECT_EQ(access_lane(config, alice, mixed), Lane::high) << "one matching item is enough";
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -44,9 +45,14 @@ double secs(Clock::time_point from, Clock::time_point to) {
 
 // ---- Queue counts ----------------------------------------------------------------------------
 
-void set_pending(QueueCounts& counts, const std::string& zone, Group group, std::int64_t n) {
+// As the store keeps them: `zones` sums the lanes, `lanes` splits the pending ones.
+void set_pending(QueueCounts& counts, const std::string& zone, Group group, std::int64_t n,
+                 Lane lane = Lane::normal) {
+  counts.lanes[zone][static_cast<std::size_t>(group)][static_cast<std::size_t>(lane)] = n;
+  std::int64_t total = 0;
+  for (const auto per_lane : counts.lanes[zone][static_cast<std::size_t>(group)]) total += per_lane;
   counts.zones[zone][static_cast<std::size_t>(group)]
-              [static_cast<std::size_t>(TargetState::pending)] = n;
+              [static_cast<std::size_t>(TargetState::pending)] = total;
 }
 
 QueueCounts pending(const std::string& zone, Group group, std::int64_t n) {
@@ -1905,6 +1911,229 @@ TEST(AccountEngine, HeadLingeredByConfigurationIsNotRetakenInALoop) {
   EXPECT_FALSE(as_take(action)->linger);
   EXPECT_FALSE(rig.engine.on_taken(*as_take(action), lingering(200), t0, counts));
   EXPECT_EQ(expect_future_wait(rig.engine, t0 + milliseconds(1), counts), t0 + milliseconds(200));
+}
+
+// ================================================================================================
+// 10. Priority lanes
+// ================================================================================================
+
+// Takes and answers one request at `now`; the lane it was taken for (served), or nullopt when
+// next() did not take.
+std::optional<Lane> serve_one(AccountEngine& engine, Clock::time_point now,
+                              const QueueCounts& counts, std::int64_t& next_id) {
+  const auto action = engine.next(now, counts);
+  const auto* take = as_take(action);
+  if (take == nullptr) {
+    ADD_FAILURE() << "expected a TakeAction, got " << describe(action);
+    return std::nullopt;
+  }
+  const Lane served = take->served;
+  auto flight = engine.on_taken(*take, batch(take->group, 10, next_id), now, counts);
+  next_id += 10;
+  if (!flight) {
+    ADD_FAILURE() << "on_taken with members returned no flight";
+    return std::nullopt;
+  }
+  engine.on_answer(flight->id, ok(), now);
+  return served;
+}
+
+// Serves `n` requests a second apart (the buckets refill in between) and counts them by lane.
+std::array<int, kLaneCount> serve(AccountEngine& engine, const QueueCounts& counts, int n,
+                                  std::vector<Lane>* order = nullptr) {
+  std::array<int, kLaneCount> served{};
+  std::int64_t next_id = 1;
+  for (int i = 0; i < n; ++i) {
+    const auto lane = serve_one(engine, t0 + seconds(i), counts, next_id);
+    if (!lane) break;
+    ++served[static_cast<std::size_t>(*lane)];
+    if (order != nullptr) order->push_back(*lane);
+  }
+  return served;
+}
+
+TEST(AccountEngineLanes, HighIsTakenBeforeANormalBacklog) {
+  Rig rig;
+  QueueCounts counts;
+  set_pending(counts, kZoneA, Group::file, 100'000, Lane::normal);
+  set_pending(counts, kZoneA, Group::file, 10, Lane::high);
+  const auto action = rig.engine.next(t0, counts);
+  const auto* take = as_take(action);
+  ASSERT_NE(take, nullptr) << describe(action);
+  EXPECT_EQ(take->lane, Lane::high);
+  EXPECT_EQ(take->served, Lane::high);
+  EXPECT_EQ(take->group, Group::file);
+}
+
+TEST(AccountEngineLanes, HighWaitsOnlyForItsOwnTokensNotForTheBacklog) {
+  // The URL bucket was just emptied by the normal backlog: the high head of 10 needs 10 tokens
+  // (3.3 ms at 3,000 URLs/s), and the backlog's full batch (500 tokens) must not go first.
+  RecentSends recent;
+  recent.last_urls = t0;
+  Rig rig(enterprise(), recent);
+  QueueCounts counts;
+  set_pending(counts, kZoneA, Group::file, 100'000, Lane::normal);
+  set_pending(counts, kZoneA, Group::file, 10, Lane::high);
+  const auto until = expect_future_wait(rig.engine, t0, counts);
+  EXPECT_NEAR(secs(t0, until), 10.0 / 3000.0, 1e-6);
+  const auto action = rig.engine.next(until, counts);
+  ASSERT_NE(as_take(action), nullptr) << describe(action);
+  EXPECT_EQ(as_take(action)->lane, Lane::high);
+}
+
+TEST(AccountEngineLanes, ALowerLaneCannotSpendTheTokensAHigherOneWaitsFor) {
+  // The high head waits for URL tokens; a bulk tag (flex bucket) is not held back by that, as
+  // buckets are blocked per kind, but a bulk URL is.
+  RecentSends recent;
+  recent.last_urls = t0;
+  Rig rig(enterprise(), recent);
+  QueueCounts counts;
+  set_pending(counts, kZoneA, Group::file, 10, Lane::high);
+  set_pending(counts, kZoneA, Group::file, 1, Lane::bulk);
+  set_pending(counts, kZoneA, Group::tag, 5, Lane::bulk);
+  const auto action = rig.engine.next(t0, counts);
+  const auto* take = as_take(action);
+  ASSERT_NE(take, nullptr) << describe(action);
+  EXPECT_EQ(take->group, Group::tag) << "the flex bucket is free";
+  ASSERT_TRUE(rig.engine.on_taken(*take, batch(Group::tag, 5), t0, counts));
+  set_pending(counts, kZoneA, Group::tag, 0, Lane::bulk);
+  // The single bulk URL would fit in the bucket before the high head's 10, but must not go.
+  const auto wait = rig.engine.next(t0 + milliseconds(1), counts);
+  EXPECT_NE(as_wait(wait), nullptr) << describe(wait);
+}
+
+TEST(AccountEngineLanes, ALingeringHighHeadDoesNotHoldTheBudgetIdle) {
+  Rig rig;
+  QueueCounts counts;
+  set_pending(counts, kZoneA, Group::file, 3, Lane::high);
+  set_pending(counts, kZoneA, Group::file, 100'000, Lane::normal);
+  const auto first = rig.engine.next(t0, counts);
+  ASSERT_NE(as_take(first), nullptr) << describe(first);
+  EXPECT_EQ(as_take(first)->lane, Lane::high);
+  EXPECT_FALSE(rig.engine.on_taken(*as_take(first), lingering(200), t0, counts));
+  const auto second = rig.engine.next(t0, counts);
+  ASSERT_NE(as_take(second), nullptr) << describe(second);
+  EXPECT_EQ(as_take(second)->lane, Lane::normal);
+  ASSERT_TRUE(rig.engine.on_taken(*as_take(second), batch(Group::file, 500), t0, counts));
+  // Once its linger is over the high head goes before the next normal batch.
+  const auto third = rig.engine.next(t0 + milliseconds(200), counts);
+  ASSERT_NE(as_take(third), nullptr) << describe(third);
+  EXPECT_EQ(as_take(third)->lane, Lane::high);
+}
+
+TEST(AccountEngineLanes, NormalGetsEveryTenthRequestWhileHighIsBusy) {
+  Rig rig;
+  QueueCounts counts;
+  set_pending(counts, kZoneA, Group::file, 100'000, Lane::high);
+  set_pending(counts, kZoneA, Group::file, 100'000, Lane::normal);
+  std::vector<Lane> order;
+  const auto served = serve(rig.engine, counts, 100, &order);
+  EXPECT_EQ(served[static_cast<std::size_t>(Lane::high)], 90);
+  EXPECT_EQ(served[static_cast<std::size_t>(Lane::normal)], 10);
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    EXPECT_EQ(order[i], i % 10 == 9 ? Lane::normal : Lane::high) << "request " << i;
+  }
+}
+
+TEST(AccountEngineLanes, BulkGetsItsConfiguredShareWhileNormalIsBusy) {
+  Rig rig;
+  rig.engine.set_lane_share_every(4);
+  QueueCounts counts;
+  set_pending(counts, kZoneA, Group::file, 100'000, Lane::normal);
+  set_pending(counts, kZoneA, Group::file, 100'000, Lane::bulk);
+  const auto served = serve(rig.engine, counts, 100);
+  EXPECT_EQ(served[static_cast<std::size_t>(Lane::bulk)], 25);
+  EXPECT_EQ(served[static_cast<std::size_t>(Lane::normal)], 75);
+}
+
+TEST(AccountEngineLanes, NoLaneStarvesUnderTwoBusierLanes) {
+  Rig rig;
+  QueueCounts counts;
+  for (const Lane lane : kLanes) set_pending(counts, kZoneA, Group::file, 100'000, lane);
+  const auto served = serve(rig.engine, counts, 200);
+  // Each lower lane is passed over at most nine times in a row: at least one request in ten.
+  EXPECT_GE(served[static_cast<std::size_t>(Lane::normal)], 18);
+  EXPECT_GE(served[static_cast<std::size_t>(Lane::bulk)], 18);
+  EXPECT_GE(served[static_cast<std::size_t>(Lane::high)], 140) << "high still has the most";
+}
+
+TEST(AccountEngineLanes, AnEmptyLaneEarnsNoShare) {
+  // High was busy while bulk had nothing: bulk's first item waits behind high like any other.
+  Rig rig;
+  QueueCounts counts;
+  set_pending(counts, kZoneA, Group::file, 100'000, Lane::high);
+  serve(rig.engine, counts, 30);
+  EXPECT_EQ(rig.engine.passed_over(Lane::bulk), 0);
+  set_pending(counts, kZoneA, Group::file, 100'000, Lane::bulk);
+  const auto action = rig.engine.next(t0 + seconds(31), counts);
+  ASSERT_NE(as_take(action), nullptr) << describe(action);
+  EXPECT_EQ(as_take(action)->lane, Lane::high);
+}
+
+TEST(AccountEngineLanes, ABroadPurgeInALowerLaneGoesWithTheLaneItBlocks) {
+  // A bulk host purge of zone A holds zone A's high URLs back (they wait to ride on it): it is
+  // sent with their priority, before zone B's normal backlog.
+  Rig rig(enterprise(), {}, {kZoneA, kZoneB});
+  QueueCounts counts;
+  set_pending(counts, kZoneA, Group::file, 10, Lane::high);
+  set_pending(counts, kZoneA, Group::host, 1, Lane::bulk);
+  set_pending(counts, kZoneB, Group::file, 100'000, Lane::normal);
+  const auto action = rig.engine.next(t0, counts);
+  const auto* take = as_take(action);
+  ASSERT_NE(take, nullptr) << describe(action);
+  EXPECT_EQ(take->zone_id, kZoneA);
+  EXPECT_EQ(take->group, Group::host);
+  EXPECT_EQ(take->lane, Lane::bulk) << "taken from the queue it is in";
+  EXPECT_EQ(take->served, Lane::high) << "counted for the lane it unblocks";
+}
+
+TEST(AccountEngineLanes, BlockingCountsEveryLane) {
+  // A normal purge-everything of the zone blocks its high URLs: they are covered by it.
+  Rig rig;
+  QueueCounts counts;
+  set_pending(counts, kZoneA, Group::file, 10, Lane::high);
+  set_pending(counts, kZoneA, Group::everything, 1, Lane::normal);
+  const auto action = rig.engine.next(t0, counts);
+  const auto* take = as_take(action);
+  ASSERT_NE(take, nullptr) << describe(action);
+  EXPECT_EQ(take->group, Group::everything);
+  EXPECT_EQ(take->lane, Lane::normal);
+  ASSERT_TRUE(rig.engine.on_taken(*take, batch(Group::everything, 1), t0, counts));
+  // Once it is taken the high URLs may go (those accepted before the take ride on it).
+  set_pending(counts, kZoneA, Group::everything, 0, Lane::normal);
+  const auto next = rig.engine.next(t0, counts);
+  ASSERT_NE(as_take(next), nullptr) << describe(next);
+  EXPECT_EQ(as_take(next)->lane, Lane::high);
+}
+
+TEST(AccountEngineLanes, TheShareIsAtLeastTwo) {
+  // 1 would mean "every request goes to the lower lane": priority upside down.
+  Rig rig;
+  rig.engine.set_lane_share_every(1);
+  QueueCounts counts;
+  set_pending(counts, kZoneA, Group::file, 100'000, Lane::high);
+  set_pending(counts, kZoneA, Group::file, 100'000, Lane::normal);
+  const auto served = serve(rig.engine, counts, 10);
+  EXPECT_EQ(served[static_cast<std::size_t>(Lane::high)], 5);
+  EXPECT_EQ(served[static_cast<std::size_t>(Lane::normal)], 5);
+}
+
+TEST(AccountEngineLanes, SplitHalvesKeepTheirLane) {
+  Rig rig;
+  const auto counts = [] {
+    QueueCounts c;
+    set_pending(c, kZoneA, Group::file, 4, Lane::bulk);
+    return c;
+  }();
+  const auto action = rig.engine.next(t0, counts);
+  ASSERT_NE(as_take(action), nullptr) << describe(action);
+  auto flight = rig.engine.on_taken(*as_take(action), batch(Group::file, 4), t0, counts);
+  ASSERT_TRUE(flight);
+  EXPECT_EQ(flight->lane, Lane::bulk);
+  rig.engine.on_answer(flight->id, refused(), t0);
+  const auto half = rig.engine.next(t0, counts);
+  ASSERT_NE(as_send(half), nullptr) << describe(half);
+  EXPECT_EQ(as_send(half)->flight.lane, Lane::bulk);
 }
 
 }  // namespace

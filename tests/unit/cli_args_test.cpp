@@ -540,5 +540,21 @@ TEST(CliArgsExitCodes, IntentStates) {
   EXPECT_FALSE(is_terminal(""));
 }
 
+TEST(CliArgs, PriorityPicksTheLaneOfSubmissions) {
+  EXPECT_EQ(request_of({"--priority", "high", "url", "https://a/x"}).priority, "high");
+  EXPECT_EQ(request_of({"tag", "t", "--priority=bulk"}).priority, "bulk");
+  EXPECT_EQ(request_of({"tag", "t", "--priority", "normal"}).priority, "normal");
+  EXPECT_EQ(request_of({"tag", "t"}).priority, "") << "the daemon's default";
+  // Its value is never read as the command or an item.
+  const auto wait = request_of({"--wait", "--priority", "bulk", "tag", "t"});
+  EXPECT_EQ(wait.items, std::vector<std::string>{"t"});
+  EXPECT_EQ(wait.priority, "bulk");
+  expect_usage_error({"--priority", "urgent", "tag", "t"},
+                     "--priority=\"urgent\": expected high, normal or bulk");
+  expect_usage_error({"--priority", "high", "status"}, "--priority applies to url");
+  expect_usage_error({"--priority", "high", "tag", "t", "--priority", "bulk"}, "--priority");
+  EXPECT_NE(parse({"url", "--help"}).out.find("--priority"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace purgeq::cli

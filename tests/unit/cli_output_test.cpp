@@ -277,5 +277,17 @@ TEST(CliOutput, StatusErrorAgesAndDrainEstimates) {
             "recent upstream errors: 1 (latest: example.com, HTTP 502 Bad gateway, 12 s ago)\n");
 }
 
+TEST(CliOutput, TheLaneIsShownWhereItMatters) {
+  EXPECT_EQ(
+      format_accepted(json::parse(R"({"id":"I","status":"queued","items":2,"priority":"normal"})")),
+      "queued 2 items as intent I\n");
+  EXPECT_EQ(
+      format_accepted(json::parse(R"({"id":"I","status":"queued","items":2,"priority":"bulk"})")),
+      "queued 2 items as intent I (priority bulk)\n");
+  EXPECT_EQ(format_intent(json::parse(R"({"id":"I","status":"queued","priority":"high"})")),
+            "intent I: queued, priority high\n"
+            "  0 items: 0 queued, 0 in flight, 0 purged, 0 failed\n");
+}
+
 }  // namespace
 }  // namespace purgeq::cli

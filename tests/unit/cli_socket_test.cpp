@@ -678,5 +678,17 @@ TEST(CliSocket, JsonPrintsIntegralNumbersAsIntegers) {
                      "\n");
 }
 
+TEST(CliSocket, PriorityGoesInTheBodyAndANonDefaultLaneIsShown) {
+  FakeDaemon daemon([](const Recorded&) {
+    return Canned{202, R"({"id":"01HVABC","status":"queued","items":1,"priority":"high"})"};
+  });
+  const auto run = run_cli(daemon.path(), {"--priority", "high", "tag", "a"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "queued 1 item as intent 01HVABC (priority high)\n");
+  const auto requests = daemon.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(json::parse(requests[0].body), json::parse(R"({"priority":"high","tags":["a"]})"));
+}
+
 }  // namespace
 }  // namespace purgeq::cli

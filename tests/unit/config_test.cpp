@@ -343,9 +343,10 @@ TEST_F(ConfigTest, UnknownKeySuggestsTheNearestOne) {
 }
 
 TEST_F(ConfigTest, UnknownKeyWithoutNearOneListsTheValidKeys) {
-  EXPECT_EQ(problems_of(minimal("batching:\n  flush_after: 1s\n")),
-            (std::vector<std::string>{
-                "batching.flush_after: unknown key (valid keys: linger, adaptive)"}));
+  EXPECT_EQ(
+      problems_of(minimal("batching:\n  flush_after: 1s\n")),
+      (std::vector<std::string>{"batching.flush_after: unknown key (valid keys: linger, adaptive, "
+                                "lane_share_every)"}));
   EXPECT_EQ(
       problems_of(minimal("cloudflare:\n  email: a@b.c\n")),
       (std::vector<std::string>{"cloudflare.email: unknown key (valid keys: api_base, timeout)"}));
@@ -1252,6 +1253,64 @@ TEST(ConfigCheck, ShippedConfigs) {
   EXPECT_EQ(dev.problems, std::vector<std::string>{});
   ASSERT_TRUE(dev.config);
   EXPECT_TRUE(dev.config->dry_run);
+}
+
+TEST_F(ConfigTest, PriorityLanesDefaultsAndKeys) {
+  ScopedEnv client_token{"PURGEQ_TEST_CLIENT", "client-secret-0123456789abcdef"};
+  ScopedEnv other_token{"PURGEQ_TEST_OTHER", "other-secret-0123456789abcdef0"};
+  const auto defaults = load_config_string(minimal());
+  EXPECT_EQ(defaults.batching.lane_share_every, 10);
+  const auto config = load_config_string(minimal(R"(batching:
+  lane_share_every: 4
+access:
+  - name: deployers
+    groups: [deploy]
+    priority: high
+  - name: crawlers
+    users: [crawler]
+    kinds: [file]
+    priority: bulk
+  - name: plain
+    users: [cms]
+    kinds: [tag]
+tcp:
+  listen: "8787"
+api_clients:
+  - name: cms
+    token_env: PURGEQ_TEST_CLIENT
+    priority: bulk
+  - name: other
+    token_env: PURGEQ_TEST_OTHER
+)"));
+  EXPECT_EQ(config.batching.lane_share_every, 4);
+  ASSERT_EQ(config.access.size(), 3U);
+  EXPECT_EQ(config.access[0].priority, Lane::high);
+  EXPECT_EQ(config.access[1].priority, Lane::bulk);
+  EXPECT_EQ(config.access[2].priority, std::nullopt) << "no default of its own";
+  ASSERT_EQ(config.api_clients.size(), 2U);
+  EXPECT_EQ(config.api_clients[0].priority, Lane::bulk);
+  EXPECT_EQ(config.api_clients[1].priority, Lane::normal) << "the default lane";
+}
+
+TEST_F(ConfigTest, BadPriorityAndShareAreNamed) {
+  ScopedEnv client_token{"PURGEQ_TEST_CLIENT", "client-secret-0123456789abcdef"};
+  EXPECT_EQ(problems_of(minimal("access: [{users: [a], priority: urgent}]\n")),
+            (std::vector<std::string>{
+                R"(access[0].priority: unknown priority "urgent" (use high, normal or bulk))"}));
+  EXPECT_EQ(problems_of(minimal("access: [{users: [a], priority: hihg}]\n")),
+            (std::vector<std::string>{
+                R"(access[0].priority: unknown priority "hihg" (did you mean "high"?))"}));
+  EXPECT_EQ(problems_of(minimal(R"(tcp: {listen: "8787"}
+api_clients: [{name: a, token_env: PURGEQ_TEST_CLIENT, priority: [high]}]
+)"))
+                .size(),
+            1U);
+  EXPECT_EQ(
+      problems_of(minimal("batching: {lane_share_every: 1}\n")),
+      (std::vector<std::string>{"batching.lane_share_every: must be between 2 and 1000, got 1"}));
+  EXPECT_EQ(problems_of(minimal("batching: {lane_share_every: 5000}\n")),
+            (std::vector<std::string>{
+                "batching.lane_share_every: must be between 2 and 1000, got 5000"}));
 }
 
 }  // namespace

@@ -712,5 +712,30 @@ TEST(ParseIntentCloudflare, NativeFlavorIgnoresForcedZone) {
   EXPECT_EQ(summary(intent), (Lines{"1:file:https://example.org/a"}));
 }
 
+TEST(ParseIntent, PriorityNamesTheLane) {
+  EXPECT_EQ(accepted(parse(R"({"tags": ["a"]})", one_zone())).lane, std::nullopt)
+      << "absent: the access rules' default";
+  EXPECT_EQ(accepted(parse(R"({"tags": ["a"], "priority": "high"})", one_zone())).lane, Lane::high);
+  EXPECT_EQ(accepted(parse(R"({"priority": "bulk", "tags": ["a"]})", one_zone())).lane, Lane::bulk);
+  EXPECT_EQ(accepted(parse(R"({"tags": ["a"], "priority": "normal"})", one_zone())).lane,
+            Lane::normal);
+
+  const auto unknown = rejected(parse(R"({"tags": ["a"], "priority": "urgent"})", one_zone()));
+  EXPECT_EQ(unknown.code, "invalid_priority");
+  EXPECT_EQ(unknown.message, R"("priority" must be one of high, normal or bulk, got "urgent")");
+  const auto number = rejected(parse(R"({"tags": ["a"], "priority": 1})", one_zone()));
+  EXPECT_EQ(number.code, "invalid_priority");
+  EXPECT_EQ(number.message, R"("priority" must be one of high, normal or bulk, got a number)");
+  EXPECT_EQ(rejected(parse(R"({"tags": ["a"], "priority": "HIGH"})", one_zone())).code,
+            "invalid_priority");
+}
+
+TEST(ParseIntentCloudflare, PriorityIsNotPartOfCloudflaresBody) {
+  const auto e = rejected(
+      parse(R"({"priority": "high", "tags": ["a"]})", three_zones(), IntakeFlavor::cloudflare, 0));
+  EXPECT_EQ(e.code, "unknown_field");
+  EXPECT_NE(e.message.find("api_clients[].priority"), std::string::npos) << e.message;
+}
+
 }  // namespace
 }  // namespace purgeq

@@ -175,6 +175,16 @@ class StoreTest : public ::testing::Test {
                           std::int64_t now_ms = 1000) {
     return tx(store, [&](Store& s) { return s.add_intent(id, now_ms, kPeer, "test", items); });
   }
+  static SubmitResult add_in(Store& store, Lane lane, std::string_view id,
+                             std::vector<ZonedItem> items, std::int64_t now_ms = 1000) {
+    return tx(store,
+              [&](Store& s) { return s.add_intent(id, now_ms, kPeer, "test", items, lane); });
+  }
+  static TakeResult take_lane(Store& store, Group group, Lane lane, std::int64_t flight) {
+    auto req = request(group, flight);
+    req.lane = lane;
+    return take(store, req);
+  }
 
   // A take of zone kZone with no linger and a budget that never cuts.
   static TakeRequest request(Group group, std::int64_t flight) {
@@ -224,6 +234,23 @@ class StoreTest : public ::testing::Test {
       it->second.at(std::stoul(row[1])).at(std::stoul(row[2])) = std::stoll(row[3]);
     }
     const auto kept = store.queue_counts();
+    // Pending rows per lane, too: the queues are (zone, group, lane).
+    for (const auto& row :
+         sql.rows("SELECT z.zone_id, t.grp, t.lane, count(*) FROM targets t JOIN zones z ON "
+                  "z.id = t.zone WHERE t.state = 0 GROUP BY 1, 2, 3")) {
+      EXPECT_EQ(kept.pending_in(row[0], static_cast<Group>(std::stoi(row[1])),
+                                static_cast<Lane>(std::stoi(row[2]))),
+                std::stoll(row[3]))
+          << "zone " << row[0] << " group " << row[1] << " lane " << row[2];
+    }
+    for (const auto& [zone, groups] : kept.lanes) {
+      for (int g = 0; g < kGroupCount; ++g) {
+        std::int64_t lanes = 0;
+        for (const auto n : groups.at(static_cast<std::size_t>(g))) lanes += n;
+        EXPECT_EQ(lanes, kept.of(zone, static_cast<Group>(g), kPending))
+            << "the lanes of zone " << zone << " group " << g << " add up to its pending";
+      }
+    }
     for (const auto* zones : {&std::as_const(scanned).zones, &kept.zones}) {
       for (const auto& [zone, groups] : *zones) {
         for (int g = 0; g < kGroupCount; ++g) {
@@ -1405,6 +1432,181 @@ INSERT INTO targets(id, zone_id, kind, key, value, headers, state, created_ms, u
   store = open();
   EXPECT_EQ(status_of(*store, "v1-c"), "failed");
   EXPECT_EQ(store->intent_status("v1-d")->in_flight, 2);
+}
+
+// --- priority lanes (schema version 3)
+// ------------------------------------------------------------
+
+TEST_F(StoreTest, EachLaneIsAQueueOfItsOwnCountedWithoutScanning) {
+  auto store = open();
+  add_in(*store, Lane::normal, "n", files(5));
+  add_in(*store, Lane::high, "h",
+         {in(kZone, file("https://h/hi-1")), in(kZone, file("https://h/hi-2"))}, 2000);
+  add_in(*store, Lane::bulk, "b", {in(kZone, file("https://h/bulk"))}, 3000);
+  const auto counts = store->queue_counts();
+  EXPECT_EQ(counts.pending_in(kZone, Group::file, Lane::normal), 5);
+  EXPECT_EQ(counts.pending_in(kZone, Group::file, Lane::high), 2);
+  EXPECT_EQ(counts.pending_in(kZone, Group::file, Lane::bulk), 1);
+  EXPECT_EQ(counts.of(kZone, Group::file, kPending), 8) << "zones sums the lanes";
+  EXPECT_EQ(counts.lane_total(Lane::high), 2);
+  expect_counts_match_rows(*store);
+
+  // The high queue's head is its own, though its items came after the normal ones.
+  EXPECT_EQ(values(take_lane(*store, Group::file, Lane::high, 1)),
+            (std::vector<std::string>{"https://h/hi-1", "https://h/hi-2"}));
+  EXPECT_EQ(values(take_lane(*store, Group::file, Lane::bulk, 2)),
+            (std::vector<std::string>{"https://h/bulk"}));
+  EXPECT_EQ(take_lane(*store, Group::file, Lane::normal, 3).members.size(), 5U);
+  EXPECT_EQ(store->queue_counts().total(kPending), 0);
+  expect_counts_match_rows(*store);
+  // The lane survives a retry: the row goes back to its own queue.
+  settle(*store, 1, Settlement::retry);
+  EXPECT_EQ(store->queue_counts().pending_in(kZone, Group::file, Lane::high), 2);
+  expect_counts_match_rows(*store);
+}
+
+TEST_F(StoreTest, APendingTwinInALowerLaneIsRaisedNotDuplicated) {
+  auto store = open();
+  add_in(*store, Lane::bulk, "crawl", files(3));
+  // A deploy asks for one of them: it must not wait behind the bulk backlog.
+  const auto result = add_in(*store, Lane::high, "deploy", {in(kZone, file("https://h/2"))}, 2000);
+  EXPECT_EQ(result.created, 0U) << "merged into the twin";
+  auto counts = store->queue_counts();
+  EXPECT_EQ(counts.pending_in(kZone, Group::file, Lane::bulk), 2);
+  EXPECT_EQ(counts.pending_in(kZone, Group::file, Lane::high), 1);
+  EXPECT_EQ(counts.of(kZone, Group::file, kPending), 3);
+  expect_counts_match_rows(*store);
+
+  // A lower intent never lowers a twin.
+  EXPECT_EQ(add_in(*store, Lane::bulk, "later", {in(kZone, file("https://h/2"))}, 3000).created,
+            0U);
+  EXPECT_EQ(store->queue_counts().pending_in(kZone, Group::file, Lane::high), 1);
+
+  const auto high = take_lane(*store, Group::file, Lane::high, 1);
+  EXPECT_EQ(values(high), (std::vector<std::string>{"https://h/2"}));
+  EXPECT_EQ(store->intent_status("deploy")->in_flight, 1);
+  EXPECT_EQ(store->intent_status("crawl")->in_flight, 1) << "the crawl's item rides along";
+  settle(*store, 1, Settlement::done);
+  EXPECT_EQ(status_of(*store, "deploy"), "done");
+  EXPECT_EQ(status_of(*store, "later"), "done");
+  expect_counts_match_rows(*store);
+  EXPECT_EQ(values(take_lane(*store, Group::file, Lane::bulk, 2)),
+            (std::vector<std::string>{"https://h/1", "https://h/3"}));
+}
+
+TEST_F(StoreTest, IntentStatusReportsItsLane) {
+  auto store = open();
+  add_in(*store, Lane::bulk, "b", files(1));
+  add(*store, "n", {in(kZone, tag("t"))});
+  EXPECT_EQ(store->intent_status("b")->lane, Lane::bulk);
+  EXPECT_EQ(store->intent_status("n")->lane, Lane::normal);
+}
+
+TEST_F(StoreTest, OldestPendingLooksAtEveryLane) {
+  auto store = open();
+  add_in(*store, Lane::high, "h", {in(kZone, file("https://h/new"))}, 5000);
+  add_in(*store, Lane::bulk, "b", {in(kZone, file("https://h/old"))}, 2000);
+  const auto oldest = store->oldest_pending(kZone);
+  ASSERT_TRUE(oldest.contains(Group::file));
+  EXPECT_EQ(oldest.at(Group::file), 2000);
+}
+
+// The version-2 schema and count triggers, as purgeqd created them before lanes (schema 3).
+constexpr std::string_view kSchemaV2 = R"sql(
+CREATE TABLE zones(id INTEGER PRIMARY KEY, zone_id TEXT NOT NULL UNIQUE);
+CREATE TABLE intents(
+  ref INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL,
+  peer_uid INTEGER NOT NULL, peer_gid INTEGER NOT NULL, peer_pid INTEGER NOT NULL,
+  source TEXT NOT NULL, item_count INTEGER NOT NULL);
+CREATE INDEX intents_created ON intents(created_ms);
+CREATE TABLE targets(
+  id INTEGER PRIMARY KEY, zone INTEGER NOT NULL, grp INTEGER NOT NULL, kind INTEGER NOT NULL,
+  key TEXT NOT NULL, value TEXT, headers TEXT, state INTEGER NOT NULL, flight INTEGER,
+  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  error_code INTEGER, error_message TEXT);
+CREATE INDEX targets_twin ON targets(zone, kind, key) WHERE state = 0;
+CREATE INDEX targets_queue ON targets(zone, grp) WHERE state = 0;
+CREATE INDEX targets_flight ON targets(flight) WHERE state = 1;
+CREATE INDEX targets_age ON targets(state, created_ms);
+CREATE TABLE links(
+  intent INTEGER NOT NULL REFERENCES intents(ref) ON DELETE CASCADE,
+  target INTEGER NOT NULL, PRIMARY KEY(intent, target)) WITHOUT ROWID;
+CREATE INDEX links_target ON links(target);
+CREATE TABLE queue_counts(
+  zone INTEGER NOT NULL, grp INTEGER NOT NULL, state INTEGER NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY(zone, grp, state)) WITHOUT ROWID;
+CREATE TABLE sends(account TEXT NOT NULL, kind INTEGER NOT NULL, at_ms INTEGER NOT NULL);
+CREATE INDEX sends_at ON sends(at_ms);
+CREATE TABLE IF NOT EXISTS health(id INTEGER PRIMARY KEY CHECK (id = 1), probed_ms INTEGER NOT NULL);
+CREATE TRIGGER targets_counted_update AFTER UPDATE OF state ON targets
+  WHEN OLD.state != NEW.state BEGIN
+  UPDATE queue_counts SET n = n - 1 WHERE zone = OLD.zone AND grp = OLD.grp AND state = OLD.state;
+  INSERT INTO queue_counts(zone, grp, state, n) VALUES (NEW.zone, NEW.grp, NEW.state, 1)
+    ON CONFLICT(zone, grp, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER targets_counted_delete AFTER DELETE ON targets BEGIN
+  UPDATE queue_counts SET n = n - 1 WHERE zone = OLD.zone AND grp = OLD.grp AND state = OLD.state;
+END;
+)sql";
+
+TEST_F(StoreTest, MigratesAVersion2DatabaseKeepingEveryRowInTheNormalLane) {
+  {
+    Sql v2(path_);
+    v2.exec("PRAGMA journal_mode=WAL");
+    v2.exec(std::string(kSchemaV2));
+    v2.exec("PRAGMA user_version=2");
+    v2.exec("INSERT INTO zones(id, zone_id) VALUES (1, '" + std::string(kZone) + "')");
+    v2.exec(
+        "INSERT INTO intents(ref, id, created_ms, peer_uid, peer_gid, peer_pid, source, "
+        "item_count) VALUES (1, 'v2-a', 100, 1000, 1000, 7, 'v2', 3), "
+        "(2, 'v2-b', 200, 1000, 1000, 7, 'v2', 1)");
+    // Two pending URLs, one done, one pending tag.
+    v2.exec(
+        "INSERT INTO targets(id, zone, grp, kind, key, value, headers, state, flight, "
+        "created_ms, updated_ms) VALUES "
+        "(1, 1, 0, 0, 'https://h/1', NULL, NULL, 0, NULL, 100, 100), "
+        "(2, 1, 0, 0, 'https://h/2', NULL, NULL, 0, NULL, 100, 100), "
+        "(3, 1, 0, 0, 'https://h/3', NULL, NULL, 2, NULL, 100, 150), "
+        "(4, 1, 1, 1, 'blog', 'Blog', NULL, 0, NULL, 200, 200)");
+    v2.exec("INSERT INTO links(intent, target) VALUES (1, 1), (1, 2), (1, 3), (2, 4)");
+    v2.exec(
+        "INSERT INTO queue_counts(zone, grp, state, n) VALUES (1, 0, 0, 2), (1, 0, 2, 1), "
+        "(1, 1, 0, 1), (1, 1, 1, 0)");
+  }
+  auto store = open();
+  EXPECT_EQ(Sql(path_).integer("PRAGMA user_version"), 3);
+  const auto counts = store->queue_counts();
+  EXPECT_EQ(states(counts, kZone, Group::file), (Counts{2, 0, 1, 0}));
+  EXPECT_EQ(counts.pending_in(kZone, Group::file, Lane::normal), 2);
+  EXPECT_EQ(counts.pending_in(kZone, Group::tag, Lane::normal), 1);
+  EXPECT_EQ(counts.lane_total(Lane::high), 0);
+  expect_counts_match_rows(*store);
+  const auto a = store->intent_status("v2-a");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->lane, Lane::normal);
+  EXPECT_EQ(a->queued, 2);
+  EXPECT_EQ(a->done, 1);
+
+  // The migrated queue works as any: a high twin raises a migrated row, and takes see lanes.
+  EXPECT_EQ(add_in(*store, Lane::high, "h", {in(kZone, file("https://h/2"))}, 500).created, 0U);
+  expect_counts_match_rows(*store);
+  EXPECT_EQ(values(take_lane(*store, Group::file, Lane::high, 1)),
+            (std::vector<std::string>{"https://h/2"}));
+  EXPECT_EQ(values(take_lane(*store, Group::file, Lane::normal, 2)),
+            (std::vector<std::string>{"https://h/1"}));
+  const auto tags = take_lane(*store, Group::tag, Lane::normal, 3);
+  ASSERT_EQ(tags.members.size(), 1U);
+  EXPECT_EQ(tags.members[0].item.value, "Blog");
+  settle(*store, 1, Settlement::done);
+  settle(*store, 2, Settlement::done);
+  expect_counts_match_rows(*store);
+  EXPECT_EQ(status_of(*store, "v2-a"), "done");
+
+  // Reopening does not migrate again.
+  store.reset();
+  store = open();
+  EXPECT_EQ(status_of(*store, "v2-a"), "done");
+  EXPECT_EQ(store->intent_status("h")->lane, Lane::high);
 }
 
 // --- store worker -------------------------------------------------------------------------------
