@@ -457,7 +457,20 @@ std::string format_status(const json::value& status) {
   if (const auto next = int_member(status, "next_dispatch_in_ms"); next && pending > 0) {
     out += fmt::format(", next dispatch in {} ms", *next);
   }
-  out += '\n' + zones;
+  out += '\n';
+  // By lane only when something waits outside the default lane: "lanes: 10 high, 85000 normal".
+  if (const auto* lanes = member(status, "pending_by_lane"); lanes != nullptr) {
+    std::string line;
+    bool others = false;
+    for (const auto* lane : {"high", "normal", "bulk"}) {
+      const auto n = count_of(*lanes, lane);
+      if (n == 0) continue;
+      others = others || std::string_view(lane) != "normal";
+      line += fmt::format("{}{} {}", line.empty() ? "" : ", ", n, lane);
+    }
+    if (others) out += fmt::format("  lanes: {}\n", line);
+  }
+  out += zones;
 
   if (const auto failed = int_member(status, "failed_items")) {
     out +=

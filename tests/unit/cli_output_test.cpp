@@ -277,6 +277,16 @@ TEST(CliOutput, StatusErrorAgesAndDrainEstimates) {
             "recent upstream errors: 1 (latest: example.com, HTTP 502 Bad gateway, 12 s ago)\n");
 }
 
+TEST(CliOutput, StatusShowsLanesOnlyBesideTheDefaultOne) {
+  const auto normal_only = format_status(json::parse(
+      R"({"pending":5,"pending_by_lane":{"high":0,"normal":5,"bulk":0},"queue":{}})"));
+  EXPECT_EQ(normal_only.find("lanes:"), std::string::npos) << normal_only;
+  const auto mixed = format_status(json::parse(
+      R"({"pending":15,"pending_by_lane":{"high":10,"normal":5,"bulk":0},"queue":{}})"));
+  EXPECT_NE(mixed.find("queue: 15 pending\n  lanes: 10 high, 5 normal\n"), std::string::npos)
+      << mixed;
+}
+
 TEST(CliOutput, TheLaneIsShownWhereItMatters) {
   EXPECT_EQ(
       format_accepted(json::parse(R"({"id":"I","status":"queued","items":2,"priority":"normal"})")),
