@@ -1,5 +1,5 @@
-// The per-account dispatch state machine (see the header). Every decision is O(zones · groups):
-// counts come from the store's bookkeeping, never from the queued items.
+// The per-account dispatch state machine (see the header). Every decision is
+// O(lanes · zones · groups): counts come from the store's bookkeeping, never from the queued items.
 #include "dispatch/account_engine.h"
 
 #include <fmt/format.h>

@@ -4,8 +4,9 @@
 // nothing here does I/O: the Dispatcher performs the actions it returns and reports back.
 //
 // Nothing is kept per queued item: the engine sees the queue through the store's counts and
-// remembers, per queue, only when its lingering head becomes ready and whether its last batch was
-// full.
+// remembers, per queue (zone, group, lane), only when its lingering head becomes ready and whether
+// its last batch was full, and per lane how many requests have passed it over (docs/delivery.md,
+// "Priority lanes").
 #pragma once
 
 #include <algorithm>
