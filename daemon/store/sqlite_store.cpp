@@ -113,7 +113,8 @@ CREATE TRIGGER targets_counted_update AFTER UPDATE OF state, lane ON targets
   WHEN OLD.state != NEW.state OR OLD.lane != NEW.lane BEGIN
   UPDATE queue_counts SET n = n - 1
     WHERE zone = OLD.zone AND grp = OLD.grp AND lane = OLD.lane AND state = OLD.state;
-  INSERT INTO queue_counts(zone, grp, lane, state, n) VALUES (NEW.zone, NEW.grp, NEW.lane, NEW.state, 1)
+  INSERT INTO queue_counts(zone, grp, lane, state, n)
+    VALUES (NEW.zone, NEW.grp, NEW.lane, NEW.state, 1)
     ON CONFLICT(zone, grp, lane, state) DO UPDATE SET n = n + 1;
 END;
 CREATE TRIGGER targets_counted_delete AFTER DELETE ON targets BEGIN
