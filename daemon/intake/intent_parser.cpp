@@ -3,11 +3,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <string>
 
 #include "intake/dedup.h"
 #include "intake/routing.h"
+#include "intake/variants.h"
 
 namespace purgeq {
 namespace {
@@ -46,6 +48,8 @@ std::variant<ParsedIntent, IntakeError> parse_intent(const boost::json::value& b
   }
   const ZoneRouter router(config, std::get<std::optional<std::size_t>>(named));
 
+  const auto max_items =
+      static_cast<std::size_t>(std::max(0LL, config.intake.max_items_per_intent));
   ParsedIntent intent;
   intent.items.reserve(shape.item_count);
   IntentDedup dedup;
@@ -78,7 +82,28 @@ std::variant<ParsedIntent, IntakeError> parse_intent(const boost::json::value& b
         error->item = bounded_item(entry_as_item(entry));
         return std::move(*error);
       }
-      add(std::get<std::size_t>(zone), std::move(item));
+      const std::size_t zone_index = std::get<std::size_t>(zone);
+      const Zone& owner = config.zones[zone_index];
+      const std::size_t variants = variant_count(owner, item);
+      if (variants == 1) {
+        add(zone_index, std::move(item));
+      } else {
+        const std::size_t before = intent.items.size();
+        expand_variants(owner, item, [&](Item variant) { add(zone_index, std::move(variant)); });
+        ++intent.expanded_urls;
+        intent.variant_items += intent.items.size() - before;
+      }
+      // Checked as items are added, so an intent that expands past the limit is refused before
+      // it takes more memory than the limit allows.
+      if (max_items > 0 && intent.items.size() > max_items) {
+        return make_error(
+            "too_many_items", path,
+            fmt::format("the intent expands to more than {} items (a URL counts once per "
+                        "cache-key variant of its zone, zones[].variants) and "
+                        "intake.max_items_per_intent is {}; split it into several intents",
+                        max_items, max_items),
+            bounded_item(entry_as_item(entry)));
+      }
     }
   }
   return intent;
