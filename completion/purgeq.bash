@@ -81,8 +81,8 @@ _purgeq() {
   if [[ $cur == -* ]]; then
     local options
     case $command in
-      '') options="--socket --zone --wait --json -H --header -h --help --version" ;;
-      url) options="--socket --zone --wait --json -H --header -h --help" ;;
+      '') options="--socket --zone --wait --json -H --header --variants -h --help --version" ;;
+      url) options="--socket --zone --wait --json -H --header --variants -h --help" ;;
       tag | host | prefix) options="--socket --zone --wait --json -h --help" ;;
       everything) options="--socket --zone --wait --json --yes -y -h --help" ;;
       wait) options="--socket --json --timeout -h --help" ;;

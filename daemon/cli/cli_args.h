@@ -76,6 +76,9 @@ struct CliRequest {
   // (case-insensitively); every item of the command carries all of them.
   std::vector<Header> headers;
   std::string zone;  // --zone: name or id for the body's "zone"; empty = let the daemon route
+  // url --variants: print what each URL expands to (the zone's cache-key variants, POST
+  // /v1/expand) instead of queueing anything. Never together with wait.
+  bool variants = false;
   // Submit commands with --wait, and the `wait` command: poll the intent until it is terminal.
   bool wait = false;
   // With `wait`: the bound (--wait=S, wait --timeout S); nullopt waits without limit.
