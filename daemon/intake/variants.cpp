@@ -38,6 +38,10 @@ std::size_t variant_count(const Zone& zone, const Item& item) {
   return count;
 }
 
+std::size_t added_headers(const Zone& zone, const Item& item) {
+  return varying(zone, item).size();
+}
+
 void expand_variants(const Zone& zone, const Item& item, const std::function<void(Item)>& emit) {
   const auto axes = varying(zone, item);
   if (axes.empty()) {

@@ -15,6 +15,10 @@ namespace purgeq {
 // a file in a zone without variants.
 [[nodiscard]] std::size_t variant_count(const Zone& zone, const Item& item);
 
+// How many headers expand_variants adds to each variant of `item`: the zone's headers it does not
+// name itself. Added to the item's own, they must stay within intake's kMaxFileHeaders.
+[[nodiscard]] std::size_t added_headers(const Zone& zone, const Item& item);
+
 // Calls `emit` with each variant of `item` in `zone`, in the order of the zone's headers and
 // values (the last header varies fastest); with `item` itself when nothing varies. A variant is
 // the item's URL with its own headers plus one value of each varying header; a header the item

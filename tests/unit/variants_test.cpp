@@ -328,6 +328,29 @@ TEST(ParseIntentVariants, TheItemCapCountsVariants) {
   EXPECT_EQ(merged.items.size(), 3U);
 }
 
+TEST(ParseIntentVariants, VariantsStayWithinTheHeaderLimit) {
+  // 31 headers of its own plus the device type would be 32: allowed; 32 plus one is not.
+  auto body_with = [](std::size_t count) {
+    json::object headers;
+    for (std::size_t i = 0; i < count; ++i) headers["X-H" + std::to_string(i)] = "v";
+    return json::value(json::object{
+        {"files", json::array{json::object{{"url", "https://shop.test/"}, {"headers", headers}}}}});
+  };
+  auto ok = parse_intent(body_with(kMaxFileHeaders - 1), shop_config());
+  ASSERT_TRUE(std::holds_alternative<ParsedIntent>(ok));
+  EXPECT_EQ(std::get<ParsedIntent>(ok).items.at(0).item.headers.size(), kMaxFileHeaders);
+  auto refused = parse_intent(body_with(kMaxFileHeaders), shop_config());
+  ASSERT_TRUE(std::holds_alternative<IntakeError>(refused));
+  EXPECT_EQ(std::get<IntakeError>(refused).code, "too_many_headers");
+  EXPECT_EQ(std::get<IntakeError>(refused).message,
+            R"(files[0]: "https://shop.test/" has 32 headers and zone shop.test adds 1 cache-key )"
+            "headers to each variant; at most 32 are allowed");
+  // The same item in a zone without variants is fine.
+  auto plain = body_with(kMaxFileHeaders);
+  plain.as_object()["files"].as_array()[0].as_object()["url"] = "https://plain.test/";
+  EXPECT_TRUE(std::holds_alternative<ParsedIntent>(parse_intent(plain, shop_config())));
+}
+
 TEST(ParseIntentVariants, CloudflareFlavorExpandsToo) {
   auto parsed = parse_intent(json::parse(R"({"files": ["https://shop.test/x"]})"), shop_config(),
                              IntakeFlavor::cloudflare, 0);
