@@ -84,20 +84,21 @@ std::variant<ParsedIntent, IntakeError> parse_intent(const boost::json::value& b
       }
       const std::size_t zone_index = std::get<std::size_t>(zone);
       const Zone& owner = config.zones[zone_index];
-      const std::size_t variants = variant_count(owner, item);
-      // A variant must pass the item rules as if a client had sent it.
-      if (const auto added = added_headers(owner, item);
-          added > 0 && item.headers.size() + added > kMaxFileHeaders) {
-        return make_error(
-            "too_many_headers", path,
-            fmt::format("{} has {} headers and zone {} adds {} cache-key headers to each variant; "
-                        "at most {} are allowed",
-                        quote(item.value), item.headers.size(), owner.name, added, kMaxFileHeaders),
-            bounded_item(entry_as_item(entry)));
-      }
-      if (variants == 1) {
+      // A zone varying on one header with one value still adds that header: what decides is
+      // whether anything is added, not how many variants there are.
+      if (const auto added = added_headers(owner, item); added == 0) {
         add(zone_index, std::move(item));
       } else {
+        // A variant must pass the item rules as if a client had sent it.
+        if (item.headers.size() + added > kMaxFileHeaders) {
+          return make_error(
+              "too_many_headers", path,
+              fmt::format("{} has {} headers and zone {} adds {} cache-key headers to each "
+                          "variant; at most {} are allowed",
+                          quote(item.value), item.headers.size(), owner.name, added,
+                          kMaxFileHeaders),
+              bounded_item(entry_as_item(entry)));
+        }
         const std::size_t before = intent.items.size();
         expand_variants(owner, item, [&](Item variant) { add(zone_index, std::move(variant)); });
         ++intent.expanded_urls;

@@ -328,6 +328,17 @@ TEST(ParseIntentVariants, TheItemCapCountsVariants) {
   EXPECT_EQ(merged.items.size(), 3U);
 }
 
+TEST(ParseIntentVariants, OneValueStillAddsItsHeader) {
+  // Every cached copy of the zone is keyed with CF-Device-Type: desktop (say, a zone serving
+  // only desktops): the bare URL names none of them.
+  const auto intent = parse_ok(R"({"files": ["https://shop.test/x"]})",
+                               shop_config({{"CF-Device-Type", {"desktop"}, false}}));
+  ASSERT_EQ(intent.items.size(), 1U);
+  EXPECT_EQ(intent.items[0].item, file("https://shop.test/x", {{"CF-Device-Type", "desktop"}}));
+  EXPECT_EQ(intent.expanded_urls, 1U);
+  EXPECT_EQ(intent.variant_items, 1U);
+}
+
 TEST(ParseIntentVariants, VariantsStayWithinTheHeaderLimit) {
   // 31 headers of its own plus the device type would be 32: allowed; 32 plus one is not.
   auto body_with = [](std::size_t count) {
