@@ -85,8 +85,8 @@ _purgeq() {
   if [[ $cur == -* ]]; then
     local options
     case $command in
-      '') options="--socket --zone --priority --wait --json -H --header -h --help --version" ;;
-      url) options="--socket --zone --priority --wait --json -H --header -h --help" ;;
+      '') options="--socket --zone --priority --wait --json -H --header --variants -h --help --version" ;;
+      url) options="--socket --zone --priority --wait --json -H --header --variants -h --help" ;;
       tag | host | prefix) options="--socket --zone --priority --wait --json -h --help" ;;
       everything) options="--socket --zone --priority --wait --json --yes -y -h --help" ;;
       wait) options="--socket --json --timeout -h --help" ;;

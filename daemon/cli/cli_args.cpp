@@ -71,6 +71,9 @@ Footers footer_parts(Command command) {
   purgeq --wait=600 url - < changed-urls.txt
   purgeq url https://www.example.com/ -H 'CF-Device-Type: mobile'
   purgeq --priority bulk url - < sitemap-urls.txt
+  purgeq url --variants https://www.example.com/
+In a zone with cache-key variants (zones[].variants) each URL is purged once per combination of
+the zone's header values; -H fixes a header to one value; --variants shows the expansion.
 `-` in place of the URLs reads them from stdin, one per line. --priority picks the lane (high
 goes before normal, normal before bulk); without it the daemon's config decides (normal).)",
               kSubmitExits};
@@ -265,6 +268,7 @@ struct OptionSet {
   std::string wait_text;
   bool json = false;
   bool yes = false;
+  bool variants = false;
   std::vector<std::string> headers;
   CLI::Option* socket_opt = nullptr;
   CLI::Option* zone_opt = nullptr;
@@ -273,6 +277,7 @@ struct OptionSet {
   CLI::Option* json_opt = nullptr;
   CLI::Option* header_opt = nullptr;
   CLI::Option* yes_opt = nullptr;
+  CLI::Option* variants_opt = nullptr;
 };
 
 void add_options(CLI::App& app, OptionSet& set, bool submit, bool url, bool everything) {
@@ -295,6 +300,9 @@ void add_options(CLI::App& app, OptionSet& set, bool submit, bool url, bool ever
                                     "cache-key header for every URL, 'Name: value' (repeatable)")
                          ->allow_extra_args(false)
                          ->type_name("'NAME: VALUE'");
+    set.variants_opt = app.add_flag(
+        "--variants", set.variants,
+        "show what each URL expands to (its zone's cache-key variants); queue nothing");
   }
   if (everything) {
     set.yes_opt =
@@ -521,6 +529,16 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
   }
   request.confirm = request.command == Command::everything && !yes && context.stdin_is_terminal &&
                     context.stderr_is_terminal;
+
+  request.variants = global.variants || local.variants;
+  if (request.variants && request.command != Command::url) {
+    return usage_error(
+        fmt::format("--variants applies only to url (cache-key variants are per URL), not to {}",
+                    command_name));
+  }
+  if (request.variants && request.wait) {
+    return usage_error("--variants queues nothing, so there is nothing to --wait for");
+  }
 
   std::vector<std::string> header_args = global.headers;
   header_args.insert(header_args.end(), local.headers.begin(), local.headers.end());

@@ -78,6 +78,9 @@ struct CliRequest {
   std::string zone;  // --zone: name or id for the body's "zone"; empty = let the daemon route
   // --priority: "high", "normal" or "bulk" for the body's "priority"; empty = the daemon's default
   std::string priority;
+  // url --variants: print what each URL expands to (the zone's cache-key variants, POST
+  // /v1/expand) instead of queueing anything. Never together with wait.
+  bool variants = false;
   // Submit commands with --wait, and the `wait` command: poll the intent until it is terminal.
   bool wait = false;
   // With `wait`: the bound (--wait=S, wait --timeout S); nullopt waits without limit.

@@ -348,6 +348,15 @@ bool confirm_everything(const CliRequest& request, std::istream& in, std::ostrea
 int execute(const CliRequest& request, std::ostream& out, std::ostream& err) {
   switch (request.command) {
     case Command::url:
+      if (request.variants) {
+        const auto body = json::serialize(build_purge_body(request));
+        const auto result =
+            call(request, Method::post, "/v1/expand", body, kRequestTimeout, out, err);
+        if (result.exit_code != kExitOk) return result.exit_code;
+        out << (request.json ? json_line(result.body) : format_variants(result.body));
+        return kExitOk;
+      }
+      return submit(request, out, err);
     case Command::tag:
     case Command::host:
     case Command::prefix:

@@ -362,13 +362,21 @@ Verdict intent_verdict(const json::value& intent, bool timed_out) {
 }
 
 std::string format_accepted(const json::value& answer) {
+  std::string notes;
+  // Otherwise "queued 3 items" for one URL reads like a mistake.
+  if (const auto* variants = member(answer, "variants"); variants != nullptr) {
+    notes = fmt::format(
+        " ({} expanded to {})", plural(count_of(*variants, "urls"), "URL", "URLs"),
+        plural(count_of(*variants, "items"), "cache-key variant", "cache-key variants"));
+  }
   // The lane is news only when it is not the default one.
-  const auto priority = string_member(answer, "priority");
-  return fmt::format(
-      "queued {} as intent {}{}\n", plural(count_of(answer, "items"), "item", "items"),
-      string_member(answer, "id"),
-      priority.empty() || priority == "normal" ? std::string()
-                                               : fmt::format(" (priority {})", priority));
+  if (const auto priority = string_member(answer, "priority");
+      !priority.empty() && priority != "normal") {
+    notes += fmt::format(" (priority {})", priority);
+  }
+  return fmt::format("queued {} as intent {}{}\n",
+                     plural(count_of(answer, "items"), "item", "items"),
+                     string_member(answer, "id"), notes);
 }
 
 std::string format_outcome(const json::value& intent) {
@@ -547,6 +555,48 @@ std::string format_failed(const json::value& failed) {
 std::string format_requeued(const json::value& answer) {
   return fmt::format("requeued {}\n",
                      plural(count_of(answer, "requeued"), "failed item", "failed items"));
+}
+
+std::string format_variants(const json::value& answer) {
+  const auto* items = member(answer, "items");
+  if (items == nullptr || !items->is_array()) return {};
+  const auto& list = items->get_array();
+  std::string out;
+  // The daemon keeps a URL's variants together, in the zone's order: one block per URL.
+  for (std::size_t start = 0; start < list.size();) {
+    const auto value = string_member(list[start], "value");
+    const auto zone = string_member(list[start], "zone");
+    std::size_t end = start + 1;
+    while (end < list.size() && string_member(list[end], "value") == value &&
+           string_member(list[end], "zone") == zone) {
+      ++end;
+    }
+    const auto* first_headers = member(list[start], "headers");
+    if (end - start == 1 && first_headers == nullptr) {
+      out += fmt::format("{} (zone {}): no cache-key variants\n", value, zone);
+      start = end;
+      continue;
+    }
+    out += fmt::format("{} (zone {}): {}\n", value, zone,
+                       plural(static_cast<std::int64_t>(end - start), "variant", "variants"));
+    for (; start < end; ++start) {
+      std::string line;
+      if (const auto* headers = member(list[start], "headers");
+          headers != nullptr && headers->is_object()) {
+        for (const auto& header : headers->get_object()) {
+          if (!line.empty()) line += ", ";
+          line +=
+              fmt::format("{}: {}", std::string_view(header.key()),
+                          header.value().is_string() ? std::string_view(header.value().get_string())
+                                                     : std::string_view("?"));
+        }
+      }
+      out += fmt::format("  {}\n", line.empty() ? "(no headers)" : line);
+    }
+  }
+  out += fmt::format("{} to purge; nothing was queued\n",
+                     plural(count_of(answer, "count"), "item", "items"));
+  return out;
 }
 
 }  // namespace purgeq::cli

@@ -63,5 +63,9 @@ void integral_doubles_to_integers(boost::json::value& value);
 [[nodiscard]] std::string format_failed(const boost::json::value& failed);
 // `retry-failed`: "requeued N failed items".
 [[nodiscard]] std::string format_requeued(const boost::json::value& answer);
+// `url --variants` (POST /v1/expand): per URL "URL (zone Z): N variants" and one indented line of
+// headers per variant ("(no headers)" for the key without any), or "URL (zone Z): no cache-key
+// variants"; then the total.
+[[nodiscard]] std::string format_variants(const boost::json::value& answer);
 
 }  // namespace purgeq::cli

@@ -15,6 +15,7 @@
 
 #include "config/secrets.h"
 #include "config/strict_yaml.h"
+#include "config/variants_yaml.h"
 #include "model/ascii.h"
 #include "model/hostname.h"
 
@@ -555,7 +556,8 @@ class Loader {
       config_.zones.emplace_back();
       Zone& zone = config_.zones.back();
       if (!expect_map(checker_, item, false)) continue;
-      const MapView view(checker_, item, {"name", "id", "account", "hosts", "everything"});
+      const MapView view(checker_, item,
+                         {"name", "id", "account", "hosts", "everything", "variants"});
 
       bool name_ok = false;
       if (auto f = view.get("name")) {
@@ -646,6 +648,9 @@ class Loader {
         }
       }
       if (auto f = view.get("everything")) load_zone_everything(*f, zone.everything);
+      if (auto f = view.get_present("variants")) {
+        load_zone_variants(checker_, *f, zone.name, zone.variants);
+      }
     }
   }
 

@@ -12,6 +12,7 @@
 
 #include "config/duration.h"
 #include "config/plans.h"
+#include "config/variants.h"
 #include "model/item.h"
 #include "model/lane.h"
 #include "observe/log_level.h"
@@ -44,6 +45,9 @@ struct Zone {
     Duration min_interval{0};  // 0: no interval (every purge-everything is sent)
     Within within = Within::merge;
   } everything;
+  // Cache-key variants (`zones[i].variants`, docs/delivery.md): each URL purged in this zone is
+  // sent once per combination of these headers' values. Empty: URLs are sent as given.
+  std::vector<VariantHeader> variants;
 };
 
 // Restricts which local users/groups may submit which kinds to which zones (docs/configuration.md,

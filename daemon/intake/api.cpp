@@ -103,6 +103,11 @@ int cloudflare_code(std::string_view code) {
   return it == kCodes.end() ? 1012 : it->second;
 }
 
+// How cache-key variants grew an intent: {"urls": URLs expanded, "items": items they make}.
+json::object variants_json(const ParsedIntent& intent) {
+  return json::object{{"urls", intent.expanded_urls}, {"items", intent.variant_items}};
+}
+
 std::string_view zone_name_of(const Config& config, std::string_view zone_id) {
   const Zone* zone = config.find_zone(zone_id);
   return zone != nullptr ? std::string_view(zone->name) : zone_id;
@@ -264,6 +269,13 @@ boost::asio::awaitable<HttpResponseMessage> Api::handle(const HttpRequestMessage
   constexpr std::string_view kIntents = "/v1/intents/";
   if (path.starts_with(kIntents) && verb == http::verb::get) {
     co_return co_await intent(request, peer, path.substr(kIntents.size()), query);
+  }
+  if (path == "/v1/expand") {
+    if (verb != http::verb::post) {
+      co_return error_response(request, http::status::method_not_allowed, "method_not_allowed",
+                               "use POST /v1/expand");
+    }
+    co_return expand(request);
   }
   if (path == "/v1/status" && verb == http::verb::get) co_return co_await status(request);
   if (path == "/v1/failed" && verb == http::verb::get) co_return co_await failed(request, peer);
@@ -458,11 +470,44 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
   if (cloudflare_flavor) {
     co_return cloudflare_response(request, http::status::ok, 0, {}, id);
   }
-  co_return json_response(request, http::status::accepted,
-                          json::object{{"id", id},
-                                       {"status", "queued"},
-                                       {"items", result.items},
-                                       {"priority", to_string(lane)}});
+  json::object receipt{{"id", id},
+                       {"status", "queued"},
+                       {"items", result.items},
+                       {"priority", to_string(lane)}};
+  if (intent.expanded_urls > 0) receipt["variants"] = variants_json(intent);
+  co_return json_response(request, http::status::accepted, std::move(receipt));
+}
+
+HttpResponseMessage Api::expand(const HttpRequestMessage& request) {
+  const auto config = config_;
+  auto body = parse_json_body(request.body());
+  if (const auto* error = std::get_if<IntakeError>(&body)) {
+    return error_response(request, http::status::bad_request, error->code, error->message,
+                          error->item);
+  }
+  auto parsed = parse_intent(std::get<json::value>(body), *config);
+  if (const auto* error = std::get_if<IntakeError>(&parsed)) {
+    const auto answer = error->code == "too_many_items" ? http::status::payload_too_large
+                                                        : http::status::bad_request;
+    return error_response(request, answer, error->code, error->message, error->item);
+  }
+  const auto& intent = std::get<ParsedIntent>(parsed);
+  json::array items;
+  items.reserve(intent.items.size());
+  for (const auto& routed : intent.items) {
+    json::object entry{{"zone", config->zones.at(routed.zone_index).name},
+                       {"kind", to_string(routed.item.kind)},
+                       {"value", routed.item.value}};
+    if (!routed.item.headers.empty()) {
+      json::object headers;
+      for (const auto& [name, value] : routed.item.headers) headers[name] = value;
+      entry["headers"] = std::move(headers);
+    }
+    items.push_back(std::move(entry));
+  }
+  json::object answer{{"items", std::move(items)}, {"count", intent.items.size()}};
+  answer["variants"] = variants_json(intent);
+  return json_response(request, http::status::ok, std::move(answer));
 }
 
 boost::asio::awaitable<std::optional<IntakeError>> Api::require_admin(const Peer& peer,

@@ -59,6 +59,9 @@ class Api {
       std::string_view path_zone, const ApiClient* client = nullptr,
       std::shared_ptr<const Config> client_config = nullptr, std::string_view remote = {});
   void log_client_refusal(const std::string& remote, const std::string& reason);
+  // POST /v1/expand: what a /v1/purge body would queue (items routed, cache-key variants
+  // expanded, duplicates merged), without queueing it.
+  HttpResponseMessage expand(const HttpRequestMessage& request);
   boost::asio::awaitable<HttpResponseMessage> intent(const HttpRequestMessage& request,
                                                      const Peer& peer, std::string_view id,
                                                      std::string_view query);

@@ -3,11 +3,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <string>
 
 #include "intake/dedup.h"
 #include "intake/routing.h"
+#include "intake/variants.h"
 
 namespace purgeq {
 namespace {
@@ -57,6 +59,8 @@ std::variant<ParsedIntent, IntakeError> parse_intent(const boost::json::value& b
   }
   const ZoneRouter router(config, std::get<std::optional<std::size_t>>(named));
 
+  const auto max_items =
+      static_cast<std::size_t>(std::max(0LL, config.intake.max_items_per_intent));
   ParsedIntent intent;
   intent.lane = lane;
   intent.items.reserve(shape.item_count);
@@ -90,7 +94,39 @@ std::variant<ParsedIntent, IntakeError> parse_intent(const boost::json::value& b
         error->item = bounded_item(entry_as_item(entry));
         return std::move(*error);
       }
-      add(std::get<std::size_t>(zone), std::move(item));
+      const std::size_t zone_index = std::get<std::size_t>(zone);
+      const Zone& owner = config.zones[zone_index];
+      // A zone varying on one header with one value still adds that header: what decides is
+      // whether anything is added, not how many variants there are.
+      if (const auto added = added_headers(owner, item); added == 0) {
+        add(zone_index, std::move(item));
+      } else {
+        // A variant must pass the item rules as if a client had sent it.
+        if (item.headers.size() + added > kMaxFileHeaders) {
+          return make_error(
+              "too_many_headers", path,
+              fmt::format("{} has {} headers and zone {} adds {} cache-key headers to each "
+                          "variant; at most {} are allowed",
+                          quote(item.value), item.headers.size(), owner.name, added,
+                          kMaxFileHeaders),
+              bounded_item(entry_as_item(entry)));
+        }
+        const std::size_t before = intent.items.size();
+        expand_variants(owner, item, [&](Item variant) { add(zone_index, std::move(variant)); });
+        ++intent.expanded_urls;
+        intent.variant_items += intent.items.size() - before;
+      }
+      // Checked as items are added, so an intent that expands past the limit is refused before
+      // it takes more memory than the limit allows.
+      if (max_items > 0 && intent.items.size() > max_items) {
+        return make_error(
+            "too_many_items", path,
+            fmt::format("the intent expands to more than {} items (a URL counts once per "
+                        "cache-key variant of its zone, zones[].variants) and "
+                        "intake.max_items_per_intent is {}; split it into several intents",
+                        max_items, max_items),
+            bounded_item(entry_as_item(entry)));
+      }
     }
   }
   return intent;

@@ -27,15 +27,21 @@ struct RoutedItem {
 
 struct ParsedIntent {
   // In body order; duplicates (same zone, kind and Item::key()) are merged, the first one kept.
+  // A URL in a zone with cache-key variants stands for its variants (intake/variants.h).
   std::vector<RoutedItem> items;
   // The native body's "priority"; nullopt: the lane comes from the access rules (intake/access.h).
   std::optional<Lane> lane;
+  // URL entries that expanded into several variants, and the items those variants make in
+  // `items` (after duplicates merged): for the receipt, so that "3 items" for one URL is clear.
+  std::size_t expanded_urls = 0;
+  std::size_t variant_items = 0;
 };
 
 // Validates and routes one request body. `forced_zone` is the zone index taken from the URL path
 // and is required for the cloudflare flavor; it is ignored for the native flavor. The first
 // problem found rejects the whole intent. The items are counted before any is validated: more
-// than config.intake.max_items_per_intent is refused (too_many_items) at once.
+// than config.intake.max_items_per_intent is refused (too_many_items) at once, and again as URLs
+// expand into their cache-key variants: the limit holds for the items stored.
 std::variant<ParsedIntent, IntakeError> parse_intent(
     const boost::json::value& body, const Config& config,
     IntakeFlavor flavor = IntakeFlavor::native,

@@ -22,7 +22,8 @@ namespace purgeq_fuzz {
 // Three zones on two accounts, one nested inside another's wildcard and one with explicit hosts,
 // so routing by host, by zone name, by zone id and the hostless kinds all have work to do. The
 // access rule makes purge_everything go through check_access (fuzz_http); the small item cap makes
-// too_many_items reachable.
+// too_many_items reachable; shop.example.com's cache-key variants make URLs expand (and their
+// variants must pass the item rules again, check_item_round_trip).
 inline constexpr const char* kFixtureYaml = R"(
 listen:
   socket: /tmp/purgeq-fuzz-never-bound.sock
@@ -46,6 +47,7 @@ zones:
   - name: shop.example.com
     id: 22222222222222222222222222222222
     account: main
+    variants: {CF-Device-Type: [mobile, desktop], Accept-Language: [de]}
 access:
   - name: only-nobody-purges-everything
     kinds: [everything]
