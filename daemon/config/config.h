@@ -43,6 +43,17 @@ struct Zone {
     Duration min_interval{0};  // 0: no interval (every purge-everything is sent)
     Within within = Within::merge;
   } everything;
+  // Cost-based escalation (`zones[i].escalate`, docs/delivery.md): while the account's URL budget
+  // binds, many pending URLs under an allowed prefix go as one prefix purge. Off unless `prefixes`
+  // or `depth` is set.
+  struct Escalate {
+    std::vector<std::string> prefixes;  // host + path, host lower-cased, each a host of the zone
+    int depth = 0;                      // 0: only `prefixes`
+    long long min_urls = 100;
+    double min_share = 0.5;  // 0: no share asked
+    Duration horizon = std::chrono::seconds(10);
+    [[nodiscard]] bool enabled() const { return !prefixes.empty() || depth > 0; }
+  } escalate;
 };
 
 // Restricts which local users/groups may submit which kinds to which zones (docs/configuration.md,
