@@ -3,6 +3,7 @@
 // never twice while one is on its way or after Cloudflare refused it; covered rows remember what
 // covered them, and intent_status() names it.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -240,6 +241,27 @@ TEST_F(StoreEscalationTest, PruneDropsOldEscalationsWithTheirFinishedPrefix) {
   store_ = open_sqlite_store((dir_ / "queue.db").string());
   add("again", urls_under("blog/", 100));
   EXPECT_EQ(escalate(blog_rule()).size(), 1U);
+}
+
+TEST_F(StoreEscalationTest, ADatabaseOfAnEarlierPurgeqdGainsWhatEscalationNeedsOnOpen) {
+  add("before", urls_under("blog/", 100));
+  store_.reset();
+  // As an earlier purgeqd of the same schema version left it: no escalations, column or index.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "queue.db").string().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE escalations; DROP INDEX targets_known; "
+                         "ALTER TABLE targets DROP COLUMN coverer;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  store_ = open_sqlite_store((dir_ / "queue.db").string());
+  const auto escalated = escalate(blog_rule());
+  ASSERT_EQ(escalated.size(), 1U);
+  take(Group::prefix, 1);
+  settle(1, Settlement::done);
+  EXPECT_EQ(store_->intent_status("before")->covered_by.at(0).escalation, escalated[0].id);
 }
 
 }  // namespace
