@@ -227,6 +227,25 @@ std::string format_errors(const json::value& intent) {
   return out;
 }
 
+// "  covered by prefix www.example.com/blog/ (escalation 3): 500 items" for each broader request
+// that completed some of the intent's items (its covered_by).
+std::string format_covered_by(const json::value& intent) {
+  std::string out;
+  const auto* covered = member(intent, "covered_by");
+  if (covered == nullptr || !covered->is_array()) return out;
+  for (const auto& entry : covered->get_array()) {
+    const auto kind = string_member(entry, "kind");
+    out += "  covered by ";
+    out += kind == "everything" ? std::string("purge_everything")
+                                : fmt::format("{} {}", kind, string_member(entry, "value"));
+    if (const auto escalation = int_member(entry, "escalation")) {
+      out += fmt::format(" (escalation {})", *escalation);
+    }
+    out += fmt::format(": {}\n", plural(count_of(entry, "items"), "item", "items"));
+  }
+  return out;
+}
+
 // The daemon's {"error": {"message", "item"}}, with the item added when the message lacks it.
 std::string error_text(const json::value& body) {
   const auto* error = member(body, "error");
@@ -415,6 +434,7 @@ std::string format_intent(const json::value& intent) {
                      count_of(counts, "in_flight"), count_of(counts, "done"),
                      count_of(counts, "failed"));
   out += format_errors(intent);
+  out += format_covered_by(intent);
   for (const auto& reason : waiting_reasons(intent)) out += "  waiting: " + reason + '\n';
   return out;
 }

@@ -96,6 +96,43 @@ bool is_host_pattern(std::string_view pattern) {
   return is_hostname(pattern);
 }
 
+// The largest escalate.min_urls: a check counts at most this many pending URLs per prefix
+// (planner/escalation.h's kEscalationPendingCap; config may not include the planner).
+constexpr long long kMaxEscalationMinUrls = 5000;
+
+// Does `host` match one of a zone's host patterns ("example.com", "*.example.com")?
+bool zone_owns_host(const Zone& zone, std::string_view host) {
+  return std::any_of(zone.hosts.begin(), zone.hosts.end(), [host](const std::string& pattern) {
+    if (pattern.starts_with("*.")) {
+      const std::string_view parent = std::string_view(pattern).substr(1);  // ".example.com"
+      return host.size() > parent.size() && host.ends_with(parent);
+    }
+    return host == pattern;
+  });
+}
+
+// Why `prefix` cannot be an escalation prefix of `zone`, or nullopt. The rules Cloudflare sets
+// for prefixes (reference §4.1: host + path, no scheme, no query, at most 31 slashes) and the
+// zone's own hosts, so an escalation never purges outside its zone.
+std::optional<std::string> escalation_prefix_problem(std::string_view prefix, const Zone& zone) {
+  if (prefix.find("://") != std::string_view::npos) {
+    return "a prefix is a host and a path without a scheme (\"www.example.com/blog/\")";
+  }
+  if (prefix.find_first_of("?#") != std::string_view::npos) {
+    return "a prefix with a query or fragment matches nothing at Cloudflare";
+  }
+  if (std::count(prefix.begin(), prefix.end(), '/') > 31) {
+    return "Cloudflare takes at most 31 slashes in a prefix";
+  }
+  const auto slash = std::min(prefix.find('/'), prefix.size());
+  const std::string host = ascii_lower(prefix.substr(0, slash));
+  if (!is_hostname(host)) return fmt::format("{} is not a valid hostname", quote(host));
+  if (!zone.hosts.empty() && !zone_owns_host(zone, host)) {
+    return fmt::format("host {} is not one of this zone's hosts", quote(host));
+  }
+  return std::nullopt;
+}
+
 bool is_zone_id(std::string_view id) {
   return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char ch) {
            return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
@@ -557,7 +594,7 @@ class Loader {
       Zone& zone = config_.zones.back();
       if (!expect_map(checker_, item, false)) continue;
       const MapView view(checker_, item,
-                         {"name", "id", "account", "hosts", "everything", "variants"});
+                         {"name", "id", "account", "hosts", "everything", "variants", "escalate"});
 
       bool name_ok = false;
       if (auto f = view.get("name")) {
@@ -651,6 +688,72 @@ class Loader {
       if (auto f = view.get_present("variants")) {
         load_zone_variants(checker_, *f, zone.name, zone.variants);
       }
+      if (auto f = view.get("escalate")) load_zone_escalate(*f, zone);
+    }
+  }
+
+  // zones[i].escalate (docs/delivery.md, "Cost-based escalation"): the blast radius is what the
+  // operator lists, so every prefix is checked to be one Cloudflare takes and one of this zone.
+  void load_zone_escalate(const Field& section, Zone& zone) {
+    if (!expect_map(checker_, section, false)) return;
+    Zone::Escalate& escalate = zone.escalate;
+    const MapView view(checker_, section,
+                       {"prefixes", "depth", "min_urls", "min_share", "horizon"});
+    for_each_string(view, "prefixes", [&](const Field& f, const std::string& prefix) {
+      if (auto problem = escalation_prefix_problem(prefix, zone)) {
+        checker_.add(f, fmt::format("{}: {}", quote(prefix), *problem));
+        return;
+      }
+      const auto slash = std::min(prefix.find('/'), prefix.size());
+      std::string folded = ascii_lower(prefix.substr(0, slash)) + prefix.substr(slash);
+      if (std::find(escalate.prefixes.begin(), escalate.prefixes.end(), folded) !=
+          escalate.prefixes.end()) {
+        checker_.add(f, fmt::format("duplicate prefix {}", quote(folded)));
+        return;
+      }
+      escalate.prefixes.push_back(std::move(folded));
+    });
+    if (auto f = view.get("depth")) {
+      if (auto depth = read_int(checker_, *f)) {
+        // Cloudflare takes at most 31 slashes in a prefix; depth N makes N + 1.
+        if (*depth < 1 || *depth > 30) {
+          checker_.add(*f, fmt::format("must be between 1 and 30, got {}", *depth));
+        } else {
+          escalate.depth = static_cast<int>(*depth);
+        }
+      }
+    }
+    if (auto f = view.get("min_urls")) {
+      if (auto min_urls = read_int(checker_, *f)) {
+        // Above the count cap a check could never see enough URLs to escalate.
+        if (*min_urls < 2 || *min_urls > kMaxEscalationMinUrls) {
+          checker_.add(*f, fmt::format("must be between 2 and {}, got {}", kMaxEscalationMinUrls,
+                                       *min_urls));
+        } else {
+          escalate.min_urls = *min_urls;
+        }
+      }
+    }
+    if (auto f = view.get("min_share")) {
+      if (auto share = read_number(checker_, *f)) {
+        // Below a tenth, telling the share apart would mean counting ten finished URLs for each
+        // pending one on every check.
+        if (*share != 0 && (*share < 0.1 || *share > 1)) {
+          checker_.add(*f, fmt::format("must be 0 (no share asked) or between 0.1 and 1, got {}",
+                                       f->node.Scalar()));
+        } else {
+          escalate.min_share = *share;
+        }
+      }
+    }
+    if (auto f = view.get("horizon")) {
+      if (auto horizon = read_positive_duration(checker_, *f)) escalate.horizon = *horizon;
+    }
+    if (!view.get("prefixes") && !view.get("depth")) {
+      // A section that escalates nothing reads like a policy and is none.
+      checker_.add(section.mark, join(section.path, "prefixes"),
+                   "required unless `depth` is set (the prefixes that may be purged in place of "
+                   "the URLs under them)");
     }
   }
 

@@ -48,6 +48,17 @@ struct Zone {
   // Cache-key variants (`zones[i].variants`, docs/delivery.md): each URL purged in this zone is
   // sent once per combination of these headers' values. Empty: URLs are sent as given.
   std::vector<VariantHeader> variants;
+  // Cost-based escalation (`zones[i].escalate`, docs/delivery.md): while the account's URL budget
+  // binds, many pending URLs under an allowed prefix go as one prefix purge. Off unless `prefixes`
+  // or `depth` is set.
+  struct Escalate {
+    std::vector<std::string> prefixes;  // host + path, host lower-cased, each a host of the zone
+    int depth = 0;                      // 0: only `prefixes`
+    long long min_urls = 100;
+    double min_share = 0.5;  // 0: no share asked
+    Duration horizon = std::chrono::seconds(10);
+    [[nodiscard]] bool enabled() const { return !prefixes.empty() || depth > 0; }
+  } escalate;
 };
 
 // Restricts which local users/groups may submit which kinds to which zones (docs/configuration.md,

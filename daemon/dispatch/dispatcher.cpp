@@ -27,6 +27,16 @@ constexpr std::size_t kRecentErrors = 20;
 constexpr std::int64_t kStepRows = 5000;
 // How long before an outcome that could not be recorded (a storage error) is recorded again.
 constexpr auto kSettleRetry = std::chrono::seconds(1);
+// How often a zone's URL queue is checked for escalation at most: each check reads a bounded
+// number of rows (planner/escalation.h), and a backlog worth escalating does not vanish in a
+// second.
+constexpr auto kEscalationCheckInterval = std::chrono::seconds(1);
+
+// A take, or the escalations that made it unnecessary: the URLs now wait for the prefixes.
+struct TakeOrEscalate {
+  TakeResult taken;
+  std::vector<Escalation> escalated;
+};
 
 std::int64_t to_ms(Clock::duration d) {
   return duration_cast<milliseconds>(d).count();
@@ -267,12 +277,27 @@ void Dispatcher::take(const std::string& account, const TakeAction& action) {
   request.now_ms = wall_ms();
   request.account = account;
   request.keep_sends_after_ms = request.now_ms - to_ms(limits.global_window);
+  const auto escalation = escalation_check(account, action, Clock::now());
   ++steps_in_progress_;
   store_.run(
-      [request](Store& store) { return store.take(request, kStepRows); },
-      std::function<void(std::exception_ptr, TakeResult)>(
-          [this, account, action](const std::exception_ptr& error, TakeResult result) {
+      [request, escalation](Store& store) {
+        TakeOrEscalate out;
+        if (escalation) out.escalated = store.escalate(*escalation);
+        // An escalation leaves the URLs to its prefix: the engine finds the prefix queue next.
+        if (out.escalated.empty()) out.taken = store.take(request, kStepRows);
+        return out;
+      },
+      std::function<void(std::exception_ptr, TakeOrEscalate)>(
+          [this, account, action](const std::exception_ptr& error, TakeOrEscalate outcome) {
             --steps_in_progress_;
+            for (const auto& escalated : outcome.escalated) {
+              const std::string zone = zone_name(action.zone_id);
+              ++metrics_.escalations[zone];
+              log::notice("escalated", "zone={} prefix={} urls={} known={} escalation={}",
+                          log::quote(zone), log::quote(escalated.prefix), escalated.urls,
+                          escalated.known, escalated.id);
+            }
+            TakeResult result = std::move(outcome.taken);
             auto it = accounts_.find(account);
             if (it == accounts_.end()) return;
             auto& engine = *it->second.engine;
@@ -315,6 +340,47 @@ void Dispatcher::take(const std::string& account, const TakeAction& action) {
             flight_ended();
             schedule_tick();
           }));
+}
+
+std::optional<EscalationRequest> Dispatcher::escalation_check(const std::string& account,
+                                                              const TakeAction& action,
+                                                              Clock::time_point now) {
+  if (action.group != Group::file && action.group != Group::file_with_headers) return std::nullopt;
+  const Zone* zone = config_->find_zone(action.zone_id);
+  const auto it = accounts_.find(account);
+  if (zone == nullptr || !zone->escalate.enabled() || it == accounts_.end() ||
+      it->second.config_index >= config_->accounts.size()) {
+    return std::nullopt;
+  }
+  if (const auto checked = escalation_checked_.find(zone->id);
+      checked != escalation_checked_.end() && now - checked->second < kEscalationCheckInterval) {
+    return std::nullopt;
+  }
+  // The account's URL bucket serves all its zones: their pending URLs together are what it must
+  // send.
+  const auto snap = snapshot();
+  UrlBudget budget;
+  for (const auto& zone_id : zones_of(it->second.config_index)) {
+    if (const auto found = snap->counts.zones.find(zone_id); found != snap->counts.zones.end()) {
+      budget.pending_urls += pending_by_kind(found->second)[static_cast<std::size_t>(Kind::file)];
+    }
+  }
+  const auto& limiter = it->second.engine->limiter();
+  budget.url_tokens = limiter.url_tokens(now);
+  budget.flex_tokens = limiter.flex_tokens(now);
+  budget.urls_per_second = paced(config_->accounts[it->second.config_index].limits).urls_per_second;
+  budget.horizon_seconds = std::chrono::duration<double>(zone->escalate.horizon).count();
+  if (!url_budget_binding(budget)) return std::nullopt;
+  escalation_checked_[zone->id] = now;
+  EscalationRequest request;
+  request.zone_id = zone->id;
+  request.group = action.group;
+  request.rule.prefixes = zone->escalate.prefixes;
+  request.rule.depth = zone->escalate.depth;
+  request.rule.min_urls = zone->escalate.min_urls;
+  request.rule.min_share = zone->escalate.min_share;
+  request.now_ms = wall_ms();
+  return request;
 }
 
 void Dispatcher::cover_then_send(const std::string& account, EngineFlight flight,

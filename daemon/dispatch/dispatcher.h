@@ -77,6 +77,12 @@ class Dispatcher final : public DeliveryView {
   void drive(const std::string& account, Clock::time_point now,
              std::optional<Clock::time_point>& wake);
   void take(const std::string& account, const TakeAction& action);
+  // Cost-based escalation: what to ask the store before taking URLs from `action`'s queue, when
+  // the zone has a policy, the account's URL budget binds and the zone was not checked within
+  // kEscalationCheckInterval; nullopt otherwise.
+  std::optional<EscalationRequest> escalation_check(const std::string& account,
+                                                    const TakeAction& action,
+                                                    Clock::time_point now);
   void cover_then_send(const std::string& account, EngineFlight flight, std::int64_t watermark);
   void send(const std::string& account, EngineFlight flight);
   void on_answer(const std::string& account, const EngineFlight& flight,
@@ -115,6 +121,7 @@ class Dispatcher final : public DeliveryView {
   std::size_t steps_in_progress_ = 0;        // store jobs recording outcomes
   std::deque<RecentError> recent_errors_;
   std::int64_t next_flight_ = 1;
+  std::map<std::string, Clock::time_point> escalation_checked_;  // by zone id
 };
 
 }  // namespace purgeq

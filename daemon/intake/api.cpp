@@ -135,6 +135,15 @@ json::object intent_json(const IntentStatus& status, const DeliveryView& deliver
       {"errors", std::move(errors)},
       {"peer",
        json::object{{"uid", status.peer.uid}, {"gid", status.peer.gid}, {"pid", status.peer.pid}}}};
+  // What completed some items in a broader request (docs/api.md): they were not sent alone.
+  json::array covered_by;
+  for (const auto& coverer : status.covered_by) {
+    json::object entry{{"kind", to_string(coverer.kind)}, {"items", coverer.items}};
+    if (coverer.kind != Kind::everything) entry["value"] = coverer.value;
+    if (coverer.escalation) entry["escalation"] = *coverer.escalation;
+    covered_by.push_back(std::move(entry));
+  }
+  out["covered_by"] = std::move(covered_by);
   if (!status.terminal()) {
     json::array waiting;
     for (const auto& zone_id : status.waiting_zones) {

@@ -135,6 +135,11 @@ void render_counters(const Metrics& m, MetricsText& text) {
   text.family("purgeq_api_calls_saved_total", "counter",
               "Requests saved by coalescing versus one request per submitted item.");
   text.sample("purgeq_api_calls_saved_total", {}, static_cast<double>(m.api_calls_saved));
+  text.family("purgeq_escalations_total", "counter",
+              "Cost-based escalations: pending URLs replaced by one prefix purge, by zone.");
+  for (const auto& [zone, n] : m.escalations) {
+    text.sample("purgeq_escalations_total", {{"zone", zone}}, static_cast<double>(n));
+  }
   text.family("purgeq_rate_limited_total", "counter", "HTTP 429 answers from Cloudflare.");
   text.sample("purgeq_rate_limited_total", {}, static_cast<double>(m.rate_limited));
   text.family("purgeq_retries_scheduled_total", "counter", "Batches scheduled for a retry.");

@@ -48,6 +48,8 @@ struct Metrics {
   std::uint64_t rate_limited = 0;
   std::uint64_t retries_scheduled = 0;
   Histogram purge_latency{{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400}};
+  // Cost-based escalations (pending URLs replaced by one prefix purge), by zone name.
+  std::map<std::string, std::uint64_t> escalations;
 };
 
 // Writers for one exposition; keeps HELP/TYPE lines and label escaping in one place.

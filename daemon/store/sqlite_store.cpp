@@ -28,6 +28,8 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "planner/coverage.h"
+
 namespace purgeq {
 namespace {
 
@@ -138,6 +140,30 @@ CREATE TRIGGER IF NOT EXISTS targets_everything_sent AFTER UPDATE OF state ON ta
 END;
 )sql";
 static_assert(static_cast<int>(Kind::everything) == 4, "kEverythingSent names the kind by number");
+
+// Cost-based escalation and receipts that name their coverer (docs/delivery.md), added like
+// kEverythingSent: idempotently on every open, without a schema version.
+// - escalations: one row per escalation; `target` is the prefix target it added.
+// - targets.coverer (added by add_extras): the broad target whose request completed a covered
+//   row, set when the row is covered and cleared when a request of its own takes it.
+// - targets_known: finished and in-flight rows by key, so that an escalation can count a
+//   prefix's known URLs with a bounded range scan. Partial on state != 0, so intake (which only
+//   inserts pending rows) does not pay for it; a row enters it when it is taken.
+constexpr std::string_view kEscalations = R"sql(
+CREATE TABLE IF NOT EXISTS escalations(
+  id INTEGER PRIMARY KEY,
+  zone INTEGER NOT NULL,
+  prefix TEXT NOT NULL,
+  target INTEGER NOT NULL,
+  urls INTEGER NOT NULL,
+  known INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS escalations_target ON escalations(target);
+CREATE INDEX IF NOT EXISTS escalations_prefix ON escalations(zone, prefix);
+CREATE INDEX IF NOT EXISTS escalations_created ON escalations(created_ms);
+CREATE INDEX IF NOT EXISTS targets_known ON targets(zone, kind, key) WHERE state != 0;
+)sql";
 
 // Version 1 kept zone ids and intent ids as text in every row and no counts. The rows move over
 // as they are (in_flight ones become pending: no request of the old process is still open).
@@ -275,6 +301,7 @@ class SqliteStore final : public Store {
   void relieve_full_disk() override;
   bool restore_reserve() override;
   [[nodiscard]] bool disk_full() const override { return full_; }
+  std::vector<Escalation> escalate(const EscalationRequest& request) override;
 
  private:
   [[noreturn]] void fail(int rc, std::string_view what);
@@ -289,11 +316,20 @@ class SqliteStore final : public Store {
   bool step_row(sqlite3_stmt* stmt);
   std::int64_t scalar(std::string_view sql);
   void migrate();
+  // Tables, columns and indexes added without a schema version (kEscalations).
+  void add_extras();
   // The integer a zone id is stored as; created on first use unless `create` is false.
   std::optional<std::int64_t> zone_ref(std::string_view zone_id, bool create);
   // Marks up to `limit` pending rows that `members` cover (ids <= watermark) as in flight.
   std::int64_t cover(std::int64_t zone, std::int64_t flight, std::span<const QueuedTarget> members,
                      std::int64_t watermark, std::int64_t limit);
+  // What completed an intent's covered done rows (IntentStatus::covered_by).
+  std::vector<CoveredBy> covered_by(std::int64_t intent_ref);
+  // Pending URLs (up to `cap`) or finished and in-flight ones (`finished`) under `prefix`.
+  // Deletes up to `limit` escalations created before `before_ms` whose target is finished, and
+  // that target; returns how many.
+  std::int64_t prune_escalations(std::int64_t before_ms, std::int64_t limit);
+  std::int64_t count_under(std::int64_t zone, const Item& prefix, bool finished, std::int64_t cap);
   // Runs an UPDATE ... RETURNING kind, created_ms and sums what it returned.
   Settled collect(sqlite3_stmt* stmt, std::int64_t limit);
 
@@ -354,6 +390,7 @@ void SqliteStore::configure() {
   exec(fmt::format("PRAGMA wal_autocheckpoint={}",
                    std::clamp<std::int64_t>(reserve_bytes() / page_size, 16, 1000)));
   migrate();
+  add_extras();
   // Without room for the reserve the disk is already full: start relieved, refusing intents
   // until space returns, rather than refusing to start with acknowledged intents waiting.
   if (!restore_reserve()) full_ = true;
@@ -476,6 +513,17 @@ void SqliteStore::migrate() {
     exec("ROLLBACK");
     throw;
   }
+}
+
+void SqliteStore::add_extras() {
+  bool has_coverer = false;
+  {
+    auto* stmt = prepare("SELECT name FROM pragma_table_info('targets')");
+    Reset reset(stmt);
+    while (step_row(stmt)) has_coverer = has_coverer || column_text(stmt, 0) == "coverer";
+  }
+  if (!has_coverer) exec("ALTER TABLE targets ADD COLUMN coverer INTEGER");
+  exec(kEscalations);
 }
 
 std::optional<std::int64_t> SqliteStore::zone_ref(std::string_view zone_id, bool create) {
@@ -677,8 +725,8 @@ TakeResult SqliteStore::take(const TakeRequest& request, std::int64_t cover_limi
   result.watermark = scalar("SELECT coalesce(max(id), 0) FROM targets");
   {
     auto* stmt = prepare(
-        "UPDATE targets INDEXED BY targets_queue SET state = 1, flight = ?1, updated_ms = ?2 "
-        "WHERE zone = ?3 AND grp = ?4 AND lane = ?6 AND state = 0 AND id <= ?5");
+        "UPDATE targets INDEXED BY targets_queue SET state = 1, flight = ?1, updated_ms = ?2, "
+        "coverer = NULL WHERE zone = ?3 AND grp = ?4 AND lane = ?6 AND state = 0 AND id <= ?5");
     Reset reset(stmt);
     bind_value(stmt, 1, request.flight);
     bind_value(stmt, 2, request.now_ms);
@@ -698,8 +746,8 @@ TakeResult SqliteStore::take(const TakeRequest& request, std::int64_t cover_limi
     auto* stmt = prepare(
         // INDEXED BY: without statistics SQLite 3.40 plans this on targets_age (state = 0) and
         // scans every pending row, which made each take cost O(backlog).
-        "UPDATE targets INDEXED BY targets_twin SET state = 1, flight = ?1, updated_ms = ?2 "
-        "WHERE zone = ?3 AND kind = ?4 AND state = 0 AND key IN "
+        "UPDATE targets INDEXED BY targets_twin SET state = 1, flight = ?1, updated_ms = ?2, "
+        "coverer = NULL WHERE zone = ?3 AND kind = ?4 AND state = 0 AND key IN "
         "(SELECT key FROM targets WHERE flight = ?1 AND state = 1)");
     Reset reset(stmt);
     bind_value(stmt, 1, request.flight);
@@ -728,23 +776,24 @@ std::int64_t SqliteStore::cover(std::int64_t zone, std::int64_t flight,
   std::int64_t covered = 0;
   if (!members.empty() && members.front().item.kind == Kind::everything) {
     auto* stmt = prepare(
-        "UPDATE targets SET state = 1, flight = ?1 WHERE id IN (SELECT id FROM targets "
-        "INDEXED BY targets_queue WHERE zone = ?2 AND state = 0 AND id <= ?3 LIMIT ?4)");
+        "UPDATE targets SET state = 1, flight = ?1, coverer = ?5 WHERE id IN (SELECT id FROM "
+        "targets INDEXED BY targets_queue WHERE zone = ?2 AND state = 0 AND id <= ?3 LIMIT ?4)");
     Reset reset(stmt);
     bind_value(stmt, 1, flight);
     bind_value(stmt, 2, zone);
     bind_value(stmt, 3, watermark);
     bind_value(stmt, 4, limit);
+    bind_value(stmt, 5, members.front().id);
     step_done(stmt);
     return sqlite3_changes64(db_);
   }
   auto* within = prepare(
-      "UPDATE targets SET state = 1, flight = ?1 WHERE id IN (SELECT id FROM targets "
-      "INDEXED BY targets_twin WHERE zone = ?2 AND kind = ?3 AND key >= ?4 AND key < ?5 "
+      "UPDATE targets SET state = 1, flight = ?1, coverer = ?8 WHERE id IN (SELECT id FROM "
+      "targets INDEXED BY targets_twin WHERE zone = ?2 AND kind = ?3 AND key >= ?4 AND key < ?5 "
       "AND state = 0 AND id <= ?6 LIMIT ?7)");
   auto* exact = prepare(
-      "UPDATE targets SET state = 1, flight = ?1 WHERE id IN (SELECT id FROM targets "
-      "INDEXED BY targets_twin WHERE zone = ?2 AND kind = ?3 AND key = ?4 AND state = 0 "
+      "UPDATE targets SET state = 1, flight = ?1, coverer = ?8 WHERE id IN (SELECT id FROM "
+      "targets INDEXED BY targets_twin WHERE zone = ?2 AND kind = ?3 AND key = ?4 AND state = 0 "
       "AND id <= ?6 LIMIT ?7)");
   for (const auto& member : members) {
     for (const auto& range : coverage_ranges(member.item)) {
@@ -758,6 +807,7 @@ std::int64_t SqliteStore::cover(std::int64_t zone, std::int64_t flight,
       if (!range.exact) bind_value(stmt, 5, range.high);
       bind_value(stmt, 6, watermark);
       bind_value(stmt, 7, limit - covered);
+      bind_value(stmt, 8, member.id);
       step_done(stmt);
       covered += sqlite3_changes64(db_);
     }
@@ -889,6 +939,9 @@ std::int64_t SqliteStore::prune_step(std::int64_t before_ms, std::int64_t limit)
   auto* drop_target = prepare(
       "DELETE FROM targets WHERE id = ?1 AND state IN (2, 3) AND NOT EXISTS "
       "(SELECT 1 FROM links WHERE target = ?1)");
+  // Escalations as old as the intents pruned, with their prefix targets once finished (no intent
+  // links them, so nothing else would ever delete them).
+  const auto escalations = prune_escalations(before_ms, limit);
   for (const auto intent : intents) {
     std::vector<std::int64_t> targets;
     {
@@ -907,7 +960,7 @@ std::int64_t SqliteStore::prune_step(std::int64_t before_ms, std::int64_t limit)
       step_done(drop_target);
     }
   }
-  return static_cast<std::int64_t>(intents.size());
+  return std::max(static_cast<std::int64_t>(intents.size()), escalations);
 }
 
 void SqliteStore::record_send(const SendRecord& send, std::int64_t keep_after_ms) {
@@ -993,7 +1046,43 @@ std::optional<IntentStatus> SqliteStore::intent_status(std::string_view intent_i
     bind_value(zone_stmt, 1, zone);
     if (step_row(zone_stmt)) status.waiting_zones.push_back(column_text(zone_stmt, 0));
   }
+  if (status.done > 0) status.covered_by = covered_by(ref);
   return status;
+}
+
+std::vector<CoveredBy> SqliteStore::covered_by(std::int64_t intent_ref) {
+  // The same rows as the status above (the intent's links), grouped by what covered them; then
+  // one primary-key lookup per coverer. A coverer pruned meanwhile is left out.
+  std::vector<std::pair<std::int64_t, std::int64_t>> coverers;
+  {
+    auto* stmt = prepare(
+        "SELECT t.coverer, count(*) AS n FROM links l JOIN targets t ON t.id = l.target "
+        "WHERE l.intent = ?1 AND t.state = 2 AND t.coverer IS NOT NULL "
+        "GROUP BY t.coverer ORDER BY n DESC, t.coverer LIMIT ?2");
+    Reset reset(stmt);
+    bind_value(stmt, 1, intent_ref);
+    bind_value(stmt, 2, static_cast<std::int64_t>(kCoveredByShown));
+    while (step_row(stmt)) {
+      coverers.emplace_back(sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1));
+    }
+  }
+  std::vector<CoveredBy> out;
+  auto* stmt = prepare(
+      "SELECT t.kind, coalesce(t.value, t.key), (SELECT e.id FROM escalations e "
+      "WHERE e.target = t.id ORDER BY e.id DESC LIMIT 1) FROM targets t WHERE t.id = ?1");
+  for (const auto& [coverer, items] : coverers) {
+    Reset reset(stmt);
+    bind_value(stmt, 1, coverer);
+    if (!step_row(stmt)) continue;
+    CoveredBy entry;
+    entry.kind = static_cast<Kind>(sqlite3_column_int(stmt, 0));
+    entry.value = entry.kind == Kind::everything ? std::string() : column_text(stmt, 1);
+    entry.items = items;
+    if (sqlite3_column_type(stmt, 2) != SQLITE_NULL)
+      entry.escalation = sqlite3_column_int64(stmt, 2);
+    out.push_back(std::move(entry));
+  }
+  return out;
 }
 
 std::vector<FailedTarget> SqliteStore::failed_targets(std::size_t limit) {
@@ -1087,6 +1176,168 @@ void SqliteStore::probe_write(std::int64_t now_ms) {
   Reset reset(stmt);
   bind_value(stmt, 1, now_ms);
   step_done(stmt);
+}
+
+std::int64_t SqliteStore::prune_escalations(std::int64_t before_ms, std::int64_t limit) {
+  std::vector<std::pair<std::int64_t, std::int64_t>> rows;  // escalation, target
+  {
+    auto* stmt = prepare(
+        "SELECT e.id, e.target FROM escalations e INDEXED BY escalations_created "
+        "LEFT JOIN targets t ON t.id = e.target WHERE e.created_ms < ?1 "
+        "AND (t.id IS NULL OR t.state IN (2, 3)) ORDER BY e.created_ms LIMIT ?2");
+    Reset reset(stmt);
+    bind_value(stmt, 1, before_ms);
+    bind_value(stmt, 2, limit);
+    while (step_row(stmt))
+      rows.emplace_back(sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1));
+  }
+  auto* drop_escalation = prepare("DELETE FROM escalations WHERE id = ?1");
+  auto* drop_target = prepare(
+      "DELETE FROM targets WHERE id = ?1 AND state IN (2, 3) AND NOT EXISTS "
+      "(SELECT 1 FROM links WHERE target = ?1)");
+  for (const auto& [escalation, target] : rows) {
+    {
+      Reset reset(drop_escalation);
+      bind_value(drop_escalation, 1, escalation);
+      step_done(drop_escalation);
+    }
+    Reset reset(drop_target);
+    bind_value(drop_target, 1, target);
+    step_done(drop_target);
+  }
+  return static_cast<std::int64_t>(rows.size());
+}
+
+std::int64_t SqliteStore::count_under(std::int64_t zone, const Item& prefix, bool finished,
+                                      std::int64_t cap) {
+  // Both statements name their index: the pending rows by key (targets_twin) and the others by
+  // key (targets_known); each reads at most `cap` entries of one key range.
+  auto* stmt =
+      prepare(finished ? "SELECT count(*) FROM (SELECT 1 FROM targets INDEXED BY targets_known "
+                         "WHERE zone = ?1 AND kind = ?2 AND key >= ?3 AND key < ?4 AND state != 0 "
+                         "LIMIT ?5)"
+                       : "SELECT count(*) FROM (SELECT 1 FROM targets INDEXED BY targets_twin "
+                         "WHERE zone = ?1 AND kind = ?2 AND key >= ?3 AND key < ?4 AND state = 0 "
+                         "LIMIT ?5)");
+  std::int64_t count = 0;
+  for (const auto& range : coverage_ranges(prefix)) {
+    if (range.kind != Kind::file || range.exact || count >= cap) continue;
+    Reset reset(stmt);
+    bind_value(stmt, 1, zone);
+    bind_value(stmt, 2, static_cast<std::int64_t>(Kind::file));
+    bind_value(stmt, 3, range.low);
+    bind_value(stmt, 4, range.high);
+    bind_value(stmt, 5, cap - count);
+    if (step_row(stmt)) count += sqlite3_column_int64(stmt, 0);
+  }
+  return count;
+}
+
+std::vector<Escalation> SqliteStore::escalate(const EscalationRequest& request) {
+  std::vector<Escalation> out;
+  const auto zone = zone_ref(request.zone_id, false);
+  if (!zone || !request.rule.enabled()) return out;
+  std::vector<Item> head;
+  // The heads of the zone's URL queues, highest lane first. One lane at a time: the queue index
+  // is ordered by id within a lane only, so ORDER BY id over all lanes would sort the backlog.
+  std::optional<Lane> head_lane;  // the escalated prefix goes in the best lane it replaces
+  for (const Lane lane : kLanes) {
+    if (head.size() >= kEscalationHeadRows) break;
+    auto* stmt = prepare(
+        "SELECT coalesce(value, key) FROM targets INDEXED BY targets_queue "
+        "WHERE zone = ?1 AND grp = ?2 AND lane = ?4 AND state = 0 ORDER BY id LIMIT ?3");
+    Reset reset(stmt);
+    bind_value(stmt, 1, *zone);
+    bind_value(stmt, 2, static_cast<std::int64_t>(request.group));
+    bind_value(stmt, 3, static_cast<std::int64_t>(kEscalationHeadRows - head.size()));
+    bind_value(stmt, 4, static_cast<std::int64_t>(lane));
+    while (step_row(stmt)) {
+      head.push_back(Item{Kind::file, column_text(stmt, 0), {}});
+      if (!head_lane) head_lane = lane;
+    }
+  }
+  const auto prefix_lane = static_cast<std::int64_t>(head_lane.value_or(Lane::normal));
+  std::vector<const Item*> items;
+  items.reserve(head.size());
+  for (const auto& item : head) items.push_back(&item);
+  auto* last = prepare(
+      "SELECT t.state FROM escalations e INDEXED BY escalations_prefix "
+      "LEFT JOIN targets t ON t.id = e.target WHERE e.zone = ?1 AND e.prefix = ?2 "
+      "ORDER BY e.id DESC LIMIT 1");
+  auto* find = prepare(
+      "SELECT id FROM targets INDEXED BY targets_twin "
+      "WHERE zone = ?1 AND kind = ?2 AND key = ?3 AND state = 0 LIMIT 1");
+  auto* insert = prepare(
+      "INSERT INTO targets(zone, grp, kind, key, value, headers, state, created_ms, updated_ms, "
+      "lane) VALUES (?1, ?2, ?3, ?4, NULL, NULL, 0, ?5, ?5, ?6)");
+  auto* count = prepare(
+      "INSERT INTO queue_counts(zone, grp, lane, state, n) VALUES (?1, ?2, ?3, 0, 1) "
+      "ON CONFLICT(zone, grp, lane, state) DO UPDATE SET n = n + 1");
+  auto* record = prepare(
+      "INSERT INTO escalations(zone, prefix, target, urls, known, created_ms) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  for (auto& candidate : escalation_candidates(items, request.rule, kEscalationCandidates)) {
+    const Item prefix{Kind::prefix, std::move(candidate), {}};
+    if (std::any_of(out.begin(), out.end(), [&](const Escalation& done) {
+          return covers(Item{Kind::prefix, done.prefix, {}}, prefix);
+        })) {
+      continue;
+    }
+    {
+      Reset reset(last);
+      bind_value(last, 1, *zone);
+      bind_value(last, 2, prefix.value);
+      if (step_row(last) && sqlite3_column_type(last, 0) != SQLITE_NULL &&
+          sqlite3_column_int(last, 0) != static_cast<int>(TargetState::done)) {
+        continue;  // still on its way, or refused: escalating again would not help
+      }
+    }
+    const auto pending = count_under(*zone, prefix, false, kEscalationPendingCap);
+    if (pending < request.rule.min_urls) continue;
+    const auto finished =
+        request.rule.min_share > 0
+            ? count_under(*zone, prefix, true, finished_count_cap(pending, request.rule.min_share))
+            : 0;
+    if (!worth_escalating(pending, finished, request.rule)) continue;
+    const std::string key = prefix.key();
+    std::int64_t target = 0;
+    {
+      Reset reset(find);
+      bind_value(find, 1, *zone);
+      bind_value(find, 2, static_cast<std::int64_t>(Kind::prefix));
+      bind_value(find, 3, key);
+      if (step_row(find)) target = sqlite3_column_int64(find, 0);
+    }
+    if (target == 0) {
+      {
+        Reset reset(insert);
+        bind_value(insert, 1, *zone);
+        bind_value(insert, 2, static_cast<std::int64_t>(Group::prefix));
+        bind_value(insert, 3, static_cast<std::int64_t>(Kind::prefix));
+        bind_value(insert, 4, key);
+        bind_value(insert, 5, request.now_ms);
+        bind_value(insert, 6, prefix_lane);
+        step_done(insert);
+        target = sqlite3_last_insert_rowid(db_);
+      }
+      Reset reset(count);  // inserts are counted by their writer, not by a trigger
+      bind_value(count, 1, *zone);
+      bind_value(count, 2, static_cast<std::int64_t>(Group::prefix));
+      bind_value(count, 3, prefix_lane);
+      step_done(count);
+    }
+    Reset reset(record);
+    bind_value(record, 1, *zone);
+    bind_value(record, 2, prefix.value);
+    bind_value(record, 3, target);
+    bind_value(record, 4, pending);
+    bind_value(record, 5, pending + finished);
+    bind_value(record, 6, request.now_ms);
+    step_done(record);
+    out.push_back(
+        Escalation{sqlite3_last_insert_rowid(db_), prefix.value, pending, pending + finished});
+  }
+  return out;
 }
 
 }  // namespace

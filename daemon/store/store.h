@@ -21,6 +21,7 @@
 #include "model/lane.h"
 #include "model/peer.h"
 #include "planner/batch_rules.h"
+#include "planner/escalation.h"
 
 namespace purgeq {
 
@@ -50,6 +51,15 @@ struct ItemError {
   std::string message;
 };
 
+// A broader purge that completed some of an intent's items in its own request (docs/delivery.md,
+// "Coalescing"): a purge-everything, a host, a prefix, or a prefix an escalation added.
+struct CoveredBy {
+  Kind kind = Kind::prefix;
+  std::string value;                       // the host or prefix; "" for everything
+  std::int64_t items = 0;                  // the intent's items it completed
+  std::optional<std::int64_t> escalation;  // the escalation that added it, if one did
+};
+
 struct IntentStatus {
   std::string id;
   std::int64_t created_ms = 0;
@@ -59,6 +69,9 @@ struct IntentStatus {
   std::vector<ItemError> errors;
   // Zone ids where some of its items are still pending or in flight (empty once terminal).
   std::vector<std::string> waiting_zones;
+  // What completed its done items other than their own requests, most items first (at most
+  // kCoveredByShown coverers).
+  std::vector<CoveredBy> covered_by;
   // queued | in_flight | done | failed | partial
   [[nodiscard]] std::string_view status() const;
   [[nodiscard]] bool terminal() const { return done + failed == total; }
@@ -162,6 +175,27 @@ struct Settled {
   bool more = false;  // another step is needed
 };
 
+// Cost-based escalation (docs/delivery.md): look at the head of a zone's URL queue and add a
+// prefix purge for each candidate prefix that meets the rule (planner/escalation.h).
+struct EscalationRequest {
+  std::string zone_id;
+  Group group = Group::file;  // the URL queue whose head names the candidates
+  EscalationRule rule;
+  std::int64_t now_ms = 0;
+};
+
+// One escalation: `prefix` is now pending in the zone's prefix queue, covering `urls` pending URLs
+// (counted up to kEscalationPendingCap) among `known` known ones (pending included).
+struct Escalation {
+  std::int64_t id = 0;
+  std::string prefix;
+  std::int64_t urls = 0;
+  std::int64_t known = 0;
+};
+
+// How many coverers an intent's status lists.
+inline constexpr std::size_t kCoveredByShown = 16;
+
 // The disk holding the store is full: the operation was not done (and is rolled back).
 class StorageFullError : public std::runtime_error {
  public:
@@ -242,6 +276,14 @@ class Store {
   virtual bool restore_reserve() = 0;
   // True from a relief until the reserve is back: new intents are refused meanwhile.
   [[nodiscard]] virtual bool disk_full() const = 0;
+
+  // Cost-based escalation: for each candidate of the zone's URL queue head that meets the rule,
+  // in one transaction, a pending prefix target (which the coverage rules then complete the URLs
+  // with) and a record of the escalation that intent statuses name. A prefix whose last
+  // escalation in the zone is still pending, in flight, or failed (Cloudflare refused it) is not
+  // escalated again. Bounded work: kEscalationHeadRows head rows, kEscalationCandidates prefixes,
+  // each counted up to kEscalationPendingCap pending and finished_count_cap() finished URLs.
+  virtual std::vector<Escalation> escalate(const EscalationRequest& request) = 0;
 };
 
 }  // namespace purgeq

@@ -1,0 +1,268 @@
+// The store's side of cost-based escalation and of receipts that name their coverer: escalate()
+// adds a prefix the coverage rules complete the URLs with, only when the rule's thresholds hold,
+// never twice while one is on its way or after Cloudflare refused it; covered rows remember what
+// covered them, and intent_status() names it.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/sqlite_store.h"
+#include "store/store.h"
+
+namespace purgeq {
+namespace {
+
+constexpr std::string_view kZone = "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c";
+const Peer kPeer{1000, 1000, 42};
+
+ZonedItem url(const std::string& value) {
+  return ZonedItem{std::string(kZone), Item{Kind::file, value, {}}};
+}
+// "https://h/<dir>/1" ... "https://h/<dir>/n"
+std::vector<ZonedItem> urls_under(const std::string& dir, int n, int first = 1) {
+  std::vector<ZonedItem> items;
+  for (int i = first; i < first + n; ++i)
+    items.push_back(url("https://h/" + dir + std::to_string(i)));
+  return items;
+}
+
+class StoreEscalationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::error_code ec;
+    const bool shm =
+        std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0;
+    dir_ = std::filesystem::path(shm ? "/dev/shm/" : ::testing::TempDir()) /
+           ("purgeq-escalation-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    store_ = open_sqlite_store((dir_ / "queue.db").string());
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  template <class F>
+  auto tx(F fn) {
+    store_->begin();
+    auto result = fn(*store_);
+    store_->commit();
+    return result;
+  }
+  void add(std::string_view id, const std::vector<ZonedItem>& items, std::int64_t now_ms = 1000) {
+    tx([&](Store& s) { return s.add_intent(id, now_ms, kPeer, "test", items); });
+  }
+  std::vector<Escalation> escalate(const EscalationRule& rule) {
+    EscalationRequest request;
+    request.zone_id = std::string(kZone);
+    request.group = Group::file;
+    request.rule = rule;
+    request.now_ms = 5000;
+    return tx([&](Store& s) { return s.escalate(request); });
+  }
+  TakeResult take(Group group, std::int64_t flight, std::size_t budget = 1000) {
+    TakeRequest request;
+    request.zone_id = std::string(kZone);
+    request.group = group;
+    request.flight = flight;
+    request.budget = budget;
+    request.now_ms = 10'000;
+    return tx([&](Store& s) { return s.take(request, 100'000); });
+  }
+  void settle(std::int64_t flight, Settlement outcome) {
+    SettleRequest request;
+    request.flight = flight;
+    request.outcome = outcome;
+    request.now_ms = 20'000;
+    request.code = 1234;
+    request.message = "refused";
+    tx([&](Store& s) { return s.settle(request, 100'000); });
+  }
+  std::int64_t pending(Group group) {
+    return store_->queue_counts().of(kZone, group, TargetState::pending);
+  }
+  static EscalationRule blog_rule() {
+    EscalationRule rule;
+    rule.prefixes = {"h/blog/"};
+    rule.min_urls = 100;
+    rule.min_share = 0.5;
+    return rule;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreEscalationTest, APrefixReplacesItsPendingUrlsAndTheReceiptNamesIt) {
+  add("blog", urls_under("blog/", 150));
+  add("other", urls_under("shop/", 10));
+  const auto escalated = escalate(blog_rule());
+  ASSERT_EQ(escalated.size(), 1U);
+  EXPECT_EQ(escalated[0].prefix, "h/blog/");
+  EXPECT_EQ(escalated[0].urls, 150);
+  EXPECT_EQ(escalated[0].known, 150);
+  EXPECT_EQ(pending(Group::prefix), 1);  // counted like any insert
+
+  // The coverage machinery does the rest: the prefix takes its URLs along.
+  const auto batch = take(Group::prefix, 1);
+  ASSERT_EQ(batch.members.size(), 1U);
+  EXPECT_EQ(batch.members[0].item.value, "h/blog/");
+  EXPECT_EQ(batch.riders, 150);
+  settle(1, Settlement::done);
+  EXPECT_EQ(pending(Group::file), 10);
+
+  const auto blog = store_->intent_status("blog");
+  ASSERT_TRUE(blog);
+  EXPECT_EQ(blog->done, 150);
+  ASSERT_EQ(blog->covered_by.size(), 1U);
+  EXPECT_EQ(blog->covered_by[0].kind, Kind::prefix);
+  EXPECT_EQ(blog->covered_by[0].value, "h/blog/");
+  EXPECT_EQ(blog->covered_by[0].items, 150);
+  EXPECT_EQ(blog->covered_by[0].escalation, escalated[0].id);
+  EXPECT_TRUE(store_->intent_status("other")->covered_by.empty());
+}
+
+TEST_F(StoreEscalationTest, OnlyAllowedPrefixesAboveTheThresholds) {
+  add("blog", urls_under("blog/", 99));
+  EXPECT_TRUE(escalate(blog_rule()).empty());  // below min_urls
+  EscalationRule elsewhere = blog_rule();
+  elsewhere.prefixes = {"h/news/", "other.example/blog/"};
+  add("more", urls_under("blog/", 50, 100));
+  EXPECT_TRUE(escalate(elsewhere).empty());  // not an allowed prefix
+  EscalationRule off = blog_rule();
+  off.prefixes.clear();
+  EXPECT_TRUE(escalate(off).empty());
+  EXPECT_EQ(pending(Group::prefix), 0);
+
+  // Depth derives the prefix from the head's URLs.
+  EscalationRule depth;
+  depth.depth = 1;
+  depth.min_urls = 100;
+  const auto escalated = escalate(depth);
+  ASSERT_EQ(escalated.size(), 1U);
+  EXPECT_EQ(escalated[0].prefix, "h/blog/");
+}
+
+TEST_F(StoreEscalationTest, AShareOfKnownUrlsBelowTheRuleKeepsTheCache) {
+  // 120 of the prefix's URLs were purged already (still held, finished); 110 are pending.
+  add("earlier", urls_under("blog/", 120));
+  ASSERT_EQ(take(Group::file, 1).members.size(), 120U);
+  settle(1, Settlement::done);
+  add("now", urls_under("blog/", 110, 1000));
+  EXPECT_TRUE(escalate(blog_rule()).empty());  // 110 / 230 < 0.5
+  EscalationRule lower = blog_rule();
+  lower.min_share = 0.4;
+  const auto escalated = escalate(lower);  // 110 / 230 >= 0.4
+  ASSERT_EQ(escalated.size(), 1U);
+  EXPECT_EQ(escalated[0].known, 230);
+}
+
+TEST_F(StoreEscalationTest, NotAgainWhileOnItsWayNorAfterARefusal) {
+  add("blog", urls_under("blog/", 100));
+  ASSERT_EQ(escalate(blog_rule()).size(), 1U);
+  EXPECT_TRUE(escalate(blog_rule()).empty());  // pending
+  const auto batch = take(Group::prefix, 1);
+  ASSERT_EQ(batch.members.size(), 1U);
+  EXPECT_TRUE(escalate(blog_rule()).empty());  // in flight
+  // Cloudflare refused the prefix: as the engine records a refused single member, it fails on a
+  // flight of its own and the URLs it covered go back to the queue, to be sent as URLs.
+  const std::vector<std::int64_t> member{batch.members[0].id};
+  tx([&](Store& s) {
+    s.move_to_flight(member, 99);
+    return true;
+  });
+  settle(99, Settlement::failed);
+  settle(1, Settlement::released);
+  EXPECT_EQ(pending(Group::file), 100);
+  EXPECT_EQ(pending(Group::prefix), 0);
+  EXPECT_TRUE(escalate(blog_rule()).empty());
+  const auto urls = take(Group::file, 3);
+  ASSERT_EQ(urls.members.size(), 100U);
+  settle(3, Settlement::done);
+  // Sent by their own request: nothing covered them.
+  EXPECT_TRUE(store_->intent_status("blog")->covered_by.empty());
+}
+
+TEST_F(StoreEscalationTest, AfterADoneEscalationANewBacklogMayEscalateAgain) {
+  add("first", urls_under("blog/", 100));
+  ASSERT_EQ(escalate(blog_rule()).size(), 1U);
+  take(Group::prefix, 1);
+  settle(1, Settlement::done);
+  add("second", urls_under("blog/", 100, 500), 6000);
+  EscalationRule rule = blog_rule();
+  rule.min_share = 0;  // the first hundred are known and finished
+  const auto again = escalate(rule);
+  ASSERT_EQ(again.size(), 1U);
+  take(Group::prefix, 2);
+  settle(2, Settlement::done);
+  EXPECT_EQ(store_->intent_status("second")->covered_by.at(0).escalation, again[0].id);
+}
+
+TEST_F(StoreEscalationTest, ReceiptsNamePurgeEverythingAndHosts) {
+  add("files", {url("https://h/a"), url("https://h/b"), url("https://g/c")});
+  add("host", {ZonedItem{std::string(kZone), Item{Kind::host, "g", {}}}}, 2000);
+  ASSERT_EQ(take(Group::host, 1).riders, 1);
+  settle(1, Settlement::done);
+  add("all", {ZonedItem{std::string(kZone), Item{Kind::everything, "", {}}}}, 3000);
+  ASSERT_EQ(take(Group::everything, 2).riders, 2);
+  settle(2, Settlement::done);
+  const auto status = store_->intent_status("files");
+  ASSERT_EQ(status->covered_by.size(), 2U);
+  EXPECT_EQ(status->covered_by[0].kind, Kind::everything);
+  EXPECT_EQ(status->covered_by[0].items, 2);
+  EXPECT_FALSE(status->covered_by[0].escalation);
+  EXPECT_EQ(status->covered_by[1].kind, Kind::host);
+  EXPECT_EQ(status->covered_by[1].value, "g");
+  EXPECT_EQ(status->covered_by[1].items, 1);
+  EXPECT_TRUE(store_->intent_status("all")->covered_by.empty());
+}
+
+TEST_F(StoreEscalationTest, PruneDropsOldEscalationsWithTheirFinishedPrefix) {
+  add("blog", urls_under("blog/", 100));
+  ASSERT_EQ(escalate(blog_rule()).size(), 1U);
+  take(Group::prefix, 1);
+  settle(1, Settlement::done);
+  EXPECT_GT(tx([](Store& s) { return s.prune_step(1'000'000, 100); }), 0);
+  while (tx([](Store& s) { return s.prune_step(1'000'000, 100); }) > 0) {
+  }
+  const auto counts = store_->queue_counts();
+  EXPECT_EQ(counts.zone_total(kZone, TargetState::done), 0);  // the prefix row too
+  EXPECT_FALSE(store_->intent_status("blog"));
+  // Reopening adds nothing twice.
+  store_.reset();
+  store_ = open_sqlite_store((dir_ / "queue.db").string());
+  add("again", urls_under("blog/", 100));
+  EXPECT_EQ(escalate(blog_rule()).size(), 1U);
+}
+
+TEST_F(StoreEscalationTest, ADatabaseOfAnEarlierPurgeqdGainsWhatEscalationNeedsOnOpen) {
+  add("before", urls_under("blog/", 100));
+  store_.reset();
+  // As an earlier purgeqd of the same schema version left it: no escalations, column or index.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "queue.db").string().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE escalations; DROP INDEX targets_known; "
+                         "ALTER TABLE targets DROP COLUMN coverer;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  store_ = open_sqlite_store((dir_ / "queue.db").string());
+  const auto escalated = escalate(blog_rule());
+  ASSERT_EQ(escalated.size(), 1U);
+  take(Group::prefix, 1);
+  settle(1, Settlement::done);
+  EXPECT_EQ(store_->intent_status("before")->covered_by.at(0).escalation, escalated[0].id);
+}
+
+}  // namespace
+}  // namespace purgeq
