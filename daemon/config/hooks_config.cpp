@@ -18,8 +18,8 @@ using namespace strict_yaml;
 // Hook names label metrics and key the store's rows: keep them to what needs no quoting.
 bool is_hook_name(std::string_view name) {
   return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-         });
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
 }
 
 std::optional<std::string> url_problem(const std::string& url) {
@@ -94,8 +94,8 @@ void load_hooks(Checker& checker, const Field& section, const std::vector<Zone>&
     if (auto f = view.get("name")) {
       if (auto name = read_string(checker, *f)) {
         if (!is_hook_name(*name)) {
-          checker.add(*f, fmt::format("invalid name {}: use 1-64 of a-z, 0-9, _ and -",
-                                      quote(*name)));
+          checker.add(*f,
+                      fmt::format("invalid name {}: use 1-64 of a-z, 0-9, _ and -", quote(*name)));
         } else if (std::any_of(hooks.begin(), hooks.end(),
                                [&](const Hook& other) { return other.name == *name; })) {
           checker.add(*f, fmt::format("a second hook named {}", quote(*name)));
@@ -111,8 +111,9 @@ void load_hooks(Checker& checker, const Field& section, const std::vector<Zone>&
     if (command && url) {
       checker.add(*url, "conflicts with command (a hook runs a command or posts to a URL)");
     } else if (!command && !url) {
-      checker.add(item, "needs a command (a list: program by absolute path, then arguments) or "
-                        "a url");
+      checker.add(item,
+                  "needs a command (a list: program by absolute path, then arguments) or "
+                  "a url");
     }
     if (command) {
       if (!command->node.IsSequence()) {
@@ -174,9 +175,9 @@ void load_hooks(Checker& checker, const Field& section, const std::vector<Zone>&
       if (auto value = read_positive_duration(checker, *f)) hook.retry_max = *value;
     }
     if (hook.retry_max < hook.retry_initial) {
-      checker.add(item, fmt::format("retry_max ({}) is less than retry_initial ({})",
-                                    format_duration(hook.retry_max),
-                                    format_duration(hook.retry_initial)));
+      checker.add(
+          item, fmt::format("retry_max ({}) is less than retry_initial ({})",
+                            format_duration(hook.retry_max), format_duration(hook.retry_initial)));
     }
     if (auto f = view.get("attempts")) {
       if (auto value = read_count(checker, *f, 1, kMaxHookAttempts)) hook.attempts = *value;

@@ -67,7 +67,13 @@ void HookRunner::recover_step() {
                  [this](const std::exception_ptr& error, std::int64_t moved) {
                    if (stopping_) return;
                    if (error) {
-                     log::warning("hooks_recovery_failed", "note={}",
+                     std::string reason = "unknown error";
+                     try {
+                       std::rethrow_exception(error);
+                     } catch (const std::exception& e) {
+                       reason = e.what();
+                     }
+                     log::warning("hooks_recovery_failed", "error={} note={}", log::quote(reason),
                                   log::quote("will try again"));
                      timer_.expires_after(kStorageRetry);
                      timer_.async_wait([this](boost::system::error_code ec) {
@@ -239,37 +245,35 @@ void HookRunner::run_command(std::uint64_t key, const Hook& hook) {
   StdinFeed feed = [this, ref = run.intent_ref, cursor](auto give) {
     if (cursor->done) return give(std::nullopt);
     const auto after = cursor->after;
-    reader_.run([ref, after](Store& store) { return store.hook_items(ref, after, kHookItemsPage); },
-                std::function<void(std::exception_ptr, std::vector<HookItem>)>(
-                    [this, cursor, give](const std::exception_ptr& error,
-                                         std::vector<HookItem> items) {
-                      if (error || items.empty()) {
-                        if (error) log::warning("storage_error", "op=hook_items");
-                        return give(std::nullopt);
-                      }
-                      cursor->after = items.back().target;
-                      cursor->done = static_cast<std::int64_t>(items.size()) < kHookItemsPage;
-                      std::string chunk;
-                      for (const auto& item : items) {
-                        chunk += item_line(item);
-                        chunk += '\n';
-                      }
-                      give(std::move(chunk));
-                    }));
+    reader_.run(
+        [ref, after](Store& store) { return store.hook_items(ref, after, kHookItemsPage); },
+        std::function<void(std::exception_ptr, std::vector<HookItem>)>(
+            [this, cursor, give](const std::exception_ptr& error, std::vector<HookItem> items) {
+              if (error || items.empty()) {
+                if (error) log::warning("storage_error", "op=hook_items");
+                return give(std::nullopt);
+              }
+              cursor->after = items.back().target;
+              cursor->done = static_cast<std::int64_t>(items.size()) < kHookItemsPage;
+              std::string chunk;
+              for (const auto& item : items) {
+                chunk += item_line(item);
+                chunk += '\n';
+              }
+              give(std::move(chunk));
+            }));
   };
-  active.process = HookProcess::start(io_, std::move(spec), std::move(feed),
-                                      [this, key](ProcessResult result) {
-                                        const auto it = active_.find(key);
-                                        if (it == active_.end()) return;
-                                        if (!result.output.empty()) {
-                                          log::info("hook_output", "hook={} intent={} output={}{}",
-                                                    it->second->hook.name,
-                                                    it->second->run.intent_id,
-                                                    log::quote(result.output),
-                                                    result.output_truncated ? " truncated=1" : "");
-                                        }
-                                        finished(key, result.ok, result.error);
-                                      });
+  active.process =
+      HookProcess::start(io_, std::move(spec), std::move(feed), [this, key](ProcessResult result) {
+        const auto it = active_.find(key);
+        if (it == active_.end()) return;
+        if (!result.output.empty()) {
+          log::info("hook_output", "hook={} intent={} output={}{}", it->second->hook.name,
+                    it->second->run.intent_id, log::quote(result.output),
+                    result.output_truncated ? " truncated=1" : "");
+        }
+        finished(key, result.ok, result.error);
+      });
 }
 
 void HookRunner::run_http(std::uint64_t key, const Hook& hook) {
@@ -281,60 +285,56 @@ void HookRunner::collect_http_items(std::uint64_t key, const Hook& hook,
                                     std::int64_t count) {
   const auto ref = active_.at(key)->run.intent_ref;
   const auto want = std::min(kHookItemsPage, kHookHttpMaxItems - count);
-  reader_.run(
-      [ref, after, want](Store& store) { return store.hook_items(ref, after, want); },
-      std::function<void(std::exception_ptr, std::vector<HookItem>)>(
-          [this, key, hook, items, count, want](const std::exception_ptr& error,
-                                                std::vector<HookItem> page) {
-            const auto it = active_.find(key);
-            if (it == active_.end() || stopping_) return;
-            if (error) return finished(key, false, "could not read the intent's items");
-            for (const auto& item : page) {
-              if (!items->empty()) *items += ',';
-              *items += item_line(item);
-            }
-            const auto total = count + static_cast<std::int64_t>(page.size());
-            const bool more = static_cast<std::int64_t>(page.size()) == want;
-            if (more && total < kHookHttpMaxItems) {
-              return collect_http_items(key, hook, items, page.back().target, total);
-            }
-            const auto& run = it->second->run;
-            json::array zones;
-            for (const auto& id : run.zone_ids) {
-              const auto zone = std::find_if(config_->zones.begin(), config_->zones.end(),
-                                             [&](const Zone& z) { return z.id == id; });
-              zones.emplace_back(zone == config_->zones.end() ? id : zone->name);
-            }
-            json::object head{{"intent", run.intent_id},
-                              {"hook", hook.name},
-                              {"status", run.intent_status()},
-                              {"zones", std::move(zones)},
-                              {"attempt", run.attempts},
-                              {"items_total", run.total},
-                              {"items_failed", run.failed},
-                              {"items_truncated", run.total > total}};
-            // The items, already serialised page by page, close the object.
-            std::string body = json::serialize(head);
-            body.pop_back();
-            body += ",\"items\":[";
-            body += *items;
-            body += "]}";
-            HttpRequest request;
-            request.url = hook.url;
-            request.headers = {"Content-Type: application/json"};
-            request.body = std::move(body);
-            request.timeout = hook.timeout;
-            http_.post(std::move(request), [this, key](HttpResponse response) {
-              if (stopping_) return;
-              if (!response.transport_error.empty()) {
-                return finished(key, false, response.transport_error);
-              }
-              if (response.status < 200 || response.status > 299) {
-                return finished(key, false, fmt::format("HTTP {}", response.status));
-              }
-              finished(key, true, {});
-            });
-          }));
+  reader_.run([ref, after, want](Store& store) { return store.hook_items(ref, after, want); },
+              std::function<void(std::exception_ptr, std::vector<HookItem>)>(
+                  [this, key, hook, items, count, want](const std::exception_ptr& error,
+                                                        std::vector<HookItem> page) {
+                    const auto it = active_.find(key);
+                    if (it == active_.end() || stopping_) return;
+                    if (error) return finished(key, false, "could not read the intent's items");
+                    for (const auto& item : page) {
+                      if (!items->empty()) *items += ',';
+                      *items += item_line(item);
+                    }
+                    const auto total = count + static_cast<std::int64_t>(page.size());
+                    const bool more = static_cast<std::int64_t>(page.size()) == want;
+                    if (more && total < kHookHttpMaxItems) {
+                      return collect_http_items(key, hook, items, page.back().target, total);
+                    }
+                    const auto& run = it->second->run;
+                    json::array zones;
+                    for (const auto& id : run.zone_ids) {
+                      const auto zone = std::find_if(config_->zones.begin(), config_->zones.end(),
+                                                     [&](const Zone& z) { return z.id == id; });
+                      zones.emplace_back(zone == config_->zones.end() ? id : zone->name);
+                    }
+                    json::object head{
+                        {"intent", run.intent_id},       {"hook", hook.name},
+                        {"status", run.intent_status()}, {"zones", std::move(zones)},
+                        {"attempt", run.attempts},       {"items_total", run.total},
+                        {"items_failed", run.failed},    {"items_truncated", run.total > total}};
+                    // The items, already serialised page by page, close the object.
+                    std::string body = json::serialize(head);
+                    body.pop_back();
+                    body += ",\"items\":[";
+                    body += *items;
+                    body += "]}";
+                    HttpRequest request;
+                    request.url = hook.url;
+                    request.headers = {"Content-Type: application/json"};
+                    request.body = std::move(body);
+                    request.timeout = hook.timeout;
+                    http_.post(std::move(request), [this, key](HttpResponse response) {
+                      if (stopping_) return;
+                      if (!response.transport_error.empty()) {
+                        return finished(key, false, response.transport_error);
+                      }
+                      if (response.status < 200 || response.status > 299) {
+                        return finished(key, false, fmt::format("HTTP {}", response.status));
+                      }
+                      finished(key, true, {});
+                    });
+                  }));
 }
 
 void HookRunner::finished(std::uint64_t key, bool ok, const std::string& error) {
@@ -364,9 +364,9 @@ void HookRunner::finished(std::uint64_t key, bool ok, const std::string& error) 
     log::info("hook_succeeded", "hook={} intent={} attempt={} seconds={:.3f}", hook.name,
               run.intent_id, run.attempts, seconds);
   } else if (outcome == HookState::due) {
-    log::warning("hook_attempt_failed", "hook={} intent={} attempt={} of={} error={} retry_in_ms={}",
-                 hook.name, run.intent_id, run.attempts, hook.attempts, log::quote(error),
-                 next_ms - now);
+    log::warning("hook_attempt_failed",
+                 "hook={} intent={} attempt={} of={} error={} retry_in_ms={}", hook.name,
+                 run.intent_id, run.attempts, hook.attempts, log::quote(error), next_ms - now);
   } else {
     log::error("hook_failed", "hook={} intent={} attempts={} error={}", hook.name, run.intent_id,
                run.attempts, log::quote(error));

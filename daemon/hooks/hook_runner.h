@@ -31,8 +31,8 @@ inline constexpr std::int64_t kHookHttpMaxItems = 10'000;
 class HookRunner {
  public:
   // `store` is the writer (claims and outcomes), `reader` reads the items.
-  HookRunner(boost::asio::io_context& io, StoreWorker& store, StoreWorker& reader,
-             Metrics& metrics, std::shared_ptr<const Config> config);
+  HookRunner(boost::asio::io_context& io, StoreWorker& store, StoreWorker& reader, Metrics& metrics,
+             std::shared_ptr<const Config> config);
   ~HookRunner();
   HookRunner(const HookRunner&) = delete;
   HookRunner& operator=(const HookRunner&) = delete;
@@ -55,9 +55,8 @@ class HookRunner {
   void launch(HookRun run, const Hook& hook);
   void run_command(std::uint64_t key, const Hook& hook);
   void run_http(std::uint64_t key, const Hook& hook);
-  void collect_http_items(std::uint64_t key, const Hook& hook,
-                          std::shared_ptr<std::string> items, std::int64_t after,
-                          std::int64_t count);
+  void collect_http_items(std::uint64_t key, const Hook& hook, std::shared_ptr<std::string> items,
+                          std::int64_t after, std::int64_t count);
   void finished(std::uint64_t key, bool ok, const std::string& error);
   [[nodiscard]] std::string zone_names(const HookRun& run) const;
   [[nodiscard]] std::string item_line(const HookItem& item) const;

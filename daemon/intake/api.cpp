@@ -416,18 +416,19 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
   const auto now = wall_ms();
   const auto guarded = guarded_zones(*config, intent.items);
   // Completion hooks of the intent's zones, recorded with it (docs/delivery.md).
-  std::vector<std::string> hook_zone_ids;
-  std::vector<std::string> hooks;
+  struct {
+    std::vector<std::string> zone_ids, names;
+  } hooks;
   if (!config->hooks.empty()) {
     std::vector<std::string> zone_names;
     for (const auto& routed : intent.items) {
       const auto& zone = config->zones.at(routed.zone_index);
       if (std::find(zone_names.begin(), zone_names.end(), zone.name) == zone_names.end()) {
         zone_names.push_back(zone.name);
-        hook_zone_ids.push_back(zone.id);
+        hooks.zone_ids.push_back(zone.id);
       }
     }
-    hooks = hooks_for_zones(config->hooks, zone_names);
+    hooks.names = hooks_for_zones(config->hooks, zone_names);
   }
   struct Guarded {
     SubmitResult result;
@@ -438,8 +439,7 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
     // The guard reads and the intent is written in one job on the writer, which also runs the
     // dispatcher's takes: no purge-everything can be taken between the check and the write.
     outcome = co_await store_.call(
-        [&items, &id, now, &peer, &source, &guarded, &config, &hook_zone_ids,
-         &hooks](Store& store) -> Guarded {
+        [&items, &id, now, &peer, &source, &guarded, &config, &hooks](Store& store) -> Guarded {
           for (const auto& zone : guarded) {
             const bool pending = store.oldest_pending(zone.zone_id).contains(Group::everything);
             if (auto refused =
@@ -449,7 +449,7 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
             }
           }
           Guarded added{store.add_intent(id, now, peer, source, items), std::nullopt};
-          store.attach_hooks(id, hook_zone_ids, hooks, now);
+          store.attach_hooks(id, hooks.zone_ids, hooks.names, now);
           return added;
         });
   } catch (const StorageFullError& e) {
@@ -580,8 +580,8 @@ boost::asio::awaitable<HttpResponseMessage> Api::status(const HttpRequestMessage
   body["version"] = PURGEQ_VERSION;
   if (!config_->hooks.empty()) {
     // Runs of completion hooks by state, from counts the store keeps (no scan).
-    json::object hooks{{"waiting", 0}, {"pending", 0}, {"running", 0}, {"succeeded", 0},
-                       {"failed", 0}};
+    json::object hooks{
+        {"waiting", 0}, {"pending", 0}, {"running", 0}, {"succeeded", 0}, {"failed", 0}};
     try {
       const auto counts = co_await reader_.call([](Store& store) { return store.hook_counts(); });
       for (const auto& count : counts) {

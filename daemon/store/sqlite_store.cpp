@@ -138,8 +138,8 @@ CREATE TABLE IF NOT EXISTS hook_runs(
   updated_ms INTEGER NOT NULL,
   PRIMARY KEY(intent, hook)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS hook_runs_active ON hook_runs(state, hook, next_ms)
-  WHERE state IN (1, 2);
+CREATE INDEX IF NOT EXISTS hook_runs_due ON hook_runs(hook, next_ms) WHERE state = 1;
+CREATE INDEX IF NOT EXISTS hook_runs_running ON hook_runs(intent) WHERE state = 2;
 CREATE TABLE IF NOT EXISTS hook_counts(
   hook TEXT NOT NULL,
   state INTEGER NOT NULL,
@@ -1113,7 +1113,6 @@ void SqliteStore::probe_write(std::int64_t now_ms) {
   step_done(stmt);
 }
 
-
 void SqliteStore::attach_hooks(std::string_view intent_id, std::span<const std::string> zone_ids,
                                std::span<const std::string> hooks, std::int64_t now_ms) {
   if (hooks.empty()) return;
@@ -1175,7 +1174,7 @@ void SqliteStore::attach_hooks(std::string_view intent_id, std::span<const std::
 std::int64_t SqliteStore::recover_hook_runs_step(std::int64_t limit) {
   auto* stmt = prepare(
       "UPDATE hook_runs SET state = 1 WHERE (intent, hook) IN (SELECT intent, hook FROM "
-      "hook_runs INDEXED BY hook_runs_active WHERE state = 2 LIMIT ?1)");
+      "hook_runs INDEXED BY hook_runs_running WHERE state = 2 LIMIT ?1)");
   Reset reset(stmt);
   bind_value(stmt, 1, limit);
   step_done(stmt);
@@ -1189,7 +1188,7 @@ HookClaim SqliteStore::claim_hook_runs(std::string_view hook, std::int64_t now_m
     auto* stmt = prepare(
         "UPDATE hook_runs SET state = 2, attempts = attempts + 1, updated_ms = ?3 "
         "WHERE (intent, hook) IN (SELECT intent, hook FROM hook_runs INDEXED BY "
-        "hook_runs_active WHERE state = 1 AND hook = ?1 AND next_ms <= ?2 ORDER BY next_ms "
+        "hook_runs_due WHERE state = 1 AND hook = ?1 AND next_ms <= ?2 ORDER BY next_ms "
         "LIMIT ?4) RETURNING intent, attempts, next_ms, last_error");
     Reset reset(stmt);
     bind_value(stmt, 1, hook);
@@ -1221,7 +1220,7 @@ HookClaim SqliteStore::claim_hook_runs(std::string_view hook, std::int64_t now_m
     run.failed = sqlite3_column_int64(about, 3);
   }
   auto* next = prepare(
-      "SELECT min(next_ms) FROM hook_runs INDEXED BY hook_runs_active WHERE state = 1 AND "
+      "SELECT min(next_ms) FROM hook_runs INDEXED BY hook_runs_due WHERE state = 1 AND "
       "hook = ?1");
   Reset reset(next);
   bind_value(next, 1, hook);
@@ -1231,9 +1230,9 @@ HookClaim SqliteStore::claim_hook_runs(std::string_view hook, std::int64_t now_m
   return claim;
 }
 
-void SqliteStore::finish_hook_run(std::int64_t intent_ref, std::string_view hook,
-                                  HookState outcome, std::int64_t next_attempt_ms,
-                                  std::string_view error, std::int64_t now_ms) {
+void SqliteStore::finish_hook_run(std::int64_t intent_ref, std::string_view hook, HookState outcome,
+                                  std::int64_t next_attempt_ms, std::string_view error,
+                                  std::int64_t now_ms) {
   // Only a run still marked running: if the intent was reopened and finished again meanwhile,
   // the run is due afresh and this outcome belongs to the old round.
   auto* stmt = prepare(
