@@ -173,6 +173,7 @@ cat > "$dir/stdin.$n"
         shown = daemon.cli("show", intent)
         self.assertIn("hook hang: failed after 2 attempts: timed out after 500ms (killed)",
                       shown.stdout)
+        self.assertIn("hook runs: 0 pending, 0 running, 1 failed", daemon.cli("status").stdout)
 
     def test_an_http_hook_posts_the_summary_and_items(self):
         received = []
