@@ -1275,7 +1275,7 @@ std::vector<HookRun> SqliteStore::intent_hook_runs(std::string_view intent_id) {
   auto* stmt = prepare(
       "SELECT w.intent, r.hook, r.state, r.attempts, r.next_ms, r.last_error, r.updated_ms, "
       "w.zones, w.total, w.failed FROM intents i JOIN hook_waits w ON w.intent = i.ref "
-      "JOIN hook_runs r ON r.intent = w.intent WHERE i.id = ?1 ORDER BY r.hook");
+      "JOIN hook_runs r ON r.intent = w.intent WHERE i.id = ?1 ORDER BY r.hook LIMIT 256");
   Reset reset(stmt);
   bind_value(stmt, 1, intent_id);
   std::vector<HookRun> runs;
@@ -1298,8 +1298,9 @@ std::vector<HookRun> SqliteStore::intent_hook_runs(std::string_view intent_id) {
 }
 
 std::vector<HookCount> SqliteStore::hook_counts() {
-  // One row per hook name and state: as many as hooks ever configured, times five.
-  auto* stmt = prepare("SELECT hook, state, n FROM hook_counts WHERE n != 0 ORDER BY hook, state");
+  // One row per hook name and state: as many as hooks ever configured (32 at a time), times five.
+  auto* stmt = prepare(
+      "SELECT hook, state, n FROM hook_counts WHERE n != 0 ORDER BY hook, state LIMIT 1000");
   Reset reset(stmt);
   std::vector<HookCount> counts;
   while (step_row(stmt)) {
