@@ -116,8 +116,10 @@ static_assert(static_cast<int>(Kind::everything) == 4, "kEverythingSent names th
 // target that finished it, at a cost of the intents linked to that target (links_target), never
 // by counting the intent's items. A pending twin shared by several intents counts in each of
 // them; a failed target retried (failed -> pending) counts as unfinished again, and the hooks
-// run again when the intent is terminal again. The gates (EXISTS ...) keep the triggers to one
-// index probe per state change while no intent is waiting for hooks.
+// run again when the intent is terminal again. hook_open counts the intents still waiting, so
+// while none is, a target's state change costs one primary-key lookup more (a partial index on
+// remaining > 0 did the same but doubled the cost of each settled row when hooks were in use;
+// UPDATE ... FROM instead of IN (subquery) saves building a temporary table per row).
 // hook_runs: one per intent and hook (HookState); hook_counts: runs by hook and state.
 constexpr std::string_view kHooks = R"sql(
 CREATE TABLE IF NOT EXISTS hook_waits(
@@ -127,7 +129,8 @@ CREATE TABLE IF NOT EXISTS hook_waits(
   remaining INTEGER NOT NULL,
   failed INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS hook_waits_open ON hook_waits(intent) WHERE remaining > 0;
+CREATE TABLE IF NOT EXISTS hook_open(id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+INSERT OR IGNORE INTO hook_open(id, n) SELECT 1, count(*) FROM hook_waits WHERE remaining > 0;
 CREATE TABLE IF NOT EXISTS hook_runs(
   intent INTEGER NOT NULL REFERENCES hook_waits(intent) ON DELETE CASCADE,
   hook TEXT NOT NULL,
@@ -148,19 +151,30 @@ CREATE TABLE IF NOT EXISTS hook_counts(
 ) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS targets_hook_finished AFTER UPDATE OF state ON targets
   WHEN OLD.state IN (0, 1) AND NEW.state IN (2, 3)
-   AND EXISTS (SELECT 1 FROM hook_waits INDEXED BY hook_waits_open WHERE remaining > 0) BEGIN
+   AND (SELECT n FROM hook_open WHERE id = 1) > 0 BEGIN
   UPDATE hook_waits SET remaining = remaining - 1, failed = failed + (NEW.state = 3)
-    WHERE intent IN (SELECT intent FROM links WHERE target = NEW.id);
+    FROM (SELECT intent FROM links WHERE target = NEW.id) AS l
+    WHERE hook_waits.intent = l.intent;
 END;
 CREATE TRIGGER IF NOT EXISTS targets_hook_reopened AFTER UPDATE OF state ON targets
   WHEN OLD.state IN (2, 3) AND NEW.state IN (0, 1) AND EXISTS (SELECT 1 FROM hook_waits) BEGIN
   UPDATE hook_waits SET remaining = remaining + 1, failed = failed - (OLD.state = 3)
-    WHERE intent IN (SELECT intent FROM links WHERE target = NEW.id);
+    FROM (SELECT intent FROM links WHERE target = NEW.id) AS l
+    WHERE hook_waits.intent = l.intent;
 END;
-CREATE TRIGGER IF NOT EXISTS hook_waits_terminal AFTER UPDATE OF remaining ON hook_waits
-  WHEN NEW.remaining = 0 AND OLD.remaining > 0 BEGIN
+CREATE TRIGGER IF NOT EXISTS hook_waits_opened AFTER INSERT ON hook_waits
+  WHEN NEW.remaining > 0 BEGIN
+  UPDATE hook_open SET n = n + 1 WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS hook_waits_turned AFTER UPDATE OF remaining ON hook_waits
+  WHEN (NEW.remaining = 0) != (OLD.remaining = 0) BEGIN
+  UPDATE hook_open SET n = n + (CASE WHEN NEW.remaining = 0 THEN -1 ELSE 1 END) WHERE id = 1;
   UPDATE hook_runs SET state = 1, attempts = 0, next_ms = 0, last_error = NULL
-    WHERE intent = NEW.intent AND state != 2;
+    WHERE intent = NEW.intent AND state != 2 AND NEW.remaining = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS hook_waits_dropped AFTER DELETE ON hook_waits
+  WHEN OLD.remaining > 0 BEGIN
+  UPDATE hook_open SET n = n - 1 WHERE id = 1;
 END;
 CREATE TRIGGER IF NOT EXISTS hook_runs_counted_insert AFTER INSERT ON hook_runs BEGIN
   INSERT INTO hook_counts(hook, state, n) VALUES (NEW.hook, NEW.state, 1)

@@ -2,6 +2,7 @@
 // (twins shared by intents, retried failures), are claimed, retried, recovered after a crash and
 // counted without scans.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -101,6 +102,24 @@ class HookStoreTest : public ::testing::Test {
     return 0;
   }
 
+  // The store's count of intents still waiting for their hooks (the triggers' gate), and the
+  // same by a scan.
+  std::pair<std::int64_t, std::int64_t> open_intents() const {
+    sqlite3* db = nullptr;
+    sqlite3_open((dir_ / "queue.db").string().c_str(), &db);
+    std::pair<std::int64_t, std::int64_t> counts{-1, -1};
+    for (auto [sql, out] :
+         {std::pair{"SELECT n FROM hook_open", &counts.first},
+          std::pair{"SELECT count(*) FROM hook_waits WHERE remaining > 0", &counts.second}}) {
+      sqlite3_stmt* stmt = nullptr;
+      sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr);
+      if (sqlite3_step(stmt) == SQLITE_ROW) *out = sqlite3_column_int64(stmt, 0);
+      sqlite3_finalize(stmt);
+    }
+    sqlite3_close(db);
+    return counts;
+  }
+
   std::filesystem::path dir_;
   std::unique_ptr<Store> store_;
 };
@@ -189,6 +208,25 @@ TEST_F(HookStoreTest, ARetriedFailureReopensTheIntentAndItsHooksRunAgain) {
   run = claim(50'000).runs.at(0);
   EXPECT_EQ(run.attempts, 1) << "a new round of attempts";
   EXPECT_EQ(run.intent_status(), "done") << "the failed count followed the retry";
+}
+
+TEST_F(HookStoreTest, TheCountOfWaitingIntentsFollowsEveryChange) {
+  using Counts = std::pair<std::int64_t, std::int64_t>;
+  EXPECT_EQ(open_intents(), (Counts{0, 0}));
+  add("a", {file(1), file(2)});
+  add("b", {file(2)});
+  EXPECT_EQ(open_intents(), (Counts{2, 2}));
+  purge(1, 1, Settlement::failed);  // item 1
+  EXPECT_EQ(open_intents(), (Counts{2, 2}));
+  purge(2, 1, Settlement::done);  // item 2: both terminal
+  EXPECT_EQ(open_intents(), (Counts{0, 0}));
+  EXPECT_EQ(tx([](Store& s) { return s.retry_failed_step(30'000, 100); }), 1);
+  EXPECT_EQ(open_intents(), (Counts{1, 1})) << "a waits for its retried item again";
+  purge(3, 1, Settlement::done);
+  EXPECT_EQ(open_intents(), (Counts{0, 0}));
+  add("c", {file(3)});
+  EXPECT_EQ(tx([](Store& s) { return s.prune_step(5000, 100); }), 2);
+  EXPECT_EQ(open_intents(), (Counts{1, 1}));
 }
 
 TEST_F(HookStoreTest, RunningRunsAreDueAgainAfterACrash) {
