@@ -1,10 +1,13 @@
 #include "hooks/hook_runner.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 #include "dispatch/backoff.h"
 #include "model/wall_clock.h"
@@ -58,7 +61,20 @@ HookRunner::~HookRunner() {
 }
 
 void HookRunner::start() {
+  check_programs();
   recover_step();
+}
+
+// Not a config error (--check-config may run where the program is not installed), but worth a
+// warning at start and reload rather than only failed attempts later.
+void HookRunner::check_programs() const {
+  for (const auto& hook : config_->hooks) {
+    if (hook.command.empty() || ::access(hook.command.front().c_str(), X_OK) == 0) continue;
+    const int error = errno;
+    log::warning("hook_not_runnable", "hook={} program={} error={} note={}", hook.name,
+                 log::quote(hook.command.front()), log::quote(std::strerror(error)),
+                 log::quote("its runs fail until the program is there"));
+  }
 }
 
 void HookRunner::recover_step() {
@@ -90,6 +106,7 @@ void HookRunner::recover_step() {
 
 void HookRunner::reconfigure(std::shared_ptr<const Config> config) {
   config_ = std::move(config);
+  check_programs();
   poke();
 }
 

@@ -50,6 +50,7 @@ class HookRunner {
  private:
   struct Active;
   void recover_step();
+  void check_programs() const;
   void claim();
   void arm_timer(std::optional<std::int64_t> next_due_ms);
   void launch(HookRun run, const Hook& hook);

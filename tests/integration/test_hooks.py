@@ -175,6 +175,17 @@ cat > "$dir/stdin.$n"
                       shown.stdout)
         self.assertIn("hook runs: 0 pending, 0 running, 1 failed", daemon.cli("status").stdout)
 
+    def test_a_missing_program_is_warned_about_and_its_attempts_fail(self):
+        daemon = self.daemon([{"name": "gone", "command": ["/nonexistent/warm"],
+                               "attempts": 1}]).start()
+        self.assertIn("event=hook_not_runnable hook=gone", daemon.logs())
+        status, body = daemon.submit({"zone": "a.example", "files": ["https://a.example/g"]})
+        self.assertEqual(status, 202, body)
+        daemon.wait_terminal(body["id"], timeout=30)
+        run = wait_hook(daemon, body["id"], "gone", "failed")
+        self.assertEqual(run["last_error"],
+                         "cannot run /nonexistent/warm: No such file or directory")
+
     def test_an_http_hook_posts_the_summary_and_items(self):
         received = []
 
