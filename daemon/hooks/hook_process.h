@@ -1,6 +1,7 @@
 // One run of a command hook: the program started with posix_spawn (no shell) in its own process
 // group, stdin fed in chunks from the caller, stdout and stderr captured up to a bound, and a
-// deadline after which the whole group gets SIGTERM, then SIGKILL.
+// deadline after which the whole group gets SIGTERM, then SIGKILL. The caller's process must
+// ignore SIGPIPE (purgeqd does), or a hook that closes its stdin early would kill it.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
