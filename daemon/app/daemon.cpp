@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "dispatch/dispatcher.h"
+#include "hooks/hook_runner.h"
 #include "intake/api.h"
 #include "intake/listener.h"
 #include "intake/tcp_listener.h"
@@ -42,6 +43,7 @@ class Daemon {
         // Opened after the writer, which creates and migrates the schema.
         reader_(open_sqlite_store(config_->storage.path, true), io_.get_executor(), false),
         dispatcher_(io_, store_, metrics_, config_),
+        hooks_(io_, store_, reader_, metrics_, config_),
         api_(store_, reader_, dispatcher_, metrics_, config_),
         listener_(
             io_,
@@ -53,7 +55,10 @@ class Daemon {
         status_timer_(io_),
         watchdog_timer_(io_),
         prune_timer_(io_) {
-    dispatcher_.on_progress = [this] { api_.progress(); };
+    dispatcher_.on_progress = [this] {
+      api_.progress();
+      hooks_.poke();  // an intent may have become terminal
+    };
     if (config_->tcp.enabled) {
       TcpListenerOptions options;
       options.address = config_->tcp.address;
@@ -147,6 +152,7 @@ class Daemon {
     log::notice("recovered", "pending={} requeued_in_flight={}",
                 snapshot->counts.total(TargetState::pending), requeued);
     dispatcher_.start(sends);
+    hooks_.start();
     if (!serving_) serve();
   }
 
@@ -201,6 +207,7 @@ class Daemon {
       config_ = merged;
       log::set_level(config_->log.level);
       dispatcher_.reconfigure(config_);
+      hooks_.reconfigure(config_);
       api_.reconfigure(config_);
       listener_.set_limits(listener_limits(config_->intake));
       log::notice("reloaded", "accounts={} zones={} dry_run={}", config_->accounts.size(),
@@ -232,6 +239,7 @@ class Daemon {
     listener_.stop();
     if (tcp_) tcp_->stop();
     api_.stop_intake();  // long-polls answer now, submissions get 503
+    hooks_.stop();       // running hooks are killed and run again at the next start
     stop_parts_left_ = tcp_ ? 3 : 2;
     dispatcher_.shutdown(kShutdownDeadline, [this] { stop_part_done(); });
     listener_.drain(kShutdownDeadline, [this] { stop_part_done(); });
@@ -298,6 +306,7 @@ class Daemon {
   StoreWorker store_;
   StoreWorker reader_;
   Dispatcher dispatcher_;
+  HookRunner hooks_;
   Api api_;
   Listener listener_;
   std::optional<TcpListener> tcp_;  // only with tcp.listen

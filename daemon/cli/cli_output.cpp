@@ -417,6 +417,32 @@ std::string format_outcome(const json::value& intent) {
   return out + format_errors(intent);
 }
 
+// "  hook warm: succeeded after 3 attempts" / "... failed after 2 attempts: timed out ..." for
+// each of the intent's completion hooks.
+std::string format_hooks(const json::value& intent) {
+  std::string out;
+  const auto* hooks = member(intent, "hooks");
+  if (hooks == nullptr || !hooks->is_array()) return out;
+  for (const auto& run : hooks->get_array()) {
+    const auto state = string_member(run, "state");
+    const auto attempts = count_of(run, "attempts");
+    out += fmt::format("  hook {}: {}", string_member(run, "hook"), state);
+    if (attempts > 0 && state != "running") {
+      out += fmt::format(" after {}", plural(attempts, "attempt", "attempts"));
+    } else if (attempts > 0) {
+      out += fmt::format(" (attempt {})", attempts);
+    }
+    if (const auto next = string_member(run, "next_attempt_at"); !next.empty()) {
+      out += fmt::format(", next attempt at {}", next);
+    }
+    if (const auto error = string_member(run, "last_error"); !error.empty()) {
+      out += fmt::format(": {}", error);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
 std::string format_intent(const json::value& intent) {
   const auto* items = member(intent, "items");
   const json::value none;
@@ -436,6 +462,7 @@ std::string format_intent(const json::value& intent) {
   out += format_errors(intent);
   out += format_covered_by(intent);
   for (const auto& reason : waiting_reasons(intent)) out += "  waiting: " + reason + '\n';
+  out += format_hooks(intent);
   return out;
 }
 
@@ -504,6 +531,11 @@ std::string format_status(const json::value& status) {
     out +=
         fmt::format("failed items: {}{}\n", *failed,
                     *failed > 0 ? " (purgeq failed lists them, purgeq retry-failed requeues)" : "");
+  }
+  if (const auto* hooks = member(status, "hooks"); hooks != nullptr && hooks->is_object()) {
+    out +=
+        fmt::format("hook runs: {} pending, {} running, {} failed\n", count_of(*hooks, "pending"),
+                    count_of(*hooks, "running"), count_of(*hooks, "failed"));
   }
   if (const auto storage_error = string_member(status, "storage_error"); !storage_error.empty()) {
     out += fmt::format("storage: {}\n", storage_error);

@@ -219,7 +219,7 @@ class Loader {
     const MapView view(
         checker_, top,
         {"listen", "storage", "cloudflare", "dry_run", "accounts", "zones", "batching", "retry",
-         "log", "access", "intake", "admin", "tcp", "api_clients"});
+         "log", "access", "intake", "admin", "tcp", "api_clients", "hooks"});
     // dry_run first: it decides whether a missing token is a problem.
     if (auto f = view.get("dry_run")) config_.dry_run = read_bool(checker_, *f).value_or(false);
     if (auto f = view.get("listen")) load_listen(*f);
@@ -233,6 +233,7 @@ class Loader {
     if (auto f = view.get("access")) load_access(*f);
     if (auto f = view.get("intake")) load_intake(*f);
     if (auto f = view.get("admin")) load_admin(*f);
+    if (auto f = view.get("hooks")) load_hooks(checker_, *f, config_.zones, config_.hooks);
     const auto tcp = view.get("tcp");
     if (tcp) load_tcp(*tcp);
     const auto clients = view.get("api_clients");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/duration.h"
+#include "config/hooks_config.h"
 #include "config/plans.h"
 #include "config/variants.h"
 #include "model/item.h"
@@ -148,6 +149,7 @@ struct Config {
     long long max_connections = 256;
   } tcp;
   std::vector<ApiClient> api_clients;
+  std::vector<Hook> hooks;  // completion hooks, in config order
 
   [[nodiscard]] const Zone* find_zone(std::string_view name_or_id) const;
 };

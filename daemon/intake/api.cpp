@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/beast/http/verb.hpp>
 #include <boost/json.hpp>
 #include <boost/url/params_view.hpp>
@@ -150,6 +151,24 @@ json::object intent_json(const IntentStatus& status, const DeliveryView& deliver
       waiting.push_back(delivery.waiting_for(zone_id, snapshot));
     }
     out["waiting_for"] = std::move(waiting);
+  }
+  return out;
+}
+
+// Completion hooks of one intent: state (waiting, pending, running, succeeded, failed), attempts
+// and the last attempt's error.
+json::array hook_runs_json(const std::vector<HookRun>& runs) {
+  json::array out;
+  for (const auto& run : runs) {
+    json::object entry{{"hook", run.hook},
+                       {"state", hook_state_name(run.state)},
+                       {"attempts", run.attempts},
+                       {"updated_at", rfc3339_utc(run.updated_ms)}};
+    if (!run.last_error.empty()) entry["last_error"] = run.last_error;
+    if (run.state == HookState::due && run.next_attempt_ms > 0) {
+      entry["next_attempt_at"] = rfc3339_utc(run.next_attempt_ms);
+    }
+    out.push_back(std::move(entry));
   }
   return out;
 }
@@ -424,6 +443,21 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
   const std::string id = new_intent_id();
   const auto now = wall_ms();
   const auto guarded = guarded_zones(*config, intent.items);
+  // Completion hooks of the intent's zones, recorded with it (docs/delivery.md).
+  struct {
+    std::vector<std::string> zone_ids, names;
+  } hooks;
+  if (!config->hooks.empty()) {
+    std::vector<std::string> zone_names;
+    for (const auto& routed : intent.items) {
+      const auto& zone = config->zones.at(routed.zone_index);
+      if (std::find(zone_names.begin(), zone_names.end(), zone.name) == zone_names.end()) {
+        zone_names.push_back(zone.name);
+        hooks.zone_ids.push_back(zone.id);
+      }
+    }
+    hooks.names = hooks_for_zones(config->hooks, zone_names);
+  }
   struct Guarded {
     SubmitResult result;
     std::optional<EverythingTooSoon> refused;
@@ -432,18 +466,20 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
   try {
     // The guard reads and the intent is written in one job on the writer, which also runs the
     // dispatcher's takes: no purge-everything can be taken between the check and the write.
-    outcome = co_await store_.call(
-        [&items, &id, now, &peer, &source, &guarded, &config, lane](Store& store) -> Guarded {
-          for (const auto& zone : guarded) {
-            const bool pending = store.oldest_pending(zone.zone_id).contains(Group::everything);
-            if (auto refused =
-                    everything_verdict(config->zones.at(zone.zone_index), zone.zone_index,
-                                       store.last_everything_ms(zone.zone_id), pending, now)) {
-              return Guarded{{}, refused};
-            }
-          }
-          return Guarded{store.add_intent(id, now, peer, source, items, lane), std::nullopt};
-        });
+    outcome = co_await store_.call([&items, &id, now, &peer, &source, &guarded, &config, lane,
+                                    &hooks](Store& store) -> Guarded {
+      for (const auto& zone : guarded) {
+        const bool pending = store.oldest_pending(zone.zone_id).contains(Group::everything);
+        if (auto refused =
+                everything_verdict(config->zones.at(zone.zone_index), zone.zone_index,
+                                   store.last_everything_ms(zone.zone_id), pending, now)) {
+          return Guarded{{}, refused};
+        }
+      }
+      Guarded added{store.add_intent(id, now, peer, source, items, lane), std::nullopt};
+      store.attach_hooks(id, hooks.zone_ids, hooks.names, now);
+      return added;
+    });
   } catch (const StorageFullError& e) {
     log::error("storage_error", "op=add_intent error={}", log::quote(e.what()));
     auto answer = reject(http::status::service_unavailable, "disk_full",
@@ -479,10 +515,8 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
   if (cloudflare_flavor) {
     co_return cloudflare_response(request, http::status::ok, 0, {}, id);
   }
-  json::object receipt{{"id", id},
-                       {"status", "queued"},
-                       {"items", result.items},
-                       {"priority", to_string(lane)}};
+  json::object receipt{
+      {"id", id}, {"status", "queued"}, {"items", result.items}, {"priority", to_string(lane)}};
   if (intent.expanded_urls > 0) receipt["variants"] = variants_json(intent);
   co_return json_response(request, http::status::accepted, std::move(receipt));
 }
@@ -579,8 +613,15 @@ boost::asio::awaitable<HttpResponseMessage> Api::intent(const HttpRequestMessage
       }
     }
     if (status->terminal() || stopping_ || std::chrono::steady_clock::now() >= deadline) {
-      co_return json_response(request, http::status::ok,
-                              intent_json(*status, delivery_, *store_.snapshot()));
+      auto body = intent_json(*status, delivery_, *store_.snapshot());
+      try {
+        const auto runs =
+            co_await reader_.call([&key](Store& store) { return store.intent_hook_runs(key); });
+        if (!runs.empty()) body["hooks"] = hook_runs_json(runs);
+      } catch (const std::exception& e) {
+        log::warning("storage_error", "op=intent_hook_runs error={}", log::quote(e.what()));
+      }
+      co_return json_response(request, http::status::ok, body);
     }
     co_await progress_.wait_until(deadline, seen);
   }
@@ -601,6 +642,21 @@ boost::asio::awaitable<HttpResponseMessage> Api::status(const HttpRequestMessage
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
           .count();
   body["version"] = PURGEQ_VERSION;
+  if (!config_->hooks.empty()) {
+    // Runs of completion hooks by state, from counts the store keeps (no scan).
+    json::object hooks{
+        {"waiting", 0}, {"pending", 0}, {"running", 0}, {"succeeded", 0}, {"failed", 0}};
+    try {
+      const auto counts = co_await reader_.call([](Store& store) { return store.hook_counts(); });
+      for (const auto& count : counts) {
+        auto& n = hooks[hook_state_name(count.state)];
+        n = n.as_int64() + count.n;
+      }
+    } catch (const std::exception& e) {
+      log::warning("storage_error", "op=hook_counts error={}", log::quote(e.what()));
+    }
+    body["hooks"] = std::move(hooks);
+  }
   co_return json_response(request, http::status::ok, body);
 }
 
@@ -686,8 +742,26 @@ boost::asio::awaitable<HttpResponseMessage> Api::metrics(const HttpRequestMessag
   } catch (const std::exception& e) {
     log::warning("storage_error", "op=oldest_pending error={}", log::quote(e.what()));
   }
+  std::vector<HookCount> hook_counts;
+  if (!config_->hooks.empty()) {
+    try {
+      hook_counts = co_await reader_.call([](Store& store) { return store.hook_counts(); });
+    } catch (const std::exception& e) {
+      log::warning("storage_error", "op=hook_counts error={}", log::quote(e.what()));
+    }
+  }
   MetricsText text;
   render_counters(metrics_, text);
+  if (!config_->hooks.empty()) {
+    text.family("purgeq_hook_runs", "gauge",
+                "Completion hook runs kept in the store, by hook and state (waiting, pending, "
+                "running, succeeded, failed).");
+    for (const auto& count : hook_counts) {
+      text.sample("purgeq_hook_runs",
+                  {{"hook", count.hook}, {"state", std::string(hook_state_name(count.state))}},
+                  static_cast<double>(count.n));
+    }
+  }
   delivery_.render_gauges(text, *snapshot, oldest);
   const auto stats = store_.stats();
   text.family("purgeq_storage_commits_total", "counter",

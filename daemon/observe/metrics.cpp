@@ -157,6 +157,13 @@ void render_counters(const Metrics& m, MetricsText& text) {
                      fmt::format("account=\"{}\"", escape_label(account)));
   }
   text.raw(hist);
+  text.family("purgeq_hook_runs_total", "counter",
+              "Completion hook attempts by hook and outcome: succeeded, retried or failed (its "
+              "last attempt failed).");
+  for (const auto& [key, n] : m.hook_runs) {
+    text.sample("purgeq_hook_runs_total", {{"hook", key.first}, {"outcome", key.second}},
+                static_cast<double>(n));
+  }
 }
 
 }  // namespace purgeq

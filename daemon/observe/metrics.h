@@ -47,6 +47,8 @@ struct Metrics {
   std::uint64_t api_calls_saved = 0;
   std::uint64_t rate_limited = 0;
   std::uint64_t retries_scheduled = 0;
+  // Completion hook attempts by hook and outcome: succeeded, retried, failed (attempts spent).
+  std::map<std::pair<std::string, std::string>, std::uint64_t> hook_runs;
   Histogram purge_latency{{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400}};
   // Cost-based escalations (pending URLs replaced by one prefix purge), by zone name.
   std::map<std::string, std::uint64_t> escalations;

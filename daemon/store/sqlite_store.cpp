@@ -165,6 +165,99 @@ CREATE INDEX IF NOT EXISTS escalations_created ON escalations(created_ms);
 CREATE INDEX IF NOT EXISTS targets_known ON targets(zone, kind, key) WHERE state != 0;
 )sql";
 
+// Completion hooks (docs/delivery.md). Idempotent and outside the schema version, like
+// kEverythingSent. hook_waits keeps, per intent that has hooks, how many of its linked targets
+// are unfinished and failed, so "the intent became terminal" is seen by the trigger of the
+// target that finished it, at a cost of the intents linked to that target (links_target), never
+// by counting the intent's items. A pending twin shared by several intents counts in each of
+// them; a failed target retried (failed -> pending) counts as unfinished again, and the hooks
+// run again when the intent is terminal again. hook_open counts the intents still waiting, so
+// while none is, a target's state change costs one primary-key lookup more (a partial index on
+// remaining > 0 did the same but doubled the cost of each settled row when hooks were in use;
+// UPDATE ... FROM instead of IN (subquery) saves building a temporary table per row).
+// hook_runs: one per intent and hook (HookState); hook_counts: runs by hook and state.
+constexpr std::string_view kHooks = R"sql(
+CREATE TABLE IF NOT EXISTS hook_waits(
+  intent INTEGER PRIMARY KEY REFERENCES intents(ref) ON DELETE CASCADE,
+  zones TEXT NOT NULL,
+  total INTEGER NOT NULL,
+  remaining INTEGER NOT NULL,
+  failed INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hook_open(id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+INSERT OR IGNORE INTO hook_open(id, n) SELECT 1, count(*) FROM hook_waits WHERE remaining > 0;
+CREATE TABLE IF NOT EXISTS hook_runs(
+  intent INTEGER NOT NULL REFERENCES hook_waits(intent) ON DELETE CASCADE,
+  hook TEXT NOT NULL,
+  state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_ms INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY(intent, hook)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS hook_runs_due ON hook_runs(hook, next_ms) WHERE state = 1;
+CREATE INDEX IF NOT EXISTS hook_runs_running ON hook_runs(intent) WHERE state = 2;
+CREATE TABLE IF NOT EXISTS hook_counts(
+  hook TEXT NOT NULL,
+  state INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY(hook, state)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS targets_hook_finished AFTER UPDATE OF state ON targets
+  WHEN OLD.state IN (0, 1) AND NEW.state IN (2, 3)
+   AND (SELECT n FROM hook_open WHERE id = 1) > 0 BEGIN
+  UPDATE hook_waits SET remaining = remaining - 1, failed = failed + (NEW.state = 3)
+    FROM (SELECT intent FROM links WHERE target = NEW.id) AS l
+    WHERE hook_waits.intent = l.intent;
+END;
+CREATE TRIGGER IF NOT EXISTS targets_hook_reopened AFTER UPDATE OF state ON targets
+  WHEN OLD.state IN (2, 3) AND NEW.state IN (0, 1) AND EXISTS (SELECT 1 FROM hook_waits) BEGIN
+  UPDATE hook_waits SET remaining = remaining + 1, failed = failed - (OLD.state = 3)
+    FROM (SELECT intent FROM links WHERE target = NEW.id) AS l
+    WHERE hook_waits.intent = l.intent;
+END;
+CREATE TRIGGER IF NOT EXISTS hook_waits_opened AFTER INSERT ON hook_waits
+  WHEN NEW.remaining > 0 BEGIN
+  UPDATE hook_open SET n = n + 1 WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS hook_waits_turned AFTER UPDATE OF remaining ON hook_waits
+  WHEN (NEW.remaining = 0) != (OLD.remaining = 0) BEGIN
+  UPDATE hook_open SET n = n + (CASE WHEN NEW.remaining = 0 THEN -1 ELSE 1 END) WHERE id = 1;
+  UPDATE hook_runs SET state = 1, attempts = 0, next_ms = 0, last_error = NULL
+    WHERE intent = NEW.intent AND state != 2 AND NEW.remaining = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS hook_waits_dropped AFTER DELETE ON hook_waits
+  WHEN OLD.remaining > 0 BEGIN
+  UPDATE hook_open SET n = n - 1 WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS hook_runs_counted_insert AFTER INSERT ON hook_runs BEGIN
+  INSERT INTO hook_counts(hook, state, n) VALUES (NEW.hook, NEW.state, 1)
+    ON CONFLICT(hook, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS hook_runs_counted_update AFTER UPDATE OF state ON hook_runs
+  WHEN OLD.state != NEW.state BEGIN
+  UPDATE hook_counts SET n = n - 1 WHERE hook = OLD.hook AND state = OLD.state;
+  INSERT INTO hook_counts(hook, state, n) VALUES (NEW.hook, NEW.state, 1)
+    ON CONFLICT(hook, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS hook_runs_counted_delete AFTER DELETE ON hook_runs BEGIN
+  UPDATE hook_counts SET n = n - 1 WHERE hook = OLD.hook AND state = OLD.state;
+END;
+)sql";
+
+std::vector<std::string> split_zones(const std::string& text) {
+  std::vector<std::string> zones;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > start) zones.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return zones;
+}
+
 // Version 1 kept zone ids and intent ids as text in every row and no counts. The rows move over
 // as they are (in_flight ones become pending: no request of the old process is still open).
 constexpr std::string_view kMigrateV1 = R"sql(
@@ -302,6 +395,18 @@ class SqliteStore final : public Store {
   bool restore_reserve() override;
   [[nodiscard]] bool disk_full() const override { return full_; }
   std::vector<Escalation> escalate(const EscalationRequest& request) override;
+  void attach_hooks(std::string_view intent_id, std::span<const std::string> zone_ids,
+                    std::span<const std::string> hooks, std::int64_t now_ms) override;
+  std::int64_t recover_hook_runs_step(std::int64_t limit) override;
+  HookClaim claim_hook_runs(std::string_view hook, std::int64_t now_ms,
+                            std::int64_t limit) override;
+  void finish_hook_run(std::int64_t intent_ref, std::string_view hook, HookState outcome,
+                       std::int64_t next_attempt_ms, std::string_view error,
+                       std::int64_t now_ms) override;
+  std::vector<HookItem> hook_items(std::int64_t intent_ref, std::int64_t after_target,
+                                   std::int64_t limit) override;
+  std::vector<HookRun> intent_hook_runs(std::string_view intent_id) override;
+  std::vector<HookCount> hook_counts() override;
 
  private:
   [[noreturn]] void fail(int rc, std::string_view what);
@@ -494,6 +599,7 @@ void SqliteStore::migrate() {
     // Development builds of version 2 counted inserts with a trigger; add_intent counts them now.
     exec("DROP TRIGGER IF EXISTS targets_counted_insert");
     exec(kEverythingSent);
+    exec(kHooks);
     return;
   }
   exec("BEGIN IMMEDIATE");
@@ -507,6 +613,7 @@ void SqliteStore::migrate() {
     }
     exec(kMigrateV3);
     exec(kEverythingSent);
+    exec(kHooks);
     exec(fmt::format("PRAGMA user_version={}", kSqliteSchemaVersion));
     exec("COMMIT");
   } catch (...) {
@@ -1340,6 +1447,204 @@ std::vector<Escalation> SqliteStore::escalate(const EscalationRequest& request) 
   return out;
 }
 
+void SqliteStore::attach_hooks(std::string_view intent_id, std::span<const std::string> zone_ids,
+                               std::span<const std::string> hooks, std::int64_t now_ms) {
+  if (hooks.empty()) return;
+  std::int64_t ref = 0;
+  {
+    auto* stmt = prepare("SELECT ref FROM intents WHERE id = ?1");
+    Reset reset(stmt);
+    bind_value(stmt, 1, intent_id);
+    if (!step_row(stmt)) {
+      throw std::runtime_error(fmt::format("attach_hooks: no intent {}", intent_id));
+    }
+    ref = sqlite3_column_int64(stmt, 0);
+  }
+  // Once per intent and O(its items), like add_intent: afterwards the triggers keep the counts.
+  std::int64_t total = 0, remaining = 0, failed = 0;
+  {
+    auto* stmt = prepare(
+        "SELECT count(*), coalesce(sum(t.state IN (0, 1)), 0), coalesce(sum(t.state = 3), 0) "
+        "FROM links l JOIN targets t ON t.id = l.target WHERE l.intent = ?1");
+    Reset reset(stmt);
+    bind_value(stmt, 1, ref);
+    if (step_row(stmt)) {
+      total = sqlite3_column_int64(stmt, 0);
+      remaining = sqlite3_column_int64(stmt, 1);
+      failed = sqlite3_column_int64(stmt, 2);
+    }
+  }
+  std::string zones;
+  for (const auto& zone : zone_ids) {
+    if (!zones.empty()) zones += ',';
+    zones += zone;
+  }
+  {
+    auto* stmt = prepare(
+        "INSERT INTO hook_waits(intent, zones, total, remaining, failed) "
+        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(intent) DO NOTHING");
+    Reset reset(stmt);
+    bind_value(stmt, 1, ref);
+    bind_value(stmt, 2, zones);
+    bind_value(stmt, 3, total);
+    bind_value(stmt, 4, remaining);
+    bind_value(stmt, 5, failed);
+    step_done(stmt);
+  }
+  auto* stmt = prepare(
+      "INSERT INTO hook_runs(intent, hook, state, updated_ms) VALUES (?1, ?2, ?3, ?4) "
+      "ON CONFLICT(intent, hook) DO NOTHING");
+  for (const auto& hook : hooks) {
+    Reset reset(stmt);
+    bind_value(stmt, 1, ref);
+    bind_value(stmt, 2, hook);
+    bind_value(stmt, 3,
+               static_cast<std::int64_t>(remaining == 0 ? HookState::due : HookState::waiting));
+    bind_value(stmt, 4, now_ms);
+    step_done(stmt);
+  }
+}
+
+std::int64_t SqliteStore::recover_hook_runs_step(std::int64_t limit) {
+  auto* stmt = prepare(
+      "UPDATE hook_runs SET state = 1 WHERE (intent, hook) IN (SELECT intent, hook FROM "
+      "hook_runs INDEXED BY hook_runs_running WHERE state = 2 LIMIT ?1)");
+  Reset reset(stmt);
+  bind_value(stmt, 1, limit);
+  step_done(stmt);
+  return sqlite3_changes64(db_);
+}
+
+HookClaim SqliteStore::claim_hook_runs(std::string_view hook, std::int64_t now_ms,
+                                       std::int64_t limit) {
+  HookClaim claim;
+  if (limit > 0) {
+    auto* stmt = prepare(
+        "UPDATE hook_runs SET state = 2, attempts = attempts + 1, updated_ms = ?3 "
+        "WHERE (intent, hook) IN (SELECT intent, hook FROM hook_runs INDEXED BY "
+        "hook_runs_due WHERE state = 1 AND hook = ?1 AND next_ms <= ?2 ORDER BY next_ms "
+        "LIMIT ?4) RETURNING intent, attempts, next_ms, last_error");
+    Reset reset(stmt);
+    bind_value(stmt, 1, hook);
+    bind_value(stmt, 2, now_ms);
+    bind_value(stmt, 3, now_ms);
+    bind_value(stmt, 4, limit);
+    while (step_row(stmt)) {
+      HookRun run;
+      run.intent_ref = sqlite3_column_int64(stmt, 0);
+      run.hook = std::string(hook);
+      run.state = HookState::running;
+      run.attempts = sqlite3_column_int(stmt, 1);
+      run.next_attempt_ms = sqlite3_column_int64(stmt, 2);
+      run.last_error = column_text(stmt, 3);
+      run.updated_ms = now_ms;
+      claim.runs.push_back(std::move(run));
+    }
+  }
+  auto* about = prepare(
+      "SELECT i.id, w.zones, w.total, w.failed FROM hook_waits w JOIN intents i "
+      "ON i.ref = w.intent WHERE w.intent = ?1");
+  for (auto& run : claim.runs) {
+    Reset reset(about);
+    bind_value(about, 1, run.intent_ref);
+    if (!step_row(about)) continue;
+    run.intent_id = column_text(about, 0);
+    run.zone_ids = split_zones(column_text(about, 1));
+    run.total = sqlite3_column_int64(about, 2);
+    run.failed = sqlite3_column_int64(about, 3);
+  }
+  auto* next = prepare(
+      "SELECT min(next_ms) FROM hook_runs INDEXED BY hook_runs_due WHERE state = 1 AND "
+      "hook = ?1");
+  Reset reset(next);
+  bind_value(next, 1, hook);
+  if (step_row(next) && sqlite3_column_type(next, 0) != SQLITE_NULL) {
+    claim.next_due_ms = sqlite3_column_int64(next, 0);
+  }
+  return claim;
+}
+
+void SqliteStore::finish_hook_run(std::int64_t intent_ref, std::string_view hook, HookState outcome,
+                                  std::int64_t next_attempt_ms, std::string_view error,
+                                  std::int64_t now_ms) {
+  // Only a run still marked running: if the intent was reopened and finished again meanwhile,
+  // the run is due afresh and this outcome belongs to the old round.
+  auto* stmt = prepare(
+      "UPDATE hook_runs SET state = ?3, next_ms = ?4, last_error = ?5, updated_ms = ?6 "
+      "WHERE intent = ?1 AND hook = ?2 AND state = 2");
+  Reset reset(stmt);
+  bind_value(stmt, 1, intent_ref);
+  bind_value(stmt, 2, hook);
+  bind_value(stmt, 3, static_cast<std::int64_t>(outcome));
+  bind_value(stmt, 4, next_attempt_ms);
+  if (error.empty()) {
+    bind_null(stmt, 5);
+  } else {
+    bind_value(stmt, 5, error);
+  }
+  bind_value(stmt, 6, now_ms);
+  step_done(stmt);
+}
+
+std::vector<HookItem> SqliteStore::hook_items(std::int64_t intent_ref, std::int64_t after_target,
+                                              std::int64_t limit) {
+  auto* stmt = prepare(
+      "SELECT t.id, z.zone_id, t.kind, coalesce(t.value, t.key), t.state FROM links l "
+      "JOIN targets t ON t.id = l.target JOIN zones z ON z.id = t.zone "
+      "WHERE l.intent = ?1 AND l.target > ?2 ORDER BY l.target LIMIT ?3");
+  Reset reset(stmt);
+  bind_value(stmt, 1, intent_ref);
+  bind_value(stmt, 2, after_target);
+  bind_value(stmt, 3, limit);
+  std::vector<HookItem> items;
+  while (step_row(stmt)) {
+    items.push_back(HookItem{sqlite3_column_int64(stmt, 0), column_text(stmt, 1),
+                             static_cast<Kind>(sqlite3_column_int(stmt, 2)), column_text(stmt, 3),
+                             sqlite3_column_int(stmt, 4)});
+  }
+  return items;
+}
+
+std::vector<HookRun> SqliteStore::intent_hook_runs(std::string_view intent_id) {
+  auto* stmt = prepare(
+      "SELECT w.intent, r.hook, r.state, r.attempts, r.next_ms, r.last_error, r.updated_ms, "
+      "w.zones, w.total, w.failed FROM intents i JOIN hook_waits w ON w.intent = i.ref "
+      "JOIN hook_runs r ON r.intent = w.intent WHERE i.id = ?1 ORDER BY r.hook LIMIT 256");
+  Reset reset(stmt);
+  bind_value(stmt, 1, intent_id);
+  std::vector<HookRun> runs;
+  while (step_row(stmt)) {
+    HookRun run;
+    run.intent_ref = sqlite3_column_int64(stmt, 0);
+    run.intent_id = std::string(intent_id);
+    run.hook = column_text(stmt, 1);
+    run.state = static_cast<HookState>(sqlite3_column_int(stmt, 2));
+    run.attempts = sqlite3_column_int(stmt, 3);
+    run.next_attempt_ms = sqlite3_column_int64(stmt, 4);
+    run.last_error = column_text(stmt, 5);
+    run.updated_ms = sqlite3_column_int64(stmt, 6);
+    run.zone_ids = split_zones(column_text(stmt, 7));
+    run.total = sqlite3_column_int64(stmt, 8);
+    run.failed = sqlite3_column_int64(stmt, 9);
+    runs.push_back(std::move(run));
+  }
+  return runs;
+}
+
+std::vector<HookCount> SqliteStore::hook_counts() {
+  // One row per hook name and state: as many as hooks ever configured (32 at a time), times five.
+  auto* stmt = prepare(
+      "SELECT hook, state, n FROM hook_counts WHERE n != 0 ORDER BY hook, state LIMIT 1000");
+  Reset reset(stmt);
+  std::vector<HookCount> counts;
+  while (step_row(stmt)) {
+    const auto state = sqlite3_column_int(stmt, 1);
+    if (state < 0 || state >= kHookStateCount) continue;
+    counts.push_back(HookCount{column_text(stmt, 0), static_cast<HookState>(state),
+                               sqlite3_column_int64(stmt, 2)});
+  }
+  return counts;
+}
 }  // namespace
 
 std::unique_ptr<Store> open_sqlite_store(const std::string& path, bool read_only) {

@@ -22,6 +22,7 @@
 #include "model/peer.h"
 #include "planner/batch_rules.h"
 #include "planner/escalation.h"
+#include "store/hook_runs.h"
 
 namespace purgeq {
 
@@ -284,6 +285,32 @@ class Store {
   // escalated again. Bounded work: kEscalationHeadRows head rows, kEscalationCandidates prefixes,
   // each counted up to kEscalationPendingCap pending and finished_count_cap() finished URLs.
   virtual std::vector<Escalation> escalate(const EscalationRequest& request) = 0;
+
+  // Completion hooks (store/hook_runs.h, docs/delivery.md). In the job that added the intent (so
+  // in its transaction): one run per hook name, due as soon as none of its items is pending or
+  // in flight any more. The store notices that by a per-intent count of unfinished items, kept as
+  // targets change state, at a cost of the intents linked to the changed target.
+  virtual void attach_hooks(std::string_view intent_id, std::span<const std::string> zone_ids,
+                            std::span<const std::string> hooks, std::int64_t now_ms) = 0;
+  // After a crash: runs left running are due again (hooks run at least once). Returns the rows
+  // changed by this step, at most `limit`.
+  virtual std::int64_t recover_hook_runs_step(std::int64_t limit) = 0;
+  // Marks at most `limit` runs of `hook` that are due by `now_ms` running (attempts + 1) and
+  // returns them, with when the next remaining run of the hook is due. `limit` 0 only peeks.
+  virtual HookClaim claim_hook_runs(std::string_view hook, std::int64_t now_ms,
+                                    std::int64_t limit) = 0;
+  // A running run's outcome: succeeded, failed, or due again at `next_attempt_ms`.
+  virtual void finish_hook_run(std::int64_t intent_ref, std::string_view hook, HookState outcome,
+                               std::int64_t next_attempt_ms, std::string_view error,
+                               std::int64_t now_ms) = 0;
+  // The intent's items with target id > `after_target`, at most `limit`, in target id order.
+  [[nodiscard]] virtual std::vector<HookItem> hook_items(std::int64_t intent_ref,
+                                                         std::int64_t after_target,
+                                                         std::int64_t limit) = 0;
+  // The runs of one intent (as many as it has hooks).
+  [[nodiscard]] virtual std::vector<HookRun> intent_hook_runs(std::string_view intent_id) = 0;
+  // Runs by hook and state (no scan: kept by triggers).
+  [[nodiscard]] virtual std::vector<HookCount> hook_counts() = 0;
 };
 
 }  // namespace purgeq

@@ -1,0 +1,285 @@
+// Completion hooks in the SQLite store: runs become due exactly when their intent is terminal
+// (twins shared by intents, retried failures), are claimed, retried, recovered after a crash and
+// counted without scans.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "store/sqlite_store.h"
+#include "store/store.h"
+
+namespace purgeq {
+namespace {
+
+constexpr std::string_view kZone = "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a";
+const Peer kPeer{1000, 1000, 42};
+
+ZonedItem file(int n) {
+  return ZonedItem{std::string(kZone), Item{Kind::file, "https://h/" + std::to_string(n), {}}};
+}
+
+class HookStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::error_code ec;
+    const bool shm =
+        std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0;
+    dir_ = std::filesystem::path(shm ? "/dev/shm/" : ::testing::TempDir()) /
+           ("purgeq-hooks-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    store_ = open_sqlite_store((dir_ / "queue.db").string());
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  template <class F>
+  auto tx(F fn) {
+    store_->begin();
+    try {
+      if constexpr (std::is_void_v<std::invoke_result_t<F, Store&>>) {
+        fn(*store_);
+        store_->commit();
+      } else {
+        auto result = fn(*store_);
+        store_->commit();
+        return result;
+      }
+    } catch (...) {
+      store_->rollback();
+      throw;
+    }
+  }
+
+  void add(std::string_view id, std::vector<ZonedItem> items,
+           std::vector<std::string> hooks = {"warm"}) {
+    tx([&](Store& s) {
+      s.add_intent(id, 1000, kPeer, "test", items);
+      const std::vector<std::string> zones{std::string(kZone)};
+      s.attach_hooks(id, zones, hooks, 1000);
+    });
+  }
+  // Takes up to `budget` file targets of kZone into `flight` and settles them with `outcome`.
+  void purge(std::int64_t flight, std::size_t budget, Settlement outcome) {
+    TakeRequest request;
+    request.zone_id = std::string(kZone);
+    request.group = Group::file;
+    request.flight = flight;
+    request.budget = budget;
+    request.now_ms = 10'000;
+    tx([&](Store& s) { return s.take(request, 1000); });
+    SettleRequest settle;
+    settle.flight = flight;
+    settle.outcome = outcome;
+    settle.now_ms = 20'000;
+    settle.code = 1234;
+    settle.message = "refused";
+    tx([&](Store& s) { return s.settle(settle, 1000); });
+  }
+  HookClaim claim(std::int64_t now_ms, std::int64_t limit = 10, std::string_view hook = "warm") {
+    return tx([&](Store& s) { return s.claim_hook_runs(hook, now_ms, limit); });
+  }
+  std::map<std::string, std::string> states(std::string_view intent) {
+    std::map<std::string, std::string> out;
+    for (const auto& run : store_->intent_hook_runs(intent)) {
+      out[run.hook] = std::string(hook_state_name(run.state));
+    }
+    return out;
+  }
+  std::int64_t count(std::string_view hook, HookState state) {
+    for (const auto& c : store_->hook_counts()) {
+      if (c.hook == hook && c.state == state) return c.n;
+    }
+    return 0;
+  }
+
+  // The store's count of intents still waiting for their hooks (the triggers' gate), and the
+  // same by a scan.
+  std::pair<std::int64_t, std::int64_t> open_intents() const {
+    sqlite3* db = nullptr;
+    sqlite3_open((dir_ / "queue.db").string().c_str(), &db);
+    std::pair<std::int64_t, std::int64_t> counts{-1, -1};
+    for (auto [sql, out] :
+         {std::pair{"SELECT n FROM hook_open", &counts.first},
+          std::pair{"SELECT count(*) FROM hook_waits WHERE remaining > 0", &counts.second}}) {
+      sqlite3_stmt* stmt = nullptr;
+      sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr);
+      if (sqlite3_step(stmt) == SQLITE_ROW) *out = sqlite3_column_int64(stmt, 0);
+      sqlite3_finalize(stmt);
+    }
+    sqlite3_close(db);
+    return counts;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(HookStoreTest, RunsBecomeDueOnlyWhenEveryItemOfTheirIntentIsFinished) {
+  // Item 2 is a pending twin shared by both intents: its purge counts in each.
+  add("a", {file(1), file(2), file(3)});
+  add("b", {file(2), file(4)}, {"warm", "notify"});
+  EXPECT_EQ(states("a"), (std::map<std::string, std::string>{{"warm", "waiting"}}));
+  EXPECT_EQ(count("warm", HookState::waiting), 2);
+  EXPECT_EQ(count("notify", HookState::waiting), 1);
+
+  purge(1, 2, Settlement::done);  // items 1 and 2 (and the twin of 2)
+  EXPECT_TRUE(claim(50'000).runs.empty());
+  EXPECT_FALSE(claim(50'000).next_due_ms.has_value()) << "nothing is due, nothing to wake for";
+  EXPECT_EQ(states("a")["warm"], "waiting");
+
+  purge(2, 1, Settlement::failed);  // item 3: intent a is terminal (partial), b is not
+  EXPECT_EQ(states("a")["warm"], "pending");
+  EXPECT_EQ(states("b")["warm"], "waiting");
+  const auto first = claim(50'000);
+  ASSERT_EQ(first.runs.size(), 1U);
+  EXPECT_EQ(first.runs[0].intent_id, "a");
+  EXPECT_EQ(first.runs[0].attempts, 1);
+  EXPECT_EQ(first.runs[0].total, 3);
+  EXPECT_EQ(first.runs[0].failed, 1);
+  EXPECT_EQ(first.runs[0].intent_status(), "partial");
+  EXPECT_EQ(first.runs[0].zone_ids, std::vector<std::string>{std::string(kZone)});
+  EXPECT_EQ(states("a")["warm"], "running");
+
+  purge(3, 1, Settlement::done);  // item 4: b is terminal, both of its hooks are due
+  EXPECT_EQ(claim(50'000).runs.size(), 1U);
+  const auto notify = claim(50'000, 10, "notify");
+  ASSERT_EQ(notify.runs.size(), 1U);
+  EXPECT_EQ(notify.runs[0].intent_status(), "done");
+  EXPECT_EQ(count("warm", HookState::running), 2);
+  EXPECT_EQ(count("warm", HookState::waiting), 0);
+}
+
+TEST_F(HookStoreTest, RetriesWaitForTheirTimeThenSucceedOrFail) {
+  add("a", {file(1)});
+  purge(1, 1, Settlement::done);
+  auto run = claim(50'000).runs.at(0);
+  tx([&](Store& s) {
+    s.finish_hook_run(run.intent_ref, "warm", HookState::due, 60'000, "exit status 1", 50'100);
+  });
+  auto early = claim(59'999);
+  EXPECT_TRUE(early.runs.empty());
+  EXPECT_EQ(early.next_due_ms, 60'000) << "the runner sleeps until then";
+  auto runs = store_->intent_hook_runs("a");
+  EXPECT_EQ(runs.at(0).last_error, "exit status 1");
+  EXPECT_EQ(runs.at(0).attempts, 1);
+  run = claim(60'000).runs.at(0);
+  EXPECT_EQ(run.attempts, 2);
+  EXPECT_EQ(run.last_error, "exit status 1");
+  tx([&](Store& s) { s.finish_hook_run(run.intent_ref, "warm", HookState::succeeded, 0, "", 1); });
+  runs = store_->intent_hook_runs("a");
+  EXPECT_EQ(hook_state_name(runs.at(0).state), "succeeded");
+  EXPECT_EQ(runs.at(0).attempts, 2);
+  EXPECT_EQ(runs.at(0).last_error, "");
+  EXPECT_EQ(count("warm", HookState::succeeded), 1);
+  EXPECT_EQ(count("warm", HookState::running), 0);
+
+  add("b", {file(2)});
+  purge(2, 1, Settlement::done);
+  run = claim(70'000).runs.at(0);
+  tx([&](Store& s) {
+    s.finish_hook_run(run.intent_ref, "warm", HookState::failed, 0, "timed out after 1s", 1);
+  });
+  EXPECT_EQ(count("warm", HookState::failed), 1);
+  EXPECT_EQ(store_->intent_hook_runs("b").at(0).last_error, "timed out after 1s");
+}
+
+TEST_F(HookStoreTest, ARetriedFailureReopensTheIntentAndItsHooksRunAgain) {
+  add("a", {file(1), file(2)});
+  purge(1, 2, Settlement::failed);
+  auto run = claim(50'000).runs.at(0);
+  EXPECT_EQ(run.intent_status(), "failed");
+  tx([&](Store& s) { s.finish_hook_run(run.intent_ref, "warm", HookState::succeeded, 0, "", 1); });
+
+  EXPECT_EQ(tx([](Store& s) { return s.retry_failed_step(30'000, 100); }), 2);
+  EXPECT_EQ(states("a")["warm"], "succeeded") << "no new run before the intent is terminal again";
+  purge(2, 1, Settlement::done);
+  EXPECT_TRUE(claim(50'000).runs.empty());
+  purge(3, 1, Settlement::done);
+  run = claim(50'000).runs.at(0);
+  EXPECT_EQ(run.attempts, 1) << "a new round of attempts";
+  EXPECT_EQ(run.intent_status(), "done") << "the failed count followed the retry";
+}
+
+TEST_F(HookStoreTest, TheCountOfWaitingIntentsFollowsEveryChange) {
+  using Counts = std::pair<std::int64_t, std::int64_t>;
+  EXPECT_EQ(open_intents(), (Counts{0, 0}));
+  add("a", {file(1), file(2)});
+  add("b", {file(2)});
+  EXPECT_EQ(open_intents(), (Counts{2, 2}));
+  purge(1, 1, Settlement::failed);  // item 1
+  EXPECT_EQ(open_intents(), (Counts{2, 2}));
+  purge(2, 1, Settlement::done);  // item 2: both terminal
+  EXPECT_EQ(open_intents(), (Counts{0, 0}));
+  EXPECT_EQ(tx([](Store& s) { return s.retry_failed_step(30'000, 100); }), 1);
+  EXPECT_EQ(open_intents(), (Counts{1, 1})) << "a waits for its retried item again";
+  purge(3, 1, Settlement::done);
+  EXPECT_EQ(open_intents(), (Counts{0, 0}));
+  add("c", {file(3)});
+  EXPECT_EQ(tx([](Store& s) { return s.prune_step(5000, 100); }), 2);
+  EXPECT_EQ(open_intents(), (Counts{1, 1}));
+}
+
+TEST_F(HookStoreTest, RunningRunsAreDueAgainAfterACrash) {
+  add("a", {file(1)});
+  purge(1, 1, Settlement::done);
+  ASSERT_EQ(claim(50'000).runs.size(), 1U);
+  EXPECT_TRUE(claim(50'000).runs.empty());
+  EXPECT_EQ(tx([](Store& s) { return s.recover_hook_runs_step(100); }), 1);
+  const auto again = claim(50'000);
+  ASSERT_EQ(again.runs.size(), 1U);
+  EXPECT_EQ(again.runs[0].attempts, 2);
+}
+
+TEST_F(HookStoreTest, ItemsAreReadInPagesAndAnIntentWithNoItemsLeftIsDueAtOnce) {
+  add("a", {file(1), file(2), file(3)});
+  const auto ref = store_->intent_hook_runs("a").at(0).intent_ref;
+  auto page = store_->hook_items(ref, 0, 2);
+  ASSERT_EQ(page.size(), 2U);
+  EXPECT_EQ(page[0].value, "https://h/1");
+  EXPECT_EQ(page[0].zone_id, kZone);
+  page = store_->hook_items(ref, page.back().target, 2);
+  ASSERT_EQ(page.size(), 1U);
+  EXPECT_EQ(page[0].value, "https://h/3");
+
+  // Hooks attached after the items finished (nothing waits): due at once.
+  tx([&](Store& s) { s.add_intent("b", 1000, kPeer, "test", std::vector<ZonedItem>{file(9)}); });
+  purge(1, 10, Settlement::done);
+  tx([&](Store& s) {
+    const std::vector<std::string> hooks{"late"};
+    s.attach_hooks("b", {}, hooks, 1);
+  });
+  EXPECT_EQ(claim(1, 10, "late").runs.size(), 1U);
+}
+
+TEST_F(HookStoreTest, PruningAnIntentDropsItsRunsAndTheirCounts) {
+  add("a", {file(1)});
+  purge(1, 1, Settlement::done);
+  auto run = claim(50'000).runs.at(0);
+  tx([&](Store& s) { s.finish_hook_run(run.intent_ref, "warm", HookState::succeeded, 0, "", 1); });
+  EXPECT_EQ(count("warm", HookState::succeeded), 1);
+  EXPECT_EQ(tx([](Store& s) { return s.prune_step(5000, 100); }), 1);
+  EXPECT_TRUE(store_->intent_hook_runs("a").empty());
+  EXPECT_EQ(count("warm", HookState::succeeded), 0);
+}
+
+TEST_F(HookStoreTest, SchemaIsAddedIdempotentlyOnEveryOpen) {
+  add("a", {file(1)});
+  store_.reset();
+  store_ = open_sqlite_store((dir_ / "queue.db").string());
+  EXPECT_EQ(states("a")["warm"], "waiting");
+  auto reader = open_sqlite_store((dir_ / "queue.db").string(), true);
+  EXPECT_EQ(reader->intent_hook_runs("a").size(), 1U);
+}
+
+}  // namespace
+}  // namespace purgeq
