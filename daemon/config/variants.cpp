@@ -110,6 +110,19 @@ const HeaderRule* rule_for(std::string_view name) {
   return nullptr;
 }
 
+}  // namespace
+
+std::optional<std::pair<std::string, std::string>> canonical_variant_header(
+    std::string_view name, std::string_view value) {
+  const HeaderRule* rule = rule_for(name);
+  if (rule == nullptr) return std::nullopt;
+  auto checked = rule->check(value);
+  if (!checked.problem.empty()) return std::nullopt;
+  return std::pair{std::string(rule->name), std::move(checked.value)};
+}
+
+namespace {
+
 std::string unknown_header(std::string_view name) {
   std::vector<std::string> folded;
   std::vector<std::string_view> names;

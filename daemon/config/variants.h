@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace purgeq {
@@ -32,6 +34,12 @@ inline constexpr std::size_t kMaxVariantCombinations = 100;
 // The headers `zones[].variants` may name, in the spelling used when sending.
 inline constexpr std::string_view kVariantHeaderNames[] = {"CF-Device-Type", "CF-IPCountry",
                                                            "Accept-Language", "Origin"};
+
+// `name: value` as a variant of that header is spelled (the name as kVariantHeaderNames writes it,
+// the value normalised as config normalises it: "Mobile" -> "mobile", "us" -> "US"); nullopt when
+// `name` is not one of those headers or `value` is not one it can take.
+[[nodiscard]] std::optional<std::pair<std::string, std::string>> canonical_variant_header(
+    std::string_view name, std::string_view value);
 
 // Variants of one URL the headers give: the product of each header's value count (plus one for
 // "absent" where it may be absent). 1 for no headers. Saturates at SIZE_MAX.

@@ -63,19 +63,31 @@ bool AccountEngine::must_hold(Clock::time_point now) const {
   return auth_paused_ && (probe_in_flight_ || now < next_probe_);
 }
 
-bool AccountEngine::blocked_by_broader(const std::string& zone_id, Group group,
-                                       const QueueCounts& counts) const {
-  auto pending = [&](Group g) { return counts.of(zone_id, g, TargetState::pending) > 0; };
-  if (group != Group::everything && pending(Group::everything)) return true;
-  switch (group) {
-    case Group::file:
-    case Group::file_with_headers:
-      return pending(Group::host) || pending(Group::prefix);
+namespace {
+
+// Whether a pending `broader` purge of a zone holds that zone's `group` back (docs/delivery.md,
+// "Coalescing": a covered item waits for its coverer).
+bool holds_back(Group broader, Group group) {
+  if (broader == group) return false;
+  switch (broader) {
+    case Group::everything:
+      return true;
+    case Group::host:
+      return group == Group::file || group == Group::file_with_headers || group == Group::prefix;
     case Group::prefix:
-      return pending(Group::host);
+      return group == Group::file || group == Group::file_with_headers;
     default:
       return false;
   }
+}
+
+}  // namespace
+
+bool AccountEngine::blocked_by_broader(const std::string& zone_id, Group group,
+                                       const QueueCounts& counts) const {
+  return std::any_of(kGroupOrder.begin(), kGroupOrder.end(), [&](Group broader) {
+    return holds_back(broader, group) && counts.of(zone_id, broader, TargetState::pending) > 0;
+  });
 }
 
 EngineAction AccountEngine::next(Clock::time_point now, const QueueCounts& counts) {
@@ -121,7 +133,7 @@ EngineAction AccountEngine::next(Clock::time_point now, const QueueCounts& count
         // Its items wait for a broader purge of the zone, which may sit in a lower lane: that
         // one goes with this lane's priority, or a bulk host purge would hold high URLs back.
         for (const Group broader : kGroupOrder) {
-          if (broader == group) break;
+          if (!holds_back(broader, group)) continue;
           for (const Lane other : kLanes) {
             if (other <= lane || counts.pending_in(zone_id, broader, other) == 0) continue;
             if (blocked_by_broader(zone_id, broader, counts)) continue;
@@ -221,9 +233,9 @@ std::array<Lane, kLaneCount> AccountEngine::lane_order(const QueueCounts& counts
 void AccountEngine::note_served(Lane served, const QueueCounts& counts) {
   for (const Lane lane : kLanes) {
     auto& passed = passed_over_[static_cast<std::size_t>(lane)];
-    if (lane == served) {
-      passed = 0;
-    } else if (lane > served && lane_pending(lane, counts) > 0) {
+    if (lane == served || lane_pending(lane, counts) == 0) {
+      passed = 0;  // an empty lane earns no credit, so it cannot jump the queue when work comes
+    } else if (lane > served) {
       passed = std::min(passed + 1, lane_share_every_);
     }
   }
@@ -275,10 +287,20 @@ std::optional<EngineFlight> AccountEngine::on_taken(const TakeAction& action, Ta
   }
   limiter_.charge(kind, flight.members.size(), now);
   note_served(action.served, counts);
+  // A broad purge sent for a higher lane also serves its own lane: its queue moved.
+  passed_over_[static_cast<std::size_t>(action.lane)] = 0;
   flight.probe = auth_paused_;
   if (flight.probe) probe_in_flight_ = true;
   flights_.emplace(flight.id, flight);
   return flight;
+}
+
+void AccountEngine::on_escalated(const TakeAction& action) {
+  taking_ = false;
+  // The take was skipped for a prefix purge that now holds these URLs back; their queue did not
+  // turn out empty, so nothing may be remembered about it (an "empty" memo would skip it until
+  // its count changed, and a lower lane's count may never change while it waits).
+  memos_.erase(QueueKey{action.zone_id, action.group, action.lane});
 }
 
 void AccountEngine::on_take_failed(const TakeAction& action, Clock::time_point now) {

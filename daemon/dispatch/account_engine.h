@@ -109,6 +109,9 @@ class AccountEngine {
   // Flights taken and not sent because a pause began meanwhile: put their rows back in the queue
   // (Settlement::released) and forget them here.
   [[nodiscard]] std::vector<std::int64_t> drain_releases() { return std::exchange(releases_, {}); }
+  // The take of `action` was replaced by a cost-based escalation (a prefix purge now pending in
+  // the zone holds the queue's URLs): nothing is known about the queue's head.
+  void on_escalated(const TakeAction& action);
   // The take failed (storage error): try that queue again after a short pause.
   void on_take_failed(const TakeAction& action, Clock::time_point now);
   // An answer (or a transport failure) for a flight; what the store must record.

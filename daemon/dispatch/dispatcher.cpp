@@ -302,6 +302,12 @@ void Dispatcher::take(const std::string& account, const TakeAction& action) {
             if (it == accounts_.end()) return;
             auto& engine = *it->second.engine;
             const auto now = Clock::now();
+            if (!error && !outcome.escalated.empty()) {
+              engine.on_escalated(action);
+              flight_ended();
+              schedule_tick();
+              return;
+            }
             if (error) {
               try {
                 std::rethrow_exception(error);
@@ -375,6 +381,7 @@ std::optional<EscalationRequest> Dispatcher::escalation_check(const std::string&
   EscalationRequest request;
   request.zone_id = zone->id;
   request.group = action.group;
+  request.lane = action.lane;
   request.rule.prefixes = zone->escalate.prefixes;
   request.rule.depth = zone->escalate.depth;
   request.rule.min_urls = zone->escalate.min_urls;

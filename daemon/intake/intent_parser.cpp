@@ -99,7 +99,8 @@ std::variant<ParsedIntent, IntakeError> parse_intent(const boost::json::value& b
       // A zone varying on one header with one value still adds that header: what decides is
       // whether anything is added, not how many variants there are.
       if (const auto added = added_headers(owner, item); added == 0) {
-        add(zone_index, std::move(item));
+        // Nothing varies, but headers the zone varies on are spelled as its variants are.
+        expand_variants(owner, item, [&](Item variant) { add(zone_index, std::move(variant)); });
       } else {
         // A variant must pass the item rules as if a client had sent it.
         if (item.headers.size() + added > kMaxFileHeaders) {

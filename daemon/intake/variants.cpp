@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "config/variants.h"
 #include "model/ascii.h"
 
 namespace purgeq {
@@ -44,14 +45,31 @@ std::size_t added_headers(const Zone& zone, const Item& item) {
 
 void expand_variants(const Zone& zone, const Item& item, const std::function<void(Item)>& emit) {
   const auto axes = varying(zone, item);
+  // A header the zone varies on, given by the item itself, is spelled as the zone's variants
+  // spell it ("Mobile" is "mobile"): otherwise `-H 'CF-Device-Type: Mobile'` beside the bare URL
+  // would be a second item for the same cached copy.
+  std::vector<Header> own = item.headers;
+  bool respelled = false;
+  if (item.kind == Kind::file) {
+    for (auto& header : own) {
+      const bool varied = std::any_of(
+          zone.variants.begin(), zone.variants.end(),
+          [&](const VariantHeader& variant) { return ascii_iequals(variant.name, header.first); });
+      if (!varied) continue;
+      if (auto canonical = canonical_variant_header(header.first, header.second)) {
+        respelled = respelled || *canonical != header;
+        header = std::move(*canonical);
+      }
+    }
+  }
   if (axes.empty()) {
-    emit(item);
+    emit(respelled ? Item{Kind::file, item.value, std::move(own)} : item);
     return;
   }
   // An odometer over the axes: no recursion, one index per header.
   std::vector<std::size_t> chosen(axes.size(), 0);
   for (;;) {
-    Item variant{Kind::file, item.value, item.headers};
+    Item variant{Kind::file, item.value, own};
     for (std::size_t i = 0; i < axes.size(); ++i) {
       if (chosen[i] < axes[i]->values.size()) {
         variant.headers.emplace_back(axes[i]->name, axes[i]->values[chosen[i]]);

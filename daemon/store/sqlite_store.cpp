@@ -1016,10 +1016,13 @@ Settled SqliteStore::give_up_step(std::int64_t created_before_ms, std::int64_t n
 }
 
 std::int64_t SqliteStore::retry_failed_step(std::int64_t now_ms, std::int64_t limit) {
+  // Only targets some intent asked for: a refused escalation prefix belongs to no intent (its
+  // URLs went out as URLs), and sending it again would repeat what Cloudflare refused.
   auto* stmt = prepare(
       "UPDATE targets SET state = 0, attempts = 0, created_ms = ?1, updated_ms = ?1, "
       "error_code = NULL, error_message = NULL "
-      "WHERE id IN (SELECT id FROM targets WHERE state = 3 LIMIT ?2)");
+      "WHERE id IN (SELECT t.id FROM targets t WHERE t.state = 3 AND EXISTS "
+      "(SELECT 1 FROM links l WHERE l.target = t.id) LIMIT ?2)");
   Reset reset(stmt);
   bind_value(stmt, 1, now_ms);
   bind_value(stmt, 2, limit);
@@ -1345,25 +1348,20 @@ std::vector<Escalation> SqliteStore::escalate(const EscalationRequest& request) 
   const auto zone = zone_ref(request.zone_id, false);
   if (!zone || !request.rule.enabled()) return out;
   std::vector<Item> head;
-  // The heads of the zone's URL queues, highest lane first. One lane at a time: the queue index
-  // is ordered by id within a lane only, so ORDER BY id over all lanes would sort the backlog.
-  std::optional<Lane> head_lane;  // the escalated prefix goes in the best lane it replaces
-  for (const Lane lane : kLanes) {
-    if (head.size() >= kEscalationHeadRows) break;
+  {
+    // The head of the acting queue (zone, group, lane) only: the queue index orders by id within
+    // a lane, and the prefix goes in the lane of the URLs it replaces.
     auto* stmt = prepare(
         "SELECT coalesce(value, key) FROM targets INDEXED BY targets_queue "
         "WHERE zone = ?1 AND grp = ?2 AND lane = ?4 AND state = 0 ORDER BY id LIMIT ?3");
     Reset reset(stmt);
     bind_value(stmt, 1, *zone);
     bind_value(stmt, 2, static_cast<std::int64_t>(request.group));
-    bind_value(stmt, 3, static_cast<std::int64_t>(kEscalationHeadRows - head.size()));
-    bind_value(stmt, 4, static_cast<std::int64_t>(lane));
-    while (step_row(stmt)) {
-      head.push_back(Item{Kind::file, column_text(stmt, 0), {}});
-      if (!head_lane) head_lane = lane;
-    }
+    bind_value(stmt, 3, static_cast<std::int64_t>(kEscalationHeadRows));
+    bind_value(stmt, 4, static_cast<std::int64_t>(request.lane));
+    while (step_row(stmt)) head.push_back(Item{Kind::file, column_text(stmt, 0), {}});
   }
-  const auto prefix_lane = static_cast<std::int64_t>(head_lane.value_or(Lane::normal));
+  const auto prefix_lane = static_cast<std::int64_t>(request.lane);
   std::vector<const Item*> items;
   items.reserve(head.size());
   for (const auto& item : head) items.push_back(&item);

@@ -181,6 +181,7 @@ struct Settled {
 struct EscalationRequest {
   std::string zone_id;
   Group group = Group::file;  // the URL queue whose head names the candidates
+  Lane lane = Lane::normal;   // ... in this lane, which the prefix then goes in
   EscalationRule rule;
   std::int64_t now_ms = 0;
 };

@@ -2136,5 +2136,65 @@ TEST(AccountEngineLanes, SplitHalvesKeepTheirLane) {
   EXPECT_EQ(as_send(half)->flight.lane, Lane::bulk);
 }
 
+TEST(AccountEngineLanes, AnEscalatedTakeLeavesTheQueueToBeLookedAtAgain) {
+  // A bulk URL take was replaced by an escalation (a prefix from the head of that queue). Its
+  // count does not change, and it must still be taken once the prefix has gone: remembering it
+  // as empty would stall the lane until something new arrived in it.
+  Rig rig;
+  QueueCounts counts;
+  set_pending(counts, kZoneA, Group::file, 10, Lane::bulk);
+  const auto first = rig.engine.next(t0, counts);
+  ASSERT_NE(as_take(first), nullptr) << describe(first);
+  rig.engine.on_escalated(*as_take(first));
+  EXPECT_FALSE(rig.engine.taking());
+  set_pending(counts, kZoneA, Group::prefix, 1, Lane::bulk);
+  const auto prefix = rig.engine.next(t0, counts);
+  ASSERT_NE(as_take(prefix), nullptr) << describe(prefix);
+  EXPECT_EQ(as_take(prefix)->group, Group::prefix);
+  auto flight = rig.engine.on_taken(*as_take(prefix), batch(Group::prefix, 1), t0, counts);
+  ASSERT_TRUE(flight);
+  set_pending(counts, kZoneA, Group::prefix, 0, Lane::bulk);
+  rig.engine.on_answer(flight->id, ok(), t0 + milliseconds(5));
+  // URLs accepted after the prefix was taken are still there, with the same count as before.
+  const auto again = rig.engine.next(t0 + milliseconds(5), counts);
+  ASSERT_NE(as_take(again), nullptr) << describe(again);
+  EXPECT_EQ(as_take(again)->group, Group::file);
+  EXPECT_EQ(as_take(again)->lane, Lane::bulk);
+}
+
+TEST(AccountEngineLanes, OnlyAPurgeThatCoversTheBlockedQueueIsServedForIt) {
+  // High URLs wait for a high prefix whose partial head lingers. A bulk tag does not hold the
+  // URLs back, so it is not sent as if it unblocked them: it goes in its own lane's turn.
+  Rig rig;
+  QueueCounts counts;
+  set_pending(counts, kZoneA, Group::file, 10, Lane::high);
+  set_pending(counts, kZoneA, Group::prefix, 1, Lane::high);
+  set_pending(counts, kZoneA, Group::tag, 5, Lane::bulk);
+  const auto first = rig.engine.next(t0, counts);
+  ASSERT_NE(as_take(first), nullptr) << describe(first);
+  ASSERT_EQ(as_take(first)->group, Group::prefix);
+  EXPECT_FALSE(rig.engine.on_taken(*as_take(first), lingering(200), t0, counts));
+  const auto second = rig.engine.next(t0, counts);
+  if (const auto* take = as_take(second)) {
+    EXPECT_FALSE(take->group == Group::tag && take->served != Lane::bulk)
+        << "a bulk tag was served for lane " << static_cast<int>(take->served);
+  }
+}
+
+TEST(AccountEngineLanes, ALaneEmptiedMeanwhileLosesItsCredit) {
+  // Bulk was passed over while high was busy, then emptied (its twins raised, or covered): when
+  // bulk work comes back it has no credit left to jump ahead with.
+  Rig rig;
+  QueueCounts counts;
+  set_pending(counts, kZoneA, Group::file, 100'000, Lane::high);
+  set_pending(counts, kZoneA, Group::file, 100'000, Lane::bulk);
+  serve(rig.engine, counts, 5);
+  EXPECT_GT(rig.engine.passed_over(Lane::bulk), 0);
+  set_pending(counts, kZoneA, Group::file, 0, Lane::bulk);
+  std::int64_t next_id = 1000;
+  serve_one(rig.engine, t0 + seconds(10), counts, next_id);
+  EXPECT_EQ(rig.engine.passed_over(Lane::bulk), 0);
+}
+
 }  // namespace
 }  // namespace purgeq

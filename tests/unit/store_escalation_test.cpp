@@ -191,6 +191,45 @@ TEST_F(StoreEscalationTest, NotAgainWhileOnItsWayNorAfterARefusal) {
   EXPECT_TRUE(store_->intent_status("blog")->covered_by.empty());
 }
 
+TEST_F(StoreEscalationTest, RetryFailedLeavesARefusedPrefixNoIntentAskedFor) {
+  add("blog", urls_under("blog/", 100));
+  ASSERT_EQ(escalate(blog_rule()).size(), 1U);
+  const auto batch = take(Group::prefix, 1);
+  ASSERT_EQ(batch.members.size(), 1U);
+  const std::vector<std::int64_t> member{batch.members[0].id};
+  tx([&](Store& s) {
+    s.move_to_flight(member, 99);
+    return true;
+  });
+  settle(99, Settlement::failed);
+  settle(1, Settlement::released);
+  // Its URLs are back as URLs; sending the refused prefix again would repeat the refusal.
+  EXPECT_EQ(tx([](Store& s) { return s.retry_failed_step(30'000, 1000); }), 0);
+  EXPECT_EQ(pending(Group::prefix), 0);
+}
+
+TEST_F(StoreEscalationTest, ThePrefixGoesInTheLaneOfTheUrlsItReplaces) {
+  tx([&](Store& s) {
+    return s.add_intent("high", 1000, kPeer, "test", urls_under("shop/", 1), Lane::high);
+  });
+  tx([&](Store& s) {
+    return s.add_intent("bulk", 1000, kPeer, "test", urls_under("blog/", 150), Lane::bulk);
+  });
+  EscalationRequest request;
+  request.zone_id = std::string(kZone);
+  request.group = Group::file;
+  request.lane = Lane::bulk;
+  request.rule = blog_rule();
+  request.now_ms = 5000;
+  ASSERT_EQ(tx([&](Store& s) { return s.escalate(request); }).size(), 1U);
+  const auto counts = store_->queue_counts();
+  EXPECT_EQ(counts.pending_in(kZone, Group::prefix, Lane::bulk), 1);
+  EXPECT_EQ(counts.pending_in(kZone, Group::prefix, Lane::high), 0);
+  // The high lane's head alone (one shop URL) escalates nothing.
+  request.lane = Lane::high;
+  EXPECT_TRUE(tx([&](Store& s) { return s.escalate(request); }).empty());
+}
+
 TEST_F(StoreEscalationTest, AfterADoneEscalationANewBacklogMayEscalateAgain) {
   add("first", urls_under("blog/", 100));
   ASSERT_EQ(escalate(blog_rule()).size(), 1U);

@@ -215,12 +215,13 @@ TEST(ExpandVariants, CartesianProductLastHeaderFastestAndAbsentWhereVisitorsMayO
 TEST(ExpandVariants, AnExplicitHeaderNarrowsAndOthersAreKept) {
   const auto zone =
       make_zone("shop.test", kShopId, {devices(), {"CF-IPCountry", {"US", "DE"}, false}});
-  // The purge names the device type itself (in any case): only the country varies.
+  // The purge names the device type itself (in any case): only the country varies, and the
+  // named header is spelled as the zone's variants spell it.
   EXPECT_EQ(
-      expand(zone, file("https://shop.test/", {{"cf-device-type", "mobile"}})),
+      expand(zone, file("https://shop.test/", {{"cf-device-type", "Mobile"}})),
       (std::vector<Item>{
-          file("https://shop.test/", {{"cf-device-type", "mobile"}, {"CF-IPCountry", "US"}}),
-          file("https://shop.test/", {{"cf-device-type", "mobile"}, {"CF-IPCountry", "DE"}})}));
+          file("https://shop.test/", {{"CF-Device-Type", "mobile"}, {"CF-IPCountry", "US"}}),
+          file("https://shop.test/", {{"CF-Device-Type", "mobile"}, {"CF-IPCountry", "DE"}})}));
   // A header the zone does not vary on rides along with every variant.
   const auto with_custom = expand(zone, file("https://shop.test/", {{"X-Tenant", "a"}}));
   ASSERT_EQ(with_custom.size(), 6U);
@@ -303,6 +304,19 @@ TEST(ParseIntentVariants, ExplicitHeaderTwinsMergeWithTheExpansion) {
   ASSERT_EQ(reversed.items.size(), 3U);
   EXPECT_EQ(reversed.items[0].item, file("https://shop.test/", {{"CF-Device-Type", "desktop"}}));
   EXPECT_EQ(reversed.variant_items, 2U);
+}
+
+TEST(ParseIntentVariants, ExplicitValuesAreSpelledAsTheZoneSpellsThem) {
+  // "Mobile" names the copy Cloudflare keys as "mobile": the same item as the expansion's.
+  const auto intent = parse_ok(
+      R"({"files": ["https://shop.test/",
+                    {"url": "https://shop.test/", "headers": {"cf-device-type": "Mobile"}}]})",
+      shop_config());
+  EXPECT_EQ(keys_of(intent),
+            (std::vector<std::string>{
+                file("https://shop.test/", {{"CF-Device-Type", "mobile"}}).key(),
+                file("https://shop.test/", {{"CF-Device-Type", "tablet"}}).key(),
+                file("https://shop.test/", {{"CF-Device-Type", "desktop"}}).key()}));
 }
 
 TEST(ParseIntentVariants, TheItemCapCountsVariants) {
