@@ -42,6 +42,33 @@ class EscalationTest(unittest.TestCase):
         self.assertEqual(final["items"]["done"], 500)
         return final
 
+    def test_lanes_escalate_their_own_urls_and_none_stalls(self):
+        # High blog URLs escalate while a small bulk backlog of other URLs waits its turn (every
+        # second request): the prefix goes in the high lane, and the bulk lane is still served
+        # afterwards (a take replaced by an escalation once left its queue looking empty).
+        daemon = self.start(
+            accounts=[dict(name="acct1", token="token-one", plan="enterprise",
+                           limits=dict(urls_per_second=10, max_urls_per_request=10))],
+            escalate={"prefixes": ["a.example/blog/"], "min_urls": 100, "min_share": 0,
+                      "horizon": "1s"},
+            extra={"batching": {"lane_share_every": 2}})
+        status, first = daemon.submit(
+            {"files": [f"https://a.example/blog/a{i}" for i in range(50)], "priority": "high"})
+        self.assertEqual(status, 202, first)
+        status, bulk = daemon.submit(
+            {"files": [f"https://a.example/shop/s{i}" for i in range(10)], "priority": "bulk"})
+        self.assertEqual(status, 202, bulk)
+        status, second = daemon.submit(
+            {"files": [f"https://a.example/blog/b{i}" for i in range(100)], "priority": "high"})
+        self.assertEqual(status, 202, second)
+        for receipt in (first, second, bulk):
+            final = daemon.wait_terminal(receipt["id"], timeout=30)
+            self.assertEqual(final["status"], "done", final)
+        escalated = [line for line in daemon.logs().splitlines() if "event=escalated" in line]
+        self.assertTrue(escalated, "the high blog backlog escalated")
+        self.assertTrue(all('prefix="a.example/blog/"' in line or "prefix=a.example/blog/" in line
+                            for line in escalated), escalated)
+
     def test_policy_on_and_budget_binding_sends_one_prefix_purge(self):
         daemon = self.start(escalate={"prefixes": ["a.example/blog/", "a.example/news/"],
                                       "min_urls": 100, "min_share": 0.5, "horizon": "1s"})
