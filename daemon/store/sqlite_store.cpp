@@ -1542,7 +1542,7 @@ HookClaim SqliteStore::claim_hook_runs(std::string_view hook, std::int64_t now_m
     }
   }
   auto* about = prepare(
-      "SELECT i.id, w.zones, w.total, w.failed FROM hook_waits w JOIN intents i "
+      "SELECT i.id, w.zones, w.total, w.failed, i.lane FROM hook_waits w JOIN intents i "
       "ON i.ref = w.intent WHERE w.intent = ?1");
   for (auto& run : claim.runs) {
     Reset reset(about);
@@ -1552,6 +1552,9 @@ HookClaim SqliteStore::claim_hook_runs(std::string_view hook, std::int64_t now_m
     run.zone_ids = split_zones(column_text(about, 1));
     run.total = sqlite3_column_int64(about, 2);
     run.failed = sqlite3_column_int64(about, 3);
+    if (const auto lane = sqlite3_column_int(about, 4); lane >= 0 && lane < kLaneCount) {
+      run.lane = static_cast<Lane>(lane);
+    }
   }
   auto* next = prepare(
       "SELECT min(next_ms) FROM hook_runs INDEXED BY hook_runs_due WHERE state = 1 AND "

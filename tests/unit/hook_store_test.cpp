@@ -68,11 +68,14 @@ class HookStoreTest : public ::testing::Test {
       s.attach_hooks(id, zones, hooks, 1000);
     });
   }
-  // Takes up to `budget` file targets of kZone into `flight` and settles them with `outcome`.
-  void purge(std::int64_t flight, std::size_t budget, Settlement outcome) {
+  // Takes up to `budget` file targets of kZone's `lane` into `flight` and settles them with
+  // `outcome`.
+  void purge(std::int64_t flight, std::size_t budget, Settlement outcome,
+             Lane lane = Lane::normal) {
     TakeRequest request;
     request.zone_id = std::string(kZone);
     request.group = Group::file;
+    request.lane = lane;
     request.flight = flight;
     request.budget = budget;
     request.now_ms = 10'000;

@@ -67,75 +67,72 @@ TEST(HooksConfig, CommandAndUrlHooksWithDefaultsAndZones) {
   EXPECT_EQ(notify.retry_max, std::chrono::seconds(10));
   EXPECT_EQ(notify.max_concurrent, 4);
 
-  EXPECT_EQ(hooks_for_zones(config.hooks, {"a.example"}), std::vector<std::string>{"warm"});
-  EXPECT_EQ(hooks_for_zones(config.hooks, {"a.example", "b.example"}),
+  EXPECT_TRUE(warm.lanes.empty());
+
+  EXPECT_EQ(hooks_for_intent(config.hooks, {"a.example"}, Lane::normal),
+            std::vector<std::string>{"warm"});
+  EXPECT_EQ(hooks_for_intent(config.hooks, {"a.example", "b.example"}, Lane::bulk),
             (std::vector<std::string>{"warm", "notify"}));
 }
 
-TEST(HooksConfig, ZonesMayBeNamedByIdAndAreStoredByName) {
+TEST(HooksConfig, LanesSelectIntentsByTheLaneTheyWereAcceptedIn) {
   const auto config = load_config_string(with_hooks(R"(
-  - name: warm
+  - name: urgent
     command: [/bin/true]
-    zones: ["11111111111111111111111111111111"]
+    lanes: [high]
+  - name: urgent-b
+    command: [/bin/true]
+    zones: [b.example]
+    lanes: [bulk, high]
+  - name: all
+    command: [/bin/true]
 )"));
-  EXPECT_EQ(config.hooks.at(0).zones, std::vector<std::string>{"b.example"});
+  ASSERT_EQ(config.hooks.size(), 3U);
+  EXPECT_EQ(config.hooks[0].lanes, std::vector<Lane>{Lane::high});
+  EXPECT_EQ(config.hooks[1].lanes, (std::vector<Lane>{Lane::bulk, Lane::high}));
+  EXPECT_TRUE(config.hooks[2].lanes.empty()) << "omitted: every lane";
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(hooks_for_intent(config.hooks, {"a.example"}, Lane::high), (Names{"urgent", "all"}));
+  EXPECT_EQ(hooks_for_intent(config.hooks, {"a.example"}, Lane::normal), Names{"all"});
+  EXPECT_EQ(hooks_for_intent(config.hooks, {"b.example"}, Lane::bulk), (Names{"urgent-b", "all"}));
+  EXPECT_EQ(hooks_for_intent(config.hooks, {"a.example", "b.example"}, Lane::high),
+            (Names{"urgent", "urgent-b", "all"}));
+  EXPECT_EQ(hooks_for_intent(config.hooks, {"a.example"}, Lane::bulk), Names{"all"})
+      << "urgent-b's lane matches but not its zones";
 }
 
-TEST(HooksConfig, ProblemsNameTheHookAndTheRule) {
-  EXPECT_EQ(
-      problems_of(with_hooks(R"(
-  - name: warm
-    command: warm --fast
-)")),
-      (std::vector<std::string>{
-          R"(hooks[0].command: expected a list of arguments like ["/usr/local/bin/warm", "--fast"] (run without a shell), got "warm --fast")"}));
-  EXPECT_EQ(
-      problems_of(with_hooks(R"(
-  - name: warm
-    command: [warm]
-)")),
-      (std::vector<std::string>{
-          R"(hooks[0].command[0]: "warm" is not an absolute path (hooks run without a shell or PATH lookup))"}));
+TEST(HooksConfig, LaneProblemsNameTheValueAndTheRule) {
   EXPECT_EQ(problems_of(with_hooks(R"(
   - name: warm
     command: [/bin/true]
-    url: https://x.example/
+    lanes: [high, urgent, High, normal, high]
 )")),
             (std::vector<std::string>{
-                "hooks[0].url: conflicts with command (a hook runs a command or posts to a URL)"}));
+                R"(hooks[0].lanes[1]: unknown lane "urgent" (use high, normal or bulk))",
+                R"(hooks[0].lanes[2]: unknown lane "High" (use high, normal or bulk))",
+                R"(hooks[0].lanes[4]: lane "high" is listed twice)"}));
   EXPECT_EQ(problems_of(with_hooks(R"(
   - name: warm
+    command: [/bin/true]
+    lanes: []
 )")),
-            (std::vector<std::string>{"hooks[0]: needs a command (a list: program by absolute "
-                                      "path, then arguments) or a url"}));
-  EXPECT_EQ(problems_of(with_hooks(R"(
-  - name: Warm Up
-    url: ftp://x.example/
-    zones: [c.example]
-    timeout: 0s
-    attempts: 0
-    max_concurrent: 1000
-)")),
-            (std::vector<std::string>{
-                R"(hooks[0].name: invalid name "Warm Up": use 1-64 of a-z, 0-9, _ and -)",
-                R"(hooks[0].url: must be an http:// or https:// URL, got "ftp://x.example/")",
-                R"(hooks[0].zones[0]: unknown zone "c.example")",
-                "hooks[0].timeout: must be greater than 0",
-                "hooks[0].attempts: must be between 1 and 100, got 0",
-                "hooks[0].max_concurrent: must be between 1 and 64, got 1000"}));
-  EXPECT_EQ(
-      problems_of(with_hooks(R"(
+            (std::vector<std::string>{"hooks[0].lanes: is empty; omit lanes to run the hook for "
+                                      "every lane, or list some of high, normal or bulk"}));
+  const auto not_a_list = problems_of(with_hooks(R"(
   - name: warm
     command: [/bin/true]
+    lanes: high
+)"));
+  ASSERT_EQ(not_a_list.size(), 1U);
+  EXPECT_EQ(not_a_list[0].rfind("hooks[0].lanes: ", 0), 0U) << not_a_list[0];
+  EXPECT_NE(not_a_list[0].find("list"), std::string::npos) << not_a_list[0];
+  const auto lnaes = problems_of(with_hooks(R"(
   - name: warm
     command: [/bin/true]
-    retry_initial: 1m
-    retry_max: 1s
-    commnd: x
-)")),
-      (std::vector<std::string>{R"(hooks[1].name: a second hook named "warm")",
-                                R"(hooks[1]: retry_max (1s) is less than retry_initial (1m))",
-                                R"(hooks[1].commnd: unknown key (did you mean "command"?))"}));
+    lnaes: [high]
+)"));
+  EXPECT_EQ(lnaes,
+            std::vector<std::string>{R"(hooks[0].lnaes: unknown key (did you mean "lanes"?))"});
 }
 
 }  // namespace
