@@ -213,6 +213,64 @@ TEST_F(HookStoreTest, ARetriedFailureReopensTheIntentAndItsHooksRunAgain) {
   EXPECT_EQ(run.intent_status(), "done") << "the failed count followed the retry";
 }
 
+TEST_F(HookStoreTest, ARunGoingWhenItsIntentReopensDoesNotEndTheFreshRound) {
+  add("a", {file(1)});
+  purge(1, 1, Settlement::failed);
+  const auto old_round = claim(50'000).runs.at(0);
+  EXPECT_EQ(old_round.intent_status(), "failed");
+  EXPECT_EQ(tx([](Store& s) { return s.retry_failed_step(30'000, 100); }), 1);
+  EXPECT_EQ(states("a")["warm"], "waiting") << "the intent has a pending item again";
+  purge(2, 1, Settlement::done);
+  EXPECT_EQ(states("a")["warm"], "pending") << "terminal again: a fresh round is due";
+  // The old run ends only now: its outcome is about the failed round and is dropped.
+  tx([&](Store& s) {
+    s.finish_hook_run(old_round.intent_ref, "warm", HookState::succeeded, 0, "", 60'000);
+  });
+  EXPECT_EQ(states("a")["warm"], "pending");
+  const auto fresh = claim(60'000).runs;
+  ASSERT_EQ(fresh.size(), 1U) << "the hook runs again for the intent's new outcome";
+  EXPECT_EQ(fresh[0].intent_status(), "done");
+  EXPECT_EQ(fresh[0].attempts, 1);
+  EXPECT_EQ(count("warm", HookState::running), 1);
+}
+
+TEST_F(HookStoreTest, ARetryDueWhileItsIntentIsReopenedWaitsForItToFinishAgain) {
+  add("a", {file(1)});
+  purge(1, 1, Settlement::failed);
+  const auto run = claim(50'000).runs.at(0);
+  tx([&](Store& s) {
+    s.finish_hook_run(run.intent_ref, "warm", HookState::due, 60'000, "exit status 1", 50'100);
+  });
+  EXPECT_EQ(tx([](Store& s) { return s.retry_failed_step(55'000, 100); }), 1);
+  const auto early = claim(70'000);
+  EXPECT_TRUE(early.runs.empty()) << "an item of the intent is pending again";
+  EXPECT_FALSE(early.next_due_ms.has_value());
+  EXPECT_EQ(states("a")["warm"], "waiting");
+  purge(2, 1, Settlement::done);
+  const auto fresh = claim(70'000).runs;
+  ASSERT_EQ(fresh.size(), 1U);
+  EXPECT_EQ(fresh[0].intent_status(), "done");
+  EXPECT_EQ(fresh[0].attempts, 1);
+  EXPECT_EQ(count("warm", HookState::waiting), 0);
+}
+
+TEST_F(HookStoreTest, AClaimedRunCarriesTheLaneItsIntentWasAcceptedIn) {
+  tx([&](Store& s) {
+    s.add_intent("hi", 1000, kPeer, "test", std::vector<ZonedItem>{file(1)}, Lane::high);
+    s.add_intent("lo", 1000, kPeer, "test", std::vector<ZonedItem>{file(1), file(2)}, Lane::bulk);
+    const std::vector<std::string> zones{std::string(kZone)};
+    const std::vector<std::string> hooks{"warm"};
+    s.attach_hooks("hi", zones, hooks, 1000);
+    s.attach_hooks("lo", zones, hooks, 1000);
+  });
+  purge(1, 10, Settlement::done, Lane::high);
+  purge(2, 10, Settlement::done, Lane::bulk);
+  std::map<std::string, Lane> lanes;
+  for (const auto& run : claim(50'000).runs) lanes[run.intent_id] = run.lane;
+  EXPECT_EQ(lanes, (std::map<std::string, Lane>{{"hi", Lane::high}, {"lo", Lane::bulk}}))
+      << "the bulk intent's twin was raised to high, the intent stays bulk";
+}
+
 TEST_F(HookStoreTest, TheCountOfWaitingIntentsFollowsEveryChange) {
   using Counts = std::pair<std::int64_t, std::int64_t>;
   EXPECT_EQ(open_intents(), (Counts{0, 0}));
