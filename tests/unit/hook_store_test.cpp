@@ -254,6 +254,32 @@ TEST_F(HookStoreTest, ARetryDueWhileItsIntentIsReopenedWaitsForItToFinishAgain) 
   EXPECT_EQ(count("warm", HookState::waiting), 0);
 }
 
+TEST_F(HookStoreTest, ADatabaseWithTheEarlierReopenTriggerGetsTheCurrentOneOnOpen) {
+  add("a", {file(1)});
+  store_.reset();
+  {
+    // The trigger as the first builds with hooks created it: nothing happened on a reopen.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "queue.db").string().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, R"sql(
+DROP TRIGGER hook_waits_turned;
+CREATE TRIGGER hook_waits_turned AFTER UPDATE OF remaining ON hook_waits
+  WHEN (NEW.remaining = 0) != (OLD.remaining = 0) BEGIN
+  UPDATE hook_open SET n = n + (CASE WHEN NEW.remaining = 0 THEN -1 ELSE 1 END) WHERE id = 1;
+  UPDATE hook_runs SET state = 1, attempts = 0, next_ms = 0, last_error = NULL
+    WHERE intent = NEW.intent AND state != 2 AND NEW.remaining = 0;
+END;)sql",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  store_ = open_sqlite_store((dir_ / "queue.db").string());
+  purge(1, 1, Settlement::failed);
+  ASSERT_EQ(claim(50'000).runs.size(), 1U);
+  EXPECT_EQ(tx([](Store& s) { return s.retry_failed_step(30'000, 100); }), 1);
+  EXPECT_EQ(states("a")["warm"], "waiting");
+}
+
 TEST_F(HookStoreTest, AClaimedRunCarriesTheLaneItsIntentWasAcceptedIn) {
   tx([&](Store& s) {
     s.add_intent("hi", 1000, kPeer, "test", std::vector<ZonedItem>{file(1)}, Lane::high);
