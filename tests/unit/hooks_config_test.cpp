@@ -135,5 +135,71 @@ TEST(HooksConfig, LaneProblemsNameTheValueAndTheRule) {
             std::vector<std::string>{R"(hooks[0].lnaes: unknown key (did you mean "lanes"?))"});
 }
 
+TEST(HooksConfig, ZonesMayBeNamedByIdAndAreStoredByName) {
+  const auto config = load_config_string(with_hooks(R"(
+  - name: warm
+    command: [/bin/true]
+    zones: ["11111111111111111111111111111111"]
+)"));
+  EXPECT_EQ(config.hooks.at(0).zones, std::vector<std::string>{"b.example"});
+}
+
+TEST(HooksConfig, ProblemsNameTheHookAndTheRule) {
+  EXPECT_EQ(
+      problems_of(with_hooks(R"(
+  - name: warm
+    command: warm --fast
+)")),
+      (std::vector<std::string>{
+          R"(hooks[0].command: expected a list of arguments like ["/usr/local/bin/warm", "--fast"] (run without a shell), got "warm --fast")"}));
+  EXPECT_EQ(
+      problems_of(with_hooks(R"(
+  - name: warm
+    command: [warm]
+)")),
+      (std::vector<std::string>{
+          R"(hooks[0].command[0]: "warm" is not an absolute path (hooks run without a shell or PATH lookup))"}));
+  EXPECT_EQ(problems_of(with_hooks(R"(
+  - name: warm
+    command: [/bin/true]
+    url: https://x.example/
+)")),
+            (std::vector<std::string>{
+                "hooks[0].url: conflicts with command (a hook runs a command or posts to a URL)"}));
+  EXPECT_EQ(problems_of(with_hooks(R"(
+  - name: warm
+)")),
+            (std::vector<std::string>{"hooks[0]: needs a command (a list: program by absolute "
+                                      "path, then arguments) or a url"}));
+  EXPECT_EQ(problems_of(with_hooks(R"(
+  - name: Warm Up
+    url: ftp://x.example/
+    zones: [c.example]
+    timeout: 0s
+    attempts: 0
+    max_concurrent: 1000
+)")),
+            (std::vector<std::string>{
+                R"(hooks[0].name: invalid name "Warm Up": use 1-64 of a-z, 0-9, _ and -)",
+                R"(hooks[0].url: must be an http:// or https:// URL, got "ftp://x.example/")",
+                R"(hooks[0].zones[0]: unknown zone "c.example")",
+                "hooks[0].timeout: must be greater than 0",
+                "hooks[0].attempts: must be between 1 and 100, got 0",
+                "hooks[0].max_concurrent: must be between 1 and 64, got 1000"}));
+  EXPECT_EQ(
+      problems_of(with_hooks(R"(
+  - name: warm
+    command: [/bin/true]
+  - name: warm
+    command: [/bin/true]
+    retry_initial: 1m
+    retry_max: 1s
+    commnd: x
+)")),
+      (std::vector<std::string>{R"(hooks[1].name: a second hook named "warm")",
+                                R"(hooks[1]: retry_max (1s) is less than retry_initial (1m))",
+                                R"(hooks[1].commnd: unknown key (did you mean "command"?))"}));
+}
+
 }  // namespace
 }  // namespace purgeq
