@@ -68,10 +68,38 @@ std::optional<int> read_count(Checker& checker, const Field& field, int min, int
   return static_cast<int>(*value);
 }
 
+// `lanes:` selects intents by the lane they were accepted in (docs/delivery.md, "Completion
+// hooks"). An empty list would make the hook never run, a repeated lane is a typo for another.
+void read_lanes(Checker& checker, const Field& field, std::vector<Lane>& lanes) {
+  if (!expect_list(checker, field)) return;
+  if (field.node.size() == 0) {
+    checker.add(field, fmt::format("is empty; omit lanes to run the hook for every lane, or list "
+                                   "some of {}",
+                                   kLaneNames));
+    return;
+  }
+  for (const auto& entry : items(field)) {
+    const auto name = read_string(checker, entry);
+    if (!name) continue;
+    const auto lane = lane_from_string(*name);
+    if (!lane) {
+      checker.add(entry, fmt::format("unknown lane {} (use {})", quote(*name), kLaneNames));
+    } else if (std::find(lanes.begin(), lanes.end(), *lane) != lanes.end()) {
+      checker.add(entry, fmt::format("lane {} is listed twice", quote(*name)));
+    } else {
+      lanes.push_back(*lane);
+    }
+  }
+}
+
 }  // namespace
 
 bool Hook::applies_to_zone(std::string_view zone_name) const {
   return zones.empty() || std::find(zones.begin(), zones.end(), zone_name) != zones.end();
+}
+
+bool Hook::applies_to_lane(Lane lane) const {
+  return lanes.empty() || std::find(lanes.begin(), lanes.end(), lane) != lanes.end();
 }
 
 void load_hooks(Checker& checker, const Field& section, const std::vector<Zone>& zones,
@@ -88,8 +116,8 @@ void load_hooks(Checker& checker, const Field& section, const std::vector<Zone>&
   for (const auto& item : list) {
     if (!expect_map(checker, item, false)) continue;
     const MapView view(checker, item,
-                       {"name", "command", "url", "zones", "timeout", "attempts", "retry_initial",
-                        "retry_max", "max_concurrent"});
+                       {"name", "command", "url", "zones", "lanes", "timeout", "attempts",
+                        "retry_initial", "retry_max", "max_concurrent"});
     Hook hook;
     if (auto f = view.get("name")) {
       if (auto name = read_string(checker, *f)) {
@@ -165,6 +193,7 @@ void load_hooks(Checker& checker, const Field& section, const std::vector<Zone>&
         }
       }
     }
+    if (auto f = view.get("lanes")) read_lanes(checker, *f, hook.lanes);
     if (auto f = view.get("timeout")) {
       if (auto value = read_positive_duration(checker, *f)) hook.timeout = *value;
     }
@@ -191,11 +220,12 @@ void load_hooks(Checker& checker, const Field& section, const std::vector<Zone>&
   }
 }
 
-std::vector<std::string> hooks_for_zones(const std::vector<Hook>& hooks,
-                                         const std::vector<std::string>& zone_names) {
+std::vector<std::string> hooks_for_intent(const std::vector<Hook>& hooks,
+                                          const std::vector<std::string>& zone_names, Lane lane) {
   std::vector<std::string> names;
   for (const auto& hook : hooks) {
-    if (std::any_of(zone_names.begin(), zone_names.end(),
+    if (hook.applies_to_lane(lane) &&
+        std::any_of(zone_names.begin(), zone_names.end(),
                     [&](const std::string& zone) { return hook.applies_to_zone(zone); })) {
       names.push_back(hook.name);
     }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/duration.h"
+#include "model/lane.h"
 
 namespace purgeq {
 
@@ -25,6 +26,7 @@ struct Hook {
   std::vector<std::string> command;
   std::string url;
   std::vector<std::string> zones;  // zone names; empty = every zone
+  std::vector<Lane> lanes;         // the lanes an intent is accepted in; empty = every lane
   Duration timeout = std::chrono::seconds(30);
   int attempts = 5;  // runs before the run is recorded failed
   Duration retry_initial = std::chrono::seconds(5);
@@ -32,6 +34,7 @@ struct Hook {
   int max_concurrent = 2;  // runs of this hook at once
 
   [[nodiscard]] bool applies_to_zone(std::string_view zone_name) const;
+  [[nodiscard]] bool applies_to_lane(Lane lane) const;
 };
 
 inline constexpr int kMaxHookAttempts = 100;
@@ -43,8 +46,9 @@ inline constexpr std::size_t kMaxHooks = 32;
 void load_hooks(strict_yaml::Checker& checker, const strict_yaml::Field& section,
                 const std::vector<Zone>& zones, std::vector<Hook>& hooks);
 
-// The names of the hooks that apply to an intent touching `zone_names`.
-std::vector<std::string> hooks_for_zones(const std::vector<Hook>& hooks,
-                                         const std::vector<std::string>& zone_names);
+// The names of the hooks that apply to an intent touching `zone_names`, accepted in `lane`: a
+// hook's zones must include one of them and its lanes the intent's lane.
+std::vector<std::string> hooks_for_intent(const std::vector<Hook>& hooks,
+                                          const std::vector<std::string>& zone_names, Lane lane);
 
 }  // namespace purgeq

@@ -248,6 +248,7 @@ void HookRunner::run_command(std::uint64_t key, const Hook& hook) {
               fmt::format("PURGEQ_INTENT={}", run.intent_id),
               fmt::format("PURGEQ_ZONES={}", zones),
               fmt::format("PURGEQ_STATUS={}", run.intent_status()),
+              fmt::format("PURGEQ_LANE={}", to_string(run.lane)),
               fmt::format("PURGEQ_ATTEMPT={}", run.attempts),
               fmt::format("PURGEQ_ITEMS={}", run.total),
               fmt::format("PURGEQ_ITEMS_FAILED={}", run.failed)};
@@ -325,11 +326,15 @@ void HookRunner::collect_http_items(std::uint64_t key, const Hook& hook,
                                                      [&](const Zone& z) { return z.id == id; });
                       zones.emplace_back(zone == config_->zones.end() ? id : zone->name);
                     }
-                    json::object head{
-                        {"intent", run.intent_id},       {"hook", hook.name},
-                        {"status", run.intent_status()}, {"zones", std::move(zones)},
-                        {"attempt", run.attempts},       {"items_total", run.total},
-                        {"items_failed", run.failed},    {"items_truncated", run.total > total}};
+                    json::object head{{"intent", run.intent_id},
+                                      {"hook", hook.name},
+                                      {"status", run.intent_status()},
+                                      {"zones", std::move(zones)},
+                                      {"priority", to_string(run.lane)},
+                                      {"attempt", run.attempts},
+                                      {"items_total", run.total},
+                                      {"items_failed", run.failed},
+                                      {"items_truncated", run.total > total}};
                     // The items, already serialised page by page, close the object.
                     std::string body = json::serialize(head);
                     body.pop_back();

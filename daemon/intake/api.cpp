@@ -443,7 +443,7 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
   const std::string id = new_intent_id();
   const auto now = wall_ms();
   const auto guarded = guarded_zones(*config, intent.items);
-  // Completion hooks of the intent's zones, recorded with it (docs/delivery.md).
+  // Completion hooks of the intent's zones and lane, recorded with it (docs/delivery.md).
   struct {
     std::vector<std::string> zone_ids, names;
   } hooks;
@@ -456,7 +456,7 @@ boost::asio::awaitable<HttpResponseMessage> Api::submit(const HttpRequestMessage
         hooks.zone_ids.push_back(zone.id);
       }
     }
-    hooks.names = hooks_for_zones(config->hooks, zone_names);
+    hooks.names = hooks_for_intent(config->hooks, zone_names, lane);
   }
   struct Guarded {
     SubmitResult result;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/item.h"
+#include "model/lane.h"
 
 namespace purgeq {
 
@@ -36,6 +37,7 @@ struct HookRun {
   // The intent's outcome when the run was claimed: its zone ids and item counts.
   std::vector<std::string> zone_ids;
   std::int64_t total = 0, failed = 0;
+  Lane lane = Lane::normal;  // the lane the intent was accepted in (set by claim_hook_runs)
   // done | failed | partial, from the counts (only meaningful once the intent is terminal)
   [[nodiscard]] std::string_view intent_status() const {
     if (failed == 0) return "done";

@@ -176,6 +176,11 @@ CREATE INDEX IF NOT EXISTS targets_known ON targets(zone, kind, key) WHERE state
 // remaining > 0 did the same but doubled the cost of each settled row when hooks were in use;
 // UPDATE ... FROM instead of IN (subquery) saves building a temporary table per row).
 // hook_runs: one per intent and hook (HookState); hook_counts: runs by hook and state.
+// Reopened (a failed item retried), an intent's due and running runs wait again: a retry due
+// must not run while items are pending, and a run still going reports the old round, which
+// finish_hook_run then drops (it only records a run still marked running), so the fresh round
+// runs once the intent is terminal again. hook_waits_turned is dropped and created on each
+// open because earlier builds created it without the reopening half.
 constexpr std::string_view kHooks = R"sql(
 CREATE TABLE IF NOT EXISTS hook_waits(
   intent INTEGER PRIMARY KEY REFERENCES intents(ref) ON DELETE CASCADE,
@@ -221,11 +226,14 @@ CREATE TRIGGER IF NOT EXISTS hook_waits_opened AFTER INSERT ON hook_waits
   WHEN NEW.remaining > 0 BEGIN
   UPDATE hook_open SET n = n + 1 WHERE id = 1;
 END;
-CREATE TRIGGER IF NOT EXISTS hook_waits_turned AFTER UPDATE OF remaining ON hook_waits
+DROP TRIGGER IF EXISTS hook_waits_turned;
+CREATE TRIGGER hook_waits_turned AFTER UPDATE OF remaining ON hook_waits
   WHEN (NEW.remaining = 0) != (OLD.remaining = 0) BEGIN
   UPDATE hook_open SET n = n + (CASE WHEN NEW.remaining = 0 THEN -1 ELSE 1 END) WHERE id = 1;
   UPDATE hook_runs SET state = 1, attempts = 0, next_ms = 0, last_error = NULL
     WHERE intent = NEW.intent AND state != 2 AND NEW.remaining = 0;
+  UPDATE hook_runs SET state = 0
+    WHERE intent = NEW.intent AND state IN (1, 2) AND NEW.remaining != 0;
 END;
 CREATE TRIGGER IF NOT EXISTS hook_waits_dropped AFTER DELETE ON hook_waits
   WHEN OLD.remaining > 0 BEGIN
@@ -1540,7 +1548,7 @@ HookClaim SqliteStore::claim_hook_runs(std::string_view hook, std::int64_t now_m
     }
   }
   auto* about = prepare(
-      "SELECT i.id, w.zones, w.total, w.failed FROM hook_waits w JOIN intents i "
+      "SELECT i.id, w.zones, w.total, w.failed, i.lane FROM hook_waits w JOIN intents i "
       "ON i.ref = w.intent WHERE w.intent = ?1");
   for (auto& run : claim.runs) {
     Reset reset(about);
@@ -1550,6 +1558,9 @@ HookClaim SqliteStore::claim_hook_runs(std::string_view hook, std::int64_t now_m
     run.zone_ids = split_zones(column_text(about, 1));
     run.total = sqlite3_column_int64(about, 2);
     run.failed = sqlite3_column_int64(about, 3);
+    if (const auto lane = sqlite3_column_int(about, 4); lane >= 0 && lane < kLaneCount) {
+      run.lane = static_cast<Lane>(lane);
+    }
   }
   auto* next = prepare(
       "SELECT min(next_ms) FROM hook_runs INDEXED BY hook_runs_due WHERE state = 1 AND "

@@ -1,5 +1,6 @@
 """Completion hooks through the real daemon: retries until success, at-least-once across kill -9,
-a hanging hook killed at its deadline, HTTP hooks, and what status, metrics and the CLI show."""
+a hanging hook killed at its deadline, selection by lane, HTTP hooks, and what status, metrics and
+the CLI show."""
 
 import http.server
 import json
@@ -186,6 +187,44 @@ cat > "$dir/stdin.$n"
         self.assertEqual(run["last_error"],
                          "cannot run /nonexistent/warm: No such file or directory")
 
+    def test_a_hook_with_lanes_runs_only_for_intents_accepted_in_them(self):
+        daemon = self.daemon([])
+        script = write_script(daemon.dir, "urgent.sh", """
+printf '%s %s\\n' "$PURGEQ_INTENT" "$PURGEQ_LANE" >> "{dir}/runs"
+""".format(dir=daemon.dir))
+        daemon.config["hooks"] = [
+            {"name": "urgent", "command": [script], "lanes": ["high"]},
+            {"name": "any", "command": [script], "zones": ["b.example"]},
+        ]
+        daemon.write_config()
+        daemon.start()
+        status, body = daemon.submit({"zone": "a.example", "files": ["https://a.example/n"]})
+        self.assertEqual(status, 202, body)
+        self.assertEqual(body["priority"], "normal")
+        normal = body["id"]
+        status, body = daemon.submit({"zone": "a.example", "priority": "high",
+                                      "files": ["https://a.example/h"]})
+        self.assertEqual(status, 202, body)
+        high = body["id"]
+        daemon.wait_terminal(high, timeout=30)
+        wait_hook(daemon, high, "urgent", "succeeded")
+        # Which hooks an intent has is fixed when it is accepted, so a terminal intent without
+        # runs never gets one.
+        self.assertEqual(daemon.wait_terminal(normal, timeout=30)["status"], "done")
+        _, shown = daemon.intent(normal)
+        self.assertEqual(shown.get("hooks", []), [], "lanes: [high] does not run for normal")
+        # A bulk intent of b.example gets the hook with no lanes, and its lane in PURGEQ_LANE.
+        status, body = daemon.submit({"zone": "b.example", "priority": "bulk",
+                                      "files": ["https://b.example/l"]})
+        self.assertEqual(status, 202, body)
+        bulk = body["id"]
+        daemon.wait_terminal(bulk, timeout=30)
+        wait_hook(daemon, bulk, "any", "succeeded")
+        self.assertEqual([run["hook"] for run in daemon.intent(bulk)[1]["hooks"]], ["any"])
+        with open(os.path.join(daemon.dir, "runs")) as f:
+            self.assertEqual(sorted(f.read().splitlines()),
+                             sorted([f"{high} high", f"{bulk} bulk"]))
+
     def test_an_http_hook_posts_the_summary_and_items(self):
         received = []
 
@@ -207,7 +246,8 @@ cat > "$dir/stdin.$n"
         daemon = self.daemon([{"name": "notify",
                                "url": f"http://127.0.0.1:{server.server_port}/purged",
                                "retry_initial": "100ms", "retry_max": "100ms"}]).start()
-        status, body = daemon.submit({"zone": "b.example", "files": ["https://b.example/h"]})
+        status, body = daemon.submit({"zone": "b.example", "priority": "bulk",
+                                      "files": ["https://b.example/h"]})
         self.assertEqual(status, 202, body)
         intent = body["id"]
         daemon.wait_terminal(intent, timeout=30)
@@ -219,6 +259,7 @@ cat > "$dir/stdin.$n"
         self.assertEqual(posted["intent"], intent)
         self.assertEqual(posted["status"], "done")
         self.assertEqual(posted["zones"], ["b.example"])
+        self.assertEqual(posted["priority"], "bulk", "the lane the intent was accepted in")
         self.assertEqual(posted["items_truncated"], False)
         self.assertEqual(posted["items"], [{"zone": "b.example", "kind": "file",
                                             "item": "https://b.example/h", "status": "done"}])

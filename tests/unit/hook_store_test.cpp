@@ -68,11 +68,14 @@ class HookStoreTest : public ::testing::Test {
       s.attach_hooks(id, zones, hooks, 1000);
     });
   }
-  // Takes up to `budget` file targets of kZone into `flight` and settles them with `outcome`.
-  void purge(std::int64_t flight, std::size_t budget, Settlement outcome) {
+  // Takes up to `budget` file targets of kZone's `lane` into `flight` and settles them with
+  // `outcome`.
+  void purge(std::int64_t flight, std::size_t budget, Settlement outcome,
+             Lane lane = Lane::normal) {
     TakeRequest request;
     request.zone_id = std::string(kZone);
     request.group = Group::file;
+    request.lane = lane;
     request.flight = flight;
     request.budget = budget;
     request.now_ms = 10'000;
@@ -208,6 +211,90 @@ TEST_F(HookStoreTest, ARetriedFailureReopensTheIntentAndItsHooksRunAgain) {
   run = claim(50'000).runs.at(0);
   EXPECT_EQ(run.attempts, 1) << "a new round of attempts";
   EXPECT_EQ(run.intent_status(), "done") << "the failed count followed the retry";
+}
+
+TEST_F(HookStoreTest, ARunGoingWhenItsIntentReopensDoesNotEndTheFreshRound) {
+  add("a", {file(1)});
+  purge(1, 1, Settlement::failed);
+  const auto old_round = claim(50'000).runs.at(0);
+  EXPECT_EQ(old_round.intent_status(), "failed");
+  EXPECT_EQ(tx([](Store& s) { return s.retry_failed_step(30'000, 100); }), 1);
+  EXPECT_EQ(states("a")["warm"], "waiting") << "the intent has a pending item again";
+  purge(2, 1, Settlement::done);
+  EXPECT_EQ(states("a")["warm"], "pending") << "terminal again: a fresh round is due";
+  // The old run ends only now: its outcome is about the failed round and is dropped.
+  tx([&](Store& s) {
+    s.finish_hook_run(old_round.intent_ref, "warm", HookState::succeeded, 0, "", 60'000);
+  });
+  EXPECT_EQ(states("a")["warm"], "pending");
+  const auto fresh = claim(60'000).runs;
+  ASSERT_EQ(fresh.size(), 1U) << "the hook runs again for the intent's new outcome";
+  EXPECT_EQ(fresh[0].intent_status(), "done");
+  EXPECT_EQ(fresh[0].attempts, 1);
+  EXPECT_EQ(count("warm", HookState::running), 1);
+}
+
+TEST_F(HookStoreTest, ARetryDueWhileItsIntentIsReopenedWaitsForItToFinishAgain) {
+  add("a", {file(1)});
+  purge(1, 1, Settlement::failed);
+  const auto run = claim(50'000).runs.at(0);
+  tx([&](Store& s) {
+    s.finish_hook_run(run.intent_ref, "warm", HookState::due, 60'000, "exit status 1", 50'100);
+  });
+  EXPECT_EQ(tx([](Store& s) { return s.retry_failed_step(55'000, 100); }), 1);
+  const auto early = claim(70'000);
+  EXPECT_TRUE(early.runs.empty()) << "an item of the intent is pending again";
+  EXPECT_FALSE(early.next_due_ms.has_value());
+  EXPECT_EQ(states("a")["warm"], "waiting");
+  purge(2, 1, Settlement::done);
+  const auto fresh = claim(70'000).runs;
+  ASSERT_EQ(fresh.size(), 1U);
+  EXPECT_EQ(fresh[0].intent_status(), "done");
+  EXPECT_EQ(fresh[0].attempts, 1);
+  EXPECT_EQ(count("warm", HookState::waiting), 0);
+}
+
+TEST_F(HookStoreTest, ADatabaseWithTheEarlierReopenTriggerGetsTheCurrentOneOnOpen) {
+  add("a", {file(1)});
+  store_.reset();
+  {
+    // The trigger as the first builds with hooks created it: nothing happened on a reopen.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "queue.db").string().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, R"sql(
+DROP TRIGGER hook_waits_turned;
+CREATE TRIGGER hook_waits_turned AFTER UPDATE OF remaining ON hook_waits
+  WHEN (NEW.remaining = 0) != (OLD.remaining = 0) BEGIN
+  UPDATE hook_open SET n = n + (CASE WHEN NEW.remaining = 0 THEN -1 ELSE 1 END) WHERE id = 1;
+  UPDATE hook_runs SET state = 1, attempts = 0, next_ms = 0, last_error = NULL
+    WHERE intent = NEW.intent AND state != 2 AND NEW.remaining = 0;
+END;)sql",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  store_ = open_sqlite_store((dir_ / "queue.db").string());
+  purge(1, 1, Settlement::failed);
+  ASSERT_EQ(claim(50'000).runs.size(), 1U);
+  EXPECT_EQ(tx([](Store& s) { return s.retry_failed_step(30'000, 100); }), 1);
+  EXPECT_EQ(states("a")["warm"], "waiting");
+}
+
+TEST_F(HookStoreTest, AClaimedRunCarriesTheLaneItsIntentWasAcceptedIn) {
+  tx([&](Store& s) {
+    s.add_intent("hi", 1000, kPeer, "test", std::vector<ZonedItem>{file(1)}, Lane::high);
+    s.add_intent("lo", 1000, kPeer, "test", std::vector<ZonedItem>{file(1), file(2)}, Lane::bulk);
+    const std::vector<std::string> zones{std::string(kZone)};
+    const std::vector<std::string> hooks{"warm"};
+    s.attach_hooks("hi", zones, hooks, 1000);
+    s.attach_hooks("lo", zones, hooks, 1000);
+  });
+  purge(1, 10, Settlement::done, Lane::high);
+  purge(2, 10, Settlement::done, Lane::bulk);
+  std::map<std::string, Lane> lanes;
+  for (const auto& run : claim(50'000).runs) lanes[run.intent_id] = run.lane;
+  EXPECT_EQ(lanes, (std::map<std::string, Lane>{{"hi", Lane::high}, {"lo", Lane::bulk}}))
+      << "the bulk intent's twin was raised to high, the intent stays bulk";
 }
 
 TEST_F(HookStoreTest, TheCountOfWaitingIntentsFollowsEveryChange) {

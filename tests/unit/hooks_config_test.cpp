@@ -67,9 +67,72 @@ TEST(HooksConfig, CommandAndUrlHooksWithDefaultsAndZones) {
   EXPECT_EQ(notify.retry_max, std::chrono::seconds(10));
   EXPECT_EQ(notify.max_concurrent, 4);
 
-  EXPECT_EQ(hooks_for_zones(config.hooks, {"a.example"}), std::vector<std::string>{"warm"});
-  EXPECT_EQ(hooks_for_zones(config.hooks, {"a.example", "b.example"}),
+  EXPECT_TRUE(warm.lanes.empty());
+
+  EXPECT_EQ(hooks_for_intent(config.hooks, {"a.example"}, Lane::normal),
+            std::vector<std::string>{"warm"});
+  EXPECT_EQ(hooks_for_intent(config.hooks, {"a.example", "b.example"}, Lane::bulk),
             (std::vector<std::string>{"warm", "notify"}));
+}
+
+TEST(HooksConfig, LanesSelectIntentsByTheLaneTheyWereAcceptedIn) {
+  const auto config = load_config_string(with_hooks(R"(
+  - name: urgent
+    command: [/bin/true]
+    lanes: [high]
+  - name: urgent-b
+    command: [/bin/true]
+    zones: [b.example]
+    lanes: [bulk, high]
+  - name: all
+    command: [/bin/true]
+)"));
+  ASSERT_EQ(config.hooks.size(), 3U);
+  EXPECT_EQ(config.hooks[0].lanes, std::vector<Lane>{Lane::high});
+  EXPECT_EQ(config.hooks[1].lanes, (std::vector<Lane>{Lane::bulk, Lane::high}));
+  EXPECT_TRUE(config.hooks[2].lanes.empty()) << "omitted: every lane";
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(hooks_for_intent(config.hooks, {"a.example"}, Lane::high), (Names{"urgent", "all"}));
+  EXPECT_EQ(hooks_for_intent(config.hooks, {"a.example"}, Lane::normal), Names{"all"});
+  EXPECT_EQ(hooks_for_intent(config.hooks, {"b.example"}, Lane::bulk), (Names{"urgent-b", "all"}));
+  EXPECT_EQ(hooks_for_intent(config.hooks, {"a.example", "b.example"}, Lane::high),
+            (Names{"urgent", "urgent-b", "all"}));
+  EXPECT_EQ(hooks_for_intent(config.hooks, {"a.example"}, Lane::bulk), Names{"all"})
+      << "urgent-b's lane matches but not its zones";
+}
+
+TEST(HooksConfig, LaneProblemsNameTheValueAndTheRule) {
+  EXPECT_EQ(problems_of(with_hooks(R"(
+  - name: warm
+    command: [/bin/true]
+    lanes: [high, urgent, High, normal, high]
+)")),
+            (std::vector<std::string>{
+                R"(hooks[0].lanes[1]: unknown lane "urgent" (use high, normal or bulk))",
+                R"(hooks[0].lanes[2]: unknown lane "High" (use high, normal or bulk))",
+                R"(hooks[0].lanes[4]: lane "high" is listed twice)"}));
+  EXPECT_EQ(problems_of(with_hooks(R"(
+  - name: warm
+    command: [/bin/true]
+    lanes: []
+)")),
+            (std::vector<std::string>{"hooks[0].lanes: is empty; omit lanes to run the hook for "
+                                      "every lane, or list some of high, normal or bulk"}));
+  const auto not_a_list = problems_of(with_hooks(R"(
+  - name: warm
+    command: [/bin/true]
+    lanes: high
+)"));
+  ASSERT_EQ(not_a_list.size(), 1U);
+  EXPECT_EQ(not_a_list[0].rfind("hooks[0].lanes: ", 0), 0U) << not_a_list[0];
+  EXPECT_NE(not_a_list[0].find("list"), std::string::npos) << not_a_list[0];
+  const auto lnaes = problems_of(with_hooks(R"(
+  - name: warm
+    command: [/bin/true]
+    lnaes: [high]
+)"));
+  EXPECT_EQ(lnaes,
+            std::vector<std::string>{R"(hooks[0].lnaes: unknown key (did you mean "lanes"?))"});
 }
 
 TEST(HooksConfig, ZonesMayBeNamedByIdAndAreStoredByName) {
