@@ -36,6 +36,16 @@ std::string_view item_state_name(int state) {
   return "pending";  // reopened (a failed item retried) since the run was claimed
 }
 
+std::string describe(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown error";
+  }
+}
+
 }  // namespace
 
 struct HookRunner::Active {
@@ -213,6 +223,12 @@ std::string HookRunner::item_line(const HookItem& item) const {
                     {"kind", to_string(item.kind)},
                     {"item", item.value},
                     {"status", item_state_name(item.state)}};
+  // A warmer must fetch each variant with its headers, or it warms the bare URL N times.
+  if (!item.headers.empty()) {
+    json::object headers;
+    for (const auto& [name, value] : item.headers) headers[name] = value;
+    line["headers"] = std::move(headers);
+  }
   return json::serialize(line);
 }
 
@@ -258,6 +274,7 @@ void HookRunner::run_command(std::uint64_t key, const Hook& hook) {
   struct Cursor {
     std::int64_t after = 0;
     bool done = false;
+    bool failed = false;  // the items could not be read: the run fails whatever the exit
   };
   auto cursor = std::make_shared<Cursor>();
   StdinFeed feed = [this, ref = run.intent_ref, cursor](auto give) {
@@ -268,7 +285,11 @@ void HookRunner::run_command(std::uint64_t key, const Hook& hook) {
         std::function<void(std::exception_ptr, std::vector<HookItem>)>(
             [this, cursor, give](const std::exception_ptr& error, std::vector<HookItem> items) {
               if (error || items.empty()) {
-                if (error) log::warning("storage_error", "op=hook_items");
+                if (error) {
+                  cursor->failed = true;
+                  log::warning("storage_error", "op=hook_items error={}",
+                               log::quote(describe(error)));
+                }
                 return give(std::nullopt);
               }
               cursor->after = items.back().target;
@@ -281,8 +302,8 @@ void HookRunner::run_command(std::uint64_t key, const Hook& hook) {
               give(std::move(chunk));
             }));
   };
-  active.process =
-      HookProcess::start(io_, std::move(spec), std::move(feed), [this, key](ProcessResult result) {
+  active.process = HookProcess::start(
+      io_, std::move(spec), std::move(feed), [this, key, cursor](ProcessResult result) {
         const auto it = active_.find(key);
         if (it == active_.end()) return;
         if (!result.output.empty()) {
@@ -290,6 +311,8 @@ void HookRunner::run_command(std::uint64_t key, const Hook& hook) {
                     it->second->run.intent_id, log::quote(result.output),
                     result.output_truncated ? " truncated=1" : "");
         }
+        // A hook that saw only part of its items must not count as done with all of them.
+        if (cursor->failed) return finished(key, false, "could not read the intent's items");
         finished(key, result.ok, result.error);
       });
 }

@@ -57,7 +57,8 @@ struct HookItem {
   std::string zone_id;
   Kind kind = Kind::file;
   std::string value;
-  int state = 0;  // TargetState as stored
+  std::vector<Header> headers;  // a URL's cache-key headers (a variant's, say): empty otherwise
+  int state = 0;                // TargetState as stored
 };
 
 // Runs by hook name and state, kept by triggers as runs change (never counted by scanning).

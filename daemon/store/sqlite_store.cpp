@@ -1598,7 +1598,7 @@ void SqliteStore::finish_hook_run(std::int64_t intent_ref, std::string_view hook
 std::vector<HookItem> SqliteStore::hook_items(std::int64_t intent_ref, std::int64_t after_target,
                                               std::int64_t limit) {
   auto* stmt = prepare(
-      "SELECT t.id, z.zone_id, t.kind, coalesce(t.value, t.key), t.state FROM links l "
+      "SELECT t.id, z.zone_id, t.kind, coalesce(t.value, t.key), t.state, t.headers FROM links l "
       "JOIN targets t ON t.id = l.target JOIN zones z ON z.id = t.zone "
       "WHERE l.intent = ?1 AND l.target > ?2 ORDER BY l.target LIMIT ?3");
   Reset reset(stmt);
@@ -1609,6 +1609,7 @@ std::vector<HookItem> SqliteStore::hook_items(std::int64_t intent_ref, std::int6
   while (step_row(stmt)) {
     items.push_back(HookItem{sqlite3_column_int64(stmt, 0), column_text(stmt, 1),
                              static_cast<Kind>(sqlite3_column_int(stmt, 2)), column_text(stmt, 3),
+                             decode_headers(sqlite3_column_text(stmt, 5)),
                              sqlite3_column_int(stmt, 4)});
   }
   return items;

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import DaemonFixture, FakeFixture, default_fake_config, wait_until
+from harness import ZONE_A, DaemonFixture, FakeFixture, default_fake_config, wait_until
 
 
 def write_script(directory, name, body):
@@ -103,6 +103,24 @@ class HooksTest(unittest.TestCase):
         shown = daemon.cli("show", intent)
         self.assertEqual(shown.returncode, 0, shown.stderr)
         self.assertRegex(shown.stdout, r"hook warm: succeeded after 3 attempts")
+
+    def test_each_cache_key_variant_reaches_the_hook_with_its_headers(self):
+        # A warmer must fetch every cached copy: one line per variant, with its headers.
+        fake = FakeFixture(self, default_fake_config())
+        daemon = DaemonFixture(self, fake=fake, zones=[
+            dict(name="a.example", id=ZONE_A, account="acct1",
+                 variants={"CF-Device-Type": ["mobile", "desktop"]})])
+        script = write_script(daemon.dir, "warm.sh", COUNTING.format(dir=daemon.dir, succeed_at=1))
+        daemon.config["hooks"] = [{"name": "warm", "command": [script]}]
+        daemon.write_config()
+        daemon.start()
+        status, body = daemon.submit({"files": ["https://a.example/p"]})
+        self.assertEqual(status, 202, body)
+        wait_hook(daemon, body["id"], "warm", "succeeded")
+        with open(os.path.join(daemon.dir, "stdin.1")) as f:
+            lines = [json.loads(line) for line in f]
+        self.assertEqual(sorted((line["item"], line["headers"]["CF-Device-Type"]) for line in lines),
+                         [("https://a.example/p", "desktop"), ("https://a.example/p", "mobile")])
 
     def test_kill_9_between_the_purge_and_the_hook_still_runs_it_after_restart(self):
         daemon = self.daemon([])

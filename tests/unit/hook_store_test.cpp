@@ -327,6 +327,21 @@ TEST_F(HookStoreTest, RunningRunsAreDueAgainAfterACrash) {
   EXPECT_EQ(again.runs[0].attempts, 2);
 }
 
+TEST_F(HookStoreTest, ItemsCarryTheirCacheKeyHeaders) {
+  // Two variants of one URL: a warmer must see which copy each line is.
+  ZonedItem mobile = file(1);
+  mobile.item.headers = {{"CF-Device-Type", "mobile"}};
+  ZonedItem tablet = file(1);
+  tablet.item.headers = {{"CF-Device-Type", "tablet"}};
+  add("a", {mobile, tablet});
+  const auto ref = store_->intent_hook_runs("a").at(0).intent_ref;
+  const auto items = store_->hook_items(ref, 0, 10);
+  ASSERT_EQ(items.size(), 2U);
+  EXPECT_EQ(items[0].value, "https://h/1");
+  EXPECT_EQ(items[0].headers, (std::vector<Header>{{"CF-Device-Type", "mobile"}}));
+  EXPECT_EQ(items[1].headers, (std::vector<Header>{{"CF-Device-Type", "tablet"}}));
+}
+
 TEST_F(HookStoreTest, ItemsAreReadInPagesAndAnIntentWithNoItemsLeftIsDueAtOnce) {
   add("a", {file(1), file(2), file(3)});
   const auto ref = store_->intent_hook_runs("a").at(0).intent_ref;
