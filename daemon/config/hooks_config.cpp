@@ -7,6 +7,7 @@
 #include <boost/url/parse.hpp>
 
 #include "config/config.h"
+#include "config/duration_yaml.h"
 #include "config/strict_yaml.h"
 #include "model/ascii.h"
 
@@ -39,23 +40,6 @@ std::optional<std::string> url_problem(const std::string& url) {
   }
   if (parsed->has_fragment()) return fmt::format("{} must not have a fragment", quote(url));
   return std::nullopt;
-}
-
-std::optional<Duration> read_positive_duration(Checker& checker, const Field& field) {
-  if (!field.node.IsScalar()) {
-    checker.add(field,
-                fmt::format("expected a duration like \"30s\", got {}", describe(field.node)));
-    return std::nullopt;
-  }
-  auto value = parse_duration(field.node.Scalar());
-  if (!value) {
-    checker.add(field, fmt::format("invalid duration {} (use a number and ms, s, m or h)",
-                                   quote(field.node.Scalar())));
-  } else if (value->count() == 0) {
-    checker.add(field, "must be greater than 0");
-    return std::nullopt;
-  }
-  return value;
 }
 
 std::optional<int> read_count(Checker& checker, const Field& field, int min, int max) {

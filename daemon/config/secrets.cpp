@@ -16,7 +16,6 @@
 namespace purgeq {
 namespace {
 
-
 void trim(std::string& text) {
   constexpr std::string_view kSpace = " \t\r\n\f\v";
   const auto last = text.find_last_not_of(kSpace);
