@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "support/config_problems.h"
 
 namespace purgeq {
 namespace {
@@ -25,15 +26,7 @@ zones:
 )" + escalate;
 }
 
-std::vector<std::string> problems_of(const std::string& yaml) {
-  try {
-    load_config_string(yaml);
-  } catch (const ConfigError& e) {
-    return e.problems();
-  }
-  ADD_FAILURE() << "config loaded without problems:\n" << yaml;
-  return {};
-}
+using test::problems_of;
 
 class ConfigEscalateTest : public ::testing::Test {
  protected:

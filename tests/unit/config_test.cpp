@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "support/config_problems.h"
+
 namespace purgeq {
 namespace {
 
@@ -21,16 +23,7 @@ using std::chrono::seconds;
 constexpr const char* kZoneA = "023e105f4ecef8ad9ca31a8372d0c353";
 constexpr const char* kZoneB = "11111111111111111111111111111111";
 
-// The problems a config produces; a config that loads is reported as a failure.
-std::vector<std::string> problems_of(const std::string& yaml) {
-  try {
-    (void)load_config_string(yaml);
-  } catch (const ConfigError& e) {
-    return e.problems();
-  }
-  ADD_FAILURE() << "config loaded without problems:\n" << yaml;
-  return {};
-}
+using test::problems_of;
 
 // Sets an environment variable for one test and restores the previous state afterwards.
 class ScopedEnv {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "support/config_problems.h"
 
 namespace purgeq {
 namespace {
@@ -26,15 +27,7 @@ hooks:
 )") + hooks;
 }
 
-std::vector<std::string> problems_of(const std::string& yaml) {
-  try {
-    (void)load_config_string(yaml);
-  } catch (const ConfigError& e) {
-    return e.problems();
-  }
-  ADD_FAILURE() << "config loaded without problems:\n" << yaml;
-  return {};
-}
+using test::problems_of;
 
 TEST(HooksConfig, CommandAndUrlHooksWithDefaultsAndZones) {
   const auto config = load_config_string(with_hooks(R"(

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "intake/intent_parser.h"
 #include "intake/item_rules.h"
+#include "support/config_problems.h"
 
 namespace purgeq {
 namespace {
@@ -34,15 +35,7 @@ zones:
          variants + "\n";
 }
 
-std::vector<std::string> problems_of(const std::string& yaml) {
-  try {
-    (void)load_config_string(yaml);
-  } catch (const ConfigError& e) {
-    return e.problems();
-  }
-  ADD_FAILURE() << "config loaded without problems:\n" << yaml;
-  return {};
-}
+using test::problems_of;
 
 TEST(VariantConfig, ReadsHeadersInTheirDocumentedSpellingAndNormalisesValues) {
   const auto config = load_config_string(
