@@ -142,6 +142,10 @@ std::string format_backlog(std::string_view head, const json::value& entry, std:
   if (const auto retry = int_member(entry, "retry_in_s")) {
     out += fmt::format("; next request in {}", format_seconds(*retry));
   }
+  if (const auto ahead = int_member(entry, "ahead_in_higher_lanes"); ahead && *ahead > 0) {
+    out += fmt::format("; {} {} of higher priority go first", grouped(*ahead),
+                       *ahead == 1 ? "item" : "items");
+  }
   return out;
 }
 

@@ -786,7 +786,7 @@ const Dispatcher::RecentError* Dispatcher::last_error_of(const std::string& acco
   return nullptr;
 }
 
-boost::json::object Dispatcher::waiting_for(const std::string& zone_id,
+boost::json::object Dispatcher::waiting_for(const std::string& zone_id, Lane lane,
                                             const StoreSnapshot& snapshot) const {
   const auto now = Clock::now();
   const auto seconds_until = [now](Clock::time_point when) {
@@ -812,6 +812,18 @@ boost::json::object Dispatcher::waiting_for(const std::string& zone_id,
   for (const auto n : pending) total += n;
   out["pending"] = total;
   out["drain_estimate_s"] = drain_estimate(account.name, pending);
+  // Higher lanes of the account go first (Priority lanes): a bulk intent behind a normal
+  // backlog is waiting for that, not for its own zone's queue. O(zones · groups) counts.
+  std::int64_t ahead = 0;
+  for (const auto& other : zones_of(zone->account_index)) {
+    for (int g = 0; g < kGroupCount; ++g) {
+      for (const Lane higher : kLanes) {
+        if (higher < lane)
+          ahead += snapshot.counts.pending_in(other, static_cast<Group>(g), higher);
+      }
+    }
+  }
+  if (ahead > 0) out["ahead_in_higher_lanes"] = ahead;
   const auto it = accounts_.find(account.name);
   if (it == accounts_.end()) {
     out["state"] = "sending";

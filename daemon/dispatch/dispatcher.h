@@ -46,7 +46,7 @@ class Dispatcher final : public DeliveryView {
 
   void wake() override;
   [[nodiscard]] boost::json::object status_json(const StoreSnapshot& snapshot) const override;
-  [[nodiscard]] boost::json::object waiting_for(const std::string& zone_id,
+  [[nodiscard]] boost::json::object waiting_for(const std::string& zone_id, Lane lane,
                                                 const StoreSnapshot& snapshot) const override;
   void render_gauges(MetricsText& text, const StoreSnapshot& snapshot,
                      const OldestPending& oldest) const override;

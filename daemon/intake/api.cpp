@@ -148,7 +148,7 @@ json::object intent_json(const IntentStatus& status, const DeliveryView& deliver
   if (!status.terminal()) {
     json::array waiting;
     for (const auto& zone_id : status.waiting_zones) {
-      waiting.push_back(delivery.waiting_for(zone_id, snapshot));
+      waiting.push_back(delivery.waiting_for(zone_id, status.lane, snapshot));
     }
     out["waiting_for"] = std::move(waiting);
   }

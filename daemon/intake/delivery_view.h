@@ -26,8 +26,9 @@ class DeliveryView {
   [[nodiscard]] virtual boost::json::object status_json(const StoreSnapshot& snapshot) const = 0;
   // Why a zone's pending items are not purged yet, for an intent that has some there: the account
   // is paused (auth), the upstream is failing, the budget is spent, or it is sending; with the
-  // zone's backlog and the time to drain it. Members are documented in docs/api.md.
-  [[nodiscard]] virtual boost::json::object waiting_for(const std::string& zone_id,
+  // zone's backlog and the time to drain it; for an intent in `lane`, how many items of the
+  // account's higher lanes go first. Members are documented in docs/api.md.
+  [[nodiscard]] virtual boost::json::object waiting_for(const std::string& zone_id, Lane lane,
                                                         const StoreSnapshot& snapshot) const = 0;
   // Queue depth, age, pause and token gauges.
   virtual void render_gauges(MetricsText& text, const StoreSnapshot& snapshot,

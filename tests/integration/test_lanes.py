@@ -124,6 +124,9 @@ class LanesTest(unittest.TestCase):
         code, body = self.daemon.submit({"files": bulk, "priority": "bulk"})
         self.assertEqual(code, 202, body)
         self.assertEqual(body["priority"], "bulk")
+        # Its receipt says what it waits for: the normal backlog goes first.
+        _, waiting = self.daemon.intent(body["id"])
+        self.assertGreater(waiting["waiting_for"][0].get("ahead_in_higher_lanes", 0), 0, waiting)
         window_start = time.monotonic() + 0.3
         time.sleep(4.3)
         window = self.url_requests(window_start, window_start + 4.0)

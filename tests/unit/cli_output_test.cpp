@@ -124,6 +124,13 @@ TEST(CliOutputWaiting, Paused) {
             "the account of example.com is paused for 5 s");
 }
 
+TEST(CliOutputWaiting, HigherLanesAhead) {
+  EXPECT_EQ(format_waiting(json::parse(R"({"zone":"example.com","state":"sending",
+                "pending":12000,"ahead_in_higher_lanes":11990})")),
+            "sending: 12,000 items pending in example.com; 11,990 items of higher priority go "
+            "first");
+}
+
 TEST(CliOutputWaiting, UpstreamFailing) {
   EXPECT_EQ(format_waiting(json::parse(kFailing)),
             "Cloudflare is failing (HTTP 502, 12 s ago; attempt 5); next attempt in 8 s");
@@ -278,8 +285,8 @@ TEST(CliOutput, StatusErrorAgesAndDrainEstimates) {
 }
 
 TEST(CliOutput, StatusShowsLanesOnlyBesideTheDefaultOne) {
-  const auto normal_only = format_status(json::parse(
-      R"({"pending":5,"pending_by_lane":{"high":0,"normal":5,"bulk":0},"queue":{}})"));
+  const auto normal_only = format_status(
+      json::parse(R"({"pending":5,"pending_by_lane":{"high":0,"normal":5,"bulk":0},"queue":{}})"));
   EXPECT_EQ(normal_only.find("lanes:"), std::string::npos) << normal_only;
   const auto mixed = format_status(json::parse(
       R"({"pending":15,"pending_by_lane":{"high":10,"normal":5,"bulk":0},"queue":{}})"));
