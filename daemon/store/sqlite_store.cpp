@@ -648,8 +648,9 @@ void SqliteStore::add_extras() {
     try {
       if (!has_coverer) exec("ALTER TABLE targets ADD COLUMN coverer INTEGER");
       if (!has_known) exec("ALTER TABLE targets ADD COLUMN known INTEGER");
-      // One pass over the non-pending rows (and, after an older purgeqd, the pending ones).
-      exec("UPDATE targets SET known = 1 WHERE state != 0 AND known IS NULL");
+      // One pass over the non-pending rows (and, after an older purgeqd, the pending ones). IN,
+      // not !=, so that it reads them through targets_age instead of scanning the backlog.
+      exec("UPDATE targets SET known = 1 WHERE state IN (1, 2, 3) AND known IS NULL");
       if (has_known) exec("UPDATE targets SET known = NULL WHERE state = 0 AND known IS NOT NULL");
       exec("DROP INDEX IF EXISTS targets_known");
       exec("COMMIT");
