@@ -146,9 +146,14 @@ static_assert(static_cast<int>(Kind::everything) == 4, "kEverythingSent names th
 // - escalations: one row per escalation; `target` is the prefix target it added.
 // - targets.coverer (added by add_extras): the broad target whose request completed a covered
 //   row, set when the row is covered and cleared when a request of its own takes it.
-// - targets_known: finished and in-flight rows by key, so that an escalation can count a
-//   prefix's known URLs with a bounded range scan. Partial on state != 0, so intake (which only
-//   inserts pending rows) does not pay for it; a row enters it when it is taken.
+// - targets.known (added by add_extras): 1 while state != 0, NULL while pending; every
+//   statement that moves a row out of or back to pending sets it.
+// - targets_known_rows: finished and in-flight rows by key, so that an escalation can count a
+//   prefix's known URLs with a bounded range scan. Partial on `known`, not on state: SQLite
+//   rewrites a partial index on every UPDATE that sets a column of its WHERE clause, so on
+//   state != 0 each settled row cost a delete and an insert of an unchanged entry (a drain's
+//   take + settle: +35 % CPU, docs/benchmarks.md); settle does not set `known`. Intake (which
+//   only inserts pending rows) does not pay for it either; a row enters it when it is taken.
 constexpr std::string_view kEscalations = R"sql(
 CREATE TABLE IF NOT EXISTS escalations(
   id INTEGER PRIMARY KEY,
@@ -162,7 +167,7 @@ CREATE TABLE IF NOT EXISTS escalations(
 CREATE INDEX IF NOT EXISTS escalations_target ON escalations(target);
 CREATE INDEX IF NOT EXISTS escalations_prefix ON escalations(zone, prefix);
 CREATE INDEX IF NOT EXISTS escalations_created ON escalations(created_ms);
-CREATE INDEX IF NOT EXISTS targets_known ON targets(zone, kind, key) WHERE state != 0;
+CREATE INDEX IF NOT EXISTS targets_known_rows ON targets(zone, kind, key) WHERE known IS NOT NULL;
 )sql";
 
 // Completion hooks (docs/delivery.md). Idempotent and outside the schema version, like
@@ -631,13 +636,37 @@ void SqliteStore::migrate() {
 }
 
 void SqliteStore::add_extras() {
-  bool has_coverer = false;
+  bool has_coverer = false, has_known = false;
   {
     auto* stmt = prepare("SELECT name FROM pragma_table_info('targets')");
     Reset reset(stmt);
-    while (step_row(stmt)) has_coverer = has_coverer || column_text(stmt, 0) == "coverer";
+    while (step_row(stmt)) {
+      const auto name = column_text(stmt, 0);
+      has_coverer = has_coverer || name == "coverer";
+      has_known = has_known || name == "known";
+    }
   }
-  if (!has_coverer) exec("ALTER TABLE targets ADD COLUMN coverer INTEGER");
+  // targets_known (on state != 0) is what a purgeqd before targets.known indexed; it is there
+  // again if such a purgeqd opened the file since, having moved rows without setting `known`.
+  const bool old_index = scalar(
+                             "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                             "name = 'targets_known'") != 0;
+  if (!has_coverer || !has_known || old_index) {
+    exec("BEGIN IMMEDIATE");
+    try {
+      if (!has_coverer) exec("ALTER TABLE targets ADD COLUMN coverer INTEGER");
+      if (!has_known) exec("ALTER TABLE targets ADD COLUMN known INTEGER");
+      // One pass over the non-pending rows (and, after an older purgeqd, the pending ones). IN,
+      // not !=, so that it reads them through targets_age instead of scanning the backlog.
+      exec("UPDATE targets SET known = 1 WHERE state IN (1, 2, 3) AND known IS NULL");
+      if (has_known) exec("UPDATE targets SET known = NULL WHERE state = 0 AND known IS NOT NULL");
+      exec("DROP INDEX IF EXISTS targets_known");
+      exec("COMMIT");
+    } catch (...) {
+      exec("ROLLBACK");
+      throw;
+    }
+  }
   exec(kEscalations);
 }
 
@@ -769,7 +798,7 @@ SubmitResult SqliteStore::add_intent(std::string_view intent_id, std::int64_t no
 
 std::int64_t SqliteStore::recover_step(std::int64_t limit) {
   auto* stmt = prepare(
-      "UPDATE targets SET state = 0, flight = NULL WHERE id IN "
+      "UPDATE targets SET state = 0, flight = NULL, known = NULL WHERE id IN "
       "(SELECT id FROM targets WHERE state = 1 LIMIT ?1)");
   Reset reset(stmt);
   bind_value(stmt, 1, limit);
@@ -841,7 +870,8 @@ TakeResult SqliteStore::take(const TakeRequest& request, std::int64_t cover_limi
   {
     auto* stmt = prepare(
         "UPDATE targets INDEXED BY targets_queue SET state = 1, flight = ?1, updated_ms = ?2, "
-        "coverer = NULL WHERE zone = ?3 AND grp = ?4 AND lane = ?6 AND state = 0 AND id <= ?5");
+        "coverer = NULL, known = 1 WHERE zone = ?3 AND grp = ?4 AND lane = ?6 AND state = 0 AND id "
+        "<= ?5");
     Reset reset(stmt);
     bind_value(stmt, 1, request.flight);
     bind_value(stmt, 2, request.now_ms);
@@ -862,7 +892,7 @@ TakeResult SqliteStore::take(const TakeRequest& request, std::int64_t cover_limi
         // INDEXED BY: without statistics SQLite 3.40 plans this on targets_age (state = 0) and
         // scans every pending row, which made each take cost O(backlog).
         "UPDATE targets INDEXED BY targets_twin SET state = 1, flight = ?1, updated_ms = ?2, "
-        "coverer = NULL WHERE zone = ?3 AND kind = ?4 AND state = 0 AND key IN "
+        "coverer = NULL, known = 1 WHERE zone = ?3 AND kind = ?4 AND state = 0 AND key IN "
         "(SELECT key FROM targets WHERE flight = ?1 AND state = 1)");
     Reset reset(stmt);
     bind_value(stmt, 1, request.flight);
@@ -891,7 +921,8 @@ std::int64_t SqliteStore::cover(std::int64_t zone, std::int64_t flight,
   std::int64_t covered = 0;
   if (!members.empty() && members.front().item.kind == Kind::everything) {
     auto* stmt = prepare(
-        "UPDATE targets SET state = 1, flight = ?1, coverer = ?5 WHERE id IN (SELECT id FROM "
+        "UPDATE targets SET state = 1, flight = ?1, coverer = ?5, known = 1 WHERE id IN (SELECT id "
+        "FROM "
         "targets INDEXED BY targets_queue WHERE zone = ?2 AND state = 0 AND id <= ?3 LIMIT ?4)");
     Reset reset(stmt);
     bind_value(stmt, 1, flight);
@@ -903,11 +934,13 @@ std::int64_t SqliteStore::cover(std::int64_t zone, std::int64_t flight,
     return sqlite3_changes64(db_);
   }
   auto* within = prepare(
-      "UPDATE targets SET state = 1, flight = ?1, coverer = ?8 WHERE id IN (SELECT id FROM "
+      "UPDATE targets SET state = 1, flight = ?1, coverer = ?8, known = 1 WHERE id IN (SELECT id "
+      "FROM "
       "targets INDEXED BY targets_twin WHERE zone = ?2 AND kind = ?3 AND key >= ?4 AND key < ?5 "
       "AND state = 0 AND id <= ?6 LIMIT ?7)");
   auto* exact = prepare(
-      "UPDATE targets SET state = 1, flight = ?1, coverer = ?8 WHERE id IN (SELECT id FROM "
+      "UPDATE targets SET state = 1, flight = ?1, coverer = ?8, known = 1 WHERE id IN (SELECT id "
+      "FROM "
       "targets INDEXED BY targets_twin WHERE zone = ?2 AND kind = ?3 AND key = ?4 AND state = 0 "
       "AND id <= ?6 LIMIT ?7)");
   for (const auto& member : members) {
@@ -991,7 +1024,7 @@ Settled SqliteStore::settle(const SettleRequest& request, std::int64_t limit) {
     case Settlement::retry:
     case Settlement::released:
       stmt = prepare(
-          "UPDATE targets SET state = 0, flight = NULL, updated_ms = ?2 WHERE id IN "
+          "UPDATE targets SET state = 0, flight = NULL, known = NULL, updated_ms = ?2 WHERE id IN "
           "(SELECT id FROM targets INDEXED BY targets_flight WHERE flight = ?1 AND state = 1 "
           "LIMIT ?3) "
           "RETURNING kind, created_ms");
@@ -1011,7 +1044,7 @@ Settled SqliteStore::settle(const SettleRequest& request, std::int64_t limit) {
 Settled SqliteStore::give_up_step(std::int64_t created_before_ms, std::int64_t now_ms,
                                   std::string_view reason_prefix, std::int64_t limit) {
   auto* stmt = prepare(
-      "UPDATE targets SET state = 3, updated_ms = ?2, error_code = 0, "
+      "UPDATE targets SET state = 3, known = 1, updated_ms = ?2, error_code = 0, "
       "error_message = ?3 || coalesce(nullif(error_message, ''), 'none; never sent') || ')' "
       "WHERE id IN (SELECT id FROM targets WHERE state = 0 AND created_ms < ?1 LIMIT ?4) "
       "RETURNING kind, created_ms");
@@ -1027,7 +1060,7 @@ std::int64_t SqliteStore::retry_failed_step(std::int64_t now_ms, std::int64_t li
   // Only targets some intent asked for: a refused escalation prefix belongs to no intent (its
   // URLs went out as URLs), and sending it again would repeat what Cloudflare refused.
   auto* stmt = prepare(
-      "UPDATE targets SET state = 0, attempts = 0, created_ms = ?1, updated_ms = ?1, "
+      "UPDATE targets SET state = 0, known = NULL, attempts = 0, created_ms = ?1, updated_ms = ?1, "
       "error_code = NULL, error_message = NULL "
       "WHERE id IN (SELECT t.id FROM targets t WHERE t.state = 3 AND EXISTS "
       "(SELECT 1 FROM links l WHERE l.target = t.id) LIMIT ?2)");
@@ -1329,11 +1362,11 @@ std::int64_t SqliteStore::prune_escalations(std::int64_t before_ms, std::int64_t
 std::int64_t SqliteStore::count_under(std::int64_t zone, const Item& prefix, bool finished,
                                       std::int64_t cap) {
   // Both statements name their index: the pending rows by key (targets_twin) and the others by
-  // key (targets_known); each reads at most `cap` entries of one key range.
+  // key (targets_known_rows: state != 0); each reads at most `cap` entries of one key range.
   auto* stmt =
-      prepare(finished ? "SELECT count(*) FROM (SELECT 1 FROM targets INDEXED BY targets_known "
-                         "WHERE zone = ?1 AND kind = ?2 AND key >= ?3 AND key < ?4 AND state != 0 "
-                         "LIMIT ?5)"
+      prepare(finished ? "SELECT count(*) FROM (SELECT 1 FROM targets INDEXED BY "
+                         "targets_known_rows WHERE zone = ?1 AND kind = ?2 AND key >= ?3 AND "
+                         "key < ?4 AND known IS NOT NULL LIMIT ?5)"
                        : "SELECT count(*) FROM (SELECT 1 FROM targets INDEXED BY targets_twin "
                          "WHERE zone = ?1 AND kind = ?2 AND key >= ?3 AND key < ?4 AND state = 0 "
                          "LIMIT ?5)");

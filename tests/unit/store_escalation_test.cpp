@@ -86,6 +86,21 @@ class StoreEscalationTest : public ::testing::Test {
     request.message = "refused";
     tx([&](Store& s) { return s.settle(request, 100'000); });
   }
+  // Rows whose `known` disagrees with state != 0 (what targets_known_rows relies on).
+  std::int64_t known_mismatches() {
+    return scalar("SELECT count(*) FROM targets WHERE (known IS NOT NULL) != (state != 0)");
+  }
+  std::int64_t scalar(const char* sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open((dir_ / "queue.db").string().c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    std::int64_t value = -1;
+    if (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) value = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return value;
+  }
   std::int64_t pending(Group group) {
     return store_->queue_counts().of(kZone, group, TargetState::pending);
   }
@@ -283,24 +298,88 @@ TEST_F(StoreEscalationTest, PruneDropsOldEscalationsWithTheirFinishedPrefix) {
 }
 
 TEST_F(StoreEscalationTest, ADatabaseOfAnEarlierPurgeqdGainsWhatEscalationNeedsOnOpen) {
+  add("done", urls_under("blog/", 50, 500));
+  ASSERT_EQ(take(Group::file, 9).members.size(), 50U);
+  settle(9, Settlement::done);
   add("before", urls_under("blog/", 100));
   store_.reset();
-  // As an earlier purgeqd of the same schema version left it: no escalations, column or index.
+  // As an earlier purgeqd of the same schema version left it: no escalations, no coverer or known
+  // column, no targets_known_rows.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir_ / "queue.db").string().c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
-                         "DROP TABLE escalations; DROP INDEX targets_known; "
-                         "ALTER TABLE targets DROP COLUMN coverer;",
+                         "DROP TABLE escalations; DROP INDEX targets_known_rows; "
+                         "ALTER TABLE targets DROP COLUMN coverer; "
+                         "ALTER TABLE targets DROP COLUMN known;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK)
       << sqlite3_errmsg(db);
   sqlite3_close(db);
   store_ = open_sqlite_store((dir_ / "queue.db").string());
+  EXPECT_EQ(known_mismatches(), 0);
   const auto escalated = escalate(blog_rule());
   ASSERT_EQ(escalated.size(), 1U);
+  EXPECT_EQ(escalated[0].known, 150);  // the 50 finished before the upgrade count
   take(Group::prefix, 1);
   settle(1, Settlement::done);
   EXPECT_EQ(store_->intent_status("before")->covered_by.at(0).escalation, escalated[0].id);
+}
+
+TEST_F(StoreEscalationTest, KnownFollowsEveryWayInAndOutOfPending) {
+  add("a", urls_under("blog/", 30));
+  add("b", urls_under("blog/", 30, 100));
+  EXPECT_EQ(known_mismatches(), 0);
+  ASSERT_EQ(take(Group::file, 1, 10).members.size(), 10U);  // in flight
+  ASSERT_EQ(take(Group::file, 2, 10).members.size(), 10U);
+  ASSERT_EQ(take(Group::file, 3, 10).members.size(), 10U);
+  ASSERT_EQ(take(Group::file, 4, 10).members.size(), 10U);
+  EXPECT_EQ(scalar("SELECT count(*) FROM targets WHERE known = 1"), 40);
+  settle(1, Settlement::done);
+  settle(2, Settlement::failed);
+  settle(3, Settlement::retry);  // back to pending
+  EXPECT_EQ(known_mismatches(), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM targets WHERE known = 1"), 30);
+  tx([](Store& s) { return s.retry_failed_step(30'000, 100); });  // failed -> pending
+  EXPECT_EQ(known_mismatches(), 0);
+  tx([](Store& s) { return s.recover_step(100); });  // flight 4 -> pending
+  EXPECT_EQ(known_mismatches(), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM targets WHERE known = 1"), 10);
+  // A prefix covers the pending ones: taken with it, then done.
+  add("p", {ZonedItem{std::string(kZone), Item{Kind::prefix, "h/blog/", {}}}});
+  const auto taken = take(Group::prefix, 5);
+  ASSERT_EQ(taken.members.size(), 1U);
+  EXPECT_EQ(known_mismatches(), 0);
+  settle(5, Settlement::done);
+  EXPECT_EQ(known_mismatches(), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM targets WHERE known IS NULL"), 0);
+  // Given up without being sent: finished, so known.
+  add("late", urls_under("news/", 5));
+  tx([](Store& s) { return s.give_up_step(2000, 40'000, "gave up (", 100); });
+  EXPECT_EQ(known_mismatches(), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM targets WHERE known IS NULL"), 0);
+}
+
+TEST_F(StoreEscalationTest, AfterAnOlderPurgeqdOpenedTheFileKnownIsRebuilt) {
+  add("a", urls_under("blog/", 20));
+  ASSERT_EQ(take(Group::file, 1, 10).members.size(), 10U);
+  settle(1, Settlement::done);
+  store_.reset();
+  // An older purgeqd recreated targets_known and moved rows without setting `known`.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "queue.db").string().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE INDEX targets_known ON targets(zone, kind, key) WHERE state != 0; "
+                         "UPDATE targets SET known = NULL WHERE state = 2; "
+                         "UPDATE targets SET known = 1 WHERE id = (SELECT min(id) FROM targets "
+                         "WHERE state = 0);",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  ASSERT_GT(known_mismatches(), 0);
+  store_ = open_sqlite_store((dir_ / "queue.db").string());
+  EXPECT_EQ(known_mismatches(), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_master WHERE name = 'targets_known'"), 0);
 }
 
 }  // namespace
