@@ -91,7 +91,29 @@ class Daemon {
  private:
   void start() {
     wait_signal();
+    index_for_escalation();
     recover_step(0);
+  }
+
+  // Escalation's index of finished URLs costs every taken row; only a share asks for it. Queued
+  // on the store thread ahead of any take the new config could lead to.
+  void index_for_escalation() {
+    const bool wanted =
+        std::any_of(config_->zones.begin(), config_->zones.end(),
+                    [](const Zone& z) { return z.escalate.enabled() && z.escalate.min_share > 0; });
+    store_.run(
+        [wanted](Store& store) {
+          store.index_known_urls(wanted);
+          return wanted;
+        },
+        std::function<void(std::exception_ptr, bool)>([](const std::exception_ptr& error, bool) {
+          if (!error) return;
+          try {
+            std::rethrow_exception(error);
+          } catch (const std::exception& e) {
+            log::error("storage_error", "op=index_known_urls error={}", log::quote(e.what()));
+          }
+        }));
   }
 
   // Recovery runs on the store thread in steps: whatever was in flight is pending again. Then the
@@ -206,6 +228,7 @@ class Daemon {
       merged->tcp = config_->tcp;
       config_ = merged;
       log::set_level(config_->log.level);
+      index_for_escalation();
       dispatcher_.reconfigure(config_);
       hooks_.reconfigure(config_);
       api_.reconfigure(config_);

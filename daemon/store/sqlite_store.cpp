@@ -154,6 +154,8 @@ static_assert(static_cast<int>(Kind::everything) == 4, "kEverythingSent names th
 //   state != 0 each settled row cost a delete and an insert of an unchanged entry (a drain's
 //   take + settle: +35 % CPU, docs/benchmarks.md); settle does not set `known`. Intake (which
 //   only inserts pending rows) does not pay for it either; a row enters it when it is taken.
+//   Even so it costs every take, so it exists only while some zone's escalation asks for a
+//   share (index_known_urls, kKnownIndex).
 constexpr std::string_view kEscalations = R"sql(
 CREATE TABLE IF NOT EXISTS escalations(
   id INTEGER PRIMARY KEY,
@@ -167,8 +169,11 @@ CREATE TABLE IF NOT EXISTS escalations(
 CREATE INDEX IF NOT EXISTS escalations_target ON escalations(target);
 CREATE INDEX IF NOT EXISTS escalations_prefix ON escalations(zone, prefix);
 CREATE INDEX IF NOT EXISTS escalations_created ON escalations(created_ms);
-CREATE INDEX IF NOT EXISTS targets_known_rows ON targets(zone, kind, key) WHERE known IS NOT NULL;
 )sql";
+// Only while some zone's escalation asks for a share (index_known_urls).
+constexpr std::string_view kKnownIndex =
+    "CREATE INDEX IF NOT EXISTS targets_known_rows ON targets(zone, kind, key) "
+    "WHERE known IS NOT NULL";
 
 // Completion hooks (docs/delivery.md). Idempotent and outside the schema version, like
 // kEverythingSent. hook_waits keeps, per intent that has hooks, how many of its linked targets
@@ -407,6 +412,7 @@ class SqliteStore final : public Store {
   void relieve_full_disk() override;
   bool restore_reserve() override;
   [[nodiscard]] bool disk_full() const override { return full_; }
+  void index_known_urls(bool wanted) override;
   std::vector<Escalation> escalate(const EscalationRequest& request) override;
   void attach_hooks(std::string_view intent_id, std::span<const std::string> zone_ids,
                     std::span<const std::string> hooks, std::int64_t now_ms) override;
@@ -448,6 +454,7 @@ class SqliteStore final : public Store {
   // that target; returns how many.
   std::int64_t prune_escalations(std::int64_t before_ms, std::int64_t limit);
   std::int64_t count_under(std::int64_t zone, const Item& prefix, bool finished, std::int64_t cap);
+  bool known_indexed_ = false;  // targets_known_rows exists (index_known_urls)
   // Runs an UPDATE ... RETURNING kind, created_ms and sums what it returned.
   Settled collect(sqlite3_stmt* stmt, std::int64_t limit);
 
@@ -1384,6 +1391,15 @@ std::int64_t SqliteStore::count_under(std::int64_t zone, const Item& prefix, boo
   return count;
 }
 
+void SqliteStore::index_known_urls(bool wanted) {
+  if (wanted) {
+    exec(kKnownIndex);
+  } else {
+    exec("DROP INDEX IF EXISTS targets_known_rows");
+  }
+  known_indexed_ = wanted;
+}
+
 std::vector<Escalation> SqliteStore::escalate(const EscalationRequest& request) {
   std::vector<Escalation> out;
   const auto zone = zone_ref(request.zone_id, false);
@@ -1438,6 +1454,8 @@ std::vector<Escalation> SqliteStore::escalate(const EscalationRequest& request) 
         continue;  // still on its way, or refused: escalating again would not help
       }
     }
+    // The share cannot be told without the index: no escalation rather than a blind one.
+    if (request.rule.min_share > 0 && !known_indexed_) break;
     const auto pending = count_under(*zone, prefix, false, kEscalationPendingCap);
     if (pending < request.rule.min_urls) continue;
     const auto finished =

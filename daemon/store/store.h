@@ -286,6 +286,11 @@ class Store {
   // escalated again. Bounded work: kEscalationHeadRows head rows, kEscalationCandidates prefixes,
   // each counted up to kEscalationPendingCap pending and finished_count_cap() finished URLs.
   virtual std::vector<Escalation> escalate(const EscalationRequest& request) = 0;
+  // Whether finished URLs are indexed for escalation's `min_share` (a prefix's known URLs). The
+  // index costs every taken row an insert, so it is kept only while some zone's escalation asks
+  // for a share: the daemon says so at start and on reload. Turning it on builds it (a scan of
+  // the store). Without it, an escalation that asks for a share escalates nothing.
+  virtual void index_known_urls(bool wanted) = 0;
 
   // Completion hooks (store/hook_runs.h, docs/delivery.md). In the job that added the intent (so
   // in its transaction): one run per hook name, due as soon as none of its items is pending or

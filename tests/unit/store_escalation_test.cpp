@@ -43,7 +43,12 @@ class StoreEscalationTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
+    reopen();
+  }
+  // As the daemon opens it with a zone whose escalation asks for a share.
+  void reopen() {
     store_ = open_sqlite_store((dir_ / "queue.db").string());
+    store_->index_known_urls(true);
   }
   void TearDown() override {
     store_.reset();
@@ -206,6 +211,20 @@ TEST_F(StoreEscalationTest, NotAgainWhileOnItsWayNorAfterARefusal) {
   EXPECT_TRUE(store_->intent_status("blog")->covered_by.empty());
 }
 
+TEST_F(StoreEscalationTest, WithoutTheIndexOfKnownUrlsOnlyRulesWithoutAShareEscalate) {
+  // No zone asked for a share: takes do not pay for the index, and a rule that asks for one
+  // (a reload racing the daemon's index job) escalates nothing rather than guessing.
+  store_->index_known_urls(false);
+  EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_master WHERE name = 'targets_known_rows'"), 0);
+  add("blog", urls_under("blog/", 150));
+  EXPECT_TRUE(escalate(blog_rule()).empty());
+  EscalationRule no_share = blog_rule();
+  no_share.min_share = 0;
+  EXPECT_EQ(escalate(no_share).size(), 1U);
+  store_->index_known_urls(true);
+  EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_master WHERE name = 'targets_known_rows'"), 1);
+}
+
 TEST_F(StoreEscalationTest, RetryFailedLeavesARefusedPrefixNoIntentAskedFor) {
   add("blog", urls_under("blog/", 100));
   ASSERT_EQ(escalate(blog_rule()).size(), 1U);
@@ -292,7 +311,7 @@ TEST_F(StoreEscalationTest, PruneDropsOldEscalationsWithTheirFinishedPrefix) {
   EXPECT_FALSE(store_->intent_status("blog"));
   // Reopening adds nothing twice.
   store_.reset();
-  store_ = open_sqlite_store((dir_ / "queue.db").string());
+  reopen();
   add("again", urls_under("blog/", 100));
   EXPECT_EQ(escalate(blog_rule()).size(), 1U);
 }
@@ -315,7 +334,7 @@ TEST_F(StoreEscalationTest, ADatabaseOfAnEarlierPurgeqdGainsWhatEscalationNeedsO
             SQLITE_OK)
       << sqlite3_errmsg(db);
   sqlite3_close(db);
-  store_ = open_sqlite_store((dir_ / "queue.db").string());
+  reopen();
   EXPECT_EQ(known_mismatches(), 0);
   const auto escalated = escalate(blog_rule());
   ASSERT_EQ(escalated.size(), 1U);
@@ -377,7 +396,7 @@ TEST_F(StoreEscalationTest, AfterAnOlderPurgeqdOpenedTheFileKnownIsRebuilt) {
       << sqlite3_errmsg(db);
   sqlite3_close(db);
   ASSERT_GT(known_mismatches(), 0);
-  store_ = open_sqlite_store((dir_ / "queue.db").string());
+  reopen();
   EXPECT_EQ(known_mismatches(), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_master WHERE name = 'targets_known'"), 0);
 }
