@@ -164,7 +164,9 @@ void HookRunner::claim() {
             }
             std::optional<std::int64_t> next;
             for (std::size_t i = 0; i < claims.size(); ++i) {
-              auto& [name, claim] = claims[i];
+              // Not a structured binding: lambdas below capture the name (clang 14 cannot).
+              const std::string& name = claims[i].first;
+              auto& claim = claims[i].second;
               const auto hook = std::find_if(config_->hooks.begin(), config_->hooks.end(),
                                              [&](const Hook& h) { return h.name == name; });
               for (auto& run : claim.runs) {
