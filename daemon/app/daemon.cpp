@@ -333,6 +333,12 @@ std::vector<std::string> restart_only_changes(const Config& before, const Config
   if (before.storage.path != after.storage.path) keys.emplace_back("storage.path");
   if (before.storage.backend != after.storage.backend) keys.emplace_back("storage.backend");
   if (before.storage.dsn != after.storage.dsn) keys.emplace_back("storage.dsn");
+  if (before.storage.password_file != after.storage.password_file) {
+    keys.emplace_back("storage.password_file");
+  }
+  if (before.storage.password_credential != after.storage.password_credential) {
+    keys.emplace_back("storage.password_credential");
+  }
   if (before.tcp.enabled != after.tcp.enabled || before.tcp.address != after.tcp.address ||
       before.tcp.port != after.tcp.port) {
     keys.emplace_back("tcp.listen");
