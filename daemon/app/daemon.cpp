@@ -9,6 +9,7 @@
 #include <csignal>
 #include <memory>
 
+#include "app/store_setup.h"
 #include "dispatch/dispatcher.h"
 #include "hooks/hook_runner.h"
 #include "intake/api.h"
@@ -17,7 +18,6 @@
 #include "model/wall_clock.h"
 #include "observe/log.h"
 #include "observe/notify.h"
-#include "app/store_setup.h"
 #include "store/open_store.h"
 #include "store/store_worker.h"
 

@@ -60,9 +60,9 @@ StorageCheck check_storage(const Config::Storage& storage) {
       check.problems.emplace_back(e.what());
       return check;
     }
-    check.notes.push_back(fmt::format(
-        "storage.password_credential: resolved at start from systemd credential \"{}\"",
-        storage.password_credential));
+    check.notes.push_back(
+        fmt::format("storage.password_credential: resolved at start from systemd credential \"{}\"",
+                    storage.password_credential));
     location.backend = StoreLocation::Backend::postgres;
     location.dsn = storage.dsn;
   }

@@ -31,7 +31,8 @@ bool dsn_has_password(std::string_view dsn) {
     const auto authority_end = std::min(dsn.find_first_of("/?", authority_start), dsn.size());
     const auto authority = dsn.substr(authority_start, authority_end - authority_start);
     const auto at = authority.rfind('@');
-    if (at != std::string_view::npos && authority.substr(0, at).find(':') != std::string_view::npos) {
+    if (at != std::string_view::npos &&
+        authority.substr(0, at).find(':') != std::string_view::npos) {
       return true;
     }
     const auto query = dsn.find('?');
@@ -355,8 +356,8 @@ class Loader {
         } else if (*backend == "postgres") {
           config_.storage.backend = Config::Storage::Backend::postgres;
         } else {
-          checker_.add(*f, fmt::format("unknown backend {} (use sqlite or postgres)",
-                                       quote(*backend)));
+          checker_.add(*f,
+                       fmt::format("unknown backend {} (use sqlite or postgres)", quote(*backend)));
         }
       }
     }
@@ -401,8 +402,8 @@ class Loader {
       checker_.add(section,
                    "storage.password_file and storage.password_credential are both set; use one");
     }
-    if (!postgres && (view.get("dsn") || view.get("password_file") ||
-                      view.get("password_credential"))) {
+    if (!postgres &&
+        (view.get("dsn") || view.get("password_file") || view.get("password_credential"))) {
       checker_.add(section,
                    "storage.dsn and its password apply to storage.backend postgres only "
                    "(the backend is sqlite)");

@@ -10,9 +10,7 @@ int main(int argc, char** argv) {
   CLI::App app{"purgeqd: durable, batching cache-purge daemon for Cloudflare"};
   std::string config_path;
   bool check_only = false;
-  app.add_option("--config", config_path, "YAML configuration file")
-      ->required()
-      ->type_name("FILE");
+  app.add_option("--config", config_path, "YAML configuration file")->required()->type_name("FILE");
   app.add_flag("--check-config", check_only, "validate the configuration and exit (0 ok, 2 bad)");
   app.set_version_flag("--version", "purgeqd " PURGEQ_VERSION);
   try {

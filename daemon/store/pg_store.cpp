@@ -245,7 +245,8 @@ PGconn* connect(const PgConnection& connection, bool read_only) {
     throw std::runtime_error(fmt::format("storage.dsn: cannot connect to PostgreSQL: {}", reason));
   }
   // Notices (e.g. "relation already exists, skipping") are not the daemon's log lines.
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   return conn;
 }
 
@@ -330,9 +331,8 @@ class PgStore final : public Store {
     run("DELETE FROM sends WHERE at_ms <= $1", {p(keep_after_ms)});
   }
   std::vector<SendRecord> recent_sends(std::int64_t after_ms) override {
-    const auto r =
-        run("SELECT account, kind, at_ms FROM sends WHERE at_ms > $1 ORDER BY at_ms, id",
-            {p(after_ms)});
+    const auto r = run("SELECT account, kind, at_ms FROM sends WHERE at_ms > $1 ORDER BY at_ms, id",
+                       {p(after_ms)});
     std::vector<SendRecord> sends;
     for (int i = 0; i < r.rows(); ++i) {
       sends.push_back(
@@ -430,9 +430,11 @@ void PgStore::ensure_connected() {
   if (PQstatus(conn_) != CONNECTION_OK) {
     std::string reason = PQerrorMessage(conn_);
     while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
-    throw std::runtime_error(fmt::format("storage.dsn: cannot reconnect to PostgreSQL: {}", reason));
+    throw std::runtime_error(
+        fmt::format("storage.dsn: cannot reconnect to PostgreSQL: {}", reason));
   }
-  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
 }
 
 void PgStore::fail(const PGresult* result, std::string_view sql) {
@@ -507,16 +509,16 @@ std::optional<std::int64_t> PgStore::zone_ref(std::string_view zone_id, bool cre
   if (!create) return std::nullopt;
   // Not cached: the insert may still be rolled back with its transaction. ON CONFLICT: another
   // host may add the same zone at the same time.
-  const auto r = run(
-      "INSERT INTO zones(zone_id) VALUES ($1) ON CONFLICT (zone_id) DO UPDATE "
-      "SET zone_id = excluded.zone_id RETURNING id",
-      {p(zone_id)});
+  const auto r =
+      run("INSERT INTO zones(zone_id) VALUES ($1) ON CONFLICT (zone_id) DO UPDATE "
+          "SET zone_id = excluded.zone_id RETURNING id",
+          {p(zone_id)});
   return r.integer(0, 0);
 }
 
-SubmitResult PgStore::add_intent(std::string_view intent_id, std::int64_t now_ms,
-                                 const Peer& peer, std::string_view source,
-                                 std::span<const ZonedItem> items, Lane lane) {
+SubmitResult PgStore::add_intent(std::string_view intent_id, std::int64_t now_ms, const Peer& peer,
+                                 std::string_view source, std::span<const ZonedItem> items,
+                                 Lane lane) {
   SubmitResult result;
   result.items = items.size();
   const auto lane_number = static_cast<std::int64_t>(lane);
@@ -585,12 +587,12 @@ TakeResult PgStore::take(const TakeRequest& request, std::int64_t cover_limit) {
     std::int64_t after = 0;
     for (bool more = true; more && distinct_rows.size() < cap;) {
       const std::size_t want = cap - distinct_rows.size();
-      const auto r = run(
-          "SELECT id, kind, key, coalesce(value, key), coalesce(headers, ''), created_ms "
-          "FROM targets WHERE zone = $1 AND grp = $2 AND lane = $5 AND state = 0 AND id > $3 "
-          "ORDER BY id LIMIT $4",
-          {p(*zone), p(static_cast<std::int64_t>(request.group)), p(after),
-           p(static_cast<std::int64_t>(want)), p(static_cast<std::int64_t>(request.lane))});
+      const auto r =
+          run("SELECT id, kind, key, coalesce(value, key), coalesce(headers, ''), created_ms "
+              "FROM targets WHERE zone = $1 AND grp = $2 AND lane = $5 AND state = 0 AND id > $3 "
+              "ORDER BY id LIMIT $4",
+              {p(*zone), p(static_cast<std::int64_t>(request.group)), p(after),
+               p(static_cast<std::int64_t>(want)), p(static_cast<std::int64_t>(request.lane))});
       for (int i = 0; i < r.rows(); ++i) {
         QueuedTarget target;
         target.id = r.integer(i, 0);
@@ -632,13 +634,12 @@ TakeResult PgStore::take(const TakeRequest& request, std::int64_t cover_limit) {
   }
   result.riders = static_cast<std::int64_t>(last_row + 1 - cut.take);
   // Pending twins elsewhere in the queue go with their member.
-  result.riders +=
-      run("UPDATE targets SET state = 1, flight = $1, updated_ms = $2, coverer = NULL "
-          "WHERE zone = $3 AND kind = $4 AND state = 0 AND key IN "
-          "(SELECT key FROM targets WHERE flight = $1 AND state = 1)",
-          {p(request.flight), p(request.now_ms), p(*zone),
-           p(static_cast<std::int64_t>(kind_of(request.group)))})
-          .changed();
+  result.riders += run("UPDATE targets SET state = 1, flight = $1, updated_ms = $2, coverer = NULL "
+                       "WHERE zone = $3 AND kind = $4 AND state = 0 AND key IN "
+                       "(SELECT key FROM targets WHERE flight = $1 AND state = 1)",
+                       {p(request.flight), p(request.now_ms), p(*zone),
+                        p(static_cast<std::int64_t>(kind_of(request.group)))})
+                       .changed();
   const Kind kind = kind_of(request.group);
   if (!request.account.empty()) {
     record_send(SendRecord{request.account, kind, request.now_ms}, request.keep_sends_after_ms);
@@ -757,9 +758,9 @@ std::int64_t PgStore::prune_step(std::int64_t before_ms, std::int64_t limit) {
 
 std::optional<IntentStatus> PgStore::intent_status(std::string_view intent_id) {
   IntentStatus status;
-  const auto head = run(
-      "SELECT ref, created_ms, peer_uid, peer_gid, peer_pid, lane FROM intents WHERE id = $1",
-      {p(intent_id)});
+  const auto head =
+      run("SELECT ref, created_ms, peer_uid, peer_gid, peer_pid, lane FROM intents WHERE id = $1",
+          {p(intent_id)});
   if (head.rows() == 0) return std::nullopt;
   status.id = std::string(intent_id);
   const auto ref = head.integer(0, 0);
@@ -770,11 +771,11 @@ std::optional<IntentStatus> PgStore::intent_status(std::string_view intent_id) {
     status.lane = static_cast<Lane>(lane);
   }
   std::set<std::string> waiting_zones;
-  const auto r = run(
-      "SELECT t.state, t.kind, coalesce(t.value, t.key), t.error_code, t.error_message, "
-      "z.zone_id FROM links l JOIN targets t ON t.id = l.target JOIN zones z ON z.id = t.zone "
-      "WHERE l.intent = $1",
-      {p(ref)});
+  const auto r =
+      run("SELECT t.state, t.kind, coalesce(t.value, t.key), t.error_code, t.error_message, "
+          "z.zone_id FROM links l JOIN targets t ON t.id = l.target JOIN zones z ON z.id = t.zone "
+          "WHERE l.intent = $1",
+          {p(ref)});
   for (int i = 0; i < r.rows(); ++i) {
     ++status.total;
     switch (static_cast<TargetState>(r.integer(i, 0))) {
@@ -802,13 +803,13 @@ std::optional<IntentStatus> PgStore::intent_status(std::string_view intent_id) {
 }
 
 std::vector<CoveredBy> PgStore::covered_by(std::int64_t intent_ref) {
-  const auto r = run(
-      "SELECT c.kind, coalesce(c.value, c.key), (SELECT e.id FROM escalations e "
-      "WHERE e.target = c.id ORDER BY e.id DESC LIMIT 1), g.n FROM (SELECT t.coverer, "
-      "count(*) AS n FROM links l JOIN targets t ON t.id = l.target WHERE l.intent = $1 "
-      "AND t.state = 2 AND t.coverer IS NOT NULL GROUP BY t.coverer ORDER BY n DESC, t.coverer "
-      "LIMIT $2) AS g JOIN targets c ON c.id = g.coverer ORDER BY g.n DESC, g.coverer",
-      {p(intent_ref), p(static_cast<std::int64_t>(kCoveredByShown))});
+  const auto r =
+      run("SELECT c.kind, coalesce(c.value, c.key), (SELECT e.id FROM escalations e "
+          "WHERE e.target = c.id ORDER BY e.id DESC LIMIT 1), g.n FROM (SELECT t.coverer, "
+          "count(*) AS n FROM links l JOIN targets t ON t.id = l.target WHERE l.intent = $1 "
+          "AND t.state = 2 AND t.coverer IS NOT NULL GROUP BY t.coverer ORDER BY n DESC, t.coverer "
+          "LIMIT $2) AS g JOIN targets c ON c.id = g.coverer ORDER BY g.n DESC, g.coverer",
+          {p(intent_ref), p(static_cast<std::int64_t>(kCoveredByShown))});
   std::vector<CoveredBy> out;
   for (int i = 0; i < r.rows(); ++i) {
     CoveredBy entry;
@@ -837,10 +838,10 @@ std::vector<FailedTarget> PgStore::failed_targets(std::size_t limit) {
 }
 
 QueueCounts PgStore::queue_counts() {
-  const auto r = run(
-      "SELECT z.zone_id, c.grp, c.state, c.n, c.lane FROM queue_counts c "
-      "JOIN zones z ON z.id = c.zone WHERE c.n != 0",
-      {});
+  const auto r =
+      run("SELECT z.zone_id, c.grp, c.state, c.n, c.lane FROM queue_counts c "
+          "JOIN zones z ON z.id = c.zone WHERE c.n != 0",
+          {});
   QueueCounts counts;
   for (int i = 0; i < r.rows(); ++i) {
     const auto group = r.integer(i, 1);
@@ -868,12 +869,12 @@ std::map<Group, std::int64_t> PgStore::oldest_pending(std::string_view zone_id) 
   const auto zone = zone_ref(zone_id, false);
   if (!zone) return oldest;
   // One index lookup per queue (zone, group, lane), in one round trip.
-  const auto r = run(
-      "SELECT g, (SELECT min(h.created_ms) FROM generate_series(0, $3) AS l, LATERAL "
-      "(SELECT created_ms FROM targets WHERE zone = $1 AND grp = g AND lane = l AND state = 0 "
-      "ORDER BY id LIMIT 1) AS h) FROM generate_series(0, $2) AS g",
-      {p(*zone), p(static_cast<std::int64_t>(kGroupCount - 1)),
-       p(static_cast<std::int64_t>(kLaneCount - 1))});
+  const auto r =
+      run("SELECT g, (SELECT min(h.created_ms) FROM generate_series(0, $3) AS l, LATERAL "
+          "(SELECT created_ms FROM targets WHERE zone = $1 AND grp = g AND lane = l AND state = 0 "
+          "ORDER BY id LIMIT 1) AS h) FROM generate_series(0, $2) AS g",
+          {p(*zone), p(static_cast<std::int64_t>(kGroupCount - 1)),
+           p(static_cast<std::int64_t>(kLaneCount - 1))});
   for (int i = 0; i < r.rows(); ++i) {
     if (!r.null(i, 1)) oldest.emplace(static_cast<Group>(r.integer(i, 0)), r.integer(i, 1));
   }
@@ -909,7 +910,8 @@ std::optional<int> pg_schema_version(const PgConnection& connection) {
   PQfinish(conn);
   if (!reason.empty()) {
     while (!reason.empty() && reason.back() == '\n') reason.pop_back();
-    throw std::runtime_error(fmt::format("storage.dsn: cannot read the schema version: {}", reason));
+    throw std::runtime_error(
+        fmt::format("storage.dsn: cannot read the schema version: {}", reason));
   }
   return version;
 }

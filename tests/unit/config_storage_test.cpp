@@ -68,7 +68,8 @@ TEST(ConfigStorage, PostgresWithADsnAndAPasswordFile) {
 TEST(ConfigStorage, APasswordInTheDsnIsRefusedWithoutEchoingIt) {
   for (const std::string dsn :
        {"host=db user=purgeq password=hunter2", "host=db password = hunter2",
-        "postgresql://purgeq:hunter2@db/purgeq", "postgres://db/purgeq?sslmode=require&password=hunter2"}) {
+        "postgresql://purgeq:hunter2@db/purgeq",
+        "postgres://db/purgeq?sslmode=require&password=hunter2"}) {
     const auto text = joined(problems_of(with("  backend: postgres\n  dsn: \"" + dsn + "\"\n")));
     EXPECT_THAT(text, HasSubstr("storage.dsn")) << dsn;
     EXPECT_THAT(text, HasSubstr("must not be in the YAML: use storage.password_file, a systemd "
@@ -100,16 +101,17 @@ TEST(ConfigStorage, ExactProblems) {
 
 TEST(ConfigStorage, HooksAndEscalationAreRefusedOnPostgresUntilBuilt) {
   const std::string postgres = "  backend: postgres\n  dsn: host=db\n";
-  EXPECT_THAT(joined(problems_of(with(postgres, "",
-                                      "hooks:\n  - name: warm\n    command: [\"/bin/true\"]\n"))),
+  EXPECT_THAT(joined(problems_of(
+                  with(postgres, "", "hooks:\n  - name: warm\n    command: [\"/bin/true\"]\n"))),
               HasSubstr("hooks: completion hooks are not supported with storage.backend postgres "
                         "yet"));
   EXPECT_THAT(joined(problems_of(with(postgres, "    escalate: {depth: 1}\n"))),
               HasSubstr("zone \"example.com\": escalate is not supported with storage.backend "
                         "postgres yet"));
   // Both are fine on SQLite.
-  EXPECT_NO_THROW(load_config_string(with("  path: /tmp/q.db\n", "    escalate: {depth: 1}\n",
-                                          "hooks:\n  - name: warm\n    command: [\"/bin/true\"]\n")));
+  EXPECT_NO_THROW(
+      load_config_string(with("  path: /tmp/q.db\n", "    escalate: {depth: 1}\n",
+                              "hooks:\n  - name: warm\n    command: [\"/bin/true\"]\n")));
 }
 
 }  // namespace

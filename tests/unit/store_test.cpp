@@ -1,7 +1,7 @@
 // The store contract through the Store interface, on SQLite and (StoreContract, the tests that are
-// the contract rather than the file format) on PostgreSQL too: twins, queue counts, taking a queue's head,
-// coverage, settling, recovery, give-up, retry, prune, sends, the schema, the migration from
-// version 1, and the worker's group commit.
+// the contract rather than the file format) on PostgreSQL too: twins, queue counts, taking a
+// queue's head, coverage, settling, recovery, give-up, retry, prune, sends, the schema, the
+// migration from version 1, and the worker's group commit.
 #include "store/store.h"
 
 #include <gtest/gtest.h>
@@ -26,10 +26,10 @@
 #include <vector>
 
 #include "planner/batch_rules.h"
-#include "support/pg_cluster.h"
 #include "store/pg_store.h"
 #include "store/sqlite_store.h"
 #include "store/store_worker.h"
+#include "support/pg_cluster.h"
 
 namespace purgeq {
 namespace {

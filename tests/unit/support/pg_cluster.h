@@ -76,9 +76,9 @@ class PgTestCluster {
     // suite fast. synchronous_commit stays at its default.
     if (!run(server("initdb") + " -D " + data() +
              " -A trust -U postgres --no-sync -E UTF8 --locale C > " + log + " 2>&1") ||
-        !run(server("pg_ctl") + " -D " + data() + " -l " + dir_ + "/server.log -w -o \"-k " +
-             dir_ + " -c listen_addresses='' -c fsync=off -c max_connections=200\" start >> " +
-             log + " 2>&1")) {
+        !run(server("pg_ctl") + " -D " + data() + " -l " + dir_ + "/server.log -w -o \"-k " + dir_ +
+             " -c listen_addresses='' -c fsync=off -c max_connections=200\" start >> " + log +
+             " 2>&1")) {
       throw std::runtime_error("could not start a PostgreSQL cluster; see " + log);
     }
     admin_ = PQconnectdb(dsn("postgres").c_str());
@@ -92,7 +92,9 @@ class PgTestCluster {
     const char* env = std::getenv("PURGEQ_PG_BIN");
     return env != nullptr && *env != '\0' ? env : "/usr/lib/postgresql/15/bin";
   }
-  [[nodiscard]] std::string server(const std::string& tool) const { return as_ + bin() + "/" + tool; }
+  [[nodiscard]] std::string server(const std::string& tool) const {
+    return as_ + bin() + "/" + tool;
+  }
   [[nodiscard]] std::string data() const { return dir_ + "/data"; }
   static bool run(const std::string& command) { return std::system(command.c_str()) == 0; }
 
