@@ -23,6 +23,7 @@
 #include <chrono>
 #include <set>
 #include <stdexcept>
+#include <thread>
 #include <unordered_set>
 
 #include "planner/coverage.h"
@@ -33,6 +34,13 @@ namespace {
 // One advisory lock key for schema changes, so that daemons starting together migrate one at a
 // time (the others wait, then find the schema current). "purgeq" in ASCII.
 constexpr std::int64_t kSchemaLock = 0x707572676571;
+// Held by the writer's session for as long as it is connected: one purgeqd per database until the
+// multi-host slice (docs/scale-out.md) makes sharing safe. Two writers would each take, recover
+// and pace the same rows on their own.
+constexpr std::int64_t kWriterLock = kSchemaLock + 1;
+// How long a starting writer waits for the lock: the session of a purgeqd killed a moment ago
+// ends as soon as its server process sees the closed socket.
+constexpr auto kWriterLockWait = std::chrono::seconds(10);
 
 constexpr std::string_view kSchemaV1 = R"sql(
 CREATE TABLE zones(
@@ -256,7 +264,10 @@ class PgStore final : public Store {
       : connection_(std::move(connection)), read_only_(read_only) {
     conn_ = connect(connection_, read_only_);
     try {
-      if (!read_only_) migrate();
+      if (!read_only_) {
+        migrate();
+        lock_writer(kWriterLockWait);
+      }
     } catch (...) {
       PQfinish(conn_);
       throw;
@@ -400,6 +411,8 @@ class PgStore final : public Store {
     throw std::logic_error("hooks are not supported with storage.backend postgres yet");
   }
   void ensure_connected();
+  // Takes kWriterLock, trying for up to `wait`; throws naming storage.dsn if another holds it.
+  void lock_writer(std::chrono::milliseconds wait);
   [[noreturn]] void fail(const PGresult* result, std::string_view sql);
   Result run(std::string_view sql, std::initializer_list<Param> params) {
     return run(sql, std::vector<Param>(params));
@@ -435,6 +448,20 @@ void PgStore::ensure_connected() {
   }
   PQsetNoticeProcessor(
       conn_, [](void*, const char*) {}, nullptr);
+  // The old session's lock went with it; another purgeqd may have taken it meanwhile.
+  if (!read_only_) lock_writer(std::chrono::milliseconds(0));
+}
+
+void PgStore::lock_writer(std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    if (run("SELECT pg_try_advisory_lock($1)", {p(kWriterLock)}).text(0, 0) == "t") return;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  throw std::runtime_error(
+      "storage.dsn: another purgeqd is using this database; several hosts on one database are "
+      "not supported yet (docs/scale-out.md)");
 }
 
 void PgStore::fail(const PGresult* result, std::string_view sql) {

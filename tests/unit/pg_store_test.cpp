@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -42,14 +43,40 @@ class PostgresStore : public ::testing::Test {
 
 TEST_F(PostgresStore, DaemonsStartingTogetherCreateTheSchemaOnce) {
   // Without the advisory lock, concurrent CREATE TABLEs fail on the catalog's unique indexes.
+  // Each writer holds the database while open; the others may find it taken, which is the only
+  // error allowed.
   std::vector<std::future<void>> opens;
   for (int i = 0; i < 6; ++i) {
-    opens.push_back(std::async(std::launch::async, [this] { (void)open(); }));
+    opens.push_back(std::async(std::launch::async, [this] {
+      try {
+        (void)open_pg_store(PgConnection{dsn_, ""});
+      } catch (const std::runtime_error& e) {
+        if (std::string(e.what()).find("another purgeqd") == std::string::npos) throw;
+      }
+    }));
   }
   for (auto& opened : opens) EXPECT_NO_THROW(opened.get());
   EXPECT_EQ(test::PgSql(dsn_).rows("SELECT version FROM purgeq_schema"),
             (std::vector<std::vector<std::string>>{{std::to_string(kPgSchemaVersion)}}));
   EXPECT_EQ(pg_schema_version(PgConnection{dsn_, ""}), kPgSchemaVersion);
+}
+
+TEST_F(PostgresStore, OneWriterPerDatabaseUntilSharingIsBuilt) {
+  auto first = open();
+  auto reader = open(/*read_only=*/true);  // readers do not count
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    auto second = open();
+    FAIL() << "a second writer on the same database was let in";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("storage.dsn: another purgeqd is using this database"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::seconds(9))
+      << "it waited for a session that might be ending";
+  first.reset();
+  EXPECT_NO_THROW((void)open()) << "the lock goes with the session";
 }
 
 TEST_F(PostgresStore, AnEmptyDatabaseHasNoSchemaVersionUntilTheDaemonStarts) {
