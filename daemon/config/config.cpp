@@ -292,14 +292,6 @@ class Loader {
                    "completion hooks are not supported with storage.backend postgres yet; "
                    "remove hooks or use the sqlite backend");
     }
-    for (const auto& zone : config_.zones) {
-      if (zone.escalate.enabled()) {
-        checker_.add(*view.get("zones"),
-                     fmt::format("zone {}: escalate is not supported with storage.backend "
-                                 "postgres yet; remove zones[].escalate or use the sqlite backend",
-                                 quote(zone.name)));
-      }
-    }
   }
 
   void load_listen(const Field& section) {

@@ -11,8 +11,8 @@
 // - A lost connection throws (the intake answers 503, never a false ack) and is re-established by
 //   the next begin(); the transaction it was in is lost with it, which is what the caller expects
 //   of a failed commit.
-// Escalation and completion hooks are not built on this backend yet: the configuration refuses
-// them with storage.backend postgres (config.cpp), and their methods say so if reached.
+// Completion hooks are not built on this backend yet: the configuration refuses them with
+// storage.backend postgres (config.cpp), and their methods say so if reached.
 #include "store/pg_store.h"
 
 #include <fmt/format.h>
@@ -119,6 +119,8 @@ CREATE TABLE escalations(
   created_ms BIGINT NOT NULL
 );
 CREATE INDEX escalations_target ON escalations(target);
+CREATE INDEX escalations_prefix ON escalations(zone, prefix);
+CREATE INDEX escalations_created ON escalations(created_ms);
 -- Reserved for the multi-host slice: which host sends for an account, until when.
 CREATE TABLE account_leases(
   account TEXT PRIMARY KEY,
@@ -383,10 +385,8 @@ class PgStore final : public Store {
   bool restore_reserve() override { return true; }
   [[nodiscard]] bool disk_full() const override { return false; }
 
+  std::vector<Escalation> escalate(const EscalationRequest& request) override;
   // Refused by the configuration on this backend (config.cpp); reaching them is a bug.
-  std::vector<Escalation> escalate(const EscalationRequest&) override {
-    throw std::logic_error("zones[].escalate is not supported with storage.backend postgres yet");
-  }
   void attach_hooks(std::string_view, std::span<const std::string>,
                     std::span<const std::string> hooks, std::int64_t) override {
     if (!hooks.empty()) unsupported_hooks();
@@ -424,6 +424,10 @@ class PgStore final : public Store {
   std::int64_t cover(std::int64_t zone, std::int64_t flight, std::span<const QueuedTarget> members,
                      std::int64_t watermark, std::int64_t limit);
   std::vector<CoveredBy> covered_by(std::int64_t intent_ref);
+  // As on SQLite: pending URLs (up to `cap`) or finished and in-flight ones (`finished`) under
+  // `prefix`; escalations older than `before_ms` whose prefix target is finished, pruned.
+  std::int64_t count_under(std::int64_t zone, const Item& prefix, bool finished, std::int64_t cap);
+  std::int64_t prune_escalations(std::int64_t before_ms, std::int64_t limit);
   static Settled collect(const Result& result, std::int64_t limit);
 
   PgConnection connection_;
@@ -769,10 +773,12 @@ std::int64_t PgStore::prune_step(std::int64_t before_ms, std::int64_t limit) {
       "JOIN targets t ON t.id = l.target WHERE l.intent = i.ref AND t.state IN (0, 1)) "
       "ORDER BY i.created_ms LIMIT $2",
       {p(before_ms), p(limit)});
+  // Escalations as old as the intents pruned, with their prefix targets once finished (no intent
+  // links them, so nothing else would ever delete them).
+  const auto escalations = prune_escalations(before_ms, limit);
   for (int i = 0; i < intents.rows(); ++i) {
     // Its links and the finished targets no other intent links (the statement sees the links as
-    // they were before it, hence `!= $1`), then the intent. Escalations have nothing to prune:
-    // they are refused on this backend.
+    // they were before it, hence `!= $1`), then the intent.
     const auto ref = p(intents.integer(i, 0));
     run("WITH dropped AS (DELETE FROM links WHERE intent = $1 RETURNING target) "
         "DELETE FROM targets t WHERE t.id IN (SELECT target FROM dropped) AND t.state IN (2, 3) "
@@ -780,7 +786,7 @@ std::int64_t PgStore::prune_step(std::int64_t before_ms, std::int64_t limit) {
         {ref});
     run("DELETE FROM intents WHERE ref = $1", {ref});
   }
-  return intents.rows();
+  return std::max<std::int64_t>(intents.rows(), escalations);
 }
 
 std::optional<IntentStatus> PgStore::intent_status(std::string_view intent_id) {
@@ -906,6 +912,116 @@ std::map<Group, std::int64_t> PgStore::oldest_pending(std::string_view zone_id) 
     if (!r.null(i, 1)) oldest.emplace(static_cast<Group>(r.integer(i, 0)), r.integer(i, 1));
   }
   return oldest;
+}
+
+std::int64_t PgStore::prune_escalations(std::int64_t before_ms, std::int64_t limit) {
+  const auto rows =
+      run("SELECT e.id, e.target FROM escalations e LEFT JOIN targets t ON t.id = e.target "
+          "WHERE e.created_ms < $1 AND (t.id IS NULL OR t.state IN (2, 3)) "
+          "ORDER BY e.created_ms LIMIT $2",
+          {p(before_ms), p(limit)});
+  for (int i = 0; i < rows.rows(); ++i) {
+    run("DELETE FROM escalations WHERE id = $1", {p(rows.integer(i, 0))});
+    run("DELETE FROM targets WHERE id = $1 AND state IN (2, 3) AND NOT EXISTS "
+        "(SELECT 1 FROM links WHERE target = $1)",
+        {p(rows.integer(i, 1))});
+  }
+  return rows.rows();
+}
+
+std::int64_t PgStore::count_under(std::int64_t zone, const Item& prefix, bool finished,
+                                  std::int64_t cap) {
+  // Each reads at most `cap` entries of one key range of a partial index (targets_twin for
+  // pending rows, targets_known for the others).
+  const char* sql = finished
+                        ? "SELECT count(*) FROM (SELECT 1 FROM targets WHERE zone = $1 AND kind = "
+                          "$2 AND key >= $3 AND key < $4 AND state != 0 LIMIT $5) AS known"
+                        : "SELECT count(*) FROM (SELECT 1 FROM targets WHERE zone = $1 AND kind = "
+                          "$2 AND key >= $3 AND key < $4 AND state = 0 LIMIT $5) AS pending";
+  std::int64_t count = 0;
+  for (const auto& range : coverage_ranges(prefix)) {
+    if (range.kind != Kind::file || range.exact || count >= cap) continue;
+    count += run(sql, {p(zone), p(static_cast<std::int64_t>(Kind::file)), p(range.low),
+                       p(range.high), p(cap - count)})
+                 .integer(0, 0);
+  }
+  return count;
+}
+
+std::vector<Escalation> PgStore::escalate(const EscalationRequest& request) {
+  std::vector<Escalation> out;
+  const auto zone = zone_ref(request.zone_id, false);
+  if (!zone || !request.rule.enabled()) return out;
+  // The heads of the zone's URL queues, highest lane first, as on SQLite.
+  std::vector<Item> head;
+  std::optional<Lane> head_lane;  // the escalated prefix goes in the best lane it replaces
+  for (const Lane lane : kLanes) {
+    if (head.size() >= kEscalationHeadRows) break;
+    const auto r =
+        run("SELECT coalesce(value, key) FROM targets WHERE zone = $1 AND grp = $2 AND lane = $4 "
+            "AND state = 0 ORDER BY id LIMIT $3",
+            {p(*zone), p(static_cast<std::int64_t>(request.group)),
+             p(static_cast<std::int64_t>(kEscalationHeadRows - head.size())),
+             p(static_cast<std::int64_t>(lane))});
+    for (int i = 0; i < r.rows(); ++i) {
+      head.push_back(Item{Kind::file, r.text(i, 0), {}});
+      if (!head_lane) head_lane = lane;
+    }
+  }
+  const auto prefix_lane = static_cast<std::int64_t>(head_lane.value_or(Lane::normal));
+  std::vector<const Item*> items;
+  items.reserve(head.size());
+  for (const auto& item : head) items.push_back(&item);
+  for (auto& candidate : escalation_candidates(items, request.rule, kEscalationCandidates)) {
+    const Item prefix{Kind::prefix, std::move(candidate), {}};
+    if (std::any_of(out.begin(), out.end(), [&](const Escalation& done) {
+          return covers(Item{Kind::prefix, done.prefix, {}}, prefix);
+        })) {
+      continue;
+    }
+    if (const auto last =
+            run("SELECT t.state FROM escalations e LEFT JOIN targets t ON t.id = e.target "
+                "WHERE e.zone = $1 AND e.prefix = $2 ORDER BY e.id DESC LIMIT 1",
+                {p(*zone), p(prefix.value)});
+        last.rows() > 0 && !last.null(0, 0) &&
+        last.integer(0, 0) != static_cast<int>(TargetState::done)) {
+      continue;  // still on its way, or refused: escalating again would not help
+    }
+    const auto pending = count_under(*zone, prefix, false, kEscalationPendingCap);
+    if (pending < request.rule.min_urls) continue;
+    const auto finished =
+        request.rule.min_share > 0
+            ? count_under(*zone, prefix, true, finished_count_cap(pending, request.rule.min_share))
+            : 0;
+    if (!worth_escalating(pending, finished, request.rule)) continue;
+    const std::string key = prefix.key();
+    std::int64_t target = 0;
+    if (const auto twin = run("SELECT id FROM targets WHERE zone = $1 AND kind = $2 AND key = $3 "
+                              "AND state = 0 LIMIT 1",
+                              {p(*zone), p(static_cast<std::int64_t>(Kind::prefix)), p(key)});
+        twin.rows() > 0) {
+      target = twin.integer(0, 0);
+    } else {
+      target = run("INSERT INTO targets(zone, grp, kind, key, value, headers, state, created_ms, "
+                   "updated_ms, lane) VALUES ($1, $2, $3, $4, NULL, NULL, 0, $5, $5, $6) "
+                   "RETURNING id",
+                   {p(*zone), p(static_cast<std::int64_t>(Group::prefix)),
+                    p(static_cast<std::int64_t>(Kind::prefix)), p(key), p(request.now_ms),
+                    p(prefix_lane)})
+                   .integer(0, 0);
+      // Inserts are counted by their writer, not by a trigger.
+      run("INSERT INTO queue_counts(zone, grp, lane, state, n) VALUES ($1, $2, $3, 0, 1) "
+          "ON CONFLICT (zone, grp, lane, state) DO UPDATE SET n = queue_counts.n + 1",
+          {p(*zone), p(static_cast<std::int64_t>(Group::prefix)), p(prefix_lane)});
+    }
+    const auto id = run("INSERT INTO escalations(zone, prefix, target, urls, known, created_ms) "
+                        "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                        {p(*zone), p(prefix.value), p(target), p(pending), p(pending + finished),
+                         p(request.now_ms)})
+                        .integer(0, 0);
+    out.push_back(Escalation{id, prefix.value, pending, pending + finished});
+  }
+  return out;
 }
 
 }  // namespace

@@ -99,16 +99,14 @@ TEST(ConfigStorage, ExactProblems) {
               HasSubstr("both set; use one"));
 }
 
-TEST(ConfigStorage, HooksAndEscalationAreRefusedOnPostgresUntilBuilt) {
+TEST(ConfigStorage, HooksAreRefusedOnPostgresUntilBuilt) {
   const std::string postgres = "  backend: postgres\n  dsn: host=db\n";
   EXPECT_THAT(joined(problems_of(
                   with(postgres, "", "hooks:\n  - name: warm\n    command: [\"/bin/true\"]\n"))),
               HasSubstr("hooks: completion hooks are not supported with storage.backend postgres "
                         "yet"));
-  EXPECT_THAT(joined(problems_of(with(postgres, "    escalate: {depth: 1}\n"))),
-              HasSubstr("zone \"example.com\": escalate is not supported with storage.backend "
-                        "postgres yet"));
-  // Both are fine on SQLite.
+  // Escalation is built on both; hooks are fine on SQLite.
+  EXPECT_NO_THROW(load_config_string(with(postgres, "    escalate: {depth: 1}\n")));
   EXPECT_NO_THROW(
       load_config_string(with("  path: /tmp/q.db\n", "    escalate: {depth: 1}\n",
                               "hooks:\n  - name: warm\n    command: [\"/bin/true\"]\n")));

@@ -132,12 +132,11 @@ TEST_F(PostgresStore, AReadOnlyConnectionRefusesWrites) {
   reader->rollback();
 }
 
-TEST_F(PostgresStore, HooksAndEscalationSayTheyAreNotBuiltHere) {
+TEST_F(PostgresStore, HooksSayTheyAreNotBuiltHere) {
   auto store = open();
   const std::vector<std::string> hooks{"notify"};
   EXPECT_THROW(store->attach_hooks("x", {}, hooks, 1), std::logic_error);
   EXPECT_NO_THROW(store->attach_hooks("x", {}, {}, 1)) << "no hooks: nothing to record";
-  EXPECT_THROW(store->escalate(EscalationRequest{}), std::logic_error);
   EXPECT_TRUE(store->hook_counts().empty());
   EXPECT_FALSE(store->disk_full()) << "the server manages its disk";
 }
