@@ -270,7 +270,6 @@ class Loader {
     if (tcp) load_tcp(*tcp);
     const auto clients = view.get("api_clients");
     if (clients) load_api_clients(*clients);
-    if (config_.storage.backend == Config::Storage::Backend::postgres) refuse_on_postgres(view);
     // Each without the other is a listener nobody may use, or clients that cannot connect.
     if (tcp && config_.tcp.enabled && config_.api_clients.empty()) {
       checker_.add(*tcp, "tcp.listen is set but api_clients is empty: nobody could use it");
@@ -284,16 +283,6 @@ class Loader {
   }
 
  private:
-  // What the PostgreSQL backend does not build yet (docs/scale-out.md): refused rather than
-  // accepted and ignored.
-  void refuse_on_postgres(const MapView& view) {
-    if (auto f = view.get("hooks"); f && !config_.hooks.empty()) {
-      checker_.add(*f,
-                   "completion hooks are not supported with storage.backend postgres yet; "
-                   "remove hooks or use the sqlite backend");
-    }
-  }
-
   void load_listen(const Field& section) {
     if (!expect_map(checker_, section, true)) return;
     const MapView view(checker_, section, {"socket", "mode", "group"});

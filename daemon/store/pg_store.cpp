@@ -11,8 +11,6 @@
 // - A lost connection throws (the intake answers 503, never a false ack) and is re-established by
 //   the next begin(); the transaction it was in is lost with it, which is what the caller expects
 //   of a failed commit.
-// Completion hooks are not built on this backend yet: the configuration refuses them with
-// storage.backend postgres (config.cpp), and their methods say so if reached.
 #include "store/pg_store.h"
 
 #include <fmt/format.h>
@@ -128,6 +126,72 @@ CREATE TABLE account_leases(
   until_ms BIGINT NOT NULL
 );
 
+-- Completion hooks, as on SQLite (sqlite_store.cpp, kHooks): hook_waits keeps per intent with
+-- hooks how many of its targets are unfinished and failed, kept by the targets trigger below;
+-- hook_open counts the intents still waiting; hook_counts the runs by hook and state.
+CREATE TABLE hook_waits(
+  intent BIGINT PRIMARY KEY REFERENCES intents(ref) ON DELETE CASCADE,
+  zones TEXT NOT NULL,
+  total BIGINT NOT NULL,
+  remaining BIGINT NOT NULL,
+  failed BIGINT NOT NULL
+);
+CREATE TABLE hook_open(id INTEGER PRIMARY KEY CHECK (id = 1), n BIGINT NOT NULL);
+INSERT INTO hook_open(id, n) VALUES (1, 0);
+CREATE TABLE hook_runs(
+  intent BIGINT NOT NULL REFERENCES hook_waits(intent) ON DELETE CASCADE,
+  hook TEXT NOT NULL,
+  state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_ms BIGINT NOT NULL DEFAULT 0,
+  last_error TEXT,
+  updated_ms BIGINT NOT NULL,
+  PRIMARY KEY(intent, hook)
+);
+CREATE INDEX hook_runs_due ON hook_runs(hook, next_ms) WHERE state = 1;
+CREATE INDEX hook_runs_running ON hook_runs(intent) WHERE state = 2;
+CREATE TABLE hook_counts(
+  hook TEXT NOT NULL,
+  state INTEGER NOT NULL,
+  n BIGINT NOT NULL,
+  PRIMARY KEY(hook, state)
+);
+CREATE FUNCTION purgeq_hook_waits_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    IF NEW.remaining > 0 THEN UPDATE hook_open SET n = n + 1 WHERE id = 1; END IF;
+    RETURN NULL;
+  END IF;
+  IF TG_OP = 'DELETE' THEN
+    IF OLD.remaining > 0 THEN UPDATE hook_open SET n = n - 1 WHERE id = 1; END IF;
+    RETURN NULL;
+  END IF;
+  IF (NEW.remaining = 0) != (OLD.remaining = 0) THEN
+    UPDATE hook_open SET n = n + (CASE WHEN NEW.remaining = 0 THEN -1 ELSE 1 END) WHERE id = 1;
+    IF NEW.remaining = 0 THEN
+      UPDATE hook_runs SET state = 1, attempts = 0, next_ms = 0, last_error = NULL
+        WHERE intent = NEW.intent AND state != 2;
+    END IF;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER hook_waits_changed AFTER INSERT OR UPDATE OR DELETE ON hook_waits
+  FOR EACH ROW EXECUTE FUNCTION purgeq_hook_waits_changed();
+CREATE FUNCTION purgeq_hook_runs_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    IF TG_OP = 'UPDATE' AND OLD.state = NEW.state THEN RETURN NULL; END IF;
+    UPDATE hook_counts SET n = n - 1 WHERE hook = OLD.hook AND state = OLD.state;
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    INSERT INTO hook_counts(hook, state, n) VALUES (NEW.hook, NEW.state, 1)
+      ON CONFLICT (hook, state) DO UPDATE SET n = hook_counts.n + 1;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER hook_runs_counted AFTER INSERT OR UPDATE OR DELETE ON hook_runs
+  FOR EACH ROW EXECUTE FUNCTION purgeq_hook_runs_counted();
+
 -- Inserts are counted by add_intent (one upsert per queue and intent); state and lane changes
 -- and deletes by these triggers, one aggregate per statement.
 CREATE FUNCTION purgeq_targets_updated() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -146,6 +210,22 @@ BEGIN
     SELECT n.zone, max(n.updated_ms) FROM old_rows o JOIN new_rows n USING (id)
       WHERE n.state = 1 AND o.state != 1 AND n.kind = 4 GROUP BY n.zone
     ON CONFLICT (zone) DO UPDATE SET at_ms = greatest(everything_sent.at_ms, excluded.at_ms);
+  -- Intents waiting for their hooks: a target that finished counts down every intent linked to
+  -- it, one that is pending again (a retried failure) counts back up. One aggregate per
+  -- statement, at a cost of the changed targets' links, and nothing while no intent has hooks.
+  IF EXISTS (SELECT 1 FROM hook_waits) THEN
+    UPDATE hook_waits w
+      SET remaining = w.remaining - d.finished + d.reopened, failed = w.failed + d.failed
+      FROM (SELECT l.intent,
+                   count(*) FILTER (WHERE o.state IN (0, 1) AND n.state IN (2, 3)) AS finished,
+                   count(*) FILTER (WHERE o.state IN (2, 3) AND n.state IN (0, 1)) AS reopened,
+                   count(*) FILTER (WHERE o.state IN (0, 1) AND n.state = 3)
+                     - count(*) FILTER (WHERE o.state = 3 AND n.state IN (0, 1)) AS failed
+            FROM old_rows o JOIN new_rows n USING (id) JOIN links l ON l.target = n.id
+            WHERE (o.state IN (0, 1)) != (n.state IN (0, 1))
+            GROUP BY l.intent) AS d
+      WHERE w.intent = d.intent;
+  END IF;
   RETURN NULL;
 END $$;
 CREATE TRIGGER targets_counted_update AFTER UPDATE ON targets
@@ -387,29 +467,53 @@ class PgStore final : public Store {
 
   std::vector<Escalation> escalate(const EscalationRequest& request) override;
   // Refused by the configuration on this backend (config.cpp); reaching them is a bug.
-  void attach_hooks(std::string_view, std::span<const std::string>,
-                    std::span<const std::string> hooks, std::int64_t) override {
-    if (!hooks.empty()) unsupported_hooks();
+  void attach_hooks(std::string_view intent_id, std::span<const std::string> zone_ids,
+                    std::span<const std::string> hooks, std::int64_t now_ms) override;
+  std::int64_t recover_hook_runs_step(std::int64_t limit) override {
+    return run("UPDATE hook_runs SET state = 1 WHERE (intent, hook) IN (SELECT intent, hook FROM "
+               "hook_runs WHERE state = 2 LIMIT $1)",
+               {p(limit)})
+        .changed();
   }
-  // No hook runs exist on this backend, so there is nothing to recover, list or count.
-  std::int64_t recover_hook_runs_step(std::int64_t) override { return 0; }
-  HookClaim claim_hook_runs(std::string_view, std::int64_t, std::int64_t) override {
-    unsupported_hooks();
+  HookClaim claim_hook_runs(std::string_view hook, std::int64_t now_ms,
+                            std::int64_t limit) override;
+  void finish_hook_run(std::int64_t intent_ref, std::string_view hook, HookState outcome,
+                       std::int64_t next_attempt_ms, std::string_view error,
+                       std::int64_t now_ms) override {
+    // Only a run still marked running, as on SQLite.
+    run("UPDATE hook_runs SET state = $3, next_ms = $4, last_error = $5, updated_ms = $6 "
+        "WHERE intent = $1 AND hook = $2 AND state = 2",
+        {p(intent_ref), p(hook), p(static_cast<std::int64_t>(outcome)), p(next_attempt_ms),
+         error.empty() ? Param() : p(error), p(now_ms)});
   }
-  void finish_hook_run(std::int64_t, std::string_view, HookState, std::int64_t, std::string_view,
-                       std::int64_t) override {
-    unsupported_hooks();
+  std::vector<HookItem> hook_items(std::int64_t intent_ref, std::int64_t after_target,
+                                   std::int64_t limit) override {
+    const auto r =
+        run("SELECT t.id, z.zone_id, t.kind, coalesce(t.value, t.key), t.state FROM links l "
+            "JOIN targets t ON t.id = l.target JOIN zones z ON z.id = t.zone "
+            "WHERE l.intent = $1 AND l.target > $2 ORDER BY l.target LIMIT $3",
+            {p(intent_ref), p(after_target), p(limit)});
+    std::vector<HookItem> items;
+    for (int i = 0; i < r.rows(); ++i) {
+      items.push_back(HookItem{r.integer(i, 0), r.text(i, 1), static_cast<Kind>(r.integer(i, 2)),
+                               r.text(i, 3), static_cast<int>(r.integer(i, 4))});
+    }
+    return items;
   }
-  std::vector<HookItem> hook_items(std::int64_t, std::int64_t, std::int64_t) override {
-    unsupported_hooks();
+  std::vector<HookRun> intent_hook_runs(std::string_view intent_id) override;
+  std::vector<HookCount> hook_counts() override {
+    const auto r = run(
+        "SELECT hook, state, n FROM hook_counts WHERE n != 0 ORDER BY hook, state LIMIT 1000", {});
+    std::vector<HookCount> counts;
+    for (int i = 0; i < r.rows(); ++i) {
+      const auto state = r.integer(i, 1);
+      if (state < 0 || state >= kHookStateCount) continue;
+      counts.push_back(HookCount{r.text(i, 0), static_cast<HookState>(state), r.integer(i, 2)});
+    }
+    return counts;
   }
-  std::vector<HookRun> intent_hook_runs(std::string_view) override { return {}; }
-  std::vector<HookCount> hook_counts() override { return {}; }
 
  private:
-  [[noreturn]] static void unsupported_hooks() {
-    throw std::logic_error("hooks are not supported with storage.backend postgres yet");
-  }
   void ensure_connected();
   // Takes kWriterLock, trying for up to `wait`; throws naming storage.dsn if another holds it.
   void lock_writer(std::chrono::milliseconds wait);
@@ -1022,6 +1126,114 @@ std::vector<Escalation> PgStore::escalate(const EscalationRequest& request) {
     out.push_back(Escalation{id, prefix.value, pending, pending + finished});
   }
   return out;
+}
+
+std::vector<std::string> split_zones(const std::string& text) {
+  std::vector<std::string> zones;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > start) zones.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return zones;
+}
+
+void PgStore::attach_hooks(std::string_view intent_id, std::span<const std::string> zone_ids,
+                           std::span<const std::string> hooks, std::int64_t now_ms) {
+  if (hooks.empty()) return;
+  const auto found = run("SELECT ref FROM intents WHERE id = $1", {p(intent_id)});
+  if (found.rows() == 0) {
+    throw std::runtime_error(fmt::format("attach_hooks: no intent {}", intent_id));
+  }
+  const auto ref = found.integer(0, 0);
+  // Once per intent and O(its items), like add_intent: afterwards the triggers keep the counts.
+  const auto counted =
+      run("SELECT count(*), count(*) FILTER (WHERE t.state IN (0, 1)), "
+          "count(*) FILTER (WHERE t.state = 3) FROM links l JOIN targets t ON t.id = l.target "
+          "WHERE l.intent = $1",
+          {p(ref)});
+  const auto remaining = counted.integer(0, 1);
+  std::string zones;
+  for (const auto& zone : zone_ids) {
+    if (!zones.empty()) zones += ',';
+    zones += zone;
+  }
+  run("INSERT INTO hook_waits(intent, zones, total, remaining, failed) "
+      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (intent) DO NOTHING",
+      {p(ref), p(zones), p(counted.integer(0, 0)), p(remaining), p(counted.integer(0, 2))});
+  for (const auto& hook : hooks) {
+    run("INSERT INTO hook_runs(intent, hook, state, updated_ms) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (intent, hook) DO NOTHING",
+        {p(ref), p(hook),
+         p(static_cast<std::int64_t>(remaining == 0 ? HookState::due : HookState::waiting)),
+         p(now_ms)});
+  }
+}
+
+HookClaim PgStore::claim_hook_runs(std::string_view hook, std::int64_t now_ms, std::int64_t limit) {
+  HookClaim claim;
+  if (limit > 0) {
+    const auto r =
+        run("UPDATE hook_runs SET state = 2, attempts = attempts + 1, updated_ms = $3 "
+            "WHERE (intent, hook) IN (SELECT intent, hook FROM hook_runs WHERE state = 1 AND "
+            "hook = $1 AND next_ms <= $2 ORDER BY next_ms LIMIT $4) "
+            "RETURNING intent, attempts, next_ms, coalesce(last_error, '')",
+            {p(hook), p(now_ms), p(now_ms), p(limit)});
+    for (int i = 0; i < r.rows(); ++i) {
+      HookRun run_row;
+      run_row.intent_ref = r.integer(i, 0);
+      run_row.hook = std::string(hook);
+      run_row.state = HookState::running;
+      run_row.attempts = static_cast<int>(r.integer(i, 1));
+      run_row.next_attempt_ms = r.integer(i, 2);
+      run_row.last_error = r.text(i, 3);
+      run_row.updated_ms = now_ms;
+      claim.runs.push_back(std::move(run_row));
+    }
+  }
+  for (auto& claimed : claim.runs) {
+    const auto about =
+        run("SELECT i.id, w.zones, w.total, w.failed FROM hook_waits w JOIN intents i "
+            "ON i.ref = w.intent WHERE w.intent = $1",
+            {p(claimed.intent_ref)});
+    if (about.rows() == 0) continue;
+    claimed.intent_id = about.text(0, 0);
+    claimed.zone_ids = split_zones(about.text(0, 1));
+    claimed.total = about.integer(0, 2);
+    claimed.failed = about.integer(0, 3);
+  }
+  const auto next =
+      run("SELECT min(next_ms) FROM hook_runs WHERE state = 1 AND hook = $1", {p(hook)});
+  if (!next.null(0, 0)) claim.next_due_ms = next.integer(0, 0);
+  return claim;
+}
+
+std::vector<HookRun> PgStore::intent_hook_runs(std::string_view intent_id) {
+  const auto r =
+      run("SELECT w.intent, r.hook, r.state, r.attempts, r.next_ms, coalesce(r.last_error, ''), "
+          "r.updated_ms, w.zones, w.total, w.failed FROM intents i JOIN hook_waits w ON "
+          "w.intent = i.ref JOIN hook_runs r ON r.intent = w.intent WHERE i.id = $1 "
+          "ORDER BY r.hook LIMIT 256",
+          {p(intent_id)});
+  std::vector<HookRun> runs;
+  for (int i = 0; i < r.rows(); ++i) {
+    HookRun one;
+    one.intent_ref = r.integer(i, 0);
+    one.intent_id = std::string(intent_id);
+    one.hook = r.text(i, 1);
+    one.state = static_cast<HookState>(r.integer(i, 2));
+    one.attempts = static_cast<int>(r.integer(i, 3));
+    one.next_attempt_ms = r.integer(i, 4);
+    one.last_error = r.text(i, 5);
+    one.updated_ms = r.integer(i, 6);
+    one.zone_ids = split_zones(r.text(i, 7));
+    one.total = r.integer(i, 8);
+    one.failed = r.integer(i, 9);
+    runs.push_back(std::move(one));
+  }
+  return runs;
 }
 
 }  // namespace

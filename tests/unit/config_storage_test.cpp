@@ -99,17 +99,12 @@ TEST(ConfigStorage, ExactProblems) {
               HasSubstr("both set; use one"));
 }
 
-TEST(ConfigStorage, HooksAreRefusedOnPostgresUntilBuilt) {
-  const std::string postgres = "  backend: postgres\n  dsn: host=db\n";
-  EXPECT_THAT(joined(problems_of(
-                  with(postgres, "", "hooks:\n  - name: warm\n    command: [\"/bin/true\"]\n"))),
-              HasSubstr("hooks: completion hooks are not supported with storage.backend postgres "
-                        "yet"));
-  // Escalation is built on both; hooks are fine on SQLite.
-  EXPECT_NO_THROW(load_config_string(with(postgres, "    escalate: {depth: 1}\n")));
+TEST(ConfigStorage, HooksAndEscalationWorkOnBothBackends) {
+  const std::string hooks = "hooks:\n  - name: warm\n    command: [\"/bin/true\"]\n";
+  const std::string escalate = "    escalate: {depth: 1}\n";
   EXPECT_NO_THROW(
-      load_config_string(with("  path: /tmp/q.db\n", "    escalate: {depth: 1}\n",
-                              "hooks:\n  - name: warm\n    command: [\"/bin/true\"]\n")));
+      load_config_string(with("  backend: postgres\n  dsn: host=db\n", escalate, hooks)));
+  EXPECT_NO_THROW(load_config_string(with("  path: /tmp/q.db\n", escalate, hooks)));
 }
 
 }  // namespace
