@@ -104,6 +104,36 @@ class PostgresBackendTest(unittest.TestCase):
         self.assertNotIn("https://a.example/o/2", purged, "a refused submission is not queued")
 
 
+    def test_a_completion_hook_runs_once_its_intent_is_purged(self):
+        fake = FakeFixture(self, default_fake_config())
+        daemon = postgres_daemon(self, fake, "hooked")
+        script = os.path.join(daemon.dir, "warm.sh")
+        with open(script, "w") as f:
+            f.write(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {daemon.dir}/args\n"
+                    f"cat > {daemon.dir}/stdin\n")
+        os.chmod(script, 0o755)
+        daemon.config["hooks"] = [{"name": "warm", "command": [script]}]
+        daemon.write_config()
+        daemon.start()
+        status, body = daemon.submit({"zone": "a.example",
+                                      "files": ["https://a.example/h/1", "https://a.example/h/2"]})
+        self.assertEqual(status, 202, body)
+        self.assertEqual(daemon.wait_terminal(body["id"])["status"], "done")
+
+        def succeeded():
+            _, intent = daemon.intent(body["id"])
+            return any(run["hook"] == "warm" and run["state"] == "succeeded"
+                       for run in intent.get("hooks", []))
+        wait_until(succeeded, timeout=20, what="the hook succeeded")
+        with open(os.path.join(daemon.dir, "args")) as f:
+            self.assertEqual(f.read().split("\n")[:3], [body["id"], "a.example", "done"])
+        with open(os.path.join(daemon.dir, "stdin")) as f:
+            self.assertEqual(sorted(json.loads(line)["item"] for line in f.read().splitlines()),
+                             ["https://a.example/h/1", "https://a.example/h/2"])
+        self.assertEqual(CLUSTER.psql("SELECT state, n FROM hook_counts WHERE n != 0", "hooked"),
+                         "3|1")
+
+
 class PostgresConfigTest(unittest.TestCase):
     def write(self, storage):
         daemon = DaemonFixture(self, extra={"storage": storage})
