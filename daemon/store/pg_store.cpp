@@ -312,8 +312,17 @@ class Result {
 
 // Connects; throws naming storage.dsn. `read_only` sessions refuse writes server-side too.
 PGconn* connect(const PgConnection& connection, bool read_only) {
-  std::vector<const char*> keys{"connect_timeout", "fallback_application_name", "dbname"};
-  std::vector<const char*> values{"5", "purgeqd", connection.dsn.c_str()};
+  // Defaults the dsn may override (it comes after them): a server that stops answering over TCP
+  // (a partition, a host gone without closing the connection) fails the statement within about
+  // half a minute instead of holding the store thread, and with it every submission, forever.
+  std::vector<const char*> keys{"connect_timeout",
+                                "keepalives_idle",
+                                "keepalives_interval",
+                                "keepalives_count",
+                                "tcp_user_timeout",
+                                "fallback_application_name",
+                                "dbname"};
+  std::vector<const char*> values{"5", "10", "5", "3", "30000", "purgeqd", connection.dsn.c_str()};
   // After dbname, so that it overrides a password the expanded string might carry (config
   // refuses those anyway).
   if (!connection.password.empty()) {
@@ -361,7 +370,9 @@ class PgStore final : public Store {
 
   void begin() override {
     ensure_connected();
-    exec(read_only_ ? "BEGIN READ ONLY" : "BEGIN");
+    // The reader sees one snapshot per round, as a SQLite read transaction does: an intent's
+    // status is read by several statements and must not mix two commits.
+    exec(read_only_ ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN");
   }
   void commit() override { exec("COMMIT"); }
   void rollback() override {
