@@ -22,6 +22,7 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <unordered_set>
 
 #include "planner/coverage.h"
@@ -84,8 +85,10 @@ CREATE INDEX targets_queue ON targets(zone, grp, lane, id) WHERE state = 0;
 CREATE INDEX targets_flight ON targets(flight) WHERE state = 1;
 CREATE INDEX targets_age ON targets(state, created_ms);
 CREATE INDEX targets_known ON targets(zone, kind, key) WHERE state != 0;
+-- No foreign key to intents (SQLite has one): its per-row check cost a third of the intake
+-- statement, and links are only ever added with their intent and deleted before it (prune_step).
 CREATE TABLE links(
-  intent BIGINT NOT NULL REFERENCES intents(ref) ON DELETE CASCADE,
+  intent BIGINT NOT NULL,
   target BIGINT NOT NULL,
   PRIMARY KEY(intent, target)
 );
@@ -280,6 +283,16 @@ Param p(std::string_view text) {
   return std::string(text);
 }
 
+// A bigint[] literal.
+Param id_array(std::span<const std::int64_t> ids) {
+  std::string text = "{";
+  for (const auto id : ids) {
+    if (text.size() > 1) text += ',';
+    text += std::to_string(id);
+  }
+  return text + "}";
+}
+
 class Result {
  public:
   explicit Result(PGresult* result) : result_(result) {}
@@ -406,9 +419,8 @@ class PgStore final : public Store {
     return zone ? cover(*zone, flight, members, watermark, limit) : 0;
   }
   void move_to_flight(std::span<const std::int64_t> ids, std::int64_t flight) override {
-    for (const auto id : ids) {
-      run("UPDATE targets SET flight = $1 WHERE id = $2 AND state = 1", {p(flight), p(id)});
-    }
+    run("UPDATE targets SET flight = $1 WHERE id = ANY($2::bigint[]) AND state = 1",
+        {p(flight), id_array(ids)});
   }
   Settled settle(const SettleRequest& request, std::int64_t limit) override;
   Settled give_up_step(std::int64_t created_before_ms, std::int64_t now_ms,
@@ -662,6 +674,25 @@ std::optional<std::int64_t> PgStore::zone_ref(std::string_view zone_id, bool cre
   return r.integer(0, 0);
 }
 
+// A text[] literal: every element quoted (backslash before `"` and `\\`), NULL for nullopt.
+std::string array_literal(const std::vector<Param>& elements) {
+  std::string text = "{";
+  for (const auto& element : elements) {
+    if (text.size() > 1) text += ',';
+    if (!element) {
+      text += "NULL";
+      continue;
+    }
+    text += '"';
+    for (const char c : *element) {
+      if (c == '"' || c == '\\') text += '\\';
+      text += c;
+    }
+    text += '"';
+  }
+  return text + "}";
+}
+
 SubmitResult PgStore::add_intent(std::string_view intent_id, std::int64_t now_ms, const Peer& peer,
                                  std::string_view source, std::span<const ZonedItem> items,
                                  Lane lane) {
@@ -675,42 +706,100 @@ SubmitResult PgStore::add_intent(std::string_view intent_id, std::int64_t now_ms
            p(static_cast<std::int64_t>(peer.gid)), p(static_cast<std::int64_t>(peer.pid)),
            p(source), p(static_cast<std::int64_t>(items.size())), p(lane_number)})
           .integer(0, 0);
+  if (items.empty()) return result;
+  // Set-based, a few statements per intent whatever its size: a round trip per item made intake
+  // a hundred times slower than on SQLite. Every lookup passes its keys as a constant array, so
+  // that the planner can only use the twin index (a join on the keys was planned, on a young
+  // table without statistics, as a pass over the zone's pending rows per item).
+  struct Row {
+    std::int64_t zone = 0;
+    Group group = Group::file;
+    std::int64_t kind = 0;
+    std::string key;
+    std::int64_t target = 0;
+  };
+  std::vector<Row> rows;
+  rows.reserve(items.size());
+  std::map<std::pair<std::int64_t, std::int64_t>, std::vector<Param>> keys_by_queue;
   std::string_view last_zone;
   std::int64_t zone = 0;
-  std::map<std::pair<std::int64_t, Group>, std::int64_t> inserted;
   for (const auto& [zone_id, item] : items) {
     if (zone_id != last_zone) {
       zone = *zone_ref(zone_id, true);
       last_zone = zone_id;
     }
-    const std::string key = item.key();
-    const auto kind = static_cast<std::int64_t>(item.kind);
-    std::int64_t target = 0;
-    if (const auto twin = run("SELECT id, lane FROM targets WHERE zone = $1 AND kind = $2 AND "
-                              "key = $3 AND state = 0 LIMIT 1",
-                              {p(zone), p(kind), p(key)});
-        twin.rows() > 0) {
-      target = twin.integer(0, 0);
-      // A twin waiting in a lower lane moves up (the count trigger follows).
-      if (twin.integer(0, 1) > lane_number) {
-        run("UPDATE targets SET lane = $1 WHERE id = $2 AND lane > $1",
-            {p(lane_number), p(target)});
-      }
-    }
-    if (target == 0) {
-      const std::string headers = encode_headers(item.headers);
-      target = run("INSERT INTO targets(zone, grp, kind, key, value, headers, state, created_ms, "
-                   "updated_ms, lane) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, $8) RETURNING id",
-                   {p(zone), p(static_cast<std::int64_t>(group_of(item))), p(kind), p(key),
-                    item.value == key ? Param() : p(item.value),
-                    headers.empty() ? Param() : p(headers), p(now_ms), p(lane_number)})
-                   .integer(0, 0);
-      ++result.created;
-      ++inserted[{zone, group_of(item)}];
-    }
-    run("INSERT INTO links(intent, target) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        {p(intent_ref), p(target)});
+    Row row{zone, group_of(item), static_cast<std::int64_t>(item.kind), item.key(), 0};
+    keys_by_queue[{zone, row.kind}].push_back(row.key);
+    rows.push_back(std::move(row));
   }
+  // Pending twins, and those to raise to this lane.
+  std::map<std::tuple<std::int64_t, std::int64_t, std::string>, std::int64_t> twins;
+  std::vector<std::int64_t> raise;
+  for (const auto& [queue, keys] : keys_by_queue) {
+    const auto r =
+        run("SELECT DISTINCT ON (key) key, id, lane FROM targets WHERE zone = $1 AND kind = $2 AND "
+            "state = 0 AND key = ANY($3::text[]) ORDER BY key, id",
+            {p(queue.first), p(queue.second), array_literal(keys)});
+    for (int i = 0; i < r.rows(); ++i) {
+      twins.emplace(std::tuple{queue.first, queue.second, r.text(i, 0)}, r.integer(i, 1));
+      if (r.integer(i, 2) > lane_number) raise.push_back(r.integer(i, 1));
+    }
+  }
+  if (!raise.empty()) {
+    run("UPDATE targets SET lane = $1 WHERE id = ANY($2::bigint[]) AND lane > $1",
+        {p(lane_number), id_array(raise)});
+  }
+  // New targets, in item order (the queue's order), one per key not pending yet.
+  std::vector<Param> zones, groups, kinds, keys, values, headers;
+  std::vector<std::size_t> fresh;  // rows that got a new target, in insert order
+  std::map<std::tuple<std::int64_t, std::int64_t, std::string>, std::size_t> first_of;
+  std::map<std::pair<std::int64_t, Group>, std::int64_t> inserted;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    auto& row = rows[i];
+    const std::tuple identity{row.zone, row.kind, row.key};
+    if (const auto it = twins.find(identity); it != twins.end()) {
+      row.target = it->second;
+      continue;
+    }
+    if (first_of.contains(identity)) continue;  // a second item of this intent with the key
+    first_of.emplace(identity, i);
+    fresh.push_back(i);
+    const auto& item = items[i].item;
+    zones.push_back(p(row.zone));
+    groups.push_back(p(static_cast<std::int64_t>(row.group)));
+    kinds.push_back(p(row.kind));
+    keys.push_back(row.key);
+    values.push_back(item.value == row.key ? Param() : p(item.value));
+    const std::string encoded = encode_headers(item.headers);
+    headers.push_back(encoded.empty() ? Param() : p(encoded));
+    ++inserted[{row.zone, row.group}];
+  }
+  if (!fresh.empty()) {
+    const auto r = run(
+        "INSERT INTO targets(zone, grp, kind, key, value, headers, state, created_ms, updated_ms, "
+        "lane) SELECT zone, grp, kind, key, value, headers, 0, $7, $7, $8 FROM "
+        "unnest($1::bigint[], "
+        "$2::int[], $3::int[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS "
+        "i(zone, grp, kind, key, value, headers, ord) ORDER BY ord RETURNING id",
+        {array_literal(zones), array_literal(groups), array_literal(kinds), array_literal(keys),
+         array_literal(values), array_literal(headers), p(now_ms), p(lane_number)});
+    // RETURNING gives no order: the ids were drawn in `ord` order, so sorted they match.
+    std::vector<std::int64_t> ids;
+    ids.reserve(static_cast<std::size_t>(r.rows()));
+    for (int i = 0; i < r.rows(); ++i) ids.push_back(r.integer(i, 0));
+    std::sort(ids.begin(), ids.end());
+    for (std::size_t k = 0; k < fresh.size() && k < ids.size(); ++k) rows[fresh[k]].target = ids[k];
+    for (auto& row : rows) {
+      if (row.target == 0) row.target = rows[first_of.at({row.zone, row.kind, row.key})].target;
+    }
+    result.created = fresh.size();
+  }
+  std::vector<std::int64_t> targets;
+  targets.reserve(rows.size());
+  for (const auto& row : rows) targets.push_back(row.target);
+  run("INSERT INTO links(intent, target) SELECT $1, t FROM unnest($2::bigint[]) AS t "
+      "ON CONFLICT DO NOTHING",
+      {p(intent_ref), id_array(targets)});
   for (const auto& [queue, n] : inserted) {
     run("INSERT INTO queue_counts(zone, grp, lane, state, n) VALUES ($1, $2, $4, 0, $3) "
         "ON CONFLICT (zone, grp, lane, state) DO UPDATE SET n = queue_counts.n + excluded.n",
@@ -727,6 +816,7 @@ TakeResult PgStore::take(const TakeRequest& request, std::int64_t cover_limit) {
   // As on SQLite: the first `cap` distinct keys, oldest first; twins in the head ride along and
   // do not count towards the cap.
   std::vector<QueuedTarget> head;
+  std::vector<std::string> keys;  // of each head row
   std::vector<std::size_t> distinct_rows;
   {
     std::unordered_set<std::string> seen;
@@ -748,7 +838,8 @@ TakeResult PgStore::take(const TakeRequest& request, std::int64_t cover_limit) {
         target.item.headers = decode_headers(r.text(i, 4));
         target.created_ms = r.integer(i, 5);
         after = target.id;
-        if (seen.insert(std::move(key)).second) distinct_rows.push_back(head.size());
+        if (seen.insert(key).second) distinct_rows.push_back(head.size());
+        keys.push_back(std::move(key));
         head.push_back(std::move(target));
       }
       more = static_cast<std::size_t>(r.rows()) == want;
@@ -779,13 +870,19 @@ TakeResult PgStore::take(const TakeRequest& request, std::int64_t cover_limit) {
     result.members.push_back(std::move(head[distinct_rows[k]]));
   }
   result.riders = static_cast<std::int64_t>(last_row + 1 - cut.take);
-  // Pending twins elsewhere in the queue go with their member.
-  result.riders += run("UPDATE targets SET state = 1, flight = $1, updated_ms = $2, coverer = NULL "
-                       "WHERE zone = $3 AND kind = $4 AND state = 0 AND key IN "
-                       "(SELECT key FROM targets WHERE flight = $1 AND state = 1)",
-                       {p(request.flight), p(request.now_ms), p(*zone),
-                        p(static_cast<std::int64_t>(kind_of(request.group)))})
-                       .changed();
+  // Pending twins elsewhere in the queue go with their member. The members' keys are passed as an
+  // array, so that the planner can only look them up in the twin index: `key IN (SELECT ...)`
+  // and a LATERAL join were both planned (without statistics on a young table) as a pass over
+  // the zone's pending rows, which made each take O(backlog).
+  std::vector<Param> member_keys;
+  member_keys.reserve(cut.take);
+  for (std::size_t k = 0; k < cut.take; ++k) member_keys.push_back(keys[distinct_rows[k]]);
+  result.riders +=
+      run("UPDATE targets SET state = 1, flight = $1, updated_ms = $2, coverer = NULL "
+          "WHERE zone = $3 AND kind = $4 AND state = 0 AND key = ANY($5::text[])",
+          {p(request.flight), p(request.now_ms), p(*zone),
+           p(static_cast<std::int64_t>(kind_of(request.group))), array_literal(member_keys)})
+          .changed();
   const Kind kind = kind_of(request.group);
   if (!request.account.empty()) {
     record_send(SendRecord{request.account, kind, request.now_ms}, request.keep_sends_after_ms);
@@ -848,12 +945,11 @@ Settled PgStore::collect(const Result& result, std::int64_t limit) {
 Settled PgStore::settle(const SettleRequest& request, std::int64_t limit) {
   if (!request.member_ids.empty() &&
       (request.outcome == Settlement::retry || request.outcome == Settlement::failed)) {
-    for (const auto id : request.member_ids) {
-      run("UPDATE targets SET attempts = attempts + $1, error_message = $2 "
-          "WHERE id = $3 AND flight = $4 AND state = 1",
-          {p(static_cast<std::int64_t>(request.count_attempt ? 1 : 0)), p(request.message), p(id),
-           p(request.flight)});
-    }
+    // One statement for the body's rows (a round trip per member cost more than the settle).
+    run("UPDATE targets SET attempts = attempts + $1, error_message = $2 "
+        "WHERE id = ANY($3::bigint[]) AND flight = $4 AND state = 1",
+        {p(static_cast<std::int64_t>(request.count_attempt ? 1 : 0)), p(request.message),
+         id_array(request.member_ids), p(request.flight)});
   }
   switch (request.outcome) {
     case Settlement::done:

@@ -360,6 +360,24 @@ TEST_P(StoreContract, PendingTwinsMergeAndEveryIntentReportsAllItsItems) {
       << "pending and in-flight items both keep the zone listed";
 }
 
+TEST_P(StoreContract, ValuesWithQuotesBackslashesBracesAndNullsRoundTrip) {
+  // The PostgreSQL backend passes an intent's items as array literals: nothing in a value may
+  // break out of its element.
+  auto store = open();
+  const std::vector<std::string> odd{"https://h/a\"b", "https://h/c\\d", "https://h/{e},f",
+                                     "https://h/NULL", "https://h/\u00e9 g"};
+  std::vector<ZonedItem> items;
+  for (const auto& value : odd) items.push_back(in(kZone, file(value)));
+  items.push_back(in(kZone, file("https://h/v", {{"Origin", "https://x\"y"}})));
+  EXPECT_EQ(add(*store, "odd", items).created, odd.size() + 1);
+  EXPECT_EQ(add(*store, "again", items).created, 0U) << "every one found as a pending twin";
+  auto batch = take(*store, Group::file, 1);
+  EXPECT_EQ(values(batch), odd);
+  batch = take(*store, Group::file_with_headers, 2);
+  ASSERT_EQ(batch.members.size(), 1U);
+  EXPECT_EQ(batch.members[0].item.headers, (std::vector<Header>{{"Origin", "https://x\"y"}}));
+}
+
 TEST_P(StoreContract, InFlightTwinIsNotReusedSoALateItemIsPurgedAgain) {
   auto store = open();
   add(*store, "i1", {in(kZone, file("https://h/x"))});
