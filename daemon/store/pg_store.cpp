@@ -81,7 +81,11 @@ CREATE TABLE targets(
   lease_until_ms BIGINT
 );
 CREATE INDEX targets_twin ON targets(zone, kind, key) WHERE state = 0;
-CREATE INDEX targets_queue ON targets(zone, grp, lane, id) WHERE state = 0;
+-- (grp, zone, ...), not (zone, grp, ...): every query of a queue names its group, and a query
+-- that names only the zone (coverage ranges, counts under a prefix) must not be able to use this
+-- index as "the zone's pending rows" and filter them: without statistics the planner did, which
+-- made those O(backlog). They use targets_twin.
+CREATE INDEX targets_queue ON targets(grp, zone, lane, id) WHERE state = 0;
 CREATE INDEX targets_flight ON targets(flight) WHERE state = 1;
 CREATE INDEX targets_age ON targets(state, created_ms);
 CREATE INDEX targets_known ON targets(zone, kind, key) WHERE state != 0;
@@ -371,6 +375,9 @@ class PgStore final : public Store {
       if (!read_only_) {
         migrate();
         lock_writer(kWriterLockWait);
+        // Statistics now rather than when autovacuum first gets to it: the planner's choices
+        // for the queue's statements depend on them.
+        exec("ANALYZE");
       }
     } catch (...) {
       PQfinish(conn_);
@@ -979,10 +986,14 @@ Settled PgStore::settle(const SettleRequest& request, std::int64_t limit) {
 }
 
 std::int64_t PgStore::prune_step(std::int64_t before_ms, std::int64_t limit) {
+  // The oldest intents in index order, each checked by its own links, each link by a primary-key
+  // lookup of its target. Written so that the planner has no other choice (OFFSET 0 keeps the
+  // check a per-intent subplan, the scalar subquery a lookup per link): as joins it hashed every
+  // link, or every pending target, per step.
   const auto intents = run(
       "SELECT i.ref FROM intents i WHERE i.created_ms < $1 AND NOT EXISTS (SELECT 1 FROM links l "
-      "JOIN targets t ON t.id = l.target WHERE l.intent = i.ref AND t.state IN (0, 1)) "
-      "ORDER BY i.created_ms LIMIT $2",
+      "WHERE l.intent = i.ref AND (SELECT t.state FROM targets t WHERE t.id = l.target) IN (0, 1) "
+      "OFFSET 0) ORDER BY i.created_ms LIMIT $2",
       {p(before_ms), p(limit)});
   // Escalations as old as the intents pruned, with their prefix targets once finished (no intent
   // links them, so nothing else would ever delete them).
