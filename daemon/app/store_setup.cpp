@@ -55,16 +55,17 @@ StorageCheck check_storage(const Config::Storage& storage) {
   try {
     location = store_location(storage);
   } catch (const std::exception& e) {
-    // Outside systemd the credential cannot be had: say so, and try without it.
+    // Outside systemd the credential cannot be had: say so.
     if (storage.password_credential.empty() || std::getenv("CREDENTIALS_DIRECTORY") != nullptr) {
       check.problems.emplace_back(e.what());
       return check;
     }
+    // Without the password a refused login would be a false alarm: the check waits for the start.
     check.notes.push_back(
-        fmt::format("storage.password_credential: resolved at start from systemd credential \"{}\"",
+        fmt::format("storage.password_credential: resolved at start from systemd credential \"{}\" "
+                    "(CREDENTIALS_DIRECTORY is not set here); the connection is checked at start",
                     storage.password_credential));
-    location.backend = StoreLocation::Backend::postgres;
-    location.dsn = storage.dsn;
+    return check;
   }
   try {
     const auto version = pg_schema_version(PgConnection{location.dsn, location.password});

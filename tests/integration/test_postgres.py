@@ -162,6 +162,17 @@ class PostgresConfigTest(unittest.TestCase):
         self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
         self.assertIn("storage.dsn: cannot connect to PostgreSQL", result.stderr)
 
+    def test_a_credential_outside_systemd_is_a_note_not_a_failed_login(self):
+        daemon = self.write({"backend": "postgres", "dsn": CLUSTER.dsn("postgres"),
+                             "password_credential": "pg-password"})
+        env = dict(os.environ)
+        env.pop("CREDENTIALS_DIRECTORY", None)
+        result = subprocess.run([PURGEQD, "--config", daemon.config_path, "--check-config"],
+                                capture_output=True, text=True, timeout=30, env=env)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn('note: storage.password_credential: resolved at start from systemd '
+                      'credential "pg-password"', result.stdout)
+
     def test_a_password_in_the_dsn_is_refused(self):
         for dsn in ("host=db user=purgeq password=secret", "postgresql://purgeq:secret@db/q"):
             daemon = self.write({"backend": "postgres", "dsn": dsn})
