@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config git python3 curl
   libboost1.81-dev libboost-json1.81-dev libcurl4-openssl-dev libsqlite3-dev libyaml-cpp-dev
-  libfmt-dev libcli11-dev libgtest-dev libgmock-dev libsystemd-dev systemd)
+  libfmt-dev libcli11-dev libgtest-dev libgmock-dev libsystemd-dev systemd libpq-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,6 +16,9 @@ done
 # The tests also run Cloudflare's Node SDK against the TCP listener (tests/sdk). Checked by command:
 # a Node.js from elsewhere (NodeSource) brings its own npm, and Debian's would conflict with it.
 if [ "${1:-}" = --test ]; then
+  # The PostgreSQL backend's tests start their own throwaway cluster from these binaries.
+  dpkg-query -W -f='${Status}' postgresql-15 2>/dev/null | grep -q "install ok installed" ||
+    missing+=(postgresql-15)
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
 fi
@@ -23,6 +26,12 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  # The tests need PostgreSQL's binaries, not a server: no "main" cluster (and no service running
+  # it) is created, unless the machine's postgresql-common already says otherwise.
+  if [[ " ${missing[*]} " == *" postgresql-15 "* ]] && [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    "${sudo_cmd[@]}" mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" | "${sudo_cmd[@]}" tee /etc/postgresql-common/createcluster.conf >/dev/null
+  fi
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

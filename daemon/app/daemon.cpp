@@ -9,6 +9,7 @@
 #include <csignal>
 #include <memory>
 
+#include "app/store_setup.h"
 #include "dispatch/dispatcher.h"
 #include "hooks/hook_runner.h"
 #include "intake/api.h"
@@ -17,7 +18,7 @@
 #include "model/wall_clock.h"
 #include "observe/log.h"
 #include "observe/notify.h"
-#include "store/sqlite_store.h"
+#include "store/open_store.h"
 #include "store/store_worker.h"
 
 namespace purgeq {
@@ -39,9 +40,10 @@ class Daemon {
   Daemon(std::string config_path, std::shared_ptr<const Config> config, std::optional<int> fd)
       : config_path_(std::move(config_path)),
         config_(std::move(config)),
-        store_(open_sqlite_store(config_->storage.path), io_.get_executor()),
+        store_location_(store_location(config_->storage)),
+        store_(open_store(store_location_), io_.get_executor()),
         // Opened after the writer, which creates and migrates the schema.
-        reader_(open_sqlite_store(config_->storage.path, true), io_.get_executor(), false),
+        reader_(open_store(store_location_, true), io_.get_executor(), false),
         dispatcher_(io_, store_, metrics_, config_),
         hooks_(io_, store_, reader_, metrics_, config_),
         api_(store_, reader_, dispatcher_, metrics_, config_),
@@ -326,6 +328,7 @@ class Daemon {
   asio::io_context io_{1};
   std::shared_ptr<const Config> config_;
   Metrics metrics_;
+  StoreLocation store_location_;  // read once: the password file is not read again
   StoreWorker store_;
   StoreWorker reader_;
   Dispatcher dispatcher_;
@@ -351,6 +354,14 @@ std::vector<std::string> restart_only_changes(const Config& before, const Config
   if (before.listen.mode != after.listen.mode) keys.emplace_back("listen.mode");
   if (before.listen.group != after.listen.group) keys.emplace_back("listen.group");
   if (before.storage.path != after.storage.path) keys.emplace_back("storage.path");
+  if (before.storage.backend != after.storage.backend) keys.emplace_back("storage.backend");
+  if (before.storage.dsn != after.storage.dsn) keys.emplace_back("storage.dsn");
+  if (before.storage.password_file != after.storage.password_file) {
+    keys.emplace_back("storage.password_file");
+  }
+  if (before.storage.password_credential != after.storage.password_credential) {
+    keys.emplace_back("storage.password_credential");
+  }
   if (before.tcp.enabled != after.tcp.enabled || before.tcp.address != after.tcp.address ||
       before.tcp.port != after.tcp.port) {
     keys.emplace_back("tcp.listen");

@@ -23,6 +23,38 @@
 namespace purgeq {
 namespace {
 
+// Whether a libpq connection string (key=value words or a postgres:// URI) names a password:
+// `password=` as a keyword or URI parameter, or `user:password@` in the URI's authority.
+bool dsn_has_password(std::string_view dsn) {
+  const auto uri = dsn.starts_with("postgresql://") || dsn.starts_with("postgres://");
+  if (uri) {
+    const auto authority_start = dsn.find("://") + 3;
+    const auto authority_end = std::min(dsn.find_first_of("/?", authority_start), dsn.size());
+    const auto authority = dsn.substr(authority_start, authority_end - authority_start);
+    const auto at = authority.rfind('@');
+    if (at != std::string_view::npos &&
+        authority.substr(0, at).find(':') != std::string_view::npos) {
+      return true;
+    }
+    const auto query = dsn.find('?');
+    if (query == std::string_view::npos) return false;
+    for (auto at_param = query; at_param != std::string_view::npos;
+         at_param = dsn.find('&', at_param + 1)) {
+      if (dsn.substr(at_param + 1).starts_with("password=")) return true;
+    }
+    return false;
+  }
+  // key = value words: a `password` keyword at the start of a word, spaces allowed before '='.
+  for (std::size_t at = dsn.find("password"); at != std::string_view::npos;
+       at = dsn.find("password", at + 1)) {
+    if (at > 0 && dsn[at - 1] != ' ' && dsn[at - 1] != '\t' && dsn[at - 1] != '\n') continue;
+    auto next = at + 8;
+    while (next < dsn.size() && (dsn[next] == ' ' || dsn[next] == '\t')) ++next;
+    if (next < dsn.size() && dsn[next] == '=') return true;
+  }
+  return false;
+}
+
 using namespace strict_yaml;
 
 constexpr std::size_t kMinClientTokenLength = 24;
@@ -272,9 +304,67 @@ class Loader {
 
   void load_storage(const Field& section) {
     if (!expect_map(checker_, section, true)) return;
-    const MapView view(checker_, section, {"path", "max_pending_items", "max_size_mb"});
+    const MapView view(checker_, section,
+                       {"backend", "path", "dsn", "password_file", "password_credential",
+                        "max_pending_items", "max_size_mb"});
+    if (auto f = view.get("backend")) {
+      if (auto backend = read_string(checker_, *f)) {
+        if (*backend == "sqlite") {
+          config_.storage.backend = Config::Storage::Backend::sqlite;
+        } else if (*backend == "postgres") {
+          config_.storage.backend = Config::Storage::Backend::postgres;
+        } else {
+          checker_.add(*f,
+                       fmt::format("unknown backend {} (use sqlite or postgres)", quote(*backend)));
+        }
+      }
+    }
     if (auto f = view.get("path")) {
       if (auto path = read_string(checker_, *f)) config_.storage.path = *path;
+    }
+    if (auto f = view.get("dsn")) {
+      if (auto dsn = read_string(checker_, *f)) {
+        if (dsn_has_password(*dsn)) {
+          checker_.add(*f,
+                       "carries a password; a password must not be in the YAML: use "
+                       "storage.password_file, a systemd credential "
+                       "(storage.password_credential) or PGPASSFILE");
+        } else {
+          config_.storage.dsn = *dsn;
+        }
+      }
+    }
+    if (auto f = view.get("password_file")) {
+      if (auto path = read_string(checker_, *f)) {
+        if (path->empty() || path->front() != '/') {
+          checker_.add(*f, "must be an absolute path");
+        } else {
+          config_.storage.password_file = *path;
+        }
+      }
+    }
+    if (auto f = view.get("password_credential")) {
+      if (auto name = read_string(checker_, *f)) {
+        if (name->empty() || name->find('/') != std::string::npos) {
+          checker_.add(*f, "must be a credential name (no slash), as in LoadCredential=");
+        } else {
+          config_.storage.password_credential = *name;
+        }
+      }
+    }
+    const bool postgres = config_.storage.backend == Config::Storage::Backend::postgres;
+    if (postgres && config_.storage.dsn.empty() && !view.get("dsn")) {
+      checker_.add(section, "storage.backend is postgres but storage.dsn is not set");
+    }
+    if (!config_.storage.password_file.empty() && !config_.storage.password_credential.empty()) {
+      checker_.add(section,
+                   "storage.password_file and storage.password_credential are both set; use one");
+    }
+    if (!postgres &&
+        (view.get("dsn") || view.get("password_file") || view.get("password_credential"))) {
+      checker_.add(section,
+                   "storage.dsn and its password apply to storage.backend postgres only "
+                   "(the backend is sqlite)");
     }
     if (auto f = view.get("max_pending_items")) {
       if (auto value = read_int(checker_, *f)) {

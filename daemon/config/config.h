@@ -95,7 +95,12 @@ struct Config {
     std::string group;  // empty: leave the group as created
   } listen;
   struct Storage {
-    std::string path = "/var/lib/purgeq/queue.db";
+    // Where the queue lives (docs/scale-out.md): the embedded SQLite file or a PostgreSQL server.
+    enum class Backend { sqlite, postgres } backend = Backend::sqlite;
+    std::string path = "/var/lib/purgeq/queue.db";  // sqlite
+    std::string dsn;                  // postgres: libpq connection string or URI, no password
+    std::string password_file;        // postgres: a file holding only the password
+    std::string password_credential;  // postgres: a systemd credential holding it
     // Backpressure: above either, submissions get 503 with Retry-After naming the limit.
     long long max_pending_items = 20'000'000;  // targets pending or in flight
     long long max_size_mb = 0;                 // database and journal on disk; 0: no limit

@@ -3,15 +3,14 @@
 #include <cstdio>
 
 #include "app/daemon.h"
+#include "app/store_setup.h"
 #include "config/config.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"purgeqd: durable, batching cache-purge daemon for Cloudflare"};
   std::string config_path;
   bool check_only = false;
-  app.add_option("--config", config_path, "YAML configuration file")
-      ->required()
-      ->type_name("FILE");
+  app.add_option("--config", config_path, "YAML configuration file")->required()->type_name("FILE");
   app.add_flag("--check-config", check_only, "validate the configuration and exit (0 ok, 2 bad)");
   app.set_version_flag("--version", "purgeqd " PURGEQ_VERSION);
   try {
@@ -25,6 +24,11 @@ int main(int argc, char** argv) {
     for (const auto& problem : check.problems) std::fprintf(stderr, "%s\n", problem.c_str());
     for (const auto& note : check.notes) std::printf("note: %s\n", note.c_str());
     if (!check.config) return 2;
+    // The rest of the config is valid: see whether the PostgreSQL server it names answers.
+    const purgeq::StorageCheck storage = purgeq::check_storage(check.config->storage);
+    for (const auto& problem : storage.problems) std::fprintf(stderr, "%s\n", problem.c_str());
+    for (const auto& note : storage.notes) std::printf("note: %s\n", note.c_str());
+    if (!storage.problems.empty()) return 2;
     std::printf("%s: OK (%zu accounts, %zu zones%s)\n", config_path.c_str(),
                 check.config->accounts.size(), check.config->zones.size(),
                 check.config->dry_run ? ", dry run" : "");

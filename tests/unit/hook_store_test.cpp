@@ -11,8 +11,10 @@
 #include <type_traits>
 #include <vector>
 
+#include "store/pg_store.h"
 #include "store/sqlite_store.h"
 #include "store/store.h"
+#include "support/pg_cluster.h"
 
 namespace purgeq {
 namespace {
@@ -23,6 +25,8 @@ const Peer kPeer{1000, 1000, 42};
 ZonedItem file(int n) {
   return ZonedItem{std::string(kZone), Item{Kind::file, "https://h/" + std::to_string(n), {}}};
 }
+
+enum class Backend { sqlite, postgres };
 
 class HookStoreTest : public ::testing::Test {
  protected:
@@ -35,7 +39,19 @@ class HookStoreTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    store_ = open_sqlite_store((dir_ / "queue.db").string());
+    where_ = (dir_ / "queue.db").string();
+    if (backend() == Backend::postgres) {
+      auto* cluster = test::PgTestCluster::get();
+      if (cluster == nullptr) GTEST_SKIP() << test::PgTestCluster::missing();
+      where_ = cluster->create_database();
+    }
+    store_ = open();
+  }
+  // SQLite here; both for HookStoreContract.
+  [[nodiscard]] virtual Backend backend() const { return Backend::sqlite; }
+  [[nodiscard]] std::unique_ptr<Store> open(bool read_only = false) const {
+    if (backend() == Backend::postgres) return open_pg_store(PgConnection{where_, ""}, read_only);
+    return open_sqlite_store(where_, read_only);
   }
   void TearDown() override {
     store_.reset();
@@ -108,6 +124,12 @@ class HookStoreTest : public ::testing::Test {
   // The store's count of intents still waiting for their hooks (the triggers' gate), and the
   // same by a scan.
   std::pair<std::int64_t, std::int64_t> open_intents() const {
+    if (backend() == Backend::postgres) {
+      test::PgSql sql(where_);
+      return {
+          std::stoll(sql.rows("SELECT n FROM hook_open").at(0).at(0)),
+          std::stoll(sql.rows("SELECT count(*) FROM hook_waits WHERE remaining > 0").at(0).at(0))};
+    }
     sqlite3* db = nullptr;
     sqlite3_open((dir_ / "queue.db").string().c_str(), &db);
     std::pair<std::int64_t, std::int64_t> counts{-1, -1};
@@ -124,10 +146,22 @@ class HookStoreTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  std::string where_;  // the SQLite file or the PostgreSQL test database's connection string
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(HookStoreTest, RunsBecomeDueOnlyWhenEveryItemOfTheirIntentIsFinished) {
+// The hook store tests are the Store contract: run on every backend.
+class HookStoreContract : public HookStoreTest, public ::testing::WithParamInterface<Backend> {
+ protected:
+  [[nodiscard]] Backend backend() const override { return GetParam(); }
+};
+INSTANTIATE_TEST_SUITE_P(Backends, HookStoreContract,
+                         ::testing::Values(Backend::sqlite, Backend::postgres),
+                         [](const ::testing::TestParamInfo<Backend>& param) {
+                           return param.param == Backend::postgres ? "Postgres" : "Sqlite";
+                         });
+
+TEST_P(HookStoreContract, RunsBecomeDueOnlyWhenEveryItemOfTheirIntentIsFinished) {
   // Item 2 is a pending twin shared by both intents: its purge counts in each.
   add("a", {file(1), file(2), file(3)});
   add("b", {file(2), file(4)}, {"warm", "notify"});
@@ -162,7 +196,7 @@ TEST_F(HookStoreTest, RunsBecomeDueOnlyWhenEveryItemOfTheirIntentIsFinished) {
   EXPECT_EQ(count("warm", HookState::waiting), 0);
 }
 
-TEST_F(HookStoreTest, RetriesWaitForTheirTimeThenSucceedOrFail) {
+TEST_P(HookStoreContract, RetriesWaitForTheirTimeThenSucceedOrFail) {
   add("a", {file(1)});
   purge(1, 1, Settlement::done);
   auto run = claim(50'000).runs.at(0);
@@ -196,7 +230,7 @@ TEST_F(HookStoreTest, RetriesWaitForTheirTimeThenSucceedOrFail) {
   EXPECT_EQ(store_->intent_hook_runs("b").at(0).last_error, "timed out after 1s");
 }
 
-TEST_F(HookStoreTest, ARetriedFailureReopensTheIntentAndItsHooksRunAgain) {
+TEST_P(HookStoreContract, ARetriedFailureReopensTheIntentAndItsHooksRunAgain) {
   add("a", {file(1), file(2)});
   purge(1, 2, Settlement::failed);
   auto run = claim(50'000).runs.at(0);
@@ -213,7 +247,7 @@ TEST_F(HookStoreTest, ARetriedFailureReopensTheIntentAndItsHooksRunAgain) {
   EXPECT_EQ(run.intent_status(), "done") << "the failed count followed the retry";
 }
 
-TEST_F(HookStoreTest, ARunGoingWhenItsIntentReopensDoesNotEndTheFreshRound) {
+TEST_P(HookStoreContract, ARunGoingWhenItsIntentReopensDoesNotEndTheFreshRound) {
   add("a", {file(1)});
   purge(1, 1, Settlement::failed);
   const auto old_round = claim(50'000).runs.at(0);
@@ -234,7 +268,7 @@ TEST_F(HookStoreTest, ARunGoingWhenItsIntentReopensDoesNotEndTheFreshRound) {
   EXPECT_EQ(count("warm", HookState::running), 1);
 }
 
-TEST_F(HookStoreTest, ARetryDueWhileItsIntentIsReopenedWaitsForItToFinishAgain) {
+TEST_P(HookStoreContract, ARetryDueWhileItsIntentIsReopenedWaitsForItToFinishAgain) {
   add("a", {file(1)});
   purge(1, 1, Settlement::failed);
   const auto run = claim(50'000).runs.at(0);
@@ -280,7 +314,7 @@ END;)sql",
   EXPECT_EQ(states("a")["warm"], "waiting");
 }
 
-TEST_F(HookStoreTest, AClaimedRunCarriesTheLaneItsIntentWasAcceptedIn) {
+TEST_P(HookStoreContract, AClaimedRunCarriesTheLaneItsIntentWasAcceptedIn) {
   tx([&](Store& s) {
     s.add_intent("hi", 1000, kPeer, "test", std::vector<ZonedItem>{file(1)}, Lane::high);
     s.add_intent("lo", 1000, kPeer, "test", std::vector<ZonedItem>{file(1), file(2)}, Lane::bulk);
@@ -297,7 +331,7 @@ TEST_F(HookStoreTest, AClaimedRunCarriesTheLaneItsIntentWasAcceptedIn) {
       << "the bulk intent's twin was raised to high, the intent stays bulk";
 }
 
-TEST_F(HookStoreTest, TheCountOfWaitingIntentsFollowsEveryChange) {
+TEST_P(HookStoreContract, TheCountOfWaitingIntentsFollowsEveryChange) {
   using Counts = std::pair<std::int64_t, std::int64_t>;
   EXPECT_EQ(open_intents(), (Counts{0, 0}));
   add("a", {file(1), file(2)});
@@ -316,7 +350,7 @@ TEST_F(HookStoreTest, TheCountOfWaitingIntentsFollowsEveryChange) {
   EXPECT_EQ(open_intents(), (Counts{1, 1}));
 }
 
-TEST_F(HookStoreTest, RunningRunsAreDueAgainAfterACrash) {
+TEST_P(HookStoreContract, RunningRunsAreDueAgainAfterACrash) {
   add("a", {file(1)});
   purge(1, 1, Settlement::done);
   ASSERT_EQ(claim(50'000).runs.size(), 1U);
@@ -327,7 +361,7 @@ TEST_F(HookStoreTest, RunningRunsAreDueAgainAfterACrash) {
   EXPECT_EQ(again.runs[0].attempts, 2);
 }
 
-TEST_F(HookStoreTest, ItemsCarryTheirCacheKeyHeaders) {
+TEST_P(HookStoreContract, ItemsCarryTheirCacheKeyHeaders) {
   // Two variants of one URL: a warmer must see which copy each line is.
   ZonedItem mobile = file(1);
   mobile.item.headers = {{"CF-Device-Type", "mobile"}};
@@ -342,7 +376,7 @@ TEST_F(HookStoreTest, ItemsCarryTheirCacheKeyHeaders) {
   EXPECT_EQ(items[1].headers, (std::vector<Header>{{"CF-Device-Type", "tablet"}}));
 }
 
-TEST_F(HookStoreTest, ItemsAreReadInPagesAndAnIntentWithNoItemsLeftIsDueAtOnce) {
+TEST_P(HookStoreContract, ItemsAreReadInPagesAndAnIntentWithNoItemsLeftIsDueAtOnce) {
   add("a", {file(1), file(2), file(3)});
   const auto ref = store_->intent_hook_runs("a").at(0).intent_ref;
   auto page = store_->hook_items(ref, 0, 2);
@@ -363,7 +397,7 @@ TEST_F(HookStoreTest, ItemsAreReadInPagesAndAnIntentWithNoItemsLeftIsDueAtOnce) 
   EXPECT_EQ(claim(1, 10, "late").runs.size(), 1U);
 }
 
-TEST_F(HookStoreTest, PruningAnIntentDropsItsRunsAndTheirCounts) {
+TEST_P(HookStoreContract, PruningAnIntentDropsItsRunsAndTheirCounts) {
   add("a", {file(1)});
   purge(1, 1, Settlement::done);
   auto run = claim(50'000).runs.at(0);
@@ -374,12 +408,12 @@ TEST_F(HookStoreTest, PruningAnIntentDropsItsRunsAndTheirCounts) {
   EXPECT_EQ(count("warm", HookState::succeeded), 0);
 }
 
-TEST_F(HookStoreTest, SchemaIsAddedIdempotentlyOnEveryOpen) {
+TEST_P(HookStoreContract, SchemaIsAddedIdempotentlyOnEveryOpen) {
   add("a", {file(1)});
   store_.reset();
-  store_ = open_sqlite_store((dir_ / "queue.db").string());
+  store_ = open();
   EXPECT_EQ(states("a")["warm"], "waiting");
-  auto reader = open_sqlite_store((dir_ / "queue.db").string(), true);
+  auto reader = open(/*read_only=*/true);
   EXPECT_EQ(reader->intent_hook_runs("a").size(), 1U);
 }
 

@@ -12,8 +12,10 @@
 #include <string_view>
 #include <vector>
 
+#include "store/pg_store.h"
 #include "store/sqlite_store.h"
 #include "store/store.h"
+#include "support/pg_cluster.h"
 
 namespace purgeq {
 namespace {
@@ -32,6 +34,8 @@ std::vector<ZonedItem> urls_under(const std::string& dir, int n, int first = 1) 
   return items;
 }
 
+enum class Backend { sqlite, postgres };
+
 class StoreEscalationTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -43,12 +47,22 @@ class StoreEscalationTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    reopen();
+    where_ = (dir_ / "queue.db").string();
+    if (backend() == Backend::postgres) {
+      auto* cluster = test::PgTestCluster::get();
+      if (cluster == nullptr) GTEST_SKIP() << test::PgTestCluster::missing();
+      where_ = cluster->create_database();
+    }
+    store_ = open();
   }
+  // SQLite here; both for StoreEscalationContract.
+  [[nodiscard]] virtual Backend backend() const { return Backend::sqlite; }
   // As the daemon opens it with a zone whose escalation asks for a share.
-  void reopen() {
-    store_ = open_sqlite_store((dir_ / "queue.db").string());
-    store_->index_known_urls(true);
+  [[nodiscard]] std::unique_ptr<Store> open() const {
+    auto store = backend() == Backend::postgres ? open_pg_store(PgConnection{where_, ""})
+                                                : open_sqlite_store(where_);
+    store->index_known_urls(true);
+    return store;
   }
   void TearDown() override {
     store_.reset();
@@ -118,10 +132,23 @@ class StoreEscalationTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  std::string where_;  // the SQLite file or the PostgreSQL test database's connection string
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(StoreEscalationTest, APrefixReplacesItsPendingUrlsAndTheReceiptNamesIt) {
+// The tests that are the Store contract, run on every backend.
+class StoreEscalationContract : public StoreEscalationTest,
+                                public ::testing::WithParamInterface<Backend> {
+ protected:
+  [[nodiscard]] Backend backend() const override { return GetParam(); }
+};
+INSTANTIATE_TEST_SUITE_P(Backends, StoreEscalationContract,
+                         ::testing::Values(Backend::sqlite, Backend::postgres),
+                         [](const ::testing::TestParamInfo<Backend>& param) {
+                           return param.param == Backend::postgres ? "Postgres" : "Sqlite";
+                         });
+
+TEST_P(StoreEscalationContract, APrefixReplacesItsPendingUrlsAndTheReceiptNamesIt) {
   add("blog", urls_under("blog/", 150));
   add("other", urls_under("shop/", 10));
   const auto escalated = escalate(blog_rule());
@@ -150,7 +177,7 @@ TEST_F(StoreEscalationTest, APrefixReplacesItsPendingUrlsAndTheReceiptNamesIt) {
   EXPECT_TRUE(store_->intent_status("other")->covered_by.empty());
 }
 
-TEST_F(StoreEscalationTest, OnlyAllowedPrefixesAboveTheThresholds) {
+TEST_P(StoreEscalationContract, OnlyAllowedPrefixesAboveTheThresholds) {
   add("blog", urls_under("blog/", 99));
   EXPECT_TRUE(escalate(blog_rule()).empty());  // below min_urls
   EscalationRule elsewhere = blog_rule();
@@ -171,7 +198,7 @@ TEST_F(StoreEscalationTest, OnlyAllowedPrefixesAboveTheThresholds) {
   EXPECT_EQ(escalated[0].prefix, "h/blog/");
 }
 
-TEST_F(StoreEscalationTest, AShareOfKnownUrlsBelowTheRuleKeepsTheCache) {
+TEST_P(StoreEscalationContract, AShareOfKnownUrlsBelowTheRuleKeepsTheCache) {
   // 120 of the prefix's URLs were purged already (still held, finished); 110 are pending.
   add("earlier", urls_under("blog/", 120));
   ASSERT_EQ(take(Group::file, 1).members.size(), 120U);
@@ -185,7 +212,7 @@ TEST_F(StoreEscalationTest, AShareOfKnownUrlsBelowTheRuleKeepsTheCache) {
   EXPECT_EQ(escalated[0].known, 230);
 }
 
-TEST_F(StoreEscalationTest, NotAgainWhileOnItsWayNorAfterARefusal) {
+TEST_P(StoreEscalationContract, NotAgainWhileOnItsWayNorAfterARefusal) {
   add("blog", urls_under("blog/", 100));
   ASSERT_EQ(escalate(blog_rule()).size(), 1U);
   EXPECT_TRUE(escalate(blog_rule()).empty());  // pending
@@ -225,7 +252,7 @@ TEST_F(StoreEscalationTest, WithoutTheIndexOfKnownUrlsOnlyRulesWithoutAShareEsca
   EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_master WHERE name = 'targets_known_rows'"), 1);
 }
 
-TEST_F(StoreEscalationTest, RetryFailedLeavesARefusedPrefixNoIntentAskedFor) {
+TEST_P(StoreEscalationContract, RetryFailedLeavesARefusedPrefixNoIntentAskedFor) {
   add("blog", urls_under("blog/", 100));
   ASSERT_EQ(escalate(blog_rule()).size(), 1U);
   const auto batch = take(Group::prefix, 1);
@@ -242,7 +269,7 @@ TEST_F(StoreEscalationTest, RetryFailedLeavesARefusedPrefixNoIntentAskedFor) {
   EXPECT_EQ(pending(Group::prefix), 0);
 }
 
-TEST_F(StoreEscalationTest, ThePrefixGoesInTheLaneOfTheUrlsItReplaces) {
+TEST_P(StoreEscalationContract, ThePrefixGoesInTheLaneOfTheUrlsItReplaces) {
   tx([&](Store& s) {
     return s.add_intent("high", 1000, kPeer, "test", urls_under("shop/", 1), Lane::high);
   });
@@ -264,7 +291,7 @@ TEST_F(StoreEscalationTest, ThePrefixGoesInTheLaneOfTheUrlsItReplaces) {
   EXPECT_TRUE(tx([&](Store& s) { return s.escalate(request); }).empty());
 }
 
-TEST_F(StoreEscalationTest, AfterADoneEscalationANewBacklogMayEscalateAgain) {
+TEST_P(StoreEscalationContract, AfterADoneEscalationANewBacklogMayEscalateAgain) {
   add("first", urls_under("blog/", 100));
   ASSERT_EQ(escalate(blog_rule()).size(), 1U);
   take(Group::prefix, 1);
@@ -279,7 +306,7 @@ TEST_F(StoreEscalationTest, AfterADoneEscalationANewBacklogMayEscalateAgain) {
   EXPECT_EQ(store_->intent_status("second")->covered_by.at(0).escalation, again[0].id);
 }
 
-TEST_F(StoreEscalationTest, ReceiptsNamePurgeEverythingAndHosts) {
+TEST_P(StoreEscalationContract, ReceiptsNamePurgeEverythingAndHosts) {
   add("files", {url("https://h/a"), url("https://h/b"), url("https://g/c")});
   add("host", {ZonedItem{std::string(kZone), Item{Kind::host, "g", {}}}}, 2000);
   ASSERT_EQ(take(Group::host, 1).riders, 1);
@@ -298,7 +325,7 @@ TEST_F(StoreEscalationTest, ReceiptsNamePurgeEverythingAndHosts) {
   EXPECT_TRUE(store_->intent_status("all")->covered_by.empty());
 }
 
-TEST_F(StoreEscalationTest, PruneDropsOldEscalationsWithTheirFinishedPrefix) {
+TEST_P(StoreEscalationContract, PruneDropsOldEscalationsWithTheirFinishedPrefix) {
   add("blog", urls_under("blog/", 100));
   ASSERT_EQ(escalate(blog_rule()).size(), 1U);
   take(Group::prefix, 1);
@@ -311,7 +338,7 @@ TEST_F(StoreEscalationTest, PruneDropsOldEscalationsWithTheirFinishedPrefix) {
   EXPECT_FALSE(store_->intent_status("blog"));
   // Reopening adds nothing twice.
   store_.reset();
-  reopen();
+  store_ = open();
   add("again", urls_under("blog/", 100));
   EXPECT_EQ(escalate(blog_rule()).size(), 1U);
 }
@@ -334,7 +361,7 @@ TEST_F(StoreEscalationTest, ADatabaseOfAnEarlierPurgeqdGainsWhatEscalationNeedsO
             SQLITE_OK)
       << sqlite3_errmsg(db);
   sqlite3_close(db);
-  reopen();
+  store_ = open();
   EXPECT_EQ(known_mismatches(), 0);
   const auto escalated = escalate(blog_rule());
   ASSERT_EQ(escalated.size(), 1U);
@@ -396,7 +423,7 @@ TEST_F(StoreEscalationTest, AfterAnOlderPurgeqdOpenedTheFileKnownIsRebuilt) {
       << sqlite3_errmsg(db);
   sqlite3_close(db);
   ASSERT_GT(known_mismatches(), 0);
-  reopen();
+  store_ = open();
   EXPECT_EQ(known_mismatches(), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_master WHERE name = 'targets_known'"), 0);
 }

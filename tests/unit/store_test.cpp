@@ -1,6 +1,7 @@
-// The SQLite store through the Store interface: twins, queue counts, taking a queue's head,
-// coverage, settling, recovery, give-up, retry, prune, sends, the schema, the migration from
-// version 1, and the worker's group commit.
+// The store contract through the Store interface, on SQLite and (StoreContract, the tests that are
+// the contract rather than the file format) on PostgreSQL too: twins, queue counts, taking a
+// queue's head, coverage, settling, recovery, give-up, retry, prune, sends, the schema, the
+// migration from version 1, and the worker's group commit.
 #include "store/store.h"
 
 #include <gtest/gtest.h>
@@ -25,8 +26,10 @@
 #include <vector>
 
 #include "planner/batch_rules.h"
+#include "store/pg_store.h"
 #include "store/sqlite_store.h"
 #include "store/store_worker.h"
+#include "support/pg_cluster.h"
 
 namespace purgeq {
 namespace {
@@ -85,19 +88,30 @@ std::vector<std::int64_t> ids(const TakeResult& batch) {
 
 // Raw SQL on the database file: what the interface does not show (attempts, the row scan the
 // counts must equal) and the version-1 database the migration starts from.
+// On PostgreSQL the "path" is the test database's connection string.
 class Sql {
  public:
   explicit Sql(const std::string& path) {
+    if (path.starts_with("host=")) {
+      pg_ = std::make_unique<test::PgSql>(path);
+      return;
+    }
     if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
       throw std::runtime_error(sqlite3_errmsg(db_));
     }
     sqlite3_busy_timeout(db_, 1000);
   }
-  ~Sql() { sqlite3_close(db_); }
+  ~Sql() {
+    if (db_ != nullptr) sqlite3_close(db_);
+  }
   Sql(const Sql&) = delete;
   Sql& operator=(const Sql&) = delete;
 
   void exec(const std::string& sql) {
+    if (pg_) {
+      pg_->rows(sql);
+      return;
+    }
     char* error = nullptr;
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
       const std::string reason = error != nullptr ? error : "?";
@@ -107,6 +121,7 @@ class Sql {
   }
   // Every row of a query, each column as text ("NULL" for null).
   std::vector<std::vector<std::string>> rows(const std::string& sql) {
+    if (pg_) return pg_->rows(sql);
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
       throw std::runtime_error(sqlite3_errmsg(db_));
@@ -130,7 +145,10 @@ class Sql {
 
  private:
   sqlite3* db_ = nullptr;
+  std::unique_ptr<test::PgSql> pg_;
 };
+
+enum class Backend { sqlite, postgres };
 
 class StoreTest : public ::testing::Test {
  protected:
@@ -145,10 +163,18 @@ class StoreTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     path_ = (dir_ / "queue.db").string();
+    if (backend() == Backend::postgres) {
+      auto* cluster = test::PgTestCluster::get();
+      if (cluster == nullptr) GTEST_SKIP() << test::PgTestCluster::missing();
+      path_ = cluster->create_database();
+    }
   }
+  // The backend under test: SQLite here, both for StoreContract.
+  [[nodiscard]] virtual Backend backend() const { return Backend::sqlite; }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   [[nodiscard]] std::unique_ptr<Store> open(bool read_only = false) const {
+    if (backend() == Backend::postgres) return open_pg_store(PgConnection{path_, ""}, read_only);
     return open_sqlite_store(path_, read_only);
   }
 
@@ -267,12 +293,23 @@ class StoreTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::string path_;
+  std::string path_;  // the SQLite file, or the PostgreSQL test database's connection string
 };
+
+// The tests that are the Store contract, run on every backend.
+class StoreContract : public StoreTest, public ::testing::WithParamInterface<Backend> {
+ protected:
+  [[nodiscard]] Backend backend() const override { return GetParam(); }
+};
+INSTANTIATE_TEST_SUITE_P(Backends, StoreContract,
+                         ::testing::Values(Backend::sqlite, Backend::postgres),
+                         [](const ::testing::TestParamInfo<Backend>& param) {
+                           return param.param == Backend::postgres ? "Postgres" : "Sqlite";
+                         });
 
 // --- add_intent ---------------------------------------------------------------------------------
 
-TEST_F(StoreTest, PendingTwinsMergeAndEveryIntentReportsAllItsItems) {
+TEST_P(StoreContract, PendingTwinsMergeAndEveryIntentReportsAllItsItems) {
   auto store = open();
   const auto first = add(
       *store, "i1", {in(kZone, file("https://h/x")), in(kZone, tag("Blog")), in(kZone, host("h"))});
@@ -323,7 +360,25 @@ TEST_F(StoreTest, PendingTwinsMergeAndEveryIntentReportsAllItsItems) {
       << "pending and in-flight items both keep the zone listed";
 }
 
-TEST_F(StoreTest, InFlightTwinIsNotReusedSoALateItemIsPurgedAgain) {
+TEST_P(StoreContract, ValuesWithQuotesBackslashesBracesAndNullsRoundTrip) {
+  // The PostgreSQL backend passes an intent's items as array literals: nothing in a value may
+  // break out of its element.
+  auto store = open();
+  const std::vector<std::string> odd{"https://h/a\"b", "https://h/c\\d", "https://h/{e},f",
+                                     "https://h/NULL", "https://h/\u00e9 g"};
+  std::vector<ZonedItem> items;
+  for (const auto& value : odd) items.push_back(in(kZone, file(value)));
+  items.push_back(in(kZone, file("https://h/v", {{"Origin", "https://x\"y"}})));
+  EXPECT_EQ(add(*store, "odd", items).created, odd.size() + 1);
+  EXPECT_EQ(add(*store, "again", items).created, 0U) << "every one found as a pending twin";
+  auto batch = take(*store, Group::file, 1);
+  EXPECT_EQ(values(batch), odd);
+  batch = take(*store, Group::file_with_headers, 2);
+  ASSERT_EQ(batch.members.size(), 1U);
+  EXPECT_EQ(batch.members[0].item.headers, (std::vector<Header>{{"Origin", "https://x\"y"}}));
+}
+
+TEST_P(StoreContract, InFlightTwinIsNotReusedSoALateItemIsPurgedAgain) {
   auto store = open();
   add(*store, "i1", {in(kZone, file("https://h/x"))});
   const auto first = take(*store, Group::file, 1);
@@ -350,7 +405,7 @@ TEST_F(StoreTest, InFlightTwinIsNotReusedSoALateItemIsPurgedAgain) {
 // back (StoreWorker rolls a round back when its commit fails, and a failing job back to its
 // savepoint) must not stay cached: the next new zone would be given the same row id, and the two
 // zones would share one queue.
-TEST_F(StoreTest, ZoneFirstSeenInARolledBackTransactionIsNotRemembered) {
+TEST_P(StoreContract, ZoneFirstSeenInARolledBackTransactionIsNotRemembered) {
   auto store = open();
   store->begin();
   const std::vector<ZonedItem> first{in(kZone, file("https://h/1"))};
@@ -390,7 +445,7 @@ TEST_F(StoreTest, ZoneFirstSeenInARolledBackTransactionIsNotRemembered) {
 
 // --- queue counts -------------------------------------------------------------------------------
 
-TEST_F(StoreTest, QueueCountsFollowEveryStateChange) {
+TEST_P(StoreContract, QueueCountsFollowEveryStateChange) {
   auto store = open();
   auto items = files(4);
   items.push_back(in(kZone, tag("t")));
@@ -480,7 +535,7 @@ TEST_F(StoreTest, QueueCountsFollowEveryStateChange) {
 
 // --- take ---------------------------------------------------------------------------------------
 
-TEST_F(StoreTest, TakeServesTheOldestUpToTheCapAndMarksThemInFlight) {
+TEST_P(StoreContract, TakeServesTheOldestUpToTheCapAndMarksThemInFlight) {
   auto store = open();
   add(*store, "a", files(3), 1000);
   add(*store, "b", {in(kZone, file("https://h/4")), in(kZone, file("https://h/5"))}, 1001);
@@ -518,7 +573,7 @@ TEST_F(StoreTest, TakeServesTheOldestUpToTheCapAndMarksThemInFlight) {
   EXPECT_TRUE(take(*store, unknown).members.empty());
 }
 
-TEST_F(StoreTest, PartialHeadLingersWhileAFullHeadGoesAtOnce) {
+TEST_P(StoreContract, PartialHeadLingersWhileAFullHeadGoesAtOnce) {
   auto store = open();
   add(*store, "a", files(2), 1000);
   auto r = request(Group::file, 1);
@@ -547,7 +602,7 @@ TEST_F(StoreTest, PartialHeadLingersWhileAFullHeadGoesAtOnce) {
   EXPECT_FALSE(batch.ready_in_ms);
 }
 
-TEST_F(StoreTest, BudgetCutsTheBatch) {
+TEST_P(StoreContract, BudgetCutsTheBatch) {
   auto store = open();
   add(*store, "a", files(5));
   auto r = request(Group::file, 1);
@@ -560,7 +615,7 @@ TEST_F(StoreTest, BudgetCutsTheBatch) {
             (std::vector<std::string>{"https://h/3", "https://h/4", "https://h/5"}));
 }
 
-TEST_F(StoreTest, BodyBytesCapCutsTheBatch) {
+TEST_P(StoreContract, BodyBytesCapCutsTheBatch) {
   auto store = open();
   const std::string path(200, 'p');
   const auto a = file("https://h/a" + path);
@@ -583,7 +638,7 @@ TEST_F(StoreTest, BodyBytesCapCutsTheBatch) {
   EXPECT_EQ(batch.members[0].item.value, "https://h/c" + path);
 }
 
-TEST_F(StoreTest, FilesWithHeadersAreASeparateQueue) {
+TEST_P(StoreContract, FilesWithHeadersAreASeparateQueue) {
   auto store = open();
   const auto with_headers =
       file("https://h/a", {{"CF-Device-Type", "mobile"}, {"Origin", "https://o"}});
@@ -602,7 +657,7 @@ TEST_F(StoreTest, FilesWithHeadersAreASeparateQueue) {
 
 // A damaged header list in a stored row (say, a disk error) used to make recovery throw and the
 // daemon refuse to start. The URL is still purged, without the cache-key variant.
-TEST_F(StoreTest, ACorruptStoredHeaderListDoesNotStopTheQueue) {
+TEST_P(StoreContract, ACorruptStoredHeaderListDoesNotStopTheQueue) {
   {
     auto store = open();
     add(*store, "a", {in(kZone, file("https://h/a", {{"Origin", "https://o"}}))});
@@ -618,7 +673,7 @@ TEST_F(StoreTest, ACorruptStoredHeaderListDoesNotStopTheQueue) {
   EXPECT_TRUE(batch.members[0].item.headers.empty());
 }
 
-TEST_F(StoreTest, PendingTwinsAreSentOnceAndRideAlong) {
+TEST_P(StoreContract, PendingTwinsAreSentOnceAndRideAlong) {
   auto store = open();
   add(*store, "a", {in(kZone, file("https://h/x"))});
   const auto first = take(*store, Group::file, 1);
@@ -636,7 +691,7 @@ TEST_F(StoreTest, PendingTwinsAreSentOnceAndRideAlong) {
   EXPECT_EQ(status_of(*store, "b"), "done");
 }
 
-TEST_F(StoreTest, PendingTwinBeyondTheHeadRidesWithItsMember) {
+TEST_P(StoreContract, PendingTwinBeyondTheHeadRidesWithItsMember) {
   auto store = open();
   add(*store, "a", {in(kZone, file("https://h/x"))});
   take(*store, Group::file, 1);
@@ -655,7 +710,7 @@ TEST_F(StoreTest, PendingTwinBeyondTheHeadRidesWithItsMember) {
 
 // --- coverage -----------------------------------------------------------------------------------
 
-TEST_F(StoreTest, TakenHostCoversItsUrlsAndPrefixesOnly) {
+TEST_P(StoreContract, TakenHostCoversItsUrlsAndPrefixesOnly) {
   auto store = open();
   const std::vector<std::pair<std::string, Item>> covered{
       {"https", file("https://example.com/a")},
@@ -694,7 +749,7 @@ TEST_F(StoreTest, TakenHostCoversItsUrlsAndPrefixesOnly) {
   expect_counts_match_rows(*store);
 }
 
-TEST_F(StoreTest, TakenPrefixCoversWhatStartsWithIt) {
+TEST_P(StoreContract, TakenPrefixCoversWhatStartsWithIt) {
   auto store = open();
   add(*store, "member", {in(kZone, prefix("h/foo"))});
   const std::vector<std::pair<std::string, Item>> covered{
@@ -722,7 +777,7 @@ TEST_F(StoreTest, TakenPrefixCoversWhatStartsWithIt) {
   for (const auto& [id, item] : uncovered) EXPECT_EQ(status_of(*store, id), "queued") << id;
 }
 
-TEST_F(StoreTest, PurgeEverythingCoversItsWholeZoneOnly) {
+TEST_P(StoreContract, PurgeEverythingCoversItsWholeZoneOnly) {
   auto store = open();
   add(*store, "zone",
       {in(kZone, file("https://h/a")), in(kZone, file("https://h/b", {{"Origin", "https://o"}})),
@@ -748,7 +803,7 @@ TEST_F(StoreTest, PurgeEverythingCoversItsWholeZoneOnly) {
   EXPECT_EQ(status_of(*store, "other"), "queued");
 }
 
-TEST_F(StoreTest, CoverageBeyondTheLimitIsFinishedByCoverStepsAndSkipsLaterTargets) {
+TEST_P(StoreContract, CoverageBeyondTheLimitIsFinishedByCoverStepsAndSkipsLaterTargets) {
   auto store = open();
   add(*store, "host", {in(kZone, host("h"))});
   add(*store, "files", files(5));
@@ -776,7 +831,7 @@ TEST_F(StoreTest, CoverageBeyondTheLimitIsFinishedByCoverStepsAndSkipsLaterTarge
   EXPECT_EQ(states(store->queue_counts(), kZone, Group::file), (Counts{1, 0, 5, 0}));
 }
 
-TEST_F(StoreTest, PurgeEverythingCoverageInStepsSkipsLaterTargets) {
+TEST_P(StoreContract, PurgeEverythingCoverageInStepsSkipsLaterTargets) {
   auto store = open();
   add(*store, "files", files(5));
   add(*store, "all", {in(kZone, everything())}, 2000);
@@ -800,7 +855,7 @@ TEST_F(StoreTest, PurgeEverythingCoverageInStepsSkipsLaterTargets) {
 
 // --- settle -------------------------------------------------------------------------------------
 
-TEST_F(StoreTest, SettleWorksInStepsAndReportsKindsAndCreationTimes) {
+TEST_P(StoreContract, SettleWorksInStepsAndReportsKindsAndCreationTimes) {
   auto store = open();
   add(*store, "host", {in(kZone, host("h"))}, 1000);
   for (int i = 1; i <= 4; ++i) {
@@ -856,7 +911,7 @@ TEST_F(StoreTest, SettleWorksInStepsAndReportsKindsAndCreationTimes) {
   EXPECT_EQ(status_of(*store, "host"), "done");
 }
 
-TEST_F(StoreTest, RetryCountsAnAttemptOnlyForMembersAndOnlyWhenAsked) {
+TEST_P(StoreContract, RetryCountsAnAttemptOnlyForMembersAndOnlyWhenAsked) {
   auto store = open();
   add(*store, "host", {in(kZone, host("h"))});
   add(*store, "files", files(2));
@@ -889,7 +944,7 @@ TEST_F(StoreTest, RetryCountsAnAttemptOnlyForMembersAndOnlyWhenAsked) {
   EXPECT_EQ(attempts(member), 2);
 }
 
-TEST_F(StoreTest, ReleasedAndRetriedRowsReturnToTheHead) {
+TEST_P(StoreContract, ReleasedAndRetriedRowsReturnToTheHead) {
   auto store = open();
   add(*store, "a", files(4));
   auto r = request(Group::file, 1);
@@ -917,7 +972,7 @@ TEST_F(StoreTest, ReleasedAndRetriedRowsReturnToTheHead) {
   EXPECT_EQ(values(take(*store, r)), (std::vector<std::string>{"https://h/3", "https://h/4"}));
 }
 
-TEST_F(StoreTest, MovedRowsSettleWithTheirNewFlightOnly) {
+TEST_P(StoreContract, MovedRowsSettleWithTheirNewFlightOnly) {
   auto store = open();
   add(*store, "a", files(4));
   const auto batch = take(*store, Group::file, 1);
@@ -962,7 +1017,7 @@ TEST_F(StoreTest, MovedRowsSettleWithTheirNewFlightOnly) {
 
 // --- recovery, give-up, retry, prune ------------------------------------------------------------
 
-TEST_F(StoreTest, RecoverMakesInFlightRowsPendingAgainAfterReopenInSteps) {
+TEST_P(StoreContract, RecoverMakesInFlightRowsPendingAgainAfterReopenInSteps) {
   std::vector<std::int64_t> taken;
   {
     auto store = open();
@@ -983,7 +1038,7 @@ TEST_F(StoreTest, RecoverMakesInFlightRowsPendingAgainAfterReopenInSteps) {
   expect_counts_match_rows(*store);
 }
 
-TEST_F(StoreTest, GiveUpFailsOldPendingTargetsWithTheirLastErrorInSteps) {
+TEST_P(StoreContract, GiveUpFailsOldPendingTargetsWithTheirLastErrorInSteps) {
   auto store = open();
   add(*store, "old",
       {in(kZone, file("https://h/1")), in(kZone, file("https://h/2")), in(kZone, tag("t"))}, 1000);
@@ -1038,7 +1093,7 @@ TEST_F(StoreTest, GiveUpFailsOldPendingTargetsWithTheirLastErrorInSteps) {
   EXPECT_EQ(store->failed_targets(10)[0].failed_ms, 9000);
 }
 
-TEST_F(StoreTest, RetryFailedRequeuesWithAFreshClockInSteps) {
+TEST_P(StoreContract, RetryFailedRequeuesWithAFreshClockInSteps) {
   auto store = open();
   add(*store, "a", files(3), 1000);
   const auto batch = take(*store, Group::file, 1);
@@ -1073,7 +1128,7 @@ TEST_F(StoreTest, RetryFailedRequeuesWithAFreshClockInSteps) {
 
 // --- last_everything_ms -----------------------------------------------------------------------
 
-TEST_F(StoreTest, LastEverythingIsWhenOneWasTakenAndSurvivesSettlePruneAndReopen) {
+TEST_P(StoreContract, LastEverythingIsWhenOneWasTakenAndSurvivesSettlePruneAndReopen) {
   {
     auto store = open();
     EXPECT_EQ(store->last_everything_ms(kZone), std::nullopt) << "a zone never seen";
@@ -1124,7 +1179,7 @@ TEST_F(StoreTest, LastEverythingIsAddedToAnExistingDatabase) {
   EXPECT_NE(plan[0].back().find("INTEGER PRIMARY KEY"), std::string::npos) << plan[0].back();
 }
 
-TEST_F(StoreTest, PruneDeletesFinishedIntentsAndTheTargetsNoOneElseLinks) {
+TEST_P(StoreContract, PruneDeletesFinishedIntentsAndTheTargetsNoOneElseLinks) {
   auto store = open();
   add(*store, "old-done", {in(kZone, file("https://h/1")), in(kZone, file("https://h/2"))}, 1000);
   add(*store, "newer", {in(kZone, file("https://h/1"))}, 5000);  // shares the pending target
@@ -1156,7 +1211,7 @@ TEST_F(StoreTest, PruneDeletesFinishedIntentsAndTheTargetsNoOneElseLinks) {
   expect_counts_match_rows(*store);
 }
 
-TEST_F(StoreTest, PruneWorksInSteps) {
+TEST_P(StoreContract, PruneWorksInSteps) {
   auto store = open();
   for (int i = 1; i <= 3; ++i) {
     add(*store, "i" + std::to_string(i), {in(kZone, tag("t" + std::to_string(i)))}, 1000 + i);
@@ -1175,7 +1230,7 @@ TEST_F(StoreTest, PruneWorksInSteps) {
 
 // --- sends, probe, schema -----------------------------------------------------------------------
 
-TEST_F(StoreTest, RecentSendsKeepOnlyThoseAfterTheCutoff) {
+TEST_P(StoreContract, RecentSendsKeepOnlyThoseAfterTheCutoff) {
   {
     auto store = open();
     tx(*store, [](Store& s) {
@@ -1198,7 +1253,7 @@ TEST_F(StoreTest, RecentSendsKeepOnlyThoseAfterTheCutoff) {
   EXPECT_EQ(later[0].at_ms, 3000);
 }
 
-TEST_F(StoreTest, TakeRecordsItsSendOnlyWhenItYieldsABatch) {
+TEST_P(StoreContract, TakeRecordsItsSendOnlyWhenItYieldsABatch) {
   auto store = open();
   add(*store, "a", files(2), 1000);
   auto r = request(Group::file, 1);
@@ -1235,7 +1290,7 @@ TEST_F(StoreTest, TakeRecordsItsSendOnlyWhenItYieldsABatch) {
   EXPECT_EQ(sends[0].at_ms, 9000);
 }
 
-TEST_F(StoreTest, ProbeWriteAndSize) {
+TEST_P(StoreContract, ProbeWriteAndSize) {
   auto store = open();
   tx(*store, [](Store& s) { s.probe_write(1000); });
   tx(*store, [](Store& s) { s.probe_write(2000); });
@@ -1269,7 +1324,7 @@ TEST_F(StoreTest, UnopenablePathNamesTheSetting) {
   }
 }
 
-TEST_F(StoreTest, ReadOnlyConnectionReadsBesideAnOpenWriteTransaction) {
+TEST_P(StoreContract, ReadOnlyConnectionReadsBesideAnOpenWriteTransaction) {
   auto writer = open();
   add(*writer, "a", {in(kZone, file("https://h/1")), in(kZone, tag("t"))});
   auto reader = open(/*read_only=*/true);
@@ -1437,7 +1492,7 @@ INSERT INTO targets(id, zone_id, kind, key, value, headers, state, created_ms, u
 // --- priority lanes (schema version 3)
 // ------------------------------------------------------------
 
-TEST_F(StoreTest, EachLaneIsAQueueOfItsOwnCountedWithoutScanning) {
+TEST_P(StoreContract, EachLaneIsAQueueOfItsOwnCountedWithoutScanning) {
   auto store = open();
   add_in(*store, Lane::normal, "n", files(5));
   add_in(*store, Lane::high, "h",
@@ -1465,7 +1520,7 @@ TEST_F(StoreTest, EachLaneIsAQueueOfItsOwnCountedWithoutScanning) {
   expect_counts_match_rows(*store);
 }
 
-TEST_F(StoreTest, APendingTwinInALowerLaneIsRaisedNotDuplicated) {
+TEST_P(StoreContract, APendingTwinInALowerLaneIsRaisedNotDuplicated) {
   auto store = open();
   add_in(*store, Lane::bulk, "crawl", files(3));
   // A deploy asks for one of them: it must not wait behind the bulk backlog.
@@ -1494,7 +1549,7 @@ TEST_F(StoreTest, APendingTwinInALowerLaneIsRaisedNotDuplicated) {
             (std::vector<std::string>{"https://h/1", "https://h/3"}));
 }
 
-TEST_F(StoreTest, IntentStatusReportsItsLane) {
+TEST_P(StoreContract, IntentStatusReportsItsLane) {
   auto store = open();
   add_in(*store, Lane::bulk, "b", files(1));
   add(*store, "n", {in(kZone, tag("t"))});
@@ -1502,7 +1557,7 @@ TEST_F(StoreTest, IntentStatusReportsItsLane) {
   EXPECT_EQ(store->intent_status("n")->lane, Lane::normal);
 }
 
-TEST_F(StoreTest, OldestPendingLooksAtEveryLane) {
+TEST_P(StoreContract, OldestPendingLooksAtEveryLane) {
   auto store = open();
   add_in(*store, Lane::high, "h", {in(kZone, file("https://h/new"))}, 5000);
   add_in(*store, Lane::bulk, "b", {in(kZone, file("https://h/old"))}, 2000);
@@ -1628,7 +1683,7 @@ class Gate {
   std::shared_future<void> opened_ = promise_.get_future().share();
 };
 
-TEST_F(StoreTest, WorkerGroupsConcurrentJobsIntoFewerCommits) {
+TEST_P(StoreContract, WorkerGroupsConcurrentJobsIntoFewerCommits) {
   boost::asio::io_context io;
   StoreWorker worker(open(), io.get_executor());
   constexpr int kJobs = 100;
@@ -1665,7 +1720,7 @@ TEST_F(StoreTest, WorkerGroupsConcurrentJobsIntoFewerCommits) {
   EXPECT_TRUE(check->intent_status("i99"));
 }
 
-TEST_F(StoreTest, WorkerFailingJobDoesNotUndoItsNeighbours) {
+TEST_P(StoreContract, WorkerFailingJobDoesNotUndoItsNeighbours) {
   boost::asio::io_context io;
   StoreWorker worker(open(), io.get_executor());
   Gate gate;
@@ -1698,7 +1753,7 @@ TEST_F(StoreTest, WorkerFailingJobDoesNotUndoItsNeighbours) {
   EXPECT_EQ(states(check->queue_counts(), kZone, Group::tag), (Counts{2, 0, 0, 0}));
 }
 
-TEST_F(StoreTest, WorkerSnapshotShowsAJobsEffectsByItsCompletion) {
+TEST_P(StoreContract, WorkerSnapshotShowsAJobsEffectsByItsCompletion) {
   boost::asio::io_context io;
   auto guard = boost::asio::make_work_guard(io);
   StoreWorker worker(open(), io.get_executor());
@@ -1745,7 +1800,7 @@ TEST_F(StoreTest, WorkerSnapshotShowsAJobsEffectsByItsCompletion) {
 // Regression (was a bug in take()): the head was read as the first cap_of() rows and twins folded
 // afterwards, so a head holding twins looked partial and lingered although enough distinct items
 // waited right behind it.
-TEST_F(StoreTest, TwinsInTheHeadDoNotMakeAFullBatchLinger) {
+TEST_P(StoreContract, TwinsInTheHeadDoNotMakeAFullBatchLinger) {
   auto store = open();
   add(*store, "a", {in(kZone, file("https://h/a"))}, 1000);
   take(*store, Group::file, 1);

@@ -1,0 +1,22 @@
+// Opens the store backend the configuration names. store/ may not see config/, so the composition
+// root fills this plain description from Config::Storage.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+
+namespace purgeq {
+
+struct StoreLocation {
+  enum class Backend { sqlite, postgres } backend = Backend::sqlite;
+  std::string path;      // sqlite: the database file
+  std::string dsn;       // postgres: the connection string, without a password
+  std::string password;  // postgres: read from storage.password_file or the credential
+};
+
+// The writer (creates and migrates the schema) or a read-only connection beside it.
+std::unique_ptr<Store> open_store(const StoreLocation& location, bool read_only = false);
+
+}  // namespace purgeq
