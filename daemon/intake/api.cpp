@@ -632,7 +632,11 @@ boost::asio::awaitable<HttpResponseMessage> Api::status(const HttpRequestMessage
   json::object body = delivery_.status_json(*snapshot);
   body["failed_items"] = snapshot->counts.total(TargetState::failed);
   const auto stats = store_.stats();
-  body["storage"] = json::object{{"path", config_->storage.path},
+  const bool postgres = config_->storage.backend == Config::Storage::Backend::postgres;
+  // The dsn never holds a password (config refuses one), so it may be shown.
+  body["storage"] = json::object{{"backend", postgres ? "postgres" : "sqlite"},
+                                 {postgres ? "dsn" : "path",
+                                  postgres ? config_->storage.dsn : config_->storage.path},
                                  {"commits", stats.commits},
                                  {"jobs", stats.jobs},
                                  {"failed_commits", stats.failed_commits},

@@ -55,6 +55,8 @@ class PostgresBackendTest(unittest.TestCase):
         _, status = daemon.request("GET", "/v1/status")
         self.assertEqual(status["failed_items"], 0)
         self.assertGreater(status["storage"]["size_bytes"], 0, "pg_database_size")
+        self.assertEqual(status["storage"]["backend"], "postgres")
+        self.assertNotIn("path", status["storage"], "no SQLite file is in use")
         self.assertEqual(CLUSTER.psql("SELECT coalesce(sum(n), 0) FROM queue_counts WHERE state "
                                       "IN (0, 1)", "burst"), "0", "the kept counts drained")
 
