@@ -15,9 +15,12 @@
 #include "store/sqlite_store.h"
 #include "store/store.h"
 #include "support/pg_cluster.h"
+#include "support/store_backends.h"
 
 namespace purgeq {
 namespace {
+
+using test::Backend;
 
 constexpr std::string_view kZone = "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a";
 const Peer kPeer{1000, 1000, 42};
@@ -26,32 +29,19 @@ ZonedItem file(int n) {
   return ZonedItem{std::string(kZone), Item{Kind::file, "https://h/" + std::to_string(n), {}}};
 }
 
-enum class Backend { sqlite, postgres };
-
 class HookStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::error_code ec;
-    const bool shm =
-        std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0;
-    dir_ = std::filesystem::path(shm ? "/dev/shm/" : ::testing::TempDir()) /
-           ("purgeq-hooks-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    where_ = (dir_ / "queue.db").string();
-    if (backend() == Backend::postgres) {
-      auto* cluster = test::PgTestCluster::get();
-      if (cluster == nullptr) GTEST_SKIP() << test::PgTestCluster::missing();
-      where_ = cluster->create_database();
-    }
+    dir_ = test::scratch_dir("purgeq-hooks");
+    const auto where = test::scratch_store(backend(), dir_);
+    if (!where) GTEST_SKIP() << test::PgTestCluster::missing();
+    where_ = *where;
     store_ = open();
   }
   // SQLite here; both for HookStoreContract.
   [[nodiscard]] virtual Backend backend() const { return Backend::sqlite; }
   [[nodiscard]] std::unique_ptr<Store> open(bool read_only = false) const {
-    if (backend() == Backend::postgres) return open_pg_store(PgConnection{where_, ""}, read_only);
-    return open_sqlite_store(where_, read_only);
+    return test::open_backend(backend(), where_, read_only);
   }
   void TearDown() override {
     store_.reset();
@@ -155,11 +145,7 @@ class HookStoreContract : public HookStoreTest, public ::testing::WithParamInter
  protected:
   [[nodiscard]] Backend backend() const override { return GetParam(); }
 };
-INSTANTIATE_TEST_SUITE_P(Backends, HookStoreContract,
-                         ::testing::Values(Backend::sqlite, Backend::postgres),
-                         [](const ::testing::TestParamInfo<Backend>& param) {
-                           return param.param == Backend::postgres ? "Postgres" : "Sqlite";
-                         });
+PURGEQ_ON_BOTH_BACKENDS(HookStoreContract);
 
 TEST_P(HookStoreContract, RunsBecomeDueOnlyWhenEveryItemOfTheirIntentIsFinished) {
   // Item 2 is a pending twin shared by both intents: its purge counts in each.

@@ -16,9 +16,12 @@
 #include "store/sqlite_store.h"
 #include "store/store.h"
 #include "support/pg_cluster.h"
+#include "support/store_backends.h"
 
 namespace purgeq {
 namespace {
+
+using test::Backend;
 
 constexpr std::string_view kZone = "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c";
 const Peer kPeer{1000, 1000, 42};
@@ -34,33 +37,20 @@ std::vector<ZonedItem> urls_under(const std::string& dir, int n, int first = 1) 
   return items;
 }
 
-enum class Backend { sqlite, postgres };
-
 class StoreEscalationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::error_code ec;
-    const bool shm =
-        std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0;
-    dir_ = std::filesystem::path(shm ? "/dev/shm/" : ::testing::TempDir()) /
-           ("purgeq-escalation-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    where_ = (dir_ / "queue.db").string();
-    if (backend() == Backend::postgres) {
-      auto* cluster = test::PgTestCluster::get();
-      if (cluster == nullptr) GTEST_SKIP() << test::PgTestCluster::missing();
-      where_ = cluster->create_database();
-    }
+    dir_ = test::scratch_dir("purgeq-escalation");
+    const auto where = test::scratch_store(backend(), dir_);
+    if (!where) GTEST_SKIP() << test::PgTestCluster::missing();
+    where_ = *where;
     store_ = open();
   }
   // SQLite here; both for StoreEscalationContract.
   [[nodiscard]] virtual Backend backend() const { return Backend::sqlite; }
   // As the daemon opens it with a zone whose escalation asks for a share.
   [[nodiscard]] std::unique_ptr<Store> open() const {
-    auto store = backend() == Backend::postgres ? open_pg_store(PgConnection{where_, ""})
-                                                : open_sqlite_store(where_);
+    auto store = test::open_backend(backend(), where_);
     store->index_known_urls(true);
     return store;
   }
@@ -142,11 +132,7 @@ class StoreEscalationContract : public StoreEscalationTest,
  protected:
   [[nodiscard]] Backend backend() const override { return GetParam(); }
 };
-INSTANTIATE_TEST_SUITE_P(Backends, StoreEscalationContract,
-                         ::testing::Values(Backend::sqlite, Backend::postgres),
-                         [](const ::testing::TestParamInfo<Backend>& param) {
-                           return param.param == Backend::postgres ? "Postgres" : "Sqlite";
-                         });
+PURGEQ_ON_BOTH_BACKENDS(StoreEscalationContract);
 
 TEST_P(StoreEscalationContract, APrefixReplacesItsPendingUrlsAndTheReceiptNamesIt) {
   add("blog", urls_under("blog/", 150));

@@ -30,9 +30,12 @@
 #include "store/sqlite_store.h"
 #include "store/store_worker.h"
 #include "support/pg_cluster.h"
+#include "support/store_backends.h"
 
 namespace purgeq {
 namespace {
+
+using test::Backend;
 
 constexpr std::string_view kZone = "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a";
 constexpr std::string_view kOther = "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b";
@@ -148,34 +151,20 @@ class Sql {
   std::unique_ptr<test::PgSql> pg_;
 };
 
-enum class Backend { sqlite, postgres };
-
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // Every commit fsyncs (synchronous=FULL): on tmpfs that costs nothing, so the suite stays fast.
-    std::error_code ec;
-    const bool shm =
-        std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0;
-    dir_ = std::filesystem::path(shm ? "/dev/shm/" : ::testing::TempDir()) /
-           ("purgeq-store-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    path_ = (dir_ / "queue.db").string();
-    if (backend() == Backend::postgres) {
-      auto* cluster = test::PgTestCluster::get();
-      if (cluster == nullptr) GTEST_SKIP() << test::PgTestCluster::missing();
-      path_ = cluster->create_database();
-    }
+    dir_ = test::scratch_dir("purgeq-store");
+    const auto where = test::scratch_store(backend(), dir_);
+    if (!where) GTEST_SKIP() << test::PgTestCluster::missing();
+    path_ = *where;
   }
   // The backend under test: SQLite here, both for StoreContract.
   [[nodiscard]] virtual Backend backend() const { return Backend::sqlite; }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   [[nodiscard]] std::unique_ptr<Store> open(bool read_only = false) const {
-    if (backend() == Backend::postgres) return open_pg_store(PgConnection{path_, ""}, read_only);
-    return open_sqlite_store(path_, read_only);
+    return test::open_backend(backend(), path_, read_only);
   }
 
   // Runs `fn(store)` in one transaction, as StoreWorker does.
@@ -301,11 +290,7 @@ class StoreContract : public StoreTest, public ::testing::WithParamInterface<Bac
  protected:
   [[nodiscard]] Backend backend() const override { return GetParam(); }
 };
-INSTANTIATE_TEST_SUITE_P(Backends, StoreContract,
-                         ::testing::Values(Backend::sqlite, Backend::postgres),
-                         [](const ::testing::TestParamInfo<Backend>& param) {
-                           return param.param == Backend::postgres ? "Postgres" : "Sqlite";
-                         });
+PURGEQ_ON_BOTH_BACKENDS(StoreContract);
 
 // --- add_intent ---------------------------------------------------------------------------------
 
