@@ -171,6 +171,10 @@ void load_hooks(Checker& checker, const Field& section, const std::vector<Zone>&
           });
           if (found == zones.end()) {
             checker.add(entry, fmt::format("unknown zone {}", quote(*name)));
+          } else if (std::find(hook.zones.begin(), hook.zones.end(), found->name) !=
+                     hook.zones.end()) {
+            // By name and by id, say: a slip worth hearing about, as with lanes.
+            checker.add(entry, fmt::format("zone {} is listed twice", quote(found->name)));
           } else {
             hook.zones.push_back(found->name);
           }

@@ -94,6 +94,15 @@ TEST(HooksConfig, LanesSelectIntentsByTheLaneTheyWereAcceptedIn) {
       << "urgent-b's lane matches but not its zones";
 }
 
+TEST(HooksConfig, AZoneListedTwiceIsAProblem) {
+  EXPECT_EQ(problems_of(with_hooks(R"(
+  - name: warm
+    command: [/bin/true]
+    zones: [a.example, b.example, 023e105f4ecef8ad9ca31a8372d0c353]
+)")),
+            (std::vector<std::string>{R"(hooks[0].zones[2]: zone "a.example" is listed twice)"}));
+}
+
 TEST(HooksConfig, LaneProblemsNameTheValueAndTheRule) {
   EXPECT_EQ(problems_of(with_hooks(R"(
   - name: warm
