@@ -110,11 +110,8 @@ class Daemon {
         },
         std::function<void(std::exception_ptr, bool)>([](const std::exception_ptr& error, bool) {
           if (!error) return;
-          try {
-            std::rethrow_exception(error);
-          } catch (const std::exception& e) {
-            log::error("storage_error", "op=index_known_urls error={}", log::quote(e.what()));
-          }
+          log::error("storage_error", "op=index_known_urls error={}",
+                     log::quote(log::describe(error)));
         }));
   }
 

@@ -309,12 +309,8 @@ void Dispatcher::take(const std::string& account, const TakeAction& action) {
               return;
             }
             if (error) {
-              try {
-                std::rethrow_exception(error);
-              } catch (const std::exception& e) {
-                log::error("storage_error", "op=take zone={} error={}",
-                           log::quote(zone_name(action.zone_id)), log::quote(e.what()));
-              }
+              log::error("storage_error", "op=take zone={} error={}",
+                         log::quote(zone_name(action.zone_id)), log::quote(log::describe(error)));
               engine.on_take_failed(action, now);
               flight_ended();
               schedule_tick();
@@ -594,12 +590,8 @@ void Dispatcher::settle_steps(SettleRequest request, Kind kind) {
                  [this, shared, kind](const std::exception_ptr& error, Settled settled) {
                    --steps_in_progress_;
                    if (error) {
-                     try {
-                       std::rethrow_exception(error);
-                     } catch (const std::exception& e) {
-                       log::error("storage_error", "op=record_outcome error={} retry_in_ms={}",
-                                  log::quote(e.what()), to_ms(kSettleRetry));
-                     }
+                     log::error("storage_error", "op=record_outcome error={} retry_in_ms={}",
+                                log::quote(log::describe(error)), to_ms(kSettleRetry));
                      // The rows still say in_flight and nothing else will move them: record the
                      // outcome again shortly (a full disk frees up, a locked database unlocks),
                      // rather than leaving them stuck until a restart.

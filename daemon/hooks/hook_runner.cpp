@@ -36,16 +36,6 @@ std::string_view item_state_name(int state) {
   return "pending";  // reopened (a failed item retried) since the run was claimed
 }
 
-std::string describe(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "unknown error";
-  }
-}
-
 }  // namespace
 
 struct HookRunner::Active {
@@ -93,14 +83,8 @@ void HookRunner::recover_step() {
                  [this](const std::exception_ptr& error, std::int64_t moved) {
                    if (stopping_) return;
                    if (error) {
-                     std::string reason = "unknown error";
-                     try {
-                       std::rethrow_exception(error);
-                     } catch (const std::exception& e) {
-                       reason = e.what();
-                     }
-                     log::warning("hooks_recovery_failed", "error={} note={}", log::quote(reason),
-                                  log::quote("will try again"));
+                     log::warning("hooks_recovery_failed", "error={} note={}",
+                                  log::quote(log::describe(error)), log::quote("will try again"));
                      timer_.expires_after(kStorageRetry);
                      timer_.async_wait([this](boost::system::error_code ec) {
                        if (!ec) recover_step();
@@ -154,11 +138,8 @@ void HookRunner::claim() {
             claiming_ = false;
             if (stopping_) return;
             if (error) {
-              try {
-                std::rethrow_exception(error);
-              } catch (const std::exception& e) {
-                log::warning("storage_error", "op=claim_hook_runs error={}", log::quote(e.what()));
-              }
+              log::warning("storage_error", "op=claim_hook_runs error={}",
+                           log::quote(log::describe(error)));
               arm_timer(wall_ms() + std::chrono::milliseconds(kStorageRetry).count());
               return;
             }
@@ -290,7 +271,7 @@ void HookRunner::run_command(std::uint64_t key, const Hook& hook) {
                 if (error) {
                   cursor->failed = true;
                   log::warning("storage_error", "op=hook_items error={}",
-                               log::quote(describe(error)));
+                               log::quote(log::describe(error)));
                 }
                 return give(std::nullopt);
               }

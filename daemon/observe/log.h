@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <exception>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,8 @@ void write(LogLevel level, std::string_view event, std::string_view fields);
 // A value safe to put after "key=": quoted (with \" and \\ escaped) when it has spaces, quotes or
 // is empty; control characters are escaped so one event stays one line.
 std::string quote(std::string_view value);
+// What a failed job threw, for `error=` (a store job's exception, handed over as a pointer).
+std::string describe(const std::exception_ptr& error);
 
 template <class... Args>
 void emit(LogLevel level, std::string_view event, fmt::format_string<Args...> fields,
