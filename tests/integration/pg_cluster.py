@@ -46,7 +46,7 @@ class Cluster:
                          "-o", f"-k {self.dir} -c listen_addresses='' -c fsync=off", "start"])
 
     def stop(self, mode="fast"):
-        self._as_server([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-m", mode, "-w",
+        return self._as_server([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-m", mode, "-w",
                          "stop"], check=False)
 
     def require_password_for(self, role):
