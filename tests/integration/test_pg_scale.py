@@ -129,8 +129,7 @@ class ScaleOut:
         for daemon in daemons or self.alive():
             status, body = daemon.request("GET", "/v1/status", timeout=30)
             if status != 200:
-                raise AssertionError(f"status of {daemon.node}: {status} "
-                                     f"{body}")
+                raise AssertionError(f"status of {daemon.node}: {status} {body}")
             answers[daemon.node] = body
         return answers
 
