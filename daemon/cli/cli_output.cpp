@@ -479,6 +479,12 @@ std::string format_status(const json::value& status) {
     out += fmt::format(", up {}", format_duration(*uptime));
   }
   if (bool_member(status, "dry_run")) out += ", dry run (batches are logged, not sent)";
+  if (const auto* storage = member(status, "storage"); storage != nullptr) {
+    if (const auto node = string_member(*storage, "node"); !node.empty()) {
+      out += fmt::format(", node {} (host id {}) on a shared PostgreSQL queue", node,
+                         int_member(*storage, "host_id").value_or(0));
+    }
+  }
   out += '\n';
 
   // Queue: {"zone": {"file": 10, "tag": 2, "in_flight": 1}, ...}
@@ -558,6 +564,18 @@ std::string format_status(const json::value& status) {
       }
       if (const auto drain = int_member(account, "drain_estimate_s"); drain && *drain > 0) {
         state += fmt::format("; drain: about {} at the account's budget", format_seconds(*drain));
+      }
+      // Daemons sharing a PostgreSQL store: one of them sends for the account.
+      if (const auto* sender = member(account, "sender"); sender != nullptr) {
+        const auto node = string_member(*sender, "node");
+        if (node.empty()) {
+          state += "; no daemon sends for it right now (a new sender takes over within seconds)";
+        } else if (bool_member(*sender, "this_host")) {
+          state += "; sent by this daemon";
+        } else {
+          state += fmt::format("; sent by {} (host id {})", node,
+                               int_member(*sender, "host_id").value_or(0));
+        }
       }
       out += fmt::format("account {}: {}\n", std::string_view(name), state);
     }
