@@ -1107,6 +1107,11 @@ std::string Dispatcher::status_line() const {
   for (const auto& [name, account] : accounts_) {
     if (account.engine->auth_paused()) line += fmt::format("; account {} paused (auth)", name);
   }
+  if (store_.shared()) {
+    const auto sending = std::count_if(accounts_.begin(), accounts_.end(),
+                                       [](const auto& entry) { return entry.second.sending; });
+    line += fmt::format("; sends for {} of {} accounts", sending, accounts_.size());
+  }
   if (config_->dry_run) line += "; dry run";
   return line;
 }

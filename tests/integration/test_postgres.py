@@ -59,6 +59,11 @@ class PostgresBackendTest(unittest.TestCase):
         self.assertNotIn("path", status["storage"], "no SQLite file is in use")
         self.assertEqual(CLUSTER.psql("SELECT coalesce(sum(n), 0) FROM queue_counts WHERE state "
                                       "IN (0, 1)", "burst"), "0", "the kept counts drained")
+        # Alone on its database, it wins every account's lock and says so to systemd.
+        self.assertTrue(all(a["sending"] for a in status["accounts"].values()), status)
+        daemon.notify.wait_for("STATUS=", timeout=10)
+        wait_until(lambda: any("sends for 2 of 2 accounts" in m for m in daemon.notify.messages),
+                   timeout=15, what="STATUS= names the accounts it sends for")
 
     def test_kill_9_and_restart_lose_nothing_acknowledged(self):
         # Upstream down: everything acknowledged stays queued across the kill.
