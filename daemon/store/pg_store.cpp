@@ -43,6 +43,8 @@ constexpr std::int64_t kHostSpace = 0x70710001;
 // What a purgeqd of schema 1 held while connected (one daemon per database then).
 constexpr std::int64_t kSchema1WriterLock = kSchemaLock + 1;
 constexpr std::int64_t kAccountSpace = 0x70710002;
+// Transaction locks, second key a zone's id: see PgStore::lock_everything.
+constexpr std::int64_t kEverythingSpace = 0x70710003;
 
 // Version 2: several daemons on one database. A row taken into a request is leased to the daemon
 // that took it (lease_host, its host id) for as long as that daemon's host lock is held; hosts
@@ -481,6 +483,9 @@ class PgStore final : public Store {
   std::optional<std::int64_t> last_everything_ms(std::string_view zone_id) override {
     const auto zone = zone_ref(zone_id, false);
     if (!zone) return std::nullopt;
+    // The purge-everything guard reads this and accepts the intent in one transaction; another
+    // daemon's take of a purge-everything must not slip in between (see take()).
+    if (!read_only_) lock_everything(*zone);
     const auto r = run("SELECT at_ms FROM everything_sent WHERE zone = $1", {p(*zone)});
     if (r.rows() == 0) return std::nullopt;
     return r.integer(0, 0);
@@ -571,6 +576,11 @@ class PgStore final : public Store {
   void lock_host();
   // Refuses to share the database with a purgeqd of schema 1 (kSchema1WriterLock).
   void exclude_schema1();
+  // Until the transaction ends: the zone's purge-everything guard and its takes of a
+  // purge-everything, which may run on different daemons, one at a time.
+  void lock_everything(std::int64_t zone) {
+    run("SELECT pg_advisory_xact_lock($1::int, $2::int)", {p(kEverythingSpace), p(zone)});
+  }
   // The host ids whose lock some session of this database holds: the daemons still connected.
   std::vector<std::int64_t> live_hosts();
   // In-flight rows whose daemon is gone (its host lock is free) or unknown (taken before schema
@@ -1000,6 +1010,7 @@ TakeResult PgStore::take(const TakeRequest& request, std::int64_t cover_limit) {
   }
   const auto zone = zone_ref(request.zone_id, false);
   if (!zone) return result;
+  if (request.group == Group::everything) lock_everything(*zone);
   const std::size_t cap = cap_of(request.group, request.caps);
   // As on SQLite: the first `cap` distinct keys, oldest first; twins in the head ride along and
   // do not count towards the cap.

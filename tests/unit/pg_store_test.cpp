@@ -270,6 +270,39 @@ TEST_F(SharedPostgresStore, ARoundThatDeadlocksWithAnotherDaemonRunsAgain) {
   EXPECT_EQ(check->intent_status("o2").has_value(), other_committed);
 }
 
+TEST_F(SharedPostgresStore, APurgeEverythingIsNotTakenBetweenAnotherDaemonsGuardAndItsIntent) {
+  auto guard = open();
+  auto sender = open();
+  const std::vector<ZonedItem> everything{
+      ZonedItem{std::string(kZone), Item{Kind::everything, "", {}}}};
+  sender->begin();
+  sender->add_intent("first", 1000, kPeer, "test", everything);
+  sender->commit();
+  // The intake's guard on one daemon: it read when the zone's last purge-everything went.
+  guard->begin();
+  EXPECT_EQ(guard->last_everything_ms(kZone), std::nullopt);
+  auto taken = std::async(std::launch::async, [&] {
+    TakeRequest request;
+    request.zone_id = std::string(kZone);
+    request.group = Group::everything;
+    request.flight = 1;
+    request.budget = 1;
+    request.now_ms = 10'000;
+    sender->begin();
+    auto result = sender->take(request, 1000);
+    sender->commit();
+    return result;
+  });
+  EXPECT_EQ(taken.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
+      << "the sender's take waits for the guard's transaction";
+  guard->add_intent("second", 1000, kPeer, "test", everything);
+  guard->commit();
+  EXPECT_EQ(taken.get().members.size(), 1U);
+  guard->begin();
+  EXPECT_EQ(guard->last_everything_ms(kZone), 10'000) << "the next guard sees the take";
+  guard->commit();
+}
+
 TEST_F(SharedPostgresStore, AnotherDaemonsCommitWakesTheWatch) {
   auto store = open();
   std::promise<void> woke;
