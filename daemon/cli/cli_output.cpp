@@ -298,6 +298,15 @@ std::string format_waiting(const json::value& entry) {
   if (state == "upstream_failing") return format_failing(entry);
   if (state == "rate_limited") return format_backlog("rate-limited", entry, zone);
   if (state == "sending") return format_backlog("sending", entry, zone);
+  if (state == "sent_elsewhere") {
+    // A shared PostgreSQL queue: another purgeqd sends for the account.
+    const auto* sender = member(entry, "sender");
+    const auto node = sender != nullptr ? string_member(*sender, "node") : std::string();
+    return format_backlog(
+        node.empty() ? fmt::format("waiting for a purgeqd to take over account {}", account)
+                     : fmt::format("sent by purgeqd on {} (ask it: purgeq status there)", node),
+        entry, zone);
+  }
   return format_generic(*object);
 }
 

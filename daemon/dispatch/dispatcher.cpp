@@ -971,6 +971,13 @@ boost::json::object Dispatcher::waiting_for(const std::string& zone_id, Lane lan
     out["state"] = "sending";
     return out;
   }
+  if (!it->second.sending && store_.shared()) {
+    // Another daemon sharing the queue sends for this account: only it knows its buckets,
+    // pauses and errors (its own `purgeq status` says more).
+    out["state"] = "sent_elsewhere";
+    out["sender"] = sender_json(account.name);
+    return out;
+  }
   const auto& engine = *it->second.engine;
   if (const auto since = engine.paused_since()) {
     out["state"] = "paused";

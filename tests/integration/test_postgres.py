@@ -111,6 +111,40 @@ class PostgresBackendTest(unittest.TestCase):
         self.assertNotIn("https://a.example/o/2", purged, "a refused submission is not queued")
 
 
+    def test_a_second_daemon_accepts_intents_and_says_which_daemon_sends(self):
+        # Upstream down: the first daemon holds both accounts and keeps the items queued.
+        dsn = CLUSTER.create_database("two")
+        first = DaemonFixture(self, extra={"storage": {"backend": "postgres", "dsn": dsn,
+                                                       "node": "web1"}}).start()
+        wait_until(lambda: all(a["sending"] for a in
+                               first.request("GET", "/v1/status")[1]["accounts"].values()),
+                   timeout=10, what="the first daemon sends for both accounts")
+        second = DaemonFixture(self, extra={"storage": {"backend": "postgres", "dsn": dsn,
+                                                        "node": "web2"}}).start()
+        status, body = second.submit({"zone": "a.example", "files": ["https://a.example/x.css"]})
+        self.assertEqual(status, 202, body)
+        _, st = second.request("GET", "/v1/status")
+        self.assertEqual(st["storage"]["node"], "web2")
+        self.assertEqual(st["pending"], 1, "the shared queue")
+        self.assertFalse(st["accounts"]["acct1"]["sending"])
+        self.assertEqual(st["accounts"]["acct1"]["sender"]["node"], "web1")
+        self.assertFalse(st["accounts"]["acct1"]["sender"]["this_host"])
+        _, intent = second.request("GET", f"/v1/intents/{body['id']}")
+        entry = intent["waiting_for"][0]
+        self.assertEqual(entry["state"], "sent_elsewhere", intent)
+        self.assertEqual(entry["sender"]["node"], "web1")
+        shown = second.cli("show", body["id"])
+        self.assertIn("sent by purgeqd on web1", shown.stdout + shown.stderr)
+        _, metrics = second.request("GET", "/metrics")
+        self.assertIn('purgeq_account_sending{account="acct1"} 0', metrics)
+        _, metrics = first.request("GET", "/metrics")
+        self.assertIn('purgeq_account_sending{account="acct1"} 1', metrics)
+        # The first one stops: the second takes both accounts over within a few seconds.
+        first.terminate()
+        wait_until(lambda: all(a["sending"] for a in
+                               second.request("GET", "/v1/status")[1]["accounts"].values()),
+                   timeout=10, what="the second daemon took over")
+
     def test_a_completion_hook_runs_once_its_intent_is_purged(self):
         fake = FakeFixture(self, default_fake_config())
         daemon = postgres_daemon(self, fake, "hooked")

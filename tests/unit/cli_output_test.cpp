@@ -96,6 +96,17 @@ TEST(CliOutput, StatusNamesTheDaemonThatSendsForEachAccountOfASharedQueue) {
             "within seconds)\n");
 }
 
+TEST(CliOutput, WaitingOnAnotherDaemonOfASharedQueueNamesIt) {
+  EXPECT_EQ(format_waiting(json::parse(R"json({"zone":"example.com","account":"main",
+      "pending":1200,"state":"sent_elsewhere",
+      "sender":{"node":"web2","host_id":4,"this_host":false}})json")),
+            "sent by purgeqd on web2 (ask it: purgeq status there): 1,200 items pending in "
+            "example.com");
+  EXPECT_EQ(format_waiting(json::parse(R"json({"zone":"example.com","account":"main",
+      "pending":3,"state":"sent_elsewhere","sender":{"node":null,"host_id":null}})json")),
+            "waiting for a purgeqd to take over account main: 3 items pending in example.com");
+}
+
 TEST(CliOutput, StatusToleratesMissingMembers) {
   EXPECT_EQ(format_status(json::parse("{}")), "purgeqd\nqueue: 0 pending\n");
   EXPECT_EQ(format_status(json::parse("[]")), "purgeqd\nqueue: 0 pending\n");
