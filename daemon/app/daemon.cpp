@@ -4,6 +4,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
@@ -57,6 +58,9 @@ class Daemon {
         status_timer_(io_),
         watchdog_timer_(io_),
         prune_timer_(io_) {
+    // Another daemon's submissions wake this one's senders (a shared store only).
+    queue_watch_ = watch_queue(
+        store_location_, [this] { asio::post(io_, [this] { dispatcher_.queued_elsewhere(); }); });
     dispatcher_.on_progress = [this] {
       api_.progress();
       hooks_.poke();  // an intent may have become terminal
@@ -341,6 +345,8 @@ class Daemon {
   bool serving_ = false;
   bool stopping_ = false;
   int stop_parts_left_ = 0;
+  // Last, so that it is stopped (its thread joined) before anything it posts to goes away.
+  std::unique_ptr<QueueWatch> queue_watch_;
 };
 
 }  // namespace

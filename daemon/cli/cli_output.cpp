@@ -298,6 +298,15 @@ std::string format_waiting(const json::value& entry) {
   if (state == "upstream_failing") return format_failing(entry);
   if (state == "rate_limited") return format_backlog("rate-limited", entry, zone);
   if (state == "sending") return format_backlog("sending", entry, zone);
+  if (state == "sent_elsewhere") {
+    // A shared PostgreSQL queue: another purgeqd sends for the account.
+    const auto* sender = member(entry, "sender");
+    const auto node = sender != nullptr ? string_member(*sender, "node") : std::string();
+    return format_backlog(
+        node.empty() ? fmt::format("waiting for a purgeqd to take over account {}", account)
+                     : fmt::format("sent by purgeqd on {} (ask it: purgeq status there)", node),
+        entry, zone);
+  }
   return format_generic(*object);
 }
 
@@ -479,6 +488,12 @@ std::string format_status(const json::value& status) {
     out += fmt::format(", up {}", format_duration(*uptime));
   }
   if (bool_member(status, "dry_run")) out += ", dry run (batches are logged, not sent)";
+  if (const auto* storage = member(status, "storage"); storage != nullptr) {
+    if (const auto node = string_member(*storage, "node"); !node.empty()) {
+      out += fmt::format(", node {} (host id {}) on a shared PostgreSQL queue", node,
+                         int_member(*storage, "host_id").value_or(0));
+    }
+  }
   out += '\n';
 
   // Queue: {"zone": {"file": 10, "tag": 2, "in_flight": 1}, ...}
@@ -558,6 +573,18 @@ std::string format_status(const json::value& status) {
       }
       if (const auto drain = int_member(account, "drain_estimate_s"); drain && *drain > 0) {
         state += fmt::format("; drain: about {} at the account's budget", format_seconds(*drain));
+      }
+      // Daemons sharing a PostgreSQL store: one of them sends for the account.
+      if (const auto* sender = member(account, "sender"); sender != nullptr) {
+        const auto node = string_member(*sender, "node");
+        if (node.empty()) {
+          state += "; no daemon sends for it right now (a new sender takes over within seconds)";
+        } else if (bool_member(*sender, "this_host")) {
+          state += "; sent by this daemon";
+        } else {
+          state += fmt::format("; sent by {} (host id {})", node,
+                               int_member(*sender, "host_id").value_or(0));
+        }
       }
       out += fmt::format("account {}: {}\n", std::string_view(name), state);
     }

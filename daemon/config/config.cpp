@@ -3,9 +3,11 @@
 #include "config/config.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/ip/address.hpp>
 #include <boost/url/parse.hpp>
 #include <charconv>
@@ -21,6 +23,13 @@
 #include "model/hostname.h"
 
 namespace purgeq {
+
+std::string this_host_name() {
+  std::array<char, 256> name{};
+  if (::gethostname(name.data(), name.size() - 1) != 0 || name[0] == '\0') return "purgeqd";
+  return name.data();
+}
+
 namespace {
 
 // Whether a libpq connection string (key=value words or a postgres:// URI) names a password:
@@ -305,7 +314,7 @@ class Loader {
   void load_storage(const Field& section) {
     if (!expect_map(checker_, section, true)) return;
     const MapView view(checker_, section,
-                       {"backend", "path", "dsn", "password_file", "password_credential",
+                       {"backend", "path", "dsn", "password_file", "password_credential", "node",
                         "max_pending_items", "max_size_mb"});
     if (auto f = view.get("backend")) {
       if (auto backend = read_string(checker_, *f)) {
@@ -349,6 +358,17 @@ class Loader {
           checker_.add(*f, "must be a credential name (no slash), as in LoadCredential=");
         } else {
           config_.storage.password_credential = *name;
+        }
+      }
+    }
+    if (auto f = view.get("node")) {
+      if (auto node = read_string(checker_, *f)) {
+        if (node->empty() || node->size() > 100 ||
+            std::any_of(node->begin(), node->end(),
+                        [](unsigned char c) { return c < 0x21 || c > 0x7e; })) {
+          checker_.add(*f, "must be 1 to 100 printable ASCII characters without spaces");
+        } else {
+          config_.storage.node = *node;
         }
       }
     }

@@ -88,6 +88,9 @@ struct ApiClient {
   Lane priority = Lane::normal;    // the lane of its intents (it cannot name one on the wire)
 };
 
+// The host's name (gethostname), the default storage.node; "purgeqd" if it has none.
+std::string this_host_name();
+
 struct Config {
   struct Listen {
     std::string socket = "/run/purgeq/purgeq.sock";
@@ -101,6 +104,8 @@ struct Config {
     std::string dsn;                  // postgres: libpq connection string or URI, no password
     std::string password_file;        // postgres: a file holding only the password
     std::string password_credential;  // postgres: a systemd credential holding it
+    // postgres: how status and the other daemons name this one (default: the host's name).
+    std::string node = this_host_name();
     // Backpressure: above either, submissions get 503 with Retry-After naming the limit.
     long long max_pending_items = 20'000'000;  // targets pending or in flight
     long long max_size_mb = 0;                 // database and journal on disk; 0: no limit

@@ -36,6 +36,11 @@ AccountEngine::AccountEngine(std::string name, const Limits& limits, Backoff bac
       limiter_(limits, now, recent),
       rng_(seed) {}
 
+void AccountEngine::resume_sending(const RecentSends& recent, Clock::time_point now) {
+  limiter_ = AccountLimiter(limits_, now, recent);
+  memos_.clear();
+}
+
 int AccountEngine::max_in_flight() const {
   // An auth-paused account sends one probe at a time and nothing beside it.
   return auth_paused_ ? 1 : std::max(limits_.max_in_flight, 1);

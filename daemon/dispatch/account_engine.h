@@ -119,6 +119,11 @@ class AccountEngine {
   // A flight that could not be sent (shutdown, zone gone): its rows go back to pending.
   FlightOutcome abandon(std::int64_t flight_id);
 
+  // This daemon became the account's sender after another one (docs/scale-out.md): the buckets
+  // start from what the account sent recently, whichever daemon sent it, as after a restart, and
+  // what was remembered about its queues is forgotten (others changed them meanwhile).
+  void resume_sending(const RecentSends& recent, Clock::time_point now);
+
   // A reload: new limits, zones and timings; the limiter keeps its tokens, pause and window; an
   // auth pause is lifted (a reload is how an operator says "the token is fixed").
   void reconfigure(const Limits& limits, Backoff backoff, std::vector<std::string> zone_ids,

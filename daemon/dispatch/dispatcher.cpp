@@ -31,12 +31,32 @@ constexpr auto kSettleRetry = std::chrono::seconds(1);
 // number of rows (planner/escalation.h), and a backlog worth escalating does not vanish in a
 // second.
 constexpr auto kEscalationCheckInterval = std::chrono::seconds(1);
+// A shared store: how often each daemon renews its claim on the accounts (and retries the ones
+// another daemon holds). A sender that dies is replaced within about this long once the server
+// has seen its connection close; each round also refreshes the shared queue's counts.
+constexpr auto kClaimInterval = std::chrono::seconds(1);
+
+// A claim round's result, with the pacing history of the accounts it won.
+struct ClaimRound {
+  SenderClaims claims;
+  std::vector<SendRecord> sends;
+};
 
 // A take, or the escalations that made it unnecessary: the URLs now wait for the prefixes.
 struct TakeOrEscalate {
   TakeResult taken;
   std::vector<Escalation> escalated;
 };
+
+bool is_not_sender(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const NotSenderError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
 
 std::int64_t to_ms(Clock::duration d) {
   return duration_cast<milliseconds>(d).count();
@@ -77,7 +97,8 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, StoreWorker& store, Metrics&
       config_(std::move(config)),
       http_(io),
       timer_(io),
-      shutdown_timer_(io) {}
+      shutdown_timer_(io),
+      claim_timer_(io) {}
 
 Dispatcher::~Dispatcher() = default;
 
@@ -94,29 +115,136 @@ std::string Dispatcher::zone_name(const std::string& zone_id) const {
   return zone != nullptr ? zone->name : zone_id;
 }
 
-void Dispatcher::start(const std::vector<SendRecord>& recent_sends) {
+RecentSends Dispatcher::recent_of(const std::string& account, const Limits& limits,
+                                  const std::vector<SendRecord>& sends) const {
   const auto now = Clock::now();
   const auto wall = wall_ms();
+  RecentSends recent;
+  recent.horizon = limits.global_window;
+  for (const auto& send : sends) {
+    if (send.account != account) continue;
+    const auto at = now - milliseconds(std::max<std::int64_t>(0, wall - send.at_ms));
+    recent.all.push_back(at);
+    (send.kind == Kind::file ? recent.last_urls : recent.last_flex) = at;
+  }
+  return recent;
+}
+
+void Dispatcher::start(const std::vector<SendRecord>& recent_sends) {
+  const auto now = Clock::now();
+  // Flight numbers lead with the host id, so that the flights of daemons sharing a store never
+  // collide (a settle names its rows by flight).
+  next_flight_ = (store_.host_id() << 32) + 1;
   for (std::size_t i = 0; i < config_->accounts.size(); ++i) {
     const auto& account = config_->accounts[i];
-    RecentSends recent;
-    recent.horizon = account.limits.global_window;
-    for (const auto& send : recent_sends) {
-      if (send.account != account.name) continue;
-      const auto at = now - milliseconds(std::max<std::int64_t>(0, wall - send.at_ms));
-      recent.all.push_back(at);
-      (send.kind == Kind::file ? recent.last_urls : recent.last_flex) = at;
-    }
     Account state;
     state.config_index = i;
     state.engine = std::make_unique<AccountEngine>(
         account.name, paced(account.limits), Backoff(config_->retry.initial, config_->retry.max),
-        zones_of(i), [this] { return next_flight_++; }, recent, now);
+        zones_of(i), [this] { return next_flight_++; },
+        recent_of(account.name, account.limits, recent_sends), now);
     state.engine->set_lane_share_every(config_->batching.lane_share_every);
+    // A shared store: nothing is sent for an account before a claim round wins its lock.
+    state.sending = !store_.shared();
     accounts_.emplace(account.name, std::move(state));
   }
   started_ = true;
+  if (store_.shared()) claim_round();
   schedule_tick();
+}
+
+void Dispatcher::claim_round() {
+  if (stopping_) return;
+  SenderRequest request;
+  request.node = config_->storage.node;
+  request.now_ms = wall_ms();
+  std::int64_t horizon_ms = 0;
+  for (const auto& account : config_->accounts) {
+    request.accounts.push_back(account.name);
+    horizon_ms = std::max(horizon_ms, to_ms(account.limits.global_window));
+  }
+  store_.run(
+      [request, horizon_ms](Store& store) {
+        ClaimRound round;
+        round.claims = store.claim_senders(request, kStepRows);
+        if (!round.claims.gained.empty()) {
+          round.sends = store.recent_sends(request.now_ms - horizon_ms);
+        }
+        return round;
+      },
+      std::function<void(std::exception_ptr, ClaimRound)>(
+          [this](const std::exception_ptr& error, const ClaimRound& round) {
+            if (error) {
+              // The session, and with it every account lock, may be gone: send nothing until a
+              // round says which accounts are still this daemon's.
+              log::warning("storage_error", "op=claim_senders error={}",
+                           log::quote(log::describe(error)));
+              for (auto& [name, account] : accounts_) {
+                if (account.sending) stop_sending(name, "storage_error");
+              }
+            } else {
+              claimed(round.claims, round.sends);
+            }
+            if (stopping_) return;
+            claim_timer_.expires_after(kClaimInterval);
+            claim_timer_.async_wait([this](boost::system::error_code ec) {
+              if (!ec) claim_round();
+            });
+          }));
+}
+
+void Dispatcher::claimed(const SenderClaims& claims, const std::vector<SendRecord>& sends) {
+  senders_ = claims.senders;
+  const auto now = Clock::now();
+  const auto has = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  for (auto& [name, account] : accounts_) {
+    const bool now_sending = has(claims.sending, name);
+    if (now_sending && !account.sending) {
+      if (has(claims.gained, name) && account.config_index < config_->accounts.size()) {
+        const auto& limits = config_->accounts[account.config_index].limits;
+        account.engine->resume_sending(recent_of(name, limits, sends), now);
+      }
+      log::notice("sender_gained", "account={} node={} host_id={}", log::quote(name),
+                  log::quote(config_->storage.node), store_.host_id());
+      account.sending = true;
+    } else if (!now_sending && account.sending) {
+      stop_sending(name, "lock_lost");
+    }
+  }
+  if (claims.reclaimed > 0) {
+    log::notice("reclaimed", "rows={} note={}", claims.reclaimed,
+                log::quote("in flight under a daemon that is gone; sent again"));
+  }
+  schedule_tick();
+}
+
+void Dispatcher::stop_sending(const std::string& account, std::string_view reason) {
+  auto it = accounts_.find(account);
+  if (it == accounts_.end() || !it->second.sending) return;
+  it->second.sending = false;
+  log::notice("sender_lost", "account={} reason={} note={}", log::quote(account), reason,
+              log::quote("requests in flight are answered and recorded; no new ones"));
+}
+
+void Dispatcher::queued_elsewhere() {
+  if (!started_ || stopping_) return;
+  const bool any_sending = std::any_of(accounts_.begin(), accounts_.end(),
+                                       [](const auto& entry) { return entry.second.sending; });
+  if (!any_sending) return;  // the claim rounds keep the counts fresh enough for status
+  if (refreshing_) {
+    refresh_again_ = true;
+    return;
+  }
+  refreshing_ = true;
+  // An empty round: the writer publishes the counts after every commit.
+  store_.run([](Store& /*store*/) { return true; },
+             std::function<void(std::exception_ptr, bool)>([this](const std::exception_ptr&, bool) {
+               refreshing_ = false;
+               schedule_tick();
+               if (std::exchange(refresh_again_, false)) queued_elsewhere();
+             }));
 }
 
 void Dispatcher::reconfigure(std::shared_ptr<const Config> config) {
@@ -134,6 +262,8 @@ void Dispatcher::reconfigure(std::shared_ptr<const Config> config) {
           account.name, paced(account.limits), Backoff(config_->retry.initial, config_->retry.max),
           zones_of(i), [this] { return next_flight_++; }, RecentSends{}, now);
       state.engine->set_lane_share_every(config_->batching.lane_share_every);
+      // Shared: the next claim round tries its lock (and paces it from the store's history).
+      state.sending = !store_.shared();
       kept.emplace(account.name, std::move(state));
       continue;
     }
@@ -162,6 +292,7 @@ void Dispatcher::reconfigure(std::shared_ptr<const Config> config) {
 void Dispatcher::shutdown(Clock::duration deadline, std::function<void()> done) {
   stopping_ = true;
   timer_.cancel();
+  claim_timer_.cancel();
   if (requests_in_flight_ == 0 && steps_in_progress_ == 0) {
     boost::asio::post(io_, std::move(done));
     return;
@@ -225,7 +356,7 @@ void Dispatcher::tick() {
   }
   wake = last_sweep_ + kGiveUpSweepInterval;
   for (auto& [name, account] : accounts_) {
-    if (account.config_index == static_cast<std::size_t>(-1)) continue;
+    if (account.config_index == static_cast<std::size_t>(-1) || !account.sending) continue;
     drive(name, now, wake);
   }
   if (wake) arm_timer(std::max(*wake, now + milliseconds(1)));
@@ -309,8 +440,12 @@ void Dispatcher::take(const std::string& account, const TakeAction& action) {
               return;
             }
             if (error) {
-              log::error("storage_error", "op=take zone={} error={}",
-                         log::quote(zone_name(action.zone_id)), log::quote(log::describe(error)));
+              if (is_not_sender(error)) {
+                stop_sending(account, "lock_lost");
+              } else {
+                log::error("storage_error", "op=take zone={} error={}",
+                           log::quote(zone_name(action.zone_id)), log::quote(log::describe(error)));
+              }
               engine.on_take_failed(action, now);
               flight_ended();
               schedule_tick();
@@ -731,6 +866,8 @@ boost::json::object Dispatcher::status_json(const StoreSnapshot& snapshot) const
     a["global_used"] = engine.limiter().global_used(now);
     a["requests_in_flight"] = engine.in_flight();
     a["split_batches_waiting"] = engine.splits_waiting();
+    a["sending"] = it->second.sending;
+    if (store_.shared()) a["sender"] = sender_json(account.name);
     PendingByKind pending{};
     for (const auto& zone_id : zones_of(it->second.config_index)) {
       const auto found = snapshot.counts.zones.find(zone_id);
@@ -758,6 +895,19 @@ boost::json::object Dispatcher::status_json(const StoreSnapshot& snapshot) const
   out["recent_errors"] = std::move(errors);
   out["dry_run"] = config_->dry_run;
   return out;
+}
+
+boost::json::value Dispatcher::sender_json(const std::string& account) const {
+  for (const auto& sender : senders_) {
+    if (sender.account != account || !sender.live) continue;
+    return boost::json::object{{"node", sender.node},
+                               {"host_id", sender.host},
+                               {"this_host", sender.host == store_.host_id()},
+                               {"since_ms", sender.since_ms}};
+  }
+  // Nobody holds the account's lock now (a sender just died; the next claim round takes it).
+  return boost::json::object{
+      {"node", nullptr}, {"host_id", nullptr}, {"this_host", false}, {"since_ms", nullptr}};
 }
 
 std::int64_t Dispatcher::drain_estimate(const std::string& account,
@@ -821,6 +971,13 @@ boost::json::object Dispatcher::waiting_for(const std::string& zone_id, Lane lan
     out["state"] = "sending";
     return out;
   }
+  if (!it->second.sending && store_.shared()) {
+    // Another daemon sharing the queue sends for this account: only it knows its buckets,
+    // pauses and errors (its own `purgeq status` says more).
+    out["state"] = "sent_elsewhere";
+    out["sender"] = sender_json(account.name);
+    return out;
+  }
   const auto& engine = *it->second.engine;
   if (const auto since = engine.paused_since()) {
     out["state"] = "paused";
@@ -879,6 +1036,12 @@ void Dispatcher::render_gauges(MetricsText& text, const StoreSnapshot& snapshot,
           {{"zone", zone_name(zone_id)}, {"kind", std::string(to_string(static_cast<Kind>(k)))}},
           static_cast<double>(pending[static_cast<std::size_t>(k)]));
     }
+  }
+  text.family("purgeq_account_sending", "gauge",
+              "1 while this daemon sends for the account (always, unless the store is shared).");
+  for (const auto& [name, account] : accounts_) {
+    if (account.config_index == static_cast<std::size_t>(-1)) continue;
+    text.sample("purgeq_account_sending", {{"account", name}}, account.sending ? 1.0 : 0.0);
   }
   text.family("purgeq_queue_lane_depth", "gauge", "Pending targets by priority lane.");
   for (const Lane lane : kLanes) {
@@ -950,6 +1113,11 @@ std::string Dispatcher::status_line() const {
                                  snap->counts.total(TargetState::pending), requests_in_flight_);
   for (const auto& [name, account] : accounts_) {
     if (account.engine->auth_paused()) line += fmt::format("; account {} paused (auth)", name);
+  }
+  if (store_.shared()) {
+    const auto sending = std::count_if(accounts_.begin(), accounts_.end(),
+                                       [](const auto& entry) { return entry.second.sending; });
+    line += fmt::format("; sends for {} of {} accounts", sending, accounts_.size());
   }
   if (config_->dry_run) line += "; dry run";
   return line;

@@ -41,6 +41,10 @@ class Dispatcher final : public DeliveryView {
   // comes first (requests still unanswered stay in flight in the store and are resent on start).
   void shutdown(Clock::duration deadline, std::function<void()> done);
 
+  // Another daemon sharing the store queued work (a NOTIFY, store/pg_queue_watch.h): the
+  // accounts this daemon sends for look at the shared queue now.
+  void queued_elsewhere();
+
   // Called after outcomes are committed, so intent waiters can look again.
   std::function<void()> on_progress;
 
@@ -59,6 +63,9 @@ class Dispatcher final : public DeliveryView {
   struct Account {
     std::unique_ptr<AccountEngine> engine;
     std::size_t config_index = 0;
+    // This daemon sends for the account: always with a store of its own; with a shared one while
+    // it holds the account's lock (claim_round).
+    bool sending = true;
   };
   struct RecentError {
     std::int64_t at_ms = 0;
@@ -70,6 +77,14 @@ class Dispatcher final : public DeliveryView {
     std::string message;
   };
 
+  // A shared store: one claim round (Store::claim_senders), then the next after kClaimInterval.
+  void claim_round();
+  void claimed(const SenderClaims& claims, const std::vector<SendRecord>& sends);
+  void stop_sending(const std::string& account, std::string_view reason);
+  [[nodiscard]] boost::json::value sender_json(const std::string& account) const;
+  // Pacing history of `account` from the store's record of recent sends (any daemon's).
+  [[nodiscard]] RecentSends recent_of(const std::string& account, const Limits& limits,
+                                      const std::vector<SendRecord>& sends) const;
   void schedule_tick();
   void tick();
   void arm_timer(Clock::time_point when);
@@ -110,6 +125,10 @@ class Dispatcher final : public DeliveryView {
   boost::asio::steady_timer timer_;
   std::optional<Clock::time_point> timer_at_;
   boost::asio::steady_timer shutdown_timer_;
+  boost::asio::steady_timer claim_timer_;
+  bool refreshing_ = false;             // a queued_elsewhere() refresh of the counts is out
+  bool refresh_again_ = false;          // ... and another notification came meanwhile
+  std::vector<AccountSender> senders_;  // who sends for each account, from the last claim round
   bool started_ = false;
   bool tick_posted_ = false;
   bool stopping_ = false;

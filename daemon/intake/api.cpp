@@ -634,14 +634,20 @@ boost::asio::awaitable<HttpResponseMessage> Api::status(const HttpRequestMessage
   const auto stats = store_.stats();
   const bool postgres = config_->storage.backend == Config::Storage::Backend::postgres;
   // The dsn never holds a password (config refuses one), so it may be shown.
-  body["storage"] = json::object{{"backend", postgres ? "postgres" : "sqlite"},
-                                 {postgres ? "dsn" : "path",
-                                  postgres ? config_->storage.dsn : config_->storage.path},
-                                 {"commits", stats.commits},
-                                 {"jobs", stats.jobs},
-                                 {"failed_commits", stats.failed_commits},
-                                 {"size_bytes", snapshot->size_bytes},
-                                 {"max_pending_items", config_->storage.max_pending_items}};
+  body["storage"] = json::object{
+      {"backend", postgres ? "postgres" : "sqlite"},
+      {postgres ? "dsn" : "path", postgres ? config_->storage.dsn : config_->storage.path},
+      {"commits", stats.commits},
+      {"jobs", stats.jobs},
+      {"failed_commits", stats.failed_commits},
+      {"size_bytes", snapshot->size_bytes},
+      {"max_pending_items", config_->storage.max_pending_items}};
+  if (store_.shared()) {
+    // Several daemons may share this store: which one this is (the accounts say who sends).
+    body["storage"].as_object()["node"] = config_->storage.node;
+    body["storage"].as_object()["host_id"] = store_.host_id();
+    body["storage"].as_object()["conflicts"] = stats.conflicts;
+  }
   body["uptime_seconds"] =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
           .count();

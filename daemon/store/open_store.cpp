@@ -1,5 +1,6 @@
 #include "store/open_store.h"
 
+#include "store/pg_queue_watch.h"
 #include "store/pg_store.h"
 #include "store/sqlite_store.h"
 
@@ -10,6 +11,13 @@ std::unique_ptr<Store> open_store(const StoreLocation& location, bool read_only)
     return open_pg_store(PgConnection{location.dsn, location.password}, read_only);
   }
   return open_sqlite_store(location.path, read_only);
+}
+
+std::unique_ptr<QueueWatch> watch_queue(const StoreLocation& location,
+                                        std::function<void()> on_queued) {
+  if (location.backend != StoreLocation::Backend::postgres) return nullptr;
+  return std::make_unique<PgQueueWatch>(PgConnection{location.dsn, location.password},
+                                        std::move(on_queued));
 }
 
 }  // namespace purgeq

@@ -2,9 +2,11 @@
 // root fills this plain description from Config::Storage.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "store/queue_watch.h"
 #include "store/store.h"
 
 namespace purgeq {
@@ -18,5 +20,10 @@ struct StoreLocation {
 
 // The writer (creates and migrates the schema) or a read-only connection beside it.
 std::unique_ptr<Store> open_store(const StoreLocation& location, bool read_only = false);
+
+// For a store that daemons share: calls `on_queued` (on its own thread) when another daemon's
+// commit queued work. nullptr for a store of its own.
+std::unique_ptr<QueueWatch> watch_queue(const StoreLocation& location,
+                                        std::function<void()> on_queued);
 
 }  // namespace purgeq

@@ -26,6 +26,7 @@
 #include <unordered_set>
 
 #include "planner/coverage.h"
+#include "store/pg_connection.h"
 
 namespace purgeq {
 namespace {
@@ -33,13 +34,37 @@ namespace {
 // One advisory lock key for schema changes, so that daemons starting together migrate one at a
 // time (the others wait, then find the schema current). "purgeq" in ASCII.
 constexpr std::int64_t kSchemaLock = 0x707572676571;
-// Held by the writer's session for as long as it is connected: one purgeqd per database until the
-// multi-host slice (docs/scale-out.md) makes sharing safe. Two writers would each take, recover
-// and pace the same rows on their own.
-constexpr std::int64_t kWriterLock = kSchemaLock + 1;
-// How long a starting writer waits for the lock: the session of a purgeqd killed a moment ago
-// ends as soon as its server process sees the closed socket.
-constexpr auto kWriterLockWait = std::chrono::seconds(10);
+// Session advisory locks in two spaces (first key), the second key an id: a daemon holds
+// (kHostSpace, its host id) for as long as its writer is connected, which is its lease on the rows
+// it takes; and (kAccountSpace, an account's id) while it sends for that account. A lock goes with
+// its session, so the server releases both the moment a daemon's connection ends (kill -9, a lost
+// host: once TCP keepalive gives up).
+constexpr std::int64_t kHostSpace = 0x70710001;
+// What a purgeqd of schema 1 held while connected (one daemon per database then).
+constexpr std::int64_t kSchema1WriterLock = kSchemaLock + 1;
+constexpr std::int64_t kAccountSpace = 0x70710002;
+// Transaction locks, second key a zone's id: see PgStore::lock_everything.
+constexpr std::int64_t kEverythingSpace = 0x70710003;
+
+// Version 2: several daemons on one database. A row taken into a request is leased to the daemon
+// that took it (lease_host, its host id) for as long as that daemon's host lock is held; hosts
+// are numbered by a sequence; account_senders records who sends for each account (its id is the
+// account's lock key).
+constexpr std::string_view kSchemaV2 = R"sql(
+ALTER TABLE targets DROP COLUMN lease_host, DROP COLUMN lease_until_ms;
+ALTER TABLE targets ADD COLUMN lease_host BIGINT;
+CREATE INDEX targets_lease ON targets(lease_host) WHERE state = 1;
+ALTER TABLE hook_runs ADD COLUMN lease_host BIGINT;
+CREATE SEQUENCE purgeq_hosts AS INTEGER;
+DROP TABLE account_leases;
+CREATE TABLE account_senders(
+  id SERIAL PRIMARY KEY,
+  account TEXT NOT NULL UNIQUE,
+  host BIGINT,
+  node TEXT,
+  since_ms BIGINT
+);
+)sql";
 
 constexpr std::string_view kSchemaV1 = R"sql(
 CREATE TABLE zones(
@@ -330,54 +355,19 @@ class Result {
   PGresult* result_;
 };
 
-// Connects; throws naming storage.dsn. `read_only` sessions refuse writes server-side too.
-PGconn* connect(const PgConnection& connection, bool read_only) {
-  // Defaults the dsn may override (it comes after them): a server that stops answering over TCP
-  // (a partition, a host gone without closing the connection) fails the statement within about
-  // half a minute instead of holding the store thread, and with it every submission, forever.
-  std::vector<const char*> keys{"connect_timeout",
-                                "keepalives_idle",
-                                "keepalives_interval",
-                                "keepalives_count",
-                                "tcp_user_timeout",
-                                "fallback_application_name",
-                                "dbname"};
-  std::vector<const char*> values{"5", "10", "5", "3", "30000", "purgeqd", connection.dsn.c_str()};
-  // After dbname, so that it overrides a password the expanded string might carry (config
-  // refuses those anyway).
-  if (!connection.password.empty()) {
-    keys.push_back("password");
-    values.push_back(connection.password.c_str());
-  }
-  if (read_only) {
-    keys.push_back("options");
-    values.push_back("-c default_transaction_read_only=on");
-  }
-  keys.push_back(nullptr);
-  values.push_back(nullptr);
-  PGconn* conn = PQconnectdbParams(keys.data(), values.data(), 1);
-  if (conn == nullptr) throw std::runtime_error("storage.dsn: out of memory connecting");
-  if (PQstatus(conn) != CONNECTION_OK) {
-    std::string reason = PQerrorMessage(conn);
-    while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
-    PQfinish(conn);
-    throw std::runtime_error(fmt::format("storage.dsn: cannot connect to PostgreSQL: {}", reason));
-  }
-  // Notices (e.g. "relation already exists, skipping") are not the daemon's log lines.
-  PQsetNoticeProcessor(
-      conn, [](void*, const char*) {}, nullptr);
-  return conn;
-}
+// A text[] literal: every element quoted (backslash before `"` and `\\`), NULL for nullopt.
+std::string array_literal(const std::vector<Param>& elements);
 
 class PgStore final : public Store {
  public:
   PgStore(PgConnection connection, bool read_only)
       : connection_(std::move(connection)), read_only_(read_only) {
-    conn_ = connect(connection_, read_only_);
+    conn_ = pg_connect(connection_, read_only_);
     try {
       if (!read_only_) {
+        exclude_schema1();
         migrate();
-        lock_writer(kWriterLockWait);
+        join_hosts();
         // Statistics now rather than when autovacuum first gets to it: the planner's choices
         // for the queue's statements depend on them.
         exec("ANALYZE");
@@ -387,7 +377,14 @@ class PgStore final : public Store {
       throw;
     }
   }
-  ~PgStore() override { PQfinish(conn_); }
+  ~PgStore() override {
+    // A daemon that stops lets go of its accounts and leases now, not when its server process
+    // notices the closed socket: another daemon's next claim round takes over at once.
+    if (!read_only_ && PQstatus(conn_) == CONNECTION_OK) {
+      PQclear(PQexec(conn_, "SELECT pg_advisory_unlock_all()"));
+    }
+    PQfinish(conn_);
+  }
   PgStore(const PgStore&) = delete;
   PgStore& operator=(const PgStore&) = delete;
 
@@ -397,9 +394,17 @@ class PgStore final : public Store {
     // status is read by several statements and must not mix two commits.
     exec(read_only_ ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN");
   }
-  void commit() override { exec("COMMIT"); }
+  void commit() override {
+    // Wakes the other daemons' senders for what this round queued (delivered at COMMIT, once
+    // however many intents the round holds).
+    if (queued_) exec("NOTIFY " + std::string(kPgQueueChannel));
+    queued_ = false;
+    exec("COMMIT");
+  }
   void rollback() override {
+    queued_ = false;
     zone_refs_.clear();
+    account_ids_.clear();
     if (PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
       exec("ROLLBACK");
     }
@@ -408,6 +413,7 @@ class PgStore final : public Store {
   void release_savepoint() override { exec("RELEASE SAVEPOINT job"); }
   void rollback_to_savepoint() override {
     zone_refs_.clear();
+    account_ids_.clear();
     exec("ROLLBACK TO SAVEPOINT job");
     exec("RELEASE SAVEPOINT job");
   }
@@ -415,12 +421,8 @@ class PgStore final : public Store {
   SubmitResult add_intent(std::string_view intent_id, std::int64_t now_ms, const Peer& peer,
                           std::string_view source, std::span<const ZonedItem> items,
                           Lane lane = Lane::normal) override;
-  std::int64_t recover_step(std::int64_t limit) override {
-    return run("UPDATE targets SET state = 0, flight = NULL WHERE id IN "
-               "(SELECT id FROM targets WHERE state = 1 LIMIT $1)",
-               {p(limit)})
-        .changed();
-  }
+  // Only the rows of daemons that are gone: the others' batches are still theirs to settle.
+  std::int64_t recover_step(std::int64_t limit) override { return reclaim(limit); }
   TakeResult take(const TakeRequest& request, std::int64_t cover_limit) override;
   std::int64_t cover_step(std::string_view zone_id, std::int64_t flight,
                           std::span<const QueuedTarget> members, std::int64_t watermark,
@@ -429,6 +431,7 @@ class PgStore final : public Store {
     return zone ? cover(*zone, flight, members, watermark, limit) : 0;
   }
   void move_to_flight(std::span<const std::int64_t> ids, std::int64_t flight) override {
+    // The lease stays: the rows stay with the daemon that took them.
     run("UPDATE targets SET flight = $1 WHERE id = ANY($2::bigint[]) AND state = 1",
         {p(flight), id_array(ids)});
   }
@@ -447,12 +450,15 @@ class PgStore final : public Store {
   // and the schema is created once for every host of the database.
   void index_known_urls(bool /*wanted*/) override {}
   std::int64_t retry_failed_step(std::int64_t now_ms, std::int64_t limit) override {
-    return run("UPDATE targets SET state = 0, attempts = 0, created_ms = $1, updated_ms = $1, "
-               "error_code = NULL, error_message = NULL "
-               "WHERE id IN (SELECT t.id FROM targets t WHERE t.state = 3 AND EXISTS "
-               "(SELECT 1 FROM links l WHERE l.target = t.id) LIMIT $2)",
-               {p(now_ms), p(limit)})
-        .changed();
+    const auto moved =
+        run("UPDATE targets SET state = 0, attempts = 0, created_ms = $1, updated_ms = $1, "
+            "error_code = NULL, error_message = NULL "
+            "WHERE id IN (SELECT t.id FROM targets t WHERE t.state = 3 AND EXISTS "
+            "(SELECT 1 FROM links l WHERE l.target = t.id) LIMIT $2)",
+            {p(now_ms), p(limit)})
+            .changed();
+    queued_ = queued_ || moved > 0;
+    return moved;
   }
   std::int64_t prune_step(std::int64_t before_ms, std::int64_t limit) override;
   void record_send(const SendRecord& send, std::int64_t keep_after_ms) override {
@@ -477,6 +483,9 @@ class PgStore final : public Store {
   std::optional<std::int64_t> last_everything_ms(std::string_view zone_id) override {
     const auto zone = zone_ref(zone_id, false);
     if (!zone) return std::nullopt;
+    // The purge-everything guard reads this and accepts the intent in one transaction; another
+    // daemon's take of a purge-everything must not slip in between (see take()).
+    if (!read_only_) lock_everything(*zone);
     const auto r = run("SELECT at_ms FROM everything_sent WHERE zone = $1", {p(*zone)});
     if (r.rows() == 0) return std::nullopt;
     return r.integer(0, 0);
@@ -506,10 +515,14 @@ class PgStore final : public Store {
   // Refused by the configuration on this backend (config.cpp); reaching them is a bug.
   void attach_hooks(std::string_view intent_id, std::span<const std::string> zone_ids,
                     std::span<const std::string> hooks, std::int64_t now_ms) override;
+  // Only the runs of daemons that are gone: another daemon may be running the rest right now.
   std::int64_t recover_hook_runs_step(std::int64_t limit) override {
-    return run("UPDATE hook_runs SET state = 1 WHERE (intent, hook) IN (SELECT intent, hook FROM "
-               "hook_runs WHERE state = 2 LIMIT $1)",
-               {p(limit)})
+    std::vector<Param> live;
+    for (const auto host : live_hosts()) live.push_back(p(host));
+    return run("UPDATE hook_runs SET state = 1, lease_host = NULL WHERE (intent, hook) IN (SELECT "
+               "intent, hook FROM hook_runs WHERE state = 2 AND (lease_host IS NULL OR NOT "
+               "lease_host = ANY($2::bigint[])) LIMIT $1)",
+               {p(limit), array_literal(live)})
         .changed();
   }
   HookClaim claim_hook_runs(std::string_view hook, std::int64_t now_ms,
@@ -540,6 +553,9 @@ class PgStore final : public Store {
     return items;
   }
   std::vector<HookRun> intent_hook_runs(std::string_view intent_id) override;
+  [[nodiscard]] bool shared() const override { return true; }
+  [[nodiscard]] std::int64_t host_id() const override { return host_id_; }
+  SenderClaims claim_senders(const SenderRequest& request, std::int64_t reclaim_limit) override;
   std::vector<HookCount> hook_counts() override {
     const auto r = run(
         "SELECT hook, state, n FROM hook_counts WHERE n != 0 ORDER BY hook, state LIMIT 1000", {});
@@ -554,8 +570,23 @@ class PgStore final : public Store {
 
  private:
   void ensure_connected();
-  // Takes kWriterLock, trying for up to `wait`; throws naming storage.dsn if another holds it.
-  void lock_writer(std::chrono::milliseconds wait);
+  // A writer joins the daemons of the database: a new host id, whose lock it holds from now on.
+  void join_hosts();
+  // Takes this daemon's host lock again on a new session (after a reconnect).
+  void lock_host();
+  // Refuses to share the database with a purgeqd of schema 1 (kSchema1WriterLock).
+  void exclude_schema1();
+  // Until the transaction ends: the zone's purge-everything guard and its takes of a
+  // purge-everything, which may run on different daemons, one at a time.
+  void lock_everything(std::int64_t zone) {
+    run("SELECT pg_advisory_xact_lock($1::int, $2::int)", {p(kEverythingSpace), p(zone)});
+  }
+  // The host ids whose lock some session of this database holds: the daemons still connected.
+  std::vector<std::int64_t> live_hosts();
+  // In-flight rows whose daemon is gone (its host lock is free) or unknown (taken before schema
+  // 2) are pending again; at most `limit`. Returns how many.
+  std::int64_t reclaim(std::int64_t limit);
+  std::int64_t account_id(const std::string& account);
   [[noreturn]] void fail(const PGresult* result, std::string_view sql);
   Result run(std::string_view sql, std::initializer_list<Param> params) {
     return run(sql, std::vector<Param>(params));
@@ -575,6 +606,12 @@ class PgStore final : public Store {
 
   PgConnection connection_;
   bool read_only_;
+  std::int64_t host_id_ = 0;
+  // Accounts whose lock this session holds; claimed_: claim_senders ran, so takes are checked.
+  std::set<std::string, std::less<>> sending_;
+  bool claimed_ = false;
+  std::map<std::string, std::int64_t, std::less<>> account_ids_;
+  bool queued_ = false;  // this round added pending rows: NOTIFY at commit
   PGconn* conn_ = nullptr;
   std::map<std::string, std::int64_t, std::less<>> zone_refs_;
   std::int64_t size_ = 0;
@@ -595,20 +632,145 @@ void PgStore::ensure_connected() {
   }
   PQsetNoticeProcessor(
       conn_, [](void*, const char*) {}, nullptr);
-  // The old session's lock went with it; another purgeqd may have taken it meanwhile.
-  if (!read_only_) lock_writer(std::chrono::milliseconds(0));
+  // The old session's locks went with it: its accounts may have another sender by now (the next
+  // claim round tries again), and its leases are taken again under the same host id, so its own
+  // batches in the air stay its own unless another daemon reclaimed them meanwhile.
+  sending_.clear();
+  if (!read_only_) {
+    exclude_schema1();
+    lock_host();
+  }
 }
 
-void PgStore::lock_writer(std::chrono::milliseconds wait) {
-  const auto deadline = std::chrono::steady_clock::now() + wait;
-  for (;;) {
-    if (run("SELECT pg_try_advisory_lock($1)", {p(kWriterLock)}).text(0, 0) == "t") return;
-    if (std::chrono::steady_clock::now() >= deadline) break;
+void PgStore::join_hosts() {
+  host_id_ = run("SELECT nextval('purgeq_hosts')", {}).integer(0, 0);
+  lock_host();
+}
+
+void PgStore::exclude_schema1() {
+  // A purgeqd of schema 1 held kSchema1WriterLock alone on its writer's session and sends without
+  // claiming accounts. Held shared here (daemons of this version share it), it keeps the two
+  // apart both ways, before anything is migrated (docs/scale-out.md, "Upgrading").
+  if (run("SELECT pg_try_advisory_lock_shared($1)", {p(kSchema1WriterLock)}).text(0, 0) != "t") {
+    throw std::runtime_error(
+        "storage.dsn: an older purgeqd (PostgreSQL schema 1) is using this database; stop it "
+        "before starting this version, which shares the database with daemons of its own "
+        "version only");
+  }
+}
+
+void PgStore::lock_host() {
+  // The id is this daemon's alone (a sequence), so the lock is free unless the server still
+  // holds a session of this same daemon that is ending; a few tries cover that.
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    if (run("SELECT pg_try_advisory_lock($1::int, $2::int)", {p(kHostSpace), p(host_id_)})
+            .text(0, 0) == "t") {
+      return;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   throw std::runtime_error(
-      "storage.dsn: another purgeqd is using this database; several hosts on one database are "
-      "not supported yet (docs/scale-out.md)");
+      fmt::format("storage.dsn: the lock of host id {} is held by another session", host_id_));
+}
+
+std::vector<std::int64_t> PgStore::live_hosts() {
+  const auto r =
+      run("SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+          "objsubid = 2 AND classid = $1::oid AND database = "
+          "(SELECT oid FROM pg_database WHERE datname = current_database())",
+          {p(kHostSpace)});
+  std::vector<std::int64_t> hosts;
+  for (int i = 0; i < r.rows(); ++i) hosts.push_back(r.integer(i, 0));
+  return hosts;
+}
+
+std::int64_t PgStore::reclaim(std::int64_t limit) {
+  const auto live = live_hosts();
+  // The distinct hosts with rows in flight, one index probe each (targets_lease), rather than a
+  // pass over every row in flight (a purge-everything puts a whole backlog there).
+  std::vector<Param> gone;
+  std::int64_t after = -1;
+  for (int probe = 0; probe < 1000; ++probe) {
+    const auto r = run(
+        "SELECT lease_host FROM targets WHERE state = 1 AND lease_host > $1 ORDER BY lease_host "
+        "LIMIT 1",
+        {p(after)});
+    if (r.rows() == 0) break;
+    after = r.integer(0, 0);
+    if (after != host_id_ && std::find(live.begin(), live.end(), after) == live.end()) {
+      gone.push_back(p(after));
+    }
+  }
+  std::int64_t moved =
+      run("UPDATE targets SET state = 0, flight = NULL, coverer = NULL WHERE id IN (SELECT id "
+          "FROM targets WHERE state = 1 AND lease_host IS NULL LIMIT $1)",
+          {p(limit)})
+          .changed();
+  if (!gone.empty() && moved < limit) {
+    moved += run("UPDATE targets SET state = 0, flight = NULL, coverer = NULL, lease_host = NULL "
+                 "WHERE id IN (SELECT id FROM targets WHERE state = 1 AND "
+                 "lease_host = ANY($1::bigint[]) LIMIT $2)",
+                 {array_literal(gone), p(limit - moved)})
+                 .changed();
+  }
+  return moved;
+}
+
+std::int64_t PgStore::account_id(const std::string& account) {
+  if (const auto it = account_ids_.find(account); it != account_ids_.end()) return it->second;
+  // Another daemon adding the same account waits here for its commit, then both use its row:
+  // one id, so one lock, per account.
+  run("INSERT INTO account_senders(account) VALUES ($1) ON CONFLICT (account) DO NOTHING",
+      {p(account)});
+  const auto id =
+      run("SELECT id FROM account_senders WHERE account = $1", {p(account)}).integer(0, 0);
+  account_ids_.emplace(account, id);
+  return id;
+}
+
+SenderClaims PgStore::claim_senders(const SenderRequest& request, std::int64_t reclaim_limit) {
+  claimed_ = true;
+  SenderClaims claims;
+  // Accounts dropped by a reload are let go, so that a daemon still configured with them sends.
+  for (auto it = sending_.begin(); it != sending_.end();) {
+    if (std::find(request.accounts.begin(), request.accounts.end(), *it) !=
+        request.accounts.end()) {
+      ++it;
+      continue;
+    }
+    run("SELECT pg_advisory_unlock($1::int, $2::int)", {p(kAccountSpace), p(account_id(*it))});
+    it = sending_.erase(it);
+  }
+  for (const auto& account : request.accounts) {
+    if (sending_.contains(account)) continue;
+    const auto id = account_id(account);
+    if (run("SELECT pg_try_advisory_lock($1::int, $2::int)", {p(kAccountSpace), p(id)})
+            .text(0, 0) != "t") {
+      continue;
+    }
+    sending_.insert(account);
+    claims.gained.push_back(account);
+    run("UPDATE account_senders SET host = $2, node = $3, since_ms = $4 WHERE id = $1",
+        {p(id), p(host_id_), p(request.node), p(request.now_ms)});
+  }
+  for (const auto& account : request.accounts) {
+    if (sending_.contains(account)) claims.sending.push_back(account);
+  }
+  claims.reclaimed = reclaim(reclaim_limit);
+  // Hook runs a departed daemon was running are due again, like its batches (at least once).
+  recover_hook_runs_step(reclaim_limit);
+  const auto r =
+      run("SELECT s.account, coalesce(s.host, 0), coalesce(s.node, ''), coalesce(s.since_ms, 0), "
+          "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND "
+          "l.objsubid = 2 AND l.classid = $1::oid AND l.objid = s.id::oid AND l.database = "
+          "(SELECT oid FROM pg_database WHERE datname = current_database())) "
+          "FROM account_senders s ORDER BY s.account LIMIT 1000",
+          {p(kAccountSpace)});
+  for (int i = 0; i < r.rows(); ++i) {
+    claims.senders.push_back(AccountSender{r.text(i, 0), r.integer(i, 1), r.text(i, 2),
+                                           r.integer(i, 3), r.text(i, 4) == "t"});
+  }
+  return claims;
 }
 
 void PgStore::fail(const PGresult* result, std::string_view sql) {
@@ -616,7 +778,14 @@ void PgStore::fail(const PGresult* result, std::string_view sql) {
   while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
   if (reason.empty()) reason = "connection lost";
   const auto first_line = sql.substr(0, std::min<std::size_t>(sql.find('\n'), 60));
-  throw std::runtime_error(fmt::format("storage postgres: {} (in: {})", reason, first_line));
+  auto message = fmt::format("storage postgres: {} (in: {})", reason, first_line);
+  // deadlock_detected and serialization_failure: another daemon's transaction won; run again.
+  const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  if (state != nullptr &&
+      (std::string_view(state) == "40P01" || std::string_view(state) == "40001")) {
+    throw StoreConflictError(message);
+  }
+  throw std::runtime_error(message);
 }
 
 Result PgStore::run(std::string_view sql, const std::vector<Param>& params) {
@@ -666,6 +835,10 @@ void PgStore::migrate() {
       exec(kSchemaV1);
       exec("INSERT INTO purgeq_schema(version) VALUES (1)");
     }
+    if (version < 2) {
+      exec(kSchemaV2);
+      exec("INSERT INTO purgeq_schema(version) VALUES (2)");
+    }
     exec("COMMIT");
   } catch (...) {
     if (PQstatus(conn_) == CONNECTION_OK) PQclear(PQexec(conn_, "ROLLBACK"));
@@ -712,6 +885,7 @@ std::string array_literal(const std::vector<Param>& elements) {
 SubmitResult PgStore::add_intent(std::string_view intent_id, std::int64_t now_ms, const Peer& peer,
                                  std::string_view source, std::span<const ZonedItem> items,
                                  Lane lane) {
+  queued_ = true;
   SubmitResult result;
   result.items = items.size();
   const auto lane_number = static_cast<std::int64_t>(lane);
@@ -826,8 +1000,17 @@ SubmitResult PgStore::add_intent(std::string_view intent_id, std::int64_t now_ms
 
 TakeResult PgStore::take(const TakeRequest& request, std::int64_t cover_limit) {
   TakeResult result;
+  // Only the account's sender takes (the account lock is on this session, so a lost connection
+  // cannot leave two senders); before any claim, a lone user of the store (tests, tools) may.
+  if (claimed_ && !request.account.empty() && !sending_.contains(request.account)) {
+    throw NotSenderError(
+        fmt::format("this purgeqd does not send for account {} now (another "
+                    "host holds its lock, or the connection was lost)",
+                    request.account));
+  }
   const auto zone = zone_ref(request.zone_id, false);
   if (!zone) return result;
+  if (request.group == Group::everything) lock_everything(*zone);
   const std::size_t cap = cap_of(request.group, request.caps);
   // As on SQLite: the first `cap` distinct keys, oldest first; twins in the head ride along and
   // do not count towards the cap.
@@ -842,7 +1025,7 @@ TakeResult PgStore::take(const TakeRequest& request, std::int64_t cover_limit) {
       const auto r =
           run("SELECT id, kind, key, coalesce(value, key), coalesce(headers, ''), created_ms "
               "FROM targets WHERE zone = $1 AND grp = $2 AND lane = $5 AND state = 0 AND id > $3 "
-              "ORDER BY id LIMIT $4",
+              "ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED",
               {p(*zone), p(static_cast<std::int64_t>(request.group)), p(after),
                p(static_cast<std::int64_t>(want)), p(static_cast<std::int64_t>(request.lane))});
       for (int i = 0; i < r.rows(); ++i) {
@@ -875,12 +1058,15 @@ TakeResult PgStore::take(const TakeRequest& request, std::int64_t cover_limit) {
   }
   const std::size_t last_row =
       cut.take < distinct_rows.size() ? distinct_rows[cut.take] - 1 : head.size() - 1;
-  const std::int64_t last_id = head[last_row].id;
   result.watermark = run("SELECT coalesce(max(id), 0) FROM targets", {}).integer(0, 0);
-  run("UPDATE targets SET state = 1, flight = $1, updated_ms = $2, coverer = NULL "
-      "WHERE zone = $3 AND grp = $4 AND lane = $6 AND state = 0 AND id <= $5",
-      {p(request.flight), p(request.now_ms), p(*zone), p(static_cast<std::int64_t>(request.group)),
-       p(last_id), p(static_cast<std::int64_t>(request.lane))});
+  // The rows read (and locked) above, by id: a row that another transaction held (SKIP LOCKED:
+  // an intake raising its lane) is not in the head, so it must not ride along unseen.
+  std::vector<std::int64_t> head_ids;
+  head_ids.reserve(last_row + 1);
+  for (std::size_t row = 0; row <= last_row; ++row) head_ids.push_back(head[row].id);
+  run("UPDATE targets SET state = 1, flight = $1, updated_ms = $2, coverer = NULL, "
+      "lease_host = $4 WHERE id = ANY($3::bigint[]) AND state = 0",
+      {p(request.flight), p(request.now_ms), id_array(head_ids), p(host_id_)});
   result.members.reserve(cut.take);
   for (std::size_t k = 0; k < cut.take; ++k) {
     result.members.push_back(std::move(head[distinct_rows[k]]));
@@ -894,10 +1080,11 @@ TakeResult PgStore::take(const TakeRequest& request, std::int64_t cover_limit) {
   member_keys.reserve(cut.take);
   for (std::size_t k = 0; k < cut.take; ++k) member_keys.push_back(keys[distinct_rows[k]]);
   result.riders +=
-      run("UPDATE targets SET state = 1, flight = $1, updated_ms = $2, coverer = NULL "
-          "WHERE zone = $3 AND kind = $4 AND state = 0 AND key = ANY($5::text[])",
+      run("UPDATE targets SET state = 1, flight = $1, updated_ms = $2, coverer = NULL, "
+          "lease_host = $6 WHERE zone = $3 AND kind = $4 AND state = 0 AND key = ANY($5::text[])",
           {p(request.flight), p(request.now_ms), p(*zone),
-           p(static_cast<std::int64_t>(kind_of(request.group))), array_literal(member_keys)})
+           p(static_cast<std::int64_t>(kind_of(request.group))), array_literal(member_keys),
+           p(host_id_)})
           .changed();
   const Kind kind = kind_of(request.group);
   if (!request.account.empty()) {
@@ -916,9 +1103,9 @@ std::int64_t PgStore::cover(std::int64_t zone, std::int64_t flight,
                             std::span<const QueuedTarget> members, std::int64_t watermark,
                             std::int64_t limit) {
   if (!members.empty() && members.front().item.kind == Kind::everything) {
-    return run("UPDATE targets SET state = 1, flight = $1, coverer = $5 WHERE id IN (SELECT id "
-               "FROM targets WHERE zone = $2 AND state = 0 AND id <= $3 LIMIT $4)",
-               {p(flight), p(zone), p(watermark), p(limit), p(members.front().id)})
+    return run("UPDATE targets SET state = 1, flight = $1, coverer = $5, lease_host = $6 WHERE id "
+               "IN (SELECT id FROM targets WHERE zone = $2 AND state = 0 AND id <= $3 LIMIT $4)",
+               {p(flight), p(zone), p(watermark), p(limit), p(members.front().id), p(host_id_)})
         .changed();
   }
   std::int64_t covered = 0;
@@ -927,18 +1114,18 @@ std::int64_t PgStore::cover(std::int64_t zone, std::int64_t flight,
       if (covered >= limit) return covered;
       const auto kind = static_cast<std::int64_t>(range.kind);
       if (range.exact) {
-        covered += run("UPDATE targets SET state = 1, flight = $1, coverer = $6 WHERE id IN "
-                       "(SELECT id FROM targets WHERE zone = $2 AND kind = $3 AND key = $4 AND "
-                       "state = 0 AND id <= $5 LIMIT $7)",
+        covered += run("UPDATE targets SET state = 1, flight = $1, coverer = $6, lease_host = $8 "
+                       "WHERE id IN (SELECT id FROM targets WHERE zone = $2 AND kind = $3 AND "
+                       "key = $4 AND state = 0 AND id <= $5 LIMIT $7)",
                        {p(flight), p(zone), p(kind), p(range.low), p(watermark), p(member.id),
-                        p(limit - covered)})
+                        p(limit - covered), p(host_id_)})
                        .changed();
       } else {
-        covered += run("UPDATE targets SET state = 1, flight = $1, coverer = $7 WHERE id IN "
-                       "(SELECT id FROM targets WHERE zone = $2 AND kind = $3 AND key >= $4 AND "
-                       "key < $5 AND state = 0 AND id <= $6 LIMIT $8)",
+        covered += run("UPDATE targets SET state = 1, flight = $1, coverer = $7, lease_host = $9 "
+                       "WHERE id IN (SELECT id FROM targets WHERE zone = $2 AND kind = $3 AND "
+                       "key >= $4 AND key < $5 AND state = 0 AND id <= $6 LIMIT $8)",
                        {p(flight), p(zone), p(kind), p(range.low), p(range.high), p(watermark),
-                        p(member.id), p(limit - covered)})
+                        p(member.id), p(limit - covered), p(host_id_)})
                        .changed();
       }
     }
@@ -970,15 +1157,17 @@ Settled PgStore::settle(const SettleRequest& request, std::int64_t limit) {
   switch (request.outcome) {
     case Settlement::done:
       return collect(
-          run("UPDATE targets SET state = 2, flight = NULL, updated_ms = $2, error_code = NULL, "
-              "error_message = NULL WHERE id IN (SELECT id FROM targets WHERE flight = $1 AND "
+          run("UPDATE targets SET state = 2, flight = NULL, lease_host = NULL, updated_ms = $2, "
+              "error_code = NULL, error_message = NULL WHERE id IN (SELECT id FROM targets WHERE "
+              "flight = $1 AND "
               "state = 1 LIMIT $3) RETURNING kind, created_ms",
               {p(request.flight), p(request.now_ms), p(limit)}),
           limit);
     case Settlement::failed:
       return collect(
-          run("UPDATE targets SET state = 3, flight = NULL, updated_ms = $2, error_code = $4, "
-              "error_message = $5 WHERE id IN (SELECT id FROM targets WHERE flight = $1 AND "
+          run("UPDATE targets SET state = 3, flight = NULL, lease_host = NULL, updated_ms = $2, "
+              "error_code = $4, error_message = $5 WHERE id IN (SELECT id FROM targets WHERE "
+              "flight = $1 AND "
               "state = 1 LIMIT $3) RETURNING kind, created_ms",
               {p(request.flight), p(request.now_ms), p(limit),
                p(static_cast<std::int64_t>(request.code)), p(request.message)}),
@@ -987,7 +1176,8 @@ Settled PgStore::settle(const SettleRequest& request, std::int64_t limit) {
     case Settlement::released:
       break;
   }
-  return collect(run("UPDATE targets SET state = 0, flight = NULL, updated_ms = $2 WHERE id IN "
+  return collect(run("UPDATE targets SET state = 0, flight = NULL, lease_host = NULL, "
+                     "updated_ms = $2 WHERE id IN "
                      "(SELECT id FROM targets WHERE flight = $1 AND state = 1 LIMIT $3) "
                      "RETURNING kind, created_ms",
                      {p(request.flight), p(request.now_ms), p(limit)}),
@@ -1299,11 +1489,15 @@ HookClaim PgStore::claim_hook_runs(std::string_view hook, std::int64_t now_ms, s
   HookClaim claim;
   if (limit > 0) {
     const auto r =
-        run("UPDATE hook_runs SET state = 2, attempts = attempts + 1, updated_ms = $3 "
-            "WHERE (intent, hook) IN (SELECT intent, hook FROM hook_runs WHERE state = 1 AND "
-            "hook = $1 AND next_ms <= $2 ORDER BY next_ms LIMIT $4) "
+        // SKIP LOCKED and the state check again: daemons sharing the database claim the same
+        // hook's runs at the same time, and each run must go to one of them.
+        run("UPDATE hook_runs SET state = 2, attempts = attempts + 1, updated_ms = $3, "
+            "lease_host = $5 "
+            "WHERE state = 1 AND (intent, hook) IN (SELECT intent, hook FROM hook_runs WHERE "
+            "state = 1 AND hook = $1 AND next_ms <= $2 ORDER BY next_ms LIMIT $4 "
+            "FOR UPDATE SKIP LOCKED) "
             "RETURNING intent, attempts, next_ms, coalesce(last_error, '')",
-            {p(hook), p(now_ms), p(now_ms), p(limit)});
+            {p(hook), p(now_ms), p(now_ms), p(limit), p(host_id_)});
     for (int i = 0; i < r.rows(); ++i) {
       HookRun run_row;
       run_row.intent_ref = r.integer(i, 0);
@@ -1369,7 +1563,7 @@ std::unique_ptr<Store> open_pg_store(const PgConnection& connection, bool read_o
 }
 
 std::optional<int> pg_schema_version(const PgConnection& connection) {
-  PGconn* conn = connect(connection, true);
+  PGconn* conn = pg_connect(connection, true);
   std::optional<int> version;
   std::string reason;
   auto query = [&](const char* sql) -> std::optional<std::string> {

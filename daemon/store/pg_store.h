@@ -6,13 +6,18 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "store/store.h"
 
 namespace purgeq {
 
 // The version in `purgeq_schema`; a database with a newer one is refused.
-inline constexpr int kPgSchemaVersion = 1;
+inline constexpr int kPgSchemaVersion = 2;
+
+// The channel a writer NOTIFYs when its commit queued something, so that the senders of the other
+// daemons look at the shared queue now rather than at their next claim round.
+inline constexpr std::string_view kPgQueueChannel = "purgeq_queue";
 
 struct PgConnection {
   std::string dsn;       // a libpq connection string or URI, without a password

@@ -426,6 +426,14 @@ class SqliteStore final : public Store {
                                    std::int64_t limit) override;
   std::vector<HookRun> intent_hook_runs(std::string_view intent_id) override;
   std::vector<HookCount> hook_counts() override;
+  // A SQLite file belongs to one daemon, which sends for every account.
+  [[nodiscard]] bool shared() const override { return false; }
+  [[nodiscard]] std::int64_t host_id() const override { return 0; }
+  SenderClaims claim_senders(const SenderRequest& request, std::int64_t /*limit*/) override {
+    SenderClaims claims;
+    claims.sending = request.accounts;
+    return claims;
+  }
 
  private:
   [[noreturn]] void fail(int rc, std::string_view what);

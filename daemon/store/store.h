@@ -126,7 +126,7 @@ struct TakeRequest {
   std::string zone_id;
   Group group = Group::file;
   Lane lane = Lane::normal;
-  std::int64_t flight = 0;  // tags the taken rows; unique among the flights of this process
+  std::int64_t flight = 0;  // tags the taken rows; unique among the flights of every host
   BatchCaps caps;
   std::size_t budget = 0;  // at most this many members (what the account's limiter admits now)
   std::int64_t linger_ms = 0;
@@ -197,6 +197,45 @@ struct Escalation {
 
 // How many coverers an intent's status lists.
 inline constexpr std::size_t kCoveredByShown = 16;
+
+// Another daemon's transaction and this one's waited for each other (a deadlock, say on the
+// queue counts both update): the server aborted this one. Nothing of it was kept; running the
+// round again succeeds once the other has committed. The store worker does that.
+class StoreConflictError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Several daemons on one database (docs/scale-out.md, "One sender per account"): what a daemon
+// asks for on each claim round.
+struct SenderRequest {
+  std::vector<std::string> accounts;  // the Cloudflare accounts this daemon is configured with
+  std::string node;                   // how status names this daemon (storage.node)
+  std::int64_t now_ms = 0;
+};
+
+// Who sends for an account, as recorded by the host that last took its lock.
+struct AccountSender {
+  std::string account;
+  std::int64_t host = 0;  // the host id (Store::host_id) that holds or last held it
+  std::string node;
+  std::int64_t since_ms = 0;
+  bool live = false;  // some daemon holds the account's lock now
+};
+
+struct SenderClaims {
+  std::vector<std::string> sending;    // accounts this daemon sends for now
+  std::vector<std::string> gained;     // ... of which since the last round (pace from `sends`)
+  std::vector<AccountSender> senders;  // every recorded sender, for status
+  std::int64_t reclaimed = 0;          // in-flight rows of departed hosts made pending again
+};
+
+// A take for an account this daemon does not send for (its lock went with a lost connection):
+// nothing was taken; the dispatcher stops driving the account until a claim wins it back.
+class NotSenderError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 // The disk holding the store is full: the operation was not done (and is rolled back).
 class StorageFullError : public std::runtime_error {
@@ -317,6 +356,19 @@ class Store {
   [[nodiscard]] virtual std::vector<HookRun> intent_hook_runs(std::string_view intent_id) = 0;
   // Runs by hook and state (no scan: kept by triggers).
   [[nodiscard]] virtual std::vector<HookCount> hook_counts() = 0;
+
+  // Several daemons on one database. Whether this backend lets them share it: then each account
+  // has one sender at a time, elected by claim_senders(), and a take is refused (NotSenderError)
+  // for an account this daemon does not hold once it has claimed. False: one daemon per store,
+  // sending for every account.
+  [[nodiscard]] virtual bool shared() const = 0;
+  // This daemon's id among every daemon that used the database (0 when not shared): it tags the
+  // rows it takes (their lease) and leads its flight numbers, so they never collide across hosts.
+  [[nodiscard]] virtual std::int64_t host_id() const = 0;
+  // One claim round: keeps the accounts this daemon holds, tries to take the others' locks, and
+  // makes pending again up to `reclaim_limit` rows in flight under daemons that are gone (their
+  // connection ended: the lease is the connection), so their batches are sent again.
+  virtual SenderClaims claim_senders(const SenderRequest& request, std::int64_t reclaim_limit) = 0;
 };
 
 }  // namespace purgeq

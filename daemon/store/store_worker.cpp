@@ -4,6 +4,20 @@
 namespace purgeq {
 namespace {
 
+// Rounds undone by a conflict with another daemon's transaction are run again up to this many
+// times in all; then the jobs fail as any storage error does (503 for a submission).
+constexpr int kConflictAttempts = 4;
+
+bool is_conflict(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const StoreConflictError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 bool is_storage_full(const std::exception_ptr& error) {
   if (!error) return false;
   try {
@@ -20,6 +34,8 @@ bool is_storage_full(const std::exception_ptr& error) {
 StoreWorker::StoreWorker(std::unique_ptr<Store> store, boost::asio::any_io_executor io,
                          bool publish_snapshots)
     : store_(std::move(store)),
+      shared_(store_->shared()),
+      host_id_(store_->host_id()),
       io_(std::move(io)),
       publish_snapshots_(publish_snapshots),
       snapshot_(std::make_shared<StoreSnapshot>()) {
@@ -85,8 +101,7 @@ void StoreWorker::loop() {
       std::unique_lock lock(mutex_);
       if (store_->disk_full()) {
         // Watch for space to return: once the reserve can be taken back, intake reopens.
-        if (!wake_.wait_for(lock, kReserveRetry,
-                            [this] { return stopping_ || !queue_.empty(); })) {
+        if (!wake_.wait_for(lock, kReserveRetry, [this] { return stopping_ || !queue_.empty(); })) {
           lock.unlock();
           try_restore_reserve();
           continue;
@@ -99,41 +114,57 @@ void StoreWorker::loop() {
     }
     if (store_->disk_full()) try_restore_reserve();
     std::exception_ptr round_error;
-    try {
-      store_->begin();
-    } catch (...) {
-      round_error = std::current_exception();
-    }
-    if (!round_error) {
-      for (auto& job : round) {
-        // A savepoint per job: one job's failure (say a constraint) must not undo its neighbours.
-        try {
-          store_->savepoint();
-          job.run(*store_);
-          store_->release_savepoint();
-        } catch (...) {
-          job.error = std::current_exception();
-          try {
-            store_->rollback_to_savepoint();
-          } catch (...) {
-            round_error = std::current_exception();
-            break;
-          }
-        }
-      }
-    }
-    if (!round_error) {
+    for (int attempt = 1;; ++attempt) {
+      round_error = nullptr;
+      bool conflict = false;
       try {
-        store_->commit();
+        store_->begin();
       } catch (...) {
         round_error = std::current_exception();
       }
-    }
-    if (round_error) {
-      try {
-        store_->rollback();
-      } catch (...) {  // NOLINT(bugprone-empty-catch): the round already failed; report that
+      if (!round_error) {
+        for (auto& job : round) {
+          job.error = nullptr;
+          // A savepoint per job: one job's failure (say a constraint) must not undo its
+          // neighbours.
+          try {
+            store_->savepoint();
+            job.run(*store_);
+            store_->release_savepoint();
+          } catch (...) {
+            job.error = std::current_exception();
+            // A conflict with another daemon's transaction: this round may hold locks the other
+            // waits for, so only undoing the whole round lets it commit; then this one runs again.
+            if (attempt < kConflictAttempts && is_conflict(job.error)) {
+              conflict = true;
+              break;
+            }
+            try {
+              store_->rollback_to_savepoint();
+            } catch (...) {
+              round_error = std::current_exception();
+              break;
+            }
+          }
+        }
       }
+      if (!round_error && !conflict) {
+        try {
+          store_->commit();
+        } catch (...) {
+          round_error = std::current_exception();
+          conflict = attempt < kConflictAttempts && is_conflict(round_error);
+        }
+      }
+      if (round_error || conflict) {
+        try {
+          store_->rollback();
+        } catch (...) {  // NOLINT(bugprone-empty-catch): the round already failed; report that
+        }
+      }
+      if (!conflict) break;
+      std::lock_guard lock(mutex_);
+      ++stats_.conflicts;
     }
     bool disk_filled = is_storage_full(round_error);
     for (const auto& job : round) disk_filled = disk_filled || is_storage_full(job.error);

@@ -30,6 +30,7 @@ struct StoreWorkerStats {
   std::uint64_t commits = 0;
   std::uint64_t jobs = 0;
   std::uint64_t failed_commits = 0;
+  std::uint64_t conflicts = 0;  // rounds undone for another daemon's transaction and run again
 };
 
 // What the writer publishes after each commit, before any job of that commit completes: queue
@@ -61,6 +62,9 @@ class StoreWorker {
   boost::asio::awaitable<R> call(F fn);
 
   [[nodiscard]] StoreWorkerStats stats() const;
+  // The store's place among daemons sharing it (Store::shared, Store::host_id), fixed at open.
+  [[nodiscard]] bool shared() const { return shared_; }
+  [[nodiscard]] std::int64_t host_id() const { return host_id_; }
   // The latest snapshot (empty before the first commit, unless published at start-up).
   [[nodiscard]] std::shared_ptr<const StoreSnapshot> snapshot() const;
   // Finishes queued jobs, then joins the thread. Idempotent.
@@ -80,6 +84,8 @@ class StoreWorker {
   static constexpr std::chrono::seconds kReserveRetry{1};
 
   std::unique_ptr<Store> store_;
+  bool shared_ = false;
+  std::int64_t host_id_ = 0;
   boost::asio::any_io_executor io_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

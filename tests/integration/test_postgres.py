@@ -50,7 +50,7 @@ class PostgresBackendTest(unittest.TestCase):
         purged = fake.purged()
         for zone_id, urls in wanted.items():
             self.assertLessEqual(urls, set(purged[zone_id]))
-        self.assertEqual(CLUSTER.psql("SELECT version FROM purgeq_schema", "burst"), "1")
+        self.assertEqual(CLUSTER.psql("SELECT max(version) FROM purgeq_schema", "burst"), "2")
         self.assertEqual(CLUSTER.psql("SELECT count(*) FROM intents", "burst"), "60")
         _, status = daemon.request("GET", "/v1/status")
         self.assertEqual(status["failed_items"], 0)
@@ -59,6 +59,11 @@ class PostgresBackendTest(unittest.TestCase):
         self.assertNotIn("path", status["storage"], "no SQLite file is in use")
         self.assertEqual(CLUSTER.psql("SELECT coalesce(sum(n), 0) FROM queue_counts WHERE state "
                                       "IN (0, 1)", "burst"), "0", "the kept counts drained")
+        # Alone on its database, it wins every account's lock and says so to systemd.
+        self.assertTrue(all(a["sending"] for a in status["accounts"].values()), status)
+        daemon.notify.wait_for("STATUS=", timeout=10)
+        wait_until(lambda: any("sends for 2 of 2 accounts" in m for m in daemon.notify.messages),
+                   timeout=15, what="STATUS= names the accounts it sends for")
 
     def test_kill_9_and_restart_lose_nothing_acknowledged(self):
         # Upstream down: everything acknowledged stays queued across the kill.
@@ -105,6 +110,40 @@ class PostgresBackendTest(unittest.TestCase):
         self.assertIn("https://a.example/o/3", purged)
         self.assertNotIn("https://a.example/o/2", purged, "a refused submission is not queued")
 
+
+    def test_a_second_daemon_accepts_intents_and_says_which_daemon_sends(self):
+        # Upstream down: the first daemon holds both accounts and keeps the items queued.
+        dsn = CLUSTER.create_database("two")
+        first = DaemonFixture(self, extra={"storage": {"backend": "postgres", "dsn": dsn,
+                                                       "node": "web1"}}).start()
+        wait_until(lambda: all(a["sending"] for a in
+                               first.request("GET", "/v1/status")[1]["accounts"].values()),
+                   timeout=10, what="the first daemon sends for both accounts")
+        second = DaemonFixture(self, extra={"storage": {"backend": "postgres", "dsn": dsn,
+                                                        "node": "web2"}}).start()
+        status, body = second.submit({"zone": "a.example", "files": ["https://a.example/x.css"]})
+        self.assertEqual(status, 202, body)
+        _, st = second.request("GET", "/v1/status")
+        self.assertEqual(st["storage"]["node"], "web2")
+        self.assertEqual(st["pending"], 1, "the shared queue")
+        self.assertFalse(st["accounts"]["acct1"]["sending"])
+        self.assertEqual(st["accounts"]["acct1"]["sender"]["node"], "web1")
+        self.assertFalse(st["accounts"]["acct1"]["sender"]["this_host"])
+        _, intent = second.request("GET", f"/v1/intents/{body['id']}")
+        entry = intent["waiting_for"][0]
+        self.assertEqual(entry["state"], "sent_elsewhere", intent)
+        self.assertEqual(entry["sender"]["node"], "web1")
+        shown = second.cli("show", body["id"])
+        self.assertIn("sent by purgeqd on web1", shown.stdout + shown.stderr)
+        _, metrics = second.request("GET", "/metrics")
+        self.assertIn('purgeq_account_sending{account="acct1"} 0', metrics)
+        _, metrics = first.request("GET", "/metrics")
+        self.assertIn('purgeq_account_sending{account="acct1"} 1', metrics)
+        # The first one stops: the second takes both accounts over within a few seconds.
+        first.terminate()
+        wait_until(lambda: all(a["sending"] for a in
+                               second.request("GET", "/v1/status")[1]["accounts"].values()),
+                   timeout=10, what="the second daemon took over")
 
     def test_a_completion_hook_runs_once_its_intent_is_purged(self):
         fake = FakeFixture(self, default_fake_config())

@@ -77,6 +77,36 @@ TEST(CliOutput, StatusFull) {
             "recent upstream errors: 2 (latest: example.com, HTTP 429, 10000 rate limited)\n");
 }
 
+TEST(CliOutput, StatusNamesTheDaemonThatSendsForEachAccountOfASharedQueue) {
+  const auto status = json::parse(R"json({
+    "pending":0,"version":"0.1.0",
+    "storage":{"backend":"postgres","node":"web1","host_id":3},
+    "accounts":{"main":{"paused":false,"sending":true,
+                        "sender":{"node":"web1","host_id":3,"this_host":true}},
+                "other":{"paused":false,"sending":false,
+                         "sender":{"node":"web2","host_id":4,"this_host":false}},
+                "third":{"paused":false,"sending":false,
+                         "sender":{"node":null,"host_id":null,"this_host":false}}}})json");
+  EXPECT_EQ(format_status(status),
+            "purgeqd 0.1.0, node web1 (host id 3) on a shared PostgreSQL queue\n"
+            "queue: 0 pending\n"
+            "account main: ok; sent by this daemon\n"
+            "account other: ok; sent by web2 (host id 4)\n"
+            "account third: ok; no daemon sends for it right now (a new sender takes over "
+            "within seconds)\n");
+}
+
+TEST(CliOutput, WaitingOnAnotherDaemonOfASharedQueueNamesIt) {
+  EXPECT_EQ(format_waiting(json::parse(R"json({"zone":"example.com","account":"main",
+      "pending":1200,"state":"sent_elsewhere",
+      "sender":{"node":"web2","host_id":4,"this_host":false}})json")),
+            "sent by purgeqd on web2 (ask it: purgeq status there): 1,200 items pending in "
+            "example.com");
+  EXPECT_EQ(format_waiting(json::parse(R"json({"zone":"example.com","account":"main",
+      "pending":3,"state":"sent_elsewhere","sender":{"node":null,"host_id":null}})json")),
+            "waiting for a purgeqd to take over account main: 3 items pending in example.com");
+}
+
 TEST(CliOutput, StatusToleratesMissingMembers) {
   EXPECT_EQ(format_status(json::parse("{}")), "purgeqd\nqueue: 0 pending\n");
   EXPECT_EQ(format_status(json::parse("[]")), "purgeqd\nqueue: 0 pending\n");

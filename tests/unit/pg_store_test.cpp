@@ -1,16 +1,23 @@
-// What only the PostgreSQL backend has: the schema version table and its advisory lock, lost
-// connections, and errors that name storage.dsn. The Store contract itself is in store_test.cpp
+// What only the PostgreSQL backend has: the schema version table and its advisory lock, several
+// daemons on one database (senders, leases, the queue watch), lost connections, and errors that
+// name storage.dsn. The Store contract itself is in store_test.cpp
 // (StoreContract), run on both backends.
 #include "store/pg_store.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <future>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "store/pg_queue_watch.h"
+#include "store/store_worker.h"
 #include "support/pg_cluster.h"
 
 namespace purgeq {
@@ -43,40 +50,297 @@ class PostgresStore : public ::testing::Test {
 
 TEST_F(PostgresStore, DaemonsStartingTogetherCreateTheSchemaOnce) {
   // Without the advisory lock, concurrent CREATE TABLEs fail on the catalog's unique indexes.
-  // Each writer holds the database while open; the others may find it taken, which is the only
-  // error allowed.
-  std::vector<std::future<void>> opens;
+  std::vector<std::future<std::int64_t>> opens;
   for (int i = 0; i < 6; ++i) {
     opens.push_back(std::async(std::launch::async, [this] {
-      try {
-        (void)open_pg_store(PgConnection{dsn_, ""});
-      } catch (const std::runtime_error& e) {
-        if (std::string(e.what()).find("another purgeqd") == std::string::npos) throw;
-      }
+      return open_pg_store(PgConnection{dsn_, ""})->host_id();
     }));
   }
-  for (auto& opened : opens) EXPECT_NO_THROW(opened.get());
-  EXPECT_EQ(test::PgSql(dsn_).rows("SELECT version FROM purgeq_schema"),
+  std::set<std::int64_t> hosts;
+  for (auto& opened : opens) hosts.insert(opened.get());
+  EXPECT_EQ(hosts.size(), 6U) << "every daemon gets a host id of its own";
+  EXPECT_EQ(test::PgSql(dsn_).rows("SELECT max(version) FROM purgeq_schema"),
             (std::vector<std::vector<std::string>>{{std::to_string(kPgSchemaVersion)}}));
   EXPECT_EQ(pg_schema_version(PgConnection{dsn_, ""}), kPgSchemaVersion);
 }
 
-TEST_F(PostgresStore, OneWriterPerDatabaseUntilSharingIsBuilt) {
-  auto first = open();
-  auto reader = open(/*read_only=*/true);  // readers do not count
-  const auto started = std::chrono::steady_clock::now();
-  try {
-    auto second = open();
-    FAIL() << "a second writer on the same database was let in";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("storage.dsn: another purgeqd is using this database"),
-              std::string::npos)
-        << e.what();
+// Several daemons on one database (docs/scale-out.md, "One sender per account").
+class SharedPostgresStore : public PostgresStore {
+ protected:
+  static SenderClaims claim(Store& store, std::vector<std::string> accounts,
+                            std::string node = "n") {
+    SenderRequest request;
+    request.accounts = std::move(accounts);
+    request.node = std::move(node);
+    request.now_ms = 5000;
+    store.begin();
+    auto claims = store.claim_senders(request, 1000);
+    store.commit();
+    return claims;
   }
-  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::seconds(9))
-      << "it waited for a session that might be ending";
-  first.reset();
-  EXPECT_NO_THROW((void)open()) << "the lock goes with the session";
+  static TakeResult take(Store& store, std::string account, std::int64_t flight) {
+    TakeRequest request;
+    request.zone_id = std::string(kZone);
+    request.group = Group::file;
+    request.flight = flight;
+    request.budget = 1000;
+    request.now_ms = 10'000;
+    request.account = std::move(account);
+    store.begin();
+    auto result = store.take(request, 1000);
+    store.commit();
+    return result;
+  }
+  static const AccountSender* sender_of(const SenderClaims& claims, std::string_view account) {
+    for (const auto& sender : claims.senders) {
+      if (sender.account == account) return &sender;
+    }
+    return nullptr;
+  }
+};
+
+TEST_F(SharedPostgresStore, EachAccountHasOneSenderAndAnotherTakesOverWhenItIsGone) {
+  auto first = open();
+  auto second = open();
+  ASSERT_NE(first->host_id(), second->host_id());
+  const auto won = claim(*first, {"acct1", "acct2"}, "h1");
+  EXPECT_EQ(won.sending, (std::vector<std::string>{"acct1", "acct2"}));
+  EXPECT_EQ(won.gained, won.sending);
+  const auto lost = claim(*second, {"acct1", "acct2"}, "h2");
+  EXPECT_TRUE(lost.sending.empty()) << "the first daemon holds both locks";
+  const auto* sender = sender_of(lost, "acct1");
+  ASSERT_NE(sender, nullptr);
+  EXPECT_EQ(sender->host, first->host_id());
+  EXPECT_EQ(sender->node, "h1");
+  EXPECT_TRUE(sender->live);
+
+  const auto again = claim(*first, {"acct1", "acct2"}, "h1");
+  EXPECT_EQ(again.sending.size(), 2U) << "a held account stays held";
+  EXPECT_TRUE(again.gained.empty()) << "... and is not gained again";
+
+  add(*first, "queued");
+  EXPECT_THROW(take(*second, "acct1", 1), NotSenderError) << "only the sender takes";
+  second->rollback();
+  EXPECT_EQ(take(*first, "acct1", 1).members.size(), 1U);
+
+  first.reset();  // what kill -9 does to its session: the server releases its locks
+  // ... once its server process has seen the connection close: claim rounds until then, as the
+  // daemon's run every second.
+  auto taken_over = claim(*second, {"acct1", "acct2"}, "h2");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (taken_over.sending.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    taken_over = claim(*second, {"acct1", "acct2"}, "h2");
+  }
+  EXPECT_EQ(taken_over.sending, (std::vector<std::string>{"acct1", "acct2"}));
+  EXPECT_EQ(taken_over.gained, taken_over.sending);
+  EXPECT_EQ(taken_over.reclaimed, 1)
+      << "the batch the first daemon had in the air is pending again";
+  sender = sender_of(taken_over, "acct2");
+  ASSERT_NE(sender, nullptr);
+  EXPECT_EQ(sender->host, second->host_id());
+  EXPECT_EQ(sender->node, "h2");
+  const auto resent = take(*second, "acct1", 2);
+  ASSERT_EQ(resent.members.size(), 1U);
+  EXPECT_EQ(resent.members[0].item.value, "https://h/queued");
+}
+
+TEST_F(SharedPostgresStore, ALiveDaemonKeepsItsBatchesAndADroppedAccountIsLetGo) {
+  auto first = open();
+  auto second = open();
+  claim(*first, {"acct1"});
+  add(*first, "a");
+  ASSERT_EQ(take(*first, "acct1", 1).members.size(), 1U);
+  // The second daemon wins acct1 only after the first lets it go (a reload removed it).
+  EXPECT_TRUE(claim(*second, {"acct1"}).sending.empty());
+  claim(*first, {});
+  const auto claims = claim(*second, {"acct1"});
+  EXPECT_EQ(claims.sending, (std::vector<std::string>{"acct1"}));
+  EXPECT_EQ(claims.reclaimed, 0) << "the first daemon is alive and will record its answer";
+  SettleRequest done;
+  done.flight = 1;
+  done.outcome = Settlement::done;
+  done.now_ms = 11'000;
+  first->begin();
+  EXPECT_EQ(first->settle(done, 100).rows, 1U) << "its own flight, settled after the handover";
+  first->commit();
+}
+
+TEST_F(SharedPostgresStore, DuplicatesSubmittedOnTwoDaemonsAreOneTarget) {
+  auto first = open();
+  auto second = open();
+  const std::vector<ZonedItem> items{
+      ZonedItem{std::string(kZone), Item{Kind::file, "https://h/same", {}}}};
+  for (auto* store : {first.get(), second.get()}) {  // the same URL through each daemon
+    store->begin();
+    store->add_intent(store == first.get() ? "on-first" : "on-second", 1000, kPeer, "test", items);
+    store->commit();
+  }
+  EXPECT_EQ(test::PgSql(dsn_).rows("SELECT count(*) FROM targets"),
+            (std::vector<std::vector<std::string>>{{"1"}}));
+  EXPECT_EQ(test::PgSql(dsn_).rows("SELECT count(*) FROM links"),
+            (std::vector<std::vector<std::string>>{{"2"}}));
+}
+
+TEST_F(SharedPostgresStore, AReconnectedSessionHoldsNoAccountUntilItClaimsAgain) {
+  auto store = open();
+  claim(*store, {"acct1"});
+  add(*store, "a");
+  test::PgSql(dsn_).rows(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+      "AND pid != pg_backend_pid()");
+  EXPECT_THROW(add(*store, "lost"), std::runtime_error);
+  store->rollback();
+  EXPECT_THROW(take(*store, "acct1", 1), NotSenderError)
+      << "the account's lock went with the old session";
+  store->rollback();
+  EXPECT_EQ(claim(*store, {"acct1"}).gained, (std::vector<std::string>{"acct1"}));
+  EXPECT_EQ(take(*store, "acct1", 2).members.size(), 1U);
+}
+
+TEST_F(SharedPostgresStore, ARoundThatDeadlocksWithAnotherDaemonRunsAgain) {
+  // Two daemons' rounds lock two zones' queue counts in opposite orders. The worker's round
+  // starts waiting first, so its server process finds the deadlock and aborts it; the worker
+  // undoes the whole round (releasing the lock the other waits for) and runs it again.
+  constexpr std::string_view kOther = "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b";
+  const auto item = [](std::string_view zone, std::string url) {
+    return std::vector<ZonedItem>{
+        ZonedItem{std::string(zone), Item{Kind::file, std::move(url), {}}}};
+  };
+  auto other = open();
+  add(*other, "creates-the-zones");  // so that both rounds only update existing count rows
+  {
+    const auto second = item(kOther, "https://h/o0");
+    other->begin();
+    other->add_intent("o0", 1000, kPeer, "test", second);
+    other->commit();
+  }
+  boost::asio::io_context io;
+  StoreWorker worker(open(), io.get_executor());
+  other->begin();
+  other->add_intent("o1", 1000, kPeer, "test", item(kOther, "https://h/o1"));  // locks kOther's
+  std::atomic<int> done{0};
+  std::vector<std::exception_ptr> errors;
+  const auto record =
+      std::function<void(std::exception_ptr, bool)>([&](const std::exception_ptr& error, bool) {
+        errors.push_back(error);
+        ++done;
+      });
+  // Holds the worker's first round, so that both jobs below make up its second.
+  std::promise<void> gate;
+  worker.run(
+      [opened = gate.get_future().share()](Store&) {
+        opened.wait();
+        return 0;
+      },
+      std::function<void(std::exception_ptr, int)>([](const std::exception_ptr&, int) {}));
+  worker.run(
+      [&](Store& store) {
+        store.add_intent("w1", 1000, kPeer, "test", item(kZone, "https://h/w1"));  // locks kZone's
+        return true;
+      },
+      record);
+  worker.run(
+      [&](Store& store) {
+        store.add_intent("w2", 1000, kPeer, "test",
+                         item(kOther, "https://h/w2"));  // waits for other
+        return true;
+      },
+      record);
+  gate.set_value();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the worker now waits
+  bool other_committed = true;
+  try {
+    other->add_intent("o2", 1000, kPeer, "test", item(kZone, "https://h/o2"));  // the cycle
+    other->commit();
+  } catch (const StoreConflictError&) {
+    other_committed = false;  // the server may pick this side instead; the worker goes on then
+    other->rollback();
+  }
+  worker.stop();
+  io.run();
+  ASSERT_EQ(done.load(), 2);
+  for (const auto& error : errors) EXPECT_FALSE(error) << "a job failed instead of running again";
+  if (other_committed) {
+    EXPECT_GE(worker.stats().conflicts, 1U) << "the worker's round was the victim";
+  }
+  auto check = open(/*read_only=*/true);
+  EXPECT_TRUE(check->intent_status("w1"));
+  EXPECT_TRUE(check->intent_status("w2"));
+  EXPECT_EQ(check->intent_status("o2").has_value(), other_committed);
+}
+
+TEST_F(SharedPostgresStore, APurgeEverythingIsNotTakenBetweenAnotherDaemonsGuardAndItsIntent) {
+  auto guard = open();
+  auto sender = open();
+  const std::vector<ZonedItem> everything{
+      ZonedItem{std::string(kZone), Item{Kind::everything, "", {}}}};
+  sender->begin();
+  sender->add_intent("first", 1000, kPeer, "test", everything);
+  sender->commit();
+  // The intake's guard on one daemon: it read when the zone's last purge-everything went.
+  guard->begin();
+  EXPECT_EQ(guard->last_everything_ms(kZone), std::nullopt);
+  auto taken = std::async(std::launch::async, [&] {
+    TakeRequest request;
+    request.zone_id = std::string(kZone);
+    request.group = Group::everything;
+    request.flight = 1;
+    request.budget = 1;
+    request.now_ms = 10'000;
+    sender->begin();
+    auto result = sender->take(request, 1000);
+    sender->commit();
+    return result;
+  });
+  EXPECT_EQ(taken.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
+      << "the sender's take waits for the guard's transaction";
+  guard->add_intent("second", 1000, kPeer, "test", everything);
+  guard->commit();
+  EXPECT_EQ(taken.get().members.size(), 1U);
+  guard->begin();
+  EXPECT_EQ(guard->last_everything_ms(kZone), 10'000) << "the next guard sees the take";
+  guard->commit();
+}
+
+TEST_F(SharedPostgresStore, AnotherDaemonsCommitWakesTheWatch) {
+  auto store = open();
+  std::promise<void> woke;
+  std::atomic<int> calls{0};
+  PgQueueWatch watch(PgConnection{dsn_, ""}, [&] {
+    // The first call is the one after connecting; the second, the notification.
+    if (++calls == 2) woke.set_value();
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (calls.load() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(calls.load(), 1) << "the watch connected";
+  add(*store, "queued");
+  EXPECT_EQ(woke.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+}
+
+TEST_F(PostgresStore, ADaemonOfSchemaOneAndOneOfThisVersionNeverShareTheDatabase) {
+  constexpr long long kSchema1WriterLock = 0x707572676571 + 1;  // what schema 1's writer held
+  {
+    test::PgSql old_daemon(dsn_);
+    old_daemon.rows("SELECT pg_advisory_lock(" + std::to_string(kSchema1WriterLock) + ")");
+    try {
+      auto store = open();
+      FAIL() << "started beside a schema 1 daemon";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("an older purgeqd (PostgreSQL schema 1)"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(pg_schema_version(PgConnection{dsn_, ""}), std::nullopt) << "nothing was migrated";
+  }
+  auto store = open();
+  test::PgSql late_old_daemon(dsn_);
+  EXPECT_EQ(late_old_daemon.rows("SELECT pg_try_advisory_lock(" +
+                                 std::to_string(kSchema1WriterLock) + ")"),
+            (std::vector<std::vector<std::string>>{{"f"}}))
+      << "a schema 1 daemon starting later is kept out";
 }
 
 TEST_F(PostgresStore, AnEmptyDatabaseHasNoSchemaVersionUntilTheDaemonStarts) {

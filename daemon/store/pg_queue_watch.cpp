@@ -1,0 +1,81 @@
+#include "store/pg_queue_watch.h"
+
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include "store/pg_connection.h"
+
+namespace purgeq {
+namespace {
+
+constexpr auto kReconnectEvery = std::chrono::seconds(1);
+
+}  // namespace
+
+PgQueueWatch::PgQueueWatch(PgConnection connection, std::function<void()> on_queued)
+    : connection_(std::move(connection)), on_queued_(std::move(on_queued)) {
+  if (::pipe2(stop_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) {
+    throw std::system_error(errno, std::generic_category(), "pipe for the queue watch");
+  }
+  thread_ = std::thread([this] { loop(); });
+}
+
+PgQueueWatch::~PgQueueWatch() {
+  stopping_ = true;
+  const char byte = 0;
+  (void)::write(stop_pipe_[1], &byte, 1);
+  if (thread_.joinable()) thread_.join();
+  ::close(stop_pipe_[0]);
+  ::close(stop_pipe_[1]);
+}
+
+void PgQueueWatch::loop() {
+  PGconn* conn = nullptr;
+  const auto wait_for_stop = [this](std::chrono::milliseconds timeout) {
+    pollfd stop{stop_pipe_[0], POLLIN, 0};
+    (void)::poll(&stop, 1, static_cast<int>(timeout.count()));
+  };
+  while (!stopping_) {
+    if (conn == nullptr) {
+      try {
+        conn = pg_connect(connection_, /*read_only=*/false);
+        PGresult* listen = PQexec(conn, ("LISTEN " + std::string(kPgQueueChannel)).c_str());
+        const bool listening = PQresultStatus(listen) == PGRES_COMMAND_OK;
+        PQclear(listen);
+        if (!listening) throw std::runtime_error("LISTEN failed");
+        // Whatever was queued while the watch was away went unnoticed.
+        on_queued_();
+      } catch (const std::exception&) {
+        // The server is away (restart, failover): the store's own errors report that; try again.
+        if (conn != nullptr) PQfinish(conn);
+        conn = nullptr;
+        wait_for_stop(kReconnectEvery);
+        continue;
+      }
+    }
+    pollfd fds[2] = {{stop_pipe_[0], POLLIN, 0}, {PQsocket(conn), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) continue;  // EINTR
+    if ((fds[0].revents & POLLIN) != 0) break;
+    bool queued = false;
+    if (PQconsumeInput(conn) == 0) {
+      PQfinish(conn);
+      conn = nullptr;
+      continue;
+    }
+    while (PGnotify* notify = PQnotifies(conn)) {
+      queued = true;
+      PQfreemem(notify);
+    }
+    if (queued) on_queued_();
+  }
+  if (conn != nullptr) PQfinish(conn);
+}
+
+}  // namespace purgeq

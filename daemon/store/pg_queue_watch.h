@@ -1,0 +1,35 @@
+// Wakes this daemon when another daemon sharing the PostgreSQL store queued work (LISTEN on
+// kPgQueueChannel), so that an account's sender looks at the shared queue at once instead of at
+// its next claim round. Its own thread and session; while the server is away it tries again every
+// second. It never reads or changes the queue.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <thread>
+
+#include "store/pg_store.h"
+#include "store/queue_watch.h"
+
+namespace purgeq {
+
+class PgQueueWatch final : public QueueWatch {
+ public:
+  // `on_queued` runs on the watch's thread (post to the io context from it), once per batch of
+  // notifications, and once after each reconnect (what was queued meanwhile went unnoticed).
+  PgQueueWatch(PgConnection connection, std::function<void()> on_queued);
+  ~PgQueueWatch() override;
+  PgQueueWatch(const PgQueueWatch&) = delete;
+  PgQueueWatch& operator=(const PgQueueWatch&) = delete;
+
+ private:
+  void loop();
+
+  PgConnection connection_;
+  std::function<void()> on_queued_;
+  int stop_pipe_[2] = {-1, -1};
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace purgeq
