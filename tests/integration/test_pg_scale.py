@@ -21,6 +21,7 @@ import test_dispatch  # a module, not its classes: unittest must not collect the
 CLUSTER = None
 NODES = ("h1", "h2", "h3")
 LINGER = 2.0  # seconds: the burst's batches wait this long for companions
+COUNTS_REFRESH = 1.5  # seconds: status counts of the shared queue are at most a second old
 ZONES = {"a.example": ZONE_A, "b.example": ZONE_B, "c.example": ZONE_C}
 URL_CAP = {"a.example": 500, "b.example": 500, "c.example": 100}
 _databases = itertools.count(1)
@@ -40,7 +41,8 @@ class ScaleOut:
     """Three purgeqd (nodes h1, h2, h3) on one fresh database, configured alike but for their
     socket and node. It looks like a DaemonFixture: `submit` and `cli` go to the hosts in turn,
     `intent`/`wait_terminal` ask the host that accepted the intent (as its client would), `/metrics`
-    is the three hosts' metrics together, other requests go to the hosts in turn."""
+    is the three hosts' metrics together, other requests go to the hosts in turn (`/v1/status`
+    after its counts had time to catch up)."""
 
     def __init__(self, test, fake=None, extra=None, nodes=NODES, **kwargs):
         self.database = f"scale_{next(_databases)}"
@@ -108,13 +110,26 @@ class ScaleOut:
                     return status, text
                 texts.append(text)
             return 200, "".join(texts)
+        if method == "GET" and target == "/v1/status":
+            # A host's counts of the shared queue may be a second old (docs/scale-out.md): what
+            # was done before this call shows after one refresh.
+            time.sleep(COUNTS_REFRESH)
         return self.next_daemon().request(method, target, body, timeout)
 
     def intent(self, intent_id, wait=None):
         return self.for_intent(intent_id).intent(intent_id, wait)
 
     def wait_terminal(self, intent_id, timeout=60):
-        return self.for_intent(intent_id).wait_terminal(intent_id, timeout)
+        # Short waits, asked again: a long ?wait= on a host that does not send for the intent's
+        # account is not woken when the sender settles it (see WaitTest), and these workloads are
+        # about delivery.
+        deadline = time.monotonic() + timeout
+        while True:
+            status, body = self.intent(intent_id, wait=1)
+            if status == 200 and body["status"] in ("done", "failed", "partial"):
+                return body
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"intent {intent_id} not terminal: {status} {body}")
 
     def cli(self, *args, **kwargs):
         return self.next_daemon().cli(*args, **kwargs)
@@ -352,19 +367,23 @@ class ScaleOutTest(unittest.TestCase):
               f"{trio_seconds:.2f}s)")
         self.assertGreater(met, 0, "some twins met in the shared queue")
 
-        for st in cluster.statuses().values():
-            self.assertEqual(st["pending"], 0)
+        # The counts are the database's, refreshed by each host's commits and at least every
+        # second: every host shows the drained queue within that.
+        wait_until(lambda: all(st["pending"] == 0 and st["in_flight_items"] == 0
+                               for st in cluster.statuses().values()),
+                   timeout=COUNTS_REFRESH, interval=0.1, what="every host showing an empty queue")
         assert_one_sender_each(self, cluster)
 
     def test_kill_9_of_the_sender_mid_drain_hands_the_account_over(self):
         fake_config, accounts = tight_accounts(urls_per_second=200)
         fake = FakeFixture(self, fake_config)
         timeout = 2.0  # the request timeout bounds what can be in flight at the kill
+        fake.post("/_fake/faults", {"latency_seconds": 0.4})
         cluster = ScaleOut(self, fake=fake, accounts=accounts,
                            extra={"cloudflare": {"timeout": f"{timeout:g}s"}}).start()
         victim_node = cluster.wait_for_sender("acct1")
 
-        # 18 batches of 100 for acct1 at 200 URLs/s: about 8 s to drain.
+        # 18 batches of 100 for acct1 at 200 URLs/s: about 9 s to drain.
         ids, urls = [], []
         for i in range(18):
             batch = [f"https://a.example/k/{i}/{j}.js" for j in range(100)]
@@ -386,8 +405,14 @@ class ScaleOutTest(unittest.TestCase):
         except AssertionError as error:
             raise AssertionError(f"{error}: {len(urls)} submitted, last seen {seen}") from None
 
+        # Mid-drain, and just as a request of the sender reached the fake (which answers each
+        # after 0.4 s): that one is in flight at the kill.
         wait_until(lambda: len(accepted_for(fake, "acct1")) >= 5, timeout=30,
                    what="the drain under way")
+        wait_until(lambda: fake.stats()["in_flight"] == 0, timeout=10, interval=0.01,
+                   what="a moment between requests")
+        wait_until(lambda: fake.stats()["in_flight"] > 0, timeout=10, interval=0.01,
+                   what="a request reaching the fake")
         victim_node = cluster.senders("acct1") or victim_node
         victim = cluster.node(victim_node)
         survivors = [d for d in cluster.daemons if d is not victim]
@@ -395,7 +420,7 @@ class ScaleOutTest(unittest.TestCase):
         victim.kill9()
         dead_at = time.monotonic()
         sent_before = len(accepted_for(fake, "acct1"))
-        self.assertLess(sent_before, 18, "killed mid-drain")
+        self.assertLess(sent_before, 16, "killed mid-drain")
 
         new_sender = cluster.wait_for_sender("acct1", timeout=30, daemons=survivors)
         took_over = time.monotonic() - killed_at
@@ -412,18 +437,25 @@ class ScaleOutTest(unittest.TestCase):
         for intent_id in ids:
             self.assertEqual(cluster.wait_terminal(intent_id, timeout=120)["status"], "done",
                              "nothing acknowledged is lost")
+        log = [e for e in fake.requests() if e["account"] == "acct1"]
         purged = fake.purged()[ZONE_A]
         for url in urls:
             self.assertIn(url, purged)
-        # Only what was in flight at the kill may go twice: URLs of requests the fake received
-        # within a request timeout before it.
-        in_flight = {url for e in fake.requests() if e["account"] == "acct1"
-                     and killed_at - timeout <= e["received"] <= dead_at + 0.1
+        # The request in flight at the kill (the fake purged it, the victim never heard): its rows
+        # were leased to the dead host, made pending again and sent again by the new sender.
+        unanswered = [e for e in log if e["received"] <= killed_at <= e["time"]]
+        self.assertTrue(unanswered, "a request was in flight at the kill")
+        resent = {url for e in log if e["received"] > dead_at and e["purged"] for url in e["items"]}
+        for entry in unanswered:
+            self.assertLessEqual(set(entry["items"]), resent, "in flight at the kill: sent again")
+        # Nothing else went twice: only URLs of requests the fake received within a request
+        # timeout before the kill can have been in flight then.
+        in_flight = {url for e in log if killed_at - timeout <= e["received"] <= dead_at + 0.1
                      for url in e["items"]}
         twice = {url for url in urls if len(purged[url]) > 1}
         self.assertLessEqual(twice, in_flight, "no batch sent twice but those in flight")
         self.assertTrue(all(len(purged[url]) <= 2 for url in urls))
-        print(f"sent twice: {len(twice)} URLs (in flight at the kill: {len(in_flight)})")
+        print(f"sent twice: {len(twice)} URLs (possibly in flight at the kill: {len(in_flight)})")
         stats = test_dispatch.assert_contract_kept(self, fake)
         self.assertLessEqual(stats["rate_limited"], 1,
                              "the new sender starts its buckets from the shared sends")
@@ -493,6 +525,28 @@ class ScaleOutTest(unittest.TestCase):
             self.assertNotIn(url, purged[ZONE_A], "a refused submission is not queued")
         test_dispatch.assert_contract_kept(self, fake)
         assert_one_sender_each(self, cluster)
+
+
+class WaitTest(unittest.TestCase):
+    # The daemon does not do this yet: ?wait= on a host that does not send for the account returns
+    # only at its timeout (reported to the lead; remove this line once it is fixed).
+    @unittest.expectedFailure
+    def test_a_wait_on_a_host_that_does_not_send_ends_when_the_intent_is_done(self):
+        fake = FakeFixture(self, default_fake_config())
+        cluster = ScaleOut(self, fake=fake).start()
+        sender = cluster.wait_for_sender("acct1")
+        other = next(d for d in cluster.daemons if d.node != sender)
+        url = "https://a.example/waited"
+        status, body = cluster.submit_to(other, {"files": [url]})
+        self.assertEqual(status, 202, body)
+        asked = time.monotonic()
+        status, intent = other.intent(body["id"], wait=8)
+        answered = time.monotonic()
+        self.assertEqual((status, intent["status"]), (200, "done"), intent)
+        purged = fake.purged()[ZONE_A][url][0]
+        print(f"\n{other.node} answered ?wait=8 {answered - purged:.2f}s after {sender} purged")
+        self.assertLess(answered - max(purged, asked), 5.0,
+                        f"?wait= on {other.node} ends soon after {sender} settles the intent")
 
 
 def spread_over_three(test_case):
