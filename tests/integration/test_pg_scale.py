@@ -480,6 +480,7 @@ class ScaleOutTest(unittest.TestCase):
         submit_all("before", 12)  # a backlog that takes seconds: some of it pending at the stop
         wait_until(lambda: len(accepted_for(fake, "acct1")) >= 2, timeout=30,
                    what="the drain under way")
+        self.assertLess(len(accepted_for(fake, "acct1")), 6, "acct1's backlog is not drained yet")
         refused = []
         try:
             stopped = CLUSTER.stop("fast")
