@@ -48,16 +48,6 @@ struct TakeOrEscalate {
   std::vector<Escalation> escalated;
 };
 
-bool is_not_sender(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const NotSenderError&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 std::int64_t to_ms(Clock::duration d) {
   return duration_cast<milliseconds>(d).count();
 }
@@ -440,7 +430,7 @@ void Dispatcher::take(const std::string& account, const TakeAction& action) {
               return;
             }
             if (error) {
-              if (is_not_sender(error)) {
+              if (failed_with<NotSenderError>(error)) {
                 stop_sending(account, "lock_lost");
               } else {
                 log::error("storage_error", "op=take zone={} error={}",

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <exception>
 #include <map>
 #include <memory>
 #include <optional>
@@ -205,6 +206,19 @@ class StoreConflictError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// Whether a store job's failure is an `E` (the errors above each call for their own handling).
+template <class E>
+bool failed_with(const std::exception_ptr& error) {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const E&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
 
 // Several daemons on one database (docs/scale-out.md, "One sender per account"): what a daemon
 // asks for on each claim round.
