@@ -59,8 +59,9 @@ class Daemon {
         watchdog_timer_(io_),
         prune_timer_(io_) {
     // Another daemon's submissions wake this one's senders (a shared store only).
-    queue_watch_ = watch_queue(
-        store_location_, [this] { asio::post(io_, [this] { dispatcher_.queued_elsewhere(); }); });
+    queue_watch_ = watch_queue(store_location_, store_.host_id(), [this] {
+      asio::post(io_, [this] { dispatcher_.queued_elsewhere(); });
+    });
     dispatcher_.on_progress = [this] {
       api_.progress();
       hooks_.poke();  // an intent may have become terminal

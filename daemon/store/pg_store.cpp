@@ -397,7 +397,7 @@ class PgStore final : public Store {
   void commit() override {
     // Wakes the other daemons' senders for what this round queued (delivered at COMMIT, once
     // however many intents the round holds).
-    if (queued_) exec("NOTIFY " + std::string(kPgQueueChannel));
+    if (queued_) exec(fmt::format("NOTIFY {}, '{}'", kPgQueueChannel, host_id_));
     queued_ = false;
     exec("COMMIT");
   }

@@ -307,7 +307,8 @@ TEST_F(SharedPostgresStore, AnotherDaemonsCommitWakesTheWatch) {
   auto store = open();
   std::promise<void> woke;
   std::atomic<int> calls{0};
-  PgQueueWatch watch(PgConnection{dsn_, ""}, [&] {
+  auto own = open();  // the watch's own daemon: its commits are not news to it
+  PgQueueWatch watch(PgConnection{dsn_, ""}, own->host_id(), [&] {
     // The first call is the one after connecting; the second, the notification.
     if (++calls == 2) woke.set_value();
   });
@@ -316,6 +317,9 @@ TEST_F(SharedPostgresStore, AnotherDaemonsCommitWakesTheWatch) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_GE(calls.load(), 1) << "the watch connected";
+  add(*own, "own");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(calls.load(), 1) << "its own daemon's commit woke it";
   add(*store, "queued");
   EXPECT_EQ(woke.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
 }
