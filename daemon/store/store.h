@@ -238,8 +238,9 @@ struct AccountSender {
 };
 
 struct SenderClaims {
-  std::vector<std::string> sending;    // accounts this daemon sends for now
-  std::vector<std::string> gained;     // ... of which since the last round (pace from `sends`)
+  // Accounts this daemon sends for now: the locks its session holds, whatever becomes of the
+  // round's transaction (a rolled-back round still holds what it took).
+  std::vector<std::string> sending;
   std::vector<AccountSender> senders;  // every recorded sender, for status
   std::int64_t reclaimed = 0;          // in-flight rows of departed hosts made pending again
 };
