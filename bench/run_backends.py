@@ -135,15 +135,27 @@ def tree_ticks(root_pid):
 # PostgreSQL
 
 
-class DurableCluster(pg_cluster.Cluster):
-    """pg_cluster.Cluster with fsync and synchronous_commit on: only how the server is started
-    differs (the tests' class is used as is for pg-nosync)."""
+STATEMENTS = ("-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all "
+              "-c pg_stat_statements.max=1000")
 
-    def start(self):
-        self._as_server([os.path.join(pg_cluster.PG_BIN, "pg_ctl"), "-D", self.data, "-l",
-                         self.log, "-w", "-o",
-                         f"-k {self.dir} -c listen_addresses='' -c fsync=on "
-                         "-c synchronous_commit=on", "start"])
+
+def cluster_class(durable, statements):
+    """pg-nosync without --pg-statements is pg_cluster.Cluster itself, as the tests start it.
+    Otherwise a subclass that differs only in the server's options: fsync and
+    synchronous_commit on (pg-durable), and/or pg_stat_statements loaded."""
+    if not durable and not statements:
+        return pg_cluster.Cluster
+    options = ("-c fsync=on -c synchronous_commit=on" if durable else "-c fsync=off")
+    if statements:
+        options += " " + STATEMENTS
+
+    class BenchCluster(pg_cluster.Cluster):
+        def start(self):
+            self._as_server([os.path.join(pg_cluster.PG_BIN, "pg_ctl"), "-D", self.data, "-l",
+                             self.log, "-w", "-o",
+                             f"-k {self.dir} -c listen_addresses='' {options}", "start"])
+
+    return BenchCluster
 
 
 def postmaster_pid(cluster):
@@ -276,6 +288,22 @@ def pg_database_stats(cluster, db):
     return out
 
 
+def top_statements(cluster, db, limit=10):
+    """--pg-statements: the statements (nested ones too) that took the server's time in `db`,
+    most first; then the counters are reset for the next phase."""
+    text = cluster.psql(
+        "SELECT calls, round(total_exec_time::numeric, 1), rows, "
+        "left(regexp_replace(query, '\\s+', ' ', 'g'), 300) FROM pg_stat_statements "
+        f"WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{db}') "
+        f"ORDER BY total_exec_time DESC LIMIT {limit}")
+    cluster.psql("SELECT pg_stat_statements_reset()")
+    out = []
+    for line in filter(None, text.splitlines()):
+        calls, ms, rows, query = line.split("|", 3)
+        out.append(dict(calls=int(calls), total_ms=float(ms), rows=int(rows), query=query))
+    return out
+
+
 # ------------------------------------------------------------------------------------------
 # One backend
 
@@ -297,7 +325,9 @@ class Backend:
             saved = tempfile.tempdir
             tempfile.tempdir = str(root)
             try:
-                self.cluster = (DurableCluster if name == "pg-durable" else pg_cluster.Cluster)()
+                self.cluster = cluster_class(name == "pg-durable", args.pg_statements)()
+                if args.pg_statements:
+                    self.cluster.psql("CREATE EXTENSION pg_stat_statements")
             finally:
                 tempfile.tempdir = saved
 
@@ -326,6 +356,8 @@ class Backend:
             f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{self.database}'") == "0",
             30, f"the daemon's sessions on {self.database} to end")
         stats = pg_database_stats(self.cluster, self.database)
+        if self.args.pg_statements:
+            stats["statements"] = top_statements(self.cluster, self.database)
         self.cluster.psql(f"DROP DATABASE {self.database}")
         self.database = None
         return stats
@@ -667,6 +699,9 @@ def main(argv=None):
     p.add_argument("--workdir", default="/var/tmp",
                    help="parent of the run's directory (keep it on the checkout's disk)")
     p.add_argument("--keep", action="store_true", help="keep the run's directory")
+    p.add_argument("--pg-statements", action="store_true",
+                   help="diagnosis: load pg_stat_statements (track=all) and keep each phase's "
+                   "10 costliest statements in the JSON (adds overhead: not for the figures)")
     p.add_argument("--out", help="JSON (default bench/results/backends-<UTC time>.json)")
     args = p.parse_args(argv)
     quick = args.quick
