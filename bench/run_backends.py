@@ -407,11 +407,31 @@ def loadgen(args, argv, timeout=600):
     return out
 
 
-def measured(daemon, backend, fn):
-    """Runs fn(); returns (its result, wall s, daemon CPU s, server CPU s)."""
+def store_counters(daemon):
+    """The writer's commits and jobs (GET /metrics): jobs per commit is group commit at work."""
+    code, body = daemon.request("GET", "/metrics")
+    out = {}
+    text = body if isinstance(body, str) else json.dumps(body)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("purgeq_storage_commits_total", "purgeq_storage_jobs_total"):
+            out[name.split("_")[2]] = float(value)
+    return out
+
+
+def measured(daemon, backend, fn, counters=None):
+    """Runs fn(); returns (its result, wall s, daemon CPU s, server CPU s). With a dict in
+    `counters`, also the writer's jobs per commit over the run."""
+    m0 = store_counters(daemon) if counters is not None else None
     c0, s0, t0 = cpu_ticks(daemon.proc.pid), backend.server_ticks(), time.monotonic()
     result = fn()
     t1, c1, s1 = time.monotonic(), cpu_ticks(daemon.proc.pid), backend.server_ticks()
+    if m0 is not None:
+        m1 = store_counters(daemon)
+        commits = m1.get("commits", 0) - m0.get("commits", 0)
+        jobs = m1.get("jobs", 0) - m0.get("jobs", 0)
+        counters.update(commits=int(commits), jobs=int(jobs),
+                        jobs_per_commit=round(jobs / commits, 2) if commits else None)
     return result, t1 - t0, (c1 - c0) / CLK_TCK, (s1 - s0) / CLK_TCK
 
 
@@ -421,28 +441,32 @@ def intake(args, backend, workdir, epoch):
     out = {}
     try:
         d.start("intake")
+        group = {}
         single, _, cpu, srv = measured(d, backend, lambda: loadgen(
             args, ["single", "--socket", d.socket_path, "--clients", args.clients, "--seconds",
-                   args.intake_seconds, "--host", "www." + host, "--zone", host]))
+                   args.intake_seconds, "--host", "www." + host, "--zone", host]), group)
         out["single"] = dict(intents_per_second=single["per_second"],
                              items_per_second=single["per_second"], intents=single["requests"],
                              p50_ms=single["p50_ms"], p99_ms=single["p99_ms"],
                              errors=single["errors"], daemon_cpu_s=round(cpu, 2),
                              server_cpu_s=round(srv, 2),
                              daemon_cpu_s_per_1k=round(1000 * cpu / max(1, single["requests"]), 3),
-                             server_cpu_s_per_1k=round(1000 * srv / max(1, single["requests"]), 3))
+                             server_cpu_s_per_1k=round(1000 * srv / max(1, single["requests"]), 3),
+                             store=group)
         def bulk_run():
+            group = {}
             bulk, _, cpu, srv = measured(d, backend, lambda: loadgen(
                 args, ["bulk", "--socket", d.socket_path, "--clients", args.clients,
                        "--requests", args.bulk_requests, "--items", args.bulk_items, "--host",
-                       "www." + host, "--zone", host]))
+                       "www." + host, "--zone", host]), group)
             return dict(intents_per_second=bulk["requests_per_second"],
                         items_per_second=bulk["items_per_second"], intents=bulk["requests"],
                         items=bulk["items"], p50_ms=bulk["p50_ms"], p99_ms=bulk["p99_ms"],
                         errors=bulk["errors"], first_error=bulk.get("first_error"),
                         daemon_cpu_s=round(cpu, 2), server_cpu_s=round(srv, 2),
                         daemon_cpu_s_per_1k=round(1000 * cpu / max(1, bulk["items"]), 3),
-                        server_cpu_s_per_1k=round(1000 * srv / max(1, bulk["items"]), 3))
+                        server_cpu_s_per_1k=round(1000 * srv / max(1, bulk["items"]), 3),
+                        store=group)
 
         out["bulk"] = bulk_run()
         # Again on the backlog just stored, once PostgreSQL has statistics of it (what
@@ -625,12 +649,13 @@ def markdown(results, args):
         "| backend | raw commits/s: own (SQLite) | 1-URL intents/s (p50 / p99 ms) | ÷ own raw "
         "| CPU ms per intent: daemon + server "
         f"| {args.bulk_items}-URL intents/s (p50 / p99 ms) | items/s | CPU ms per 1k items "
-        f"| {args.bulk_items}-URL again, analysed (p50 / p99 ms) | items/s | CPU ms per 1k items |",
-        "| --- |" + " --- |" * 10,
+        f"| {args.bulk_items}-URL again, analysed (p50 / p99 ms) | items/s | CPU ms per 1k items "
+        "| jobs per commit (1-URL / 100 / again) |",
+        "| --- |" + " --- |" * 11,
     ]
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['backend']} | error: {r['error'][:200]} |" + " |" * 9)
+            lines.append(f"| {r['backend']} | error: {r['error'][:200]} |" + " |" * 10)
             continue
         i, raw = r["intake"], r["raw_adjacent"]
         own = raw.get("postgres", raw["sqlite"])
@@ -639,7 +664,8 @@ def markdown(results, args):
         lines.append(
             f"| {r['backend']} | {own_text} | {lat(s)} | {s['over_own_raw']:.2f} "
             f"| {cpu(s, 1, 2)} | {lat(b)} | {b['items_per_second']:,.0f} | {cpu(b, 1000, 0)} "
-            f"| {lat(a)} | {a['items_per_second']:,.0f} | {cpu(a, 1000, 0)} |")
+            f"| {lat(a)} | {a['items_per_second']:,.0f} | {cpu(a, 1000, 0)} "
+            f"| {' / '.join(str(x['store'].get('jobs_per_commit')) for x in (s, b, a))} |")
     lines += [
         "",
         f"Drain: {args.drain_items:,} URLs over 3 zones (filled in intents of 10,000 URLs), "
