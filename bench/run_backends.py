@@ -19,8 +19,11 @@ Per backend:
     round trips on the same cluster over its Unix socket (pgbench, 1 client, custom script);
   * intake: a fresh purgeqd (fresh database) with an unreachable upstream, so nothing drains;
     --clients keep-alive clients (purgeq_loadgen) submit intents of 1 URL for --intake-seconds,
-    then intents of --bulk-items URLs (--bulk-requests each); acknowledged intents/s and items/s,
-    p50/p99 of the ack latency, CPU seconds of the daemon (and of the PostgreSQL server);
+    then intents of --bulk-items URLs (--bulk-requests each), then as many again after an
+    ANALYZE of the PostgreSQL database (what autovacuum gives a long-running server; the daemon
+    analyses only at start, when the database is empty; SQLite: the same run again); acknowledged
+    intents/s and items/s, p50/p99 of the ack latency, CPU seconds of the daemon (and of the
+    PostgreSQL server), the writer's jobs per commit (GET /metrics: group commit);
   * drain: --drain-items unique URLs over three zones are stored while the upstream is
     unreachable (intents of 10,000 URLs from 4 connections: the fill rate), purgeqd is stopped,
     started again against the fake Cloudflare API (tests/fake_cloudflare) with a generous budget
