@@ -59,8 +59,9 @@ class Daemon {
         watchdog_timer_(io_),
         prune_timer_(io_) {
     // Another daemon's submissions wake this one's senders (a shared store only).
-    queue_watch_ = watch_queue(
-        store_location_, [this] { asio::post(io_, [this] { dispatcher_.queued_elsewhere(); }); });
+    queue_watch_ = watch_queue(store_location_, store_.host_id(), [this] {
+      asio::post(io_, [this] { dispatcher_.queued_elsewhere(); });
+    });
     dispatcher_.on_progress = [this] {
       api_.progress();
       hooks_.poke();  // an intent may have become terminal
@@ -143,16 +144,8 @@ class Daemon {
   }
 
   void recovery_failed(const std::exception_ptr& error, std::int64_t so_far) {
-    std::string reason = "unknown error";
-    bool disk_full = false;
-    try {
-      std::rethrow_exception(error);
-    } catch (const StorageFullError& e) {
-      reason = e.what();
-      disk_full = true;
-    } catch (const std::exception& e) {
-      reason = e.what();
-    }
+    const std::string reason = log::describe(error);
+    const bool disk_full = failed_with<StorageFullError>(error);
     if (disk_full && !stopping_) {
       // A full disk must not keep the daemon down: it serves status and intent queries (intake
       // answers disk_full) and finishes recovery once space returns. Delivery waits for it,

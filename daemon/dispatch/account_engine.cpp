@@ -36,6 +36,13 @@ AccountEngine::AccountEngine(std::string name, const Limits& limits, Backoff bac
       limiter_(limits, now, recent),
       rng_(seed) {}
 
+std::vector<std::pair<std::int64_t, Group>> AccountEngine::release_splits() {
+  std::vector<std::pair<std::int64_t, Group>> released;
+  for (const auto& split : splits_) released.emplace_back(split.id, split.group);
+  splits_.clear();
+  return released;
+}
+
 void AccountEngine::resume_sending(const RecentSends& recent, Clock::time_point now) {
   limiter_ = AccountLimiter(limits_, now, recent);
   memos_.clear();

@@ -119,6 +119,10 @@ class AccountEngine {
   // A flight that could not be sent (shutdown, zone gone): its rows go back to pending.
   FlightOutcome abandon(std::int64_t flight_id);
 
+  // This daemon stopped sending for the account (another daemon holds it now): the halves of
+  // refused batches still waiting here are forgotten, and their (flight, group) returned, so
+  // that their rows go back to the queue for the new sender (Settlement::released).
+  std::vector<std::pair<std::int64_t, Group>> release_splits();
   // This daemon became the account's sender after another one (docs/scale-out.md): the buckets
   // start from what the account sent recently, whichever daemon sent it, as after a restart, and
   // what was remembered about its queues is forgotten (others changed them meanwhile).

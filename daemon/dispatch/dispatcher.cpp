@@ -48,16 +48,6 @@ struct TakeOrEscalate {
   std::vector<Escalation> escalated;
 };
 
-bool is_not_sender(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const NotSenderError&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 std::int64_t to_ms(Clock::duration d) {
   return duration_cast<milliseconds>(d).count();
 }
@@ -163,13 +153,21 @@ void Dispatcher::claim_round() {
     request.accounts.push_back(account.name);
     horizon_ms = std::max(horizon_ms, to_ms(account.limits.global_window));
   }
+  std::vector<std::string> sending;
+  for (const auto& [name, account] : accounts_) {
+    if (account.sending) sending.push_back(name);
+  }
   store_.run(
-      [request, horizon_ms](Store& store) {
+      [request, horizon_ms, sending](Store& store) {
         ClaimRound round;
         round.claims = store.claim_senders(request, kStepRows);
-        if (!round.claims.gained.empty()) {
-          round.sends = store.recent_sends(request.now_ms - horizon_ms);
-        }
+        // An account this daemon starts sending for paces from what any daemon sent for it.
+        const bool gains = std::any_of(round.claims.sending.begin(), round.claims.sending.end(),
+                                       [&](const std::string& account) {
+                                         return std::find(sending.begin(), sending.end(),
+                                                          account) == sending.end();
+                                       });
+        if (gains) round.sends = store.recent_sends(request.now_ms - horizon_ms);
         return round;
       },
       std::function<void(std::exception_ptr, ClaimRound)>(
@@ -202,7 +200,7 @@ void Dispatcher::claimed(const SenderClaims& claims, const std::vector<SendRecor
   for (auto& [name, account] : accounts_) {
     const bool now_sending = has(claims.sending, name);
     if (now_sending && !account.sending) {
-      if (has(claims.gained, name) && account.config_index < config_->accounts.size()) {
+      if (account.config_index < config_->accounts.size()) {
         const auto& limits = config_->accounts[account.config_index].limits;
         account.engine->resume_sending(recent_of(name, limits, sends), now);
       }
@@ -224,6 +222,15 @@ void Dispatcher::stop_sending(const std::string& account, std::string_view reaso
   auto it = accounts_.find(account);
   if (it == accounts_.end() || !it->second.sending) return;
   it->second.sending = false;
+  // Halves of refused batches wait for this daemon's drive(), which no longer runs for the
+  // account: their rows go back to the queue for the new sender.
+  for (const auto& [flight, group] : it->second.engine->release_splits()) {
+    SettleRequest release;
+    release.flight = flight;
+    release.outcome = Settlement::released;
+    release.now_ms = wall_ms();
+    settle_steps(std::move(release), kind_of(group));
+  }
   log::notice("sender_lost", "account={} reason={} note={}", log::quote(account), reason,
               log::quote("requests in flight are answered and recorded; no new ones"));
 }
@@ -440,7 +447,7 @@ void Dispatcher::take(const std::string& account, const TakeAction& action) {
               return;
             }
             if (error) {
-              if (is_not_sender(error)) {
+              if (failed_with<NotSenderError>(error)) {
                 stop_sending(account, "lock_lost");
               } else {
                 log::error("storage_error", "op=take zone={} error={}",

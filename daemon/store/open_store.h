@@ -23,7 +23,8 @@ std::unique_ptr<Store> open_store(const StoreLocation& location, bool read_only 
 
 // For a store that daemons share: calls `on_queued` (on its own thread) when another daemon's
 // commit queued work. nullptr for a store of its own.
-std::unique_ptr<QueueWatch> watch_queue(const StoreLocation& location,
+// `own_host`: this daemon's Store::host_id (its own commits are not news).
+std::unique_ptr<QueueWatch> watch_queue(const StoreLocation& location, std::int64_t own_host,
                                         std::function<void()> on_queued);
 
 }  // namespace purgeq

@@ -19,8 +19,11 @@ constexpr auto kReconnectEvery = std::chrono::seconds(1);
 
 }  // namespace
 
-PgQueueWatch::PgQueueWatch(PgConnection connection, std::function<void()> on_queued)
-    : connection_(std::move(connection)), on_queued_(std::move(on_queued)) {
+PgQueueWatch::PgQueueWatch(PgConnection connection, std::int64_t own_host,
+                           std::function<void()> on_queued)
+    : connection_(std::move(connection)),
+      own_host_(std::to_string(own_host)),
+      on_queued_(std::move(on_queued)) {
   if (::pipe2(stop_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) {
     throw std::system_error(errno, std::generic_category(), "pipe for the queue watch");
   }
@@ -70,7 +73,7 @@ void PgQueueWatch::loop() {
       continue;
     }
     while (PGnotify* notify = PQnotifies(conn)) {
-      queued = true;
+      queued = queued || own_host_ != notify->extra;
       PQfreemem(notify);
     }
     if (queued) on_queued_();

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
+#include <string>
 #include <thread>
 
 #include "store/pg_store.h"
@@ -16,8 +18,9 @@ namespace purgeq {
 class PgQueueWatch final : public QueueWatch {
  public:
   // `on_queued` runs on the watch's thread (post to the io context from it), once per batch of
-  // notifications, and once after each reconnect (what was queued meanwhile went unnoticed).
-  PgQueueWatch(PgConnection connection, std::function<void()> on_queued);
+  // notifications from daemons other than `own_host` (whose writer sees its own commits), and
+  // once after each reconnect (what was queued meanwhile went unnoticed).
+  PgQueueWatch(PgConnection connection, std::int64_t own_host, std::function<void()> on_queued);
   ~PgQueueWatch() override;
   PgQueueWatch(const PgQueueWatch&) = delete;
   PgQueueWatch& operator=(const PgQueueWatch&) = delete;
@@ -26,6 +29,7 @@ class PgQueueWatch final : public QueueWatch {
   void loop();
 
   PgConnection connection_;
+  std::string own_host_;
   std::function<void()> on_queued_;
   int stop_pipe_[2] = {-1, -1};
   std::atomic<bool> stopping_{false};

@@ -16,7 +16,8 @@ namespace purgeq {
 inline constexpr int kPgSchemaVersion = 2;
 
 // The channel a writer NOTIFYs when its commit queued something, so that the senders of the other
-// daemons look at the shared queue now rather than at their next claim round.
+// daemons look at the shared queue now rather than at their next claim round. The payload is the
+// writer's host id, so that a daemon ignores its own.
 inline constexpr std::string_view kPgQueueChannel = "purgeq_queue";
 
 struct PgConnection {

@@ -1138,9 +1138,11 @@ void SqliteStore::record_send(const SendRecord& send, std::int64_t keep_after_ms
     bind_value(stmt, 3, send.at_ms);
     step_done(stmt);
   }
-  auto* stmt = prepare("DELETE FROM sends WHERE at_ms <= ?1");
+  // Only this account's: another account's global window may be longer.
+  auto* stmt = prepare("DELETE FROM sends WHERE at_ms <= ?1 AND account = ?2");
   Reset reset(stmt);
   bind_value(stmt, 1, keep_after_ms);
+  bind_value(stmt, 2, send.account);
   step_done(stmt);
 }
 

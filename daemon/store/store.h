@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <exception>
 #include <map>
 #include <memory>
 #include <optional>
@@ -206,6 +207,19 @@ class StoreConflictError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Whether a store job's failure is an `E` (the errors above each call for their own handling).
+template <class E>
+bool failed_with(const std::exception_ptr& error) {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const E&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 // Several daemons on one database (docs/scale-out.md, "One sender per account"): what a daemon
 // asks for on each claim round.
 struct SenderRequest {
@@ -224,8 +238,9 @@ struct AccountSender {
 };
 
 struct SenderClaims {
-  std::vector<std::string> sending;    // accounts this daemon sends for now
-  std::vector<std::string> gained;     // ... of which since the last round (pace from `sends`)
+  // Accounts this daemon sends for now: the locks its session holds, whatever becomes of the
+  // round's transaction (a rolled-back round still holds what it took).
+  std::vector<std::string> sending;
   std::vector<AccountSender> senders;  // every recorded sender, for status
   std::int64_t reclaimed = 0;          // in-flight rows of departed hosts made pending again
 };

@@ -8,27 +8,6 @@ namespace {
 // times in all; then the jobs fail as any storage error does (503 for a submission).
 constexpr int kConflictAttempts = 4;
 
-bool is_conflict(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const StoreConflictError&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
-bool is_storage_full(const std::exception_ptr& error) {
-  if (!error) return false;
-  try {
-    std::rethrow_exception(error);
-  } catch (const StorageFullError&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 }  // namespace
 
 StoreWorker::StoreWorker(std::unique_ptr<Store> store, boost::asio::any_io_executor io,
@@ -135,7 +114,7 @@ void StoreWorker::loop() {
             job.error = std::current_exception();
             // A conflict with another daemon's transaction: this round may hold locks the other
             // waits for, so only undoing the whole round lets it commit; then this one runs again.
-            if (attempt < kConflictAttempts && is_conflict(job.error)) {
+            if (attempt < kConflictAttempts && failed_with<StoreConflictError>(job.error)) {
               conflict = true;
               break;
             }
@@ -153,7 +132,7 @@ void StoreWorker::loop() {
           store_->commit();
         } catch (...) {
           round_error = std::current_exception();
-          conflict = attempt < kConflictAttempts && is_conflict(round_error);
+          conflict = attempt < kConflictAttempts && failed_with<StoreConflictError>(round_error);
         }
       }
       if (round_error || conflict) {
@@ -166,8 +145,9 @@ void StoreWorker::loop() {
       std::lock_guard lock(mutex_);
       ++stats_.conflicts;
     }
-    bool disk_filled = is_storage_full(round_error);
-    for (const auto& job : round) disk_filled = disk_filled || is_storage_full(job.error);
+    bool disk_filled = failed_with<StorageFullError>(round_error);
+    for (const auto& job : round)
+      disk_filled = disk_filled || failed_with<StorageFullError>(job.error);
     if (disk_filled) {
       try {
         store_->relieve_full_disk();
