@@ -9,7 +9,9 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 
+#include "observe/log.h"
 #include "store/pg_connection.h"
 
 namespace purgeq {
@@ -41,6 +43,9 @@ PgQueueWatch::~PgQueueWatch() {
 
 void PgQueueWatch::loop() {
   PGconn* conn = nullptr;
+  // Said once per outage: the store's own errors already tell about the server going away; this
+  // says that other daemons' submissions wake this one only at its claim rounds meanwhile.
+  bool lost = false;
   const auto wait_for_stop = [this](std::chrono::milliseconds timeout) {
     pollfd stop{stop_pipe_[0], POLLIN, 0};
     (void)::poll(&stop, 1, static_cast<int>(timeout.count()));
@@ -53,10 +58,16 @@ void PgQueueWatch::loop() {
         const bool listening = PQresultStatus(listen) == PGRES_COMMAND_OK;
         PQclear(listen);
         if (!listening) throw std::runtime_error("LISTEN failed");
+        if (std::exchange(lost, false))
+          log::notice("queue_watch_back", "channel={}", kPgQueueChannel);
         // Whatever was queued while the watch was away went unnoticed.
         on_queued_();
-      } catch (const std::exception&) {
-        // The server is away (restart, failover): the store's own errors report that; try again.
+      } catch (const std::exception& e) {
+        if (!std::exchange(lost, true)) {
+          log::warning("queue_watch_lost", "error={} note={}", log::quote(e.what()),
+                       log::quote("other daemons' submissions are seen at the next claim round "
+                                  "(within a second) until it is back"));
+        }
         if (conn != nullptr) PQfinish(conn);
         conn = nullptr;
         wait_for_stop(kReconnectEvery);
@@ -68,6 +79,8 @@ void PgQueueWatch::loop() {
     if ((fds[0].revents & POLLIN) != 0) break;
     bool queued = false;
     if (PQconsumeInput(conn) == 0) {
+      lost = true;
+      log::warning("queue_watch_lost", "error={}", log::quote(PQerrorMessage(conn)));
       PQfinish(conn);
       conn = nullptr;
       continue;

@@ -56,6 +56,8 @@ std::int64_t account_key(std::string_view account) {
   }
   return static_cast<std::int64_t>(hash & 0x7fffffffU);
 }
+// Rows added between two ANALYZEs of a growing queue at least (PgStore::commit).
+constexpr std::int64_t kAnalyzeEvery = 10'000;
 // Transaction locks, second key a zone's id: see PgStore::lock_everything.
 constexpr std::int64_t kEverythingSpace = 0x70710003;
 
@@ -466,9 +468,29 @@ class PgStore final : public Store {
     if (queued_) exec(fmt::format("NOTIFY {}, '{}'", kPgQueueChannel, host_id_));
     queued_ = false;
     exec("COMMIT");
+    inserted_since_analyze_ += inserted_in_round_;
+    inserted_in_round_ = 0;
+    // The planner's statistics of a young queue go stale as it grows (autovacuum analyses a
+    // minute later at best): plans made for a near-empty table pass over the whole backlog.
+    // Analysed again each time this daemon has added as many rows as there were (at least
+    // kAnalyzeEvery): a few times between empty and millions.
+    if (!read_only_ && inserted_since_analyze_ >= std::max(kAnalyzeEvery, analyzed_rows_)) {
+      inserted_since_analyze_ = 0;
+      try {
+        exec("ANALYZE targets, links");
+        analyzed_rows_ = run("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = "
+                             "'targets'::regclass",
+                             {})
+                             .integer(0, 0);
+      } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch)
+        // The round is committed and must be reported so; the statistics wait for the next
+        // threshold (and a lost connection shows on the next round).
+      }
+    }
   }
   void rollback() override {
     queued_ = false;
+    inserted_in_round_ = 0;
     zone_refs_.clear();
     if (PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
       exec("ROLLBACK");
@@ -686,6 +708,11 @@ class PgStore final : public Store {
   bool claimed_ = false;
   bool session_ready_ = false;  // prepare_session() succeeded on the current session
   bool queued_ = false;         // this round added pending rows: NOTIFY at commit
+  // Targets this daemon added: this round, and since it last analysed (commit()), when the table
+  // held analyzed_rows_.
+  std::int64_t inserted_in_round_ = 0;
+  std::int64_t inserted_since_analyze_ = 0;
+  std::int64_t analyzed_rows_ = 0;
   PGconn* conn_ = nullptr;
   std::map<std::string, std::int64_t, std::less<>> zone_refs_;
   std::int64_t size_ = 0;
@@ -1028,12 +1055,13 @@ SubmitResult PgStore::add_intent(std::string_view intent_id, std::int64_t now_ms
   std::vector<Twin> found;
   for (const auto& [queue, keys] : keys_by_queue) {
     const auto r =
-        // No DISTINCT ON / ORDER BY: to return rows in key order the planner used only
-        // (zone, kind) of the twin index and filtered the keys, a pass over the zone's pending
-        // rows (24-31 ms per intent at 100k pending); unordered, the keys are index conditions.
-        // The oldest twin of each key is picked here.
-        run("SELECT key, id, lane FROM targets WHERE zone = $1 AND kind = $2 AND state = 0 AND "
-            "key = ANY($3::text[])",
+        // One index probe per key (a LATERAL with LIMIT is not flattened): as `key = ANY(...)`,
+        // on a table that grew since it was last analysed, the planner used only (zone, kind)
+        // of the twin index and filtered the keys, a pass over the zone's pending rows (24-31
+        // ms per intent at 100k pending, bench/run_backends.py).
+        run("SELECT k.key, t.id, t.lane FROM unnest($3::text[]) AS k(key) CROSS JOIN LATERAL "
+            "(SELECT id, lane FROM targets WHERE zone = $1 AND kind = $2 AND state = 0 AND "
+            "key = k.key ORDER BY id LIMIT 1) AS t",
             {p(queue.first), p(queue.second), array_literal(keys)});
     std::map<std::string, std::size_t, std::less<>> oldest;  // key -> index in found
     for (int i = 0; i < r.rows(); ++i) {
@@ -1114,6 +1142,7 @@ SubmitResult PgStore::add_intent(std::string_view intent_id, std::int64_t now_ms
       if (row.target == 0) row.target = rows[first_of.at({row.zone, row.kind, row.key})].target;
     }
     result.created = fresh.size();
+    inserted_in_round_ += static_cast<std::int64_t>(fresh.size());
   }
   std::vector<std::int64_t> targets;
   targets.reserve(rows.size());
