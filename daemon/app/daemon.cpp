@@ -58,9 +58,13 @@ class Daemon {
         status_timer_(io_),
         watchdog_timer_(io_),
         prune_timer_(io_) {
-    // Another daemon's submissions wake this one's senders (a shared store only).
-    queue_watch_ = watch_queue(store_location_, store_.host_id(), [this] {
-      asio::post(io_, [this] { dispatcher_.queued_elsewhere(); });
+    // Another daemon's submissions wake this one's senders, and its settles this one's intent
+    // waiters and hooks (a shared store only).
+    queue_watch_ = watch_queue(store_location_, store_.host_id(), [this](QueueNews news) {
+      asio::post(io_, [this, news] {
+        if (news.queued) dispatcher_.queued_elsewhere();
+        if (news.progressed && dispatcher_.on_progress) dispatcher_.on_progress();
+      });
     });
     dispatcher_.on_progress = [this] {
       api_.progress();

@@ -215,6 +215,9 @@ void Dispatcher::claimed(const SenderClaims& claims, const std::vector<SendRecor
     log::notice("reclaimed", "rows={} note={}", claims.reclaimed,
                 log::quote("in flight under a daemon that is gone; sent again"));
   }
+  // Another daemon's settles reach this one's intent waiters through the queue watch; should
+  // the watch be away, they look again at least every round.
+  if (on_progress) on_progress();
   schedule_tick();
 }
 

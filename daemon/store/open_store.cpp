@@ -14,10 +14,10 @@ std::unique_ptr<Store> open_store(const StoreLocation& location, bool read_only)
 }
 
 std::unique_ptr<QueueWatch> watch_queue(const StoreLocation& location, std::int64_t own_host,
-                                        std::function<void()> on_queued) {
+                                        std::function<void(QueueNews)> on_news) {
   if (location.backend != StoreLocation::Backend::postgres) return nullptr;
   return std::make_unique<PgQueueWatch>(PgConnection{location.dsn, location.password}, own_host,
-                                        std::move(on_queued));
+                                        std::move(on_news));
 }
 
 }  // namespace purgeq

@@ -21,10 +21,10 @@ struct StoreLocation {
 // The writer (creates and migrates the schema) or a read-only connection beside it.
 std::unique_ptr<Store> open_store(const StoreLocation& location, bool read_only = false);
 
-// For a store that daemons share: calls `on_queued` (on its own thread) when another daemon's
-// commit queued work. nullptr for a store of its own.
-// `own_host`: this daemon's Store::host_id (its own commits are not news).
+// For a store that daemons share: calls `on_news` (on its own thread) when another daemon's
+// commit queued or finished work. nullptr for a store of its own. `own_host`: this daemon's
+// Store::host_id (its own commits are not news).
 std::unique_ptr<QueueWatch> watch_queue(const StoreLocation& location, std::int64_t own_host,
-                                        std::function<void()> on_queued);
+                                        std::function<void(QueueNews)> on_news);
 
 }  // namespace purgeq

@@ -1,6 +1,7 @@
 #include "store/pg_queue_watch.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <libpq-fe.h>
 #include <poll.h>
 #include <unistd.h>
@@ -22,10 +23,10 @@ constexpr auto kReconnectEvery = std::chrono::seconds(1);
 }  // namespace
 
 PgQueueWatch::PgQueueWatch(PgConnection connection, std::int64_t own_host,
-                           std::function<void()> on_queued)
+                           std::function<void(QueueNews)> on_news)
     : connection_(std::move(connection)),
       own_host_(std::to_string(own_host)),
-      on_queued_(std::move(on_queued)) {
+      on_news_(std::move(on_news)) {
   if (::pipe2(stop_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) {
     throw std::system_error(errno, std::generic_category(), "pipe for the queue watch");
   }
@@ -54,14 +55,15 @@ void PgQueueWatch::loop() {
     if (conn == nullptr) {
       try {
         conn = pg_connect(connection_, /*read_only=*/false);
-        PGresult* listen = PQexec(conn, ("LISTEN " + std::string(kPgQueueChannel)).c_str());
+        PGresult* listen = PQexec(
+            conn, fmt::format("LISTEN {}; LISTEN {}", kPgQueueChannel, kPgProgressChannel).c_str());
         const bool listening = PQresultStatus(listen) == PGRES_COMMAND_OK;
         PQclear(listen);
         if (!listening) throw std::runtime_error("LISTEN failed");
         if (std::exchange(lost, false))
           log::notice("queue_watch_back", "channel={}", kPgQueueChannel);
-        // Whatever was queued while the watch was away went unnoticed.
-        on_queued_();
+        // Whatever happened while the watch was away went unnoticed.
+        on_news_(QueueNews{true, true});
       } catch (const std::exception& e) {
         if (!std::exchange(lost, true)) {
           log::warning("queue_watch_lost", "error={} note={}", log::quote(e.what()),
@@ -77,7 +79,7 @@ void PgQueueWatch::loop() {
     pollfd fds[2] = {{stop_pipe_[0], POLLIN, 0}, {PQsocket(conn), POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) continue;  // EINTR
     if ((fds[0].revents & POLLIN) != 0) break;
-    bool queued = false;
+    QueueNews news;
     if (PQconsumeInput(conn) == 0) {
       lost = true;
       log::warning("queue_watch_lost", "error={}", log::quote(PQerrorMessage(conn)));
@@ -86,10 +88,12 @@ void PgQueueWatch::loop() {
       continue;
     }
     while (PGnotify* notify = PQnotifies(conn)) {
-      queued = queued || own_host_ != notify->extra;
+      if (own_host_ != notify->extra) {
+        (kPgProgressChannel == notify->relname ? news.progressed : news.queued) = true;
+      }
       PQfreemem(notify);
     }
-    if (queued) on_queued_();
+    if (news.queued || news.progressed) on_news_(news);
   }
   if (conn != nullptr) PQfinish(conn);
 }

@@ -17,10 +17,11 @@ namespace purgeq {
 
 class PgQueueWatch final : public QueueWatch {
  public:
-  // `on_queued` runs on the watch's thread (post to the io context from it), once per batch of
+  // `on_news` runs on the watch's thread (post to the io context from it), once per batch of
   // notifications from daemons other than `own_host` (whose writer sees its own commits), and
-  // once after each reconnect (what was queued meanwhile went unnoticed).
-  PgQueueWatch(PgConnection connection, std::int64_t own_host, std::function<void()> on_queued);
+  // once after each reconnect with everything set (what happened meanwhile went unnoticed).
+  PgQueueWatch(PgConnection connection, std::int64_t own_host,
+               std::function<void(QueueNews)> on_news);
   ~PgQueueWatch() override;
   PgQueueWatch(const PgQueueWatch&) = delete;
   PgQueueWatch& operator=(const PgQueueWatch&) = delete;
@@ -30,7 +31,7 @@ class PgQueueWatch final : public QueueWatch {
 
   PgConnection connection_;
   std::string own_host_;
-  std::function<void()> on_queued_;
+  std::function<void(QueueNews)> on_news_;
   int stop_pipe_[2] = {-1, -1};
   std::atomic<bool> stopping_{false};
   std::thread thread_;

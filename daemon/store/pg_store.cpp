@@ -466,7 +466,9 @@ class PgStore final : public Store {
     // Wakes the other daemons' senders for what this round queued (delivered at COMMIT, once
     // however many intents the round holds).
     if (queued_) exec(fmt::format("NOTIFY {}, '{}'", kPgQueueChannel, host_id_));
+    if (progressed_) exec(fmt::format("NOTIFY {}, '{}'", kPgProgressChannel, host_id_));
     queued_ = false;
+    progressed_ = false;
     exec("COMMIT");
     inserted_since_analyze_ += inserted_in_round_;
     inserted_in_round_ = 0;
@@ -490,6 +492,7 @@ class PgStore final : public Store {
   }
   void rollback() override {
     queued_ = false;
+    progressed_ = false;
     inserted_in_round_ = 0;
     zone_refs_.clear();
     if (PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
@@ -527,6 +530,7 @@ class PgStore final : public Store {
   Settled settle(const SettleRequest& request, std::int64_t limit) override;
   Settled give_up_step(std::int64_t created_before_ms, std::int64_t now_ms,
                        std::string_view reason_prefix, std::int64_t limit) override {
+    progressed_ = true;
     return collect(
         run("UPDATE targets SET state = 3, updated_ms = $2, error_code = 0, "
             "error_message = $3 || coalesce(nullif(error_message, ''), 'none; never sent') || ')' "
@@ -708,6 +712,7 @@ class PgStore final : public Store {
   bool claimed_ = false;
   bool session_ready_ = false;  // prepare_session() succeeded on the current session
   bool queued_ = false;         // this round added pending rows: NOTIFY at commit
+  bool progressed_ = false;     // ... finished some: NOTIFY the progress channel
   // Targets this daemon added: this round, and since it last analysed (commit()), when the table
   // held analyzed_rows_.
   std::int64_t inserted_in_round_ = 0;
@@ -1307,6 +1312,8 @@ Settled PgStore::collect(const Result& result, std::int64_t limit) {
 }
 
 Settled PgStore::settle(const SettleRequest& request, std::int64_t limit) {
+  progressed_ =
+      progressed_ || request.outcome == Settlement::done || request.outcome == Settlement::failed;
   if (!request.member_ids.empty() &&
       (request.outcome == Settlement::retry || request.outcome == Settlement::failed)) {
     // One statement for the body's rows (a round trip per member cost more than the settle).

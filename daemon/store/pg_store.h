@@ -19,6 +19,9 @@ inline constexpr int kPgSchemaVersion = 2;
 // daemons look at the shared queue now rather than at their next claim round. The payload is the
 // writer's host id, so that a daemon ignores its own.
 inline constexpr std::string_view kPgQueueChannel = "purgeq_queue";
+// ... and the one it NOTIFYs when its commit purged or failed items (same payload), so that the
+// other daemons' intent waiters look again.
+inline constexpr std::string_view kPgProgressChannel = "purgeq_progress";
 
 struct PgConnection {
   std::string dsn;       // a libpq connection string or URI, without a password

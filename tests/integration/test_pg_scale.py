@@ -543,9 +543,6 @@ class ScaleOutTest(unittest.TestCase):
 
 
 class WaitTest(unittest.TestCase):
-    # The daemon does not do this yet: ?wait= on a host that does not send for the account returns
-    # only at its timeout (reported to the lead; remove this line once it is fixed).
-    @unittest.expectedFailure
     def test_a_wait_on_a_host_that_does_not_send_ends_when_the_intent_is_done(self):
         fake = FakeFixture(self, default_fake_config())
         cluster = ScaleOut(self, fake=fake).start()

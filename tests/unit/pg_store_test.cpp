@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -408,7 +409,7 @@ TEST_F(SharedPostgresStore, ATwinIsNotTakenElsewhereBeforeTheIntentLinkedToItCom
 TEST_F(SharedPostgresStore, TheWatchListensAgainAfterItsSessionEnds) {
   auto store = open();
   std::atomic<int> calls{0};
-  PgQueueWatch watch(PgConnection{dsn_, ""}, 0, [&] { ++calls; });
+  PgQueueWatch watch(PgConnection{dsn_, ""}, 0, [&](QueueNews) { ++calls; });
   const auto wait_calls = [&](int n) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (calls.load() < n && std::chrono::steady_clock::now() < deadline) {
@@ -425,25 +426,54 @@ TEST_F(SharedPostgresStore, TheWatchListensAgainAfterItsSessionEnds) {
   EXPECT_TRUE(wait_calls(before + 1)) << "notifications after the reconnect";
 }
 
-TEST_F(SharedPostgresStore, AnotherDaemonsCommitWakesTheWatch) {
+TEST_F(SharedPostgresStore, AnotherDaemonsCommitsWakeTheWatchWithWhatChanged) {
   auto store = open();
-  std::promise<void> woke;
-  std::atomic<int> calls{0};
   auto own = open();  // the watch's own daemon: its commits are not news to it
-  PgQueueWatch watch(PgConnection{dsn_, ""}, own->host_id(), [&] {
-    // The first call is the one after connecting; the second, the notification.
-    if (++calls == 2) woke.set_value();
+  std::mutex mutex;
+  std::vector<QueueNews> news;
+  PgQueueWatch watch(PgConnection{dsn_, ""}, own->host_id(), [&](QueueNews one) {
+    std::lock_guard lock(mutex);
+    news.push_back(one);
   });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (calls.load() < 1 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_GE(calls.load(), 1) << "the watch connected";
+  const auto wait_for = [&](std::size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lock(mutex);
+        if (news.size() >= n) return news;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::lock_guard lock(mutex);
+    return news;
+  };
+  auto seen = wait_for(1);
+  ASSERT_EQ(seen.size(), 1U) << "the watch connected";
+  EXPECT_TRUE(seen[0].queued && seen[0].progressed)
+      << "after connecting, anything may have changed";
   add(*own, "own");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_EQ(calls.load(), 1) << "its own daemon's commit woke it";
+  EXPECT_EQ(wait_for(1).size(), 1U) << "its own daemon's commit woke it";
   add(*store, "queued");
-  EXPECT_EQ(woke.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  seen = wait_for(2);
+  ASSERT_EQ(seen.size(), 2U);
+  EXPECT_TRUE(seen[1].queued);
+  EXPECT_FALSE(seen[1].progressed);
+  // Another daemon purges it: this daemon's intent waiters must look again.
+  claim(*store, {"acct1"});
+  const auto flight = (store->host_id() << 32) + 1;
+  ASSERT_EQ(take(*store, "acct1", flight).members.size(), 2U);
+  SettleRequest done;
+  done.flight = flight;
+  done.outcome = Settlement::done;
+  done.now_ms = 11'000;
+  store->begin();
+  store->settle(done, 100);
+  store->commit();
+  seen = wait_for(3);
+  ASSERT_EQ(seen.size(), 3U);
+  EXPECT_TRUE(seen[2].progressed);
+  EXPECT_FALSE(seen[2].queued);
 }
 
 TEST_F(PostgresStore, ADaemonOfSchemaOneAndOneOfThisVersionNeverShareTheDatabase) {
