@@ -676,8 +676,10 @@ class PgStore final : public Store {
   void lock_everything(std::int64_t zone) {
     run("SELECT pg_advisory_xact_lock($1::int, $2::int)", {p(kEverythingSpace), p(zone)});
   }
-  // The host ids whose lock some session of this database holds: the daemons still connected.
-  std::vector<std::int64_t> live_hosts();
+  // The second keys of the advisory locks in `space` that sessions of this database hold.
+  std::vector<std::int64_t> held_keys(std::int64_t space);
+  // The host ids whose lock is held: the daemons still connected.
+  std::vector<std::int64_t> live_hosts() { return held_keys(kHostSpace); }
   // In-flight rows whose daemon is gone (its host lock is free) or unknown (taken before schema
   // 2) are pending again; at most `limit`. Returns how many.
   std::int64_t reclaim(std::int64_t limit);
@@ -793,15 +795,15 @@ void PgStore::lock_host() {
       fmt::format("storage.dsn: the lock of host id {} is held by another session", host_id_));
 }
 
-std::vector<std::int64_t> PgStore::live_hosts() {
+std::vector<std::int64_t> PgStore::held_keys(std::int64_t space) {
   const auto r =
       run("SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
           "objsubid = 2 AND classid = $1::oid AND database = "
           "(SELECT oid FROM pg_database WHERE datname = current_database())",
-          {p(kHostSpace)});
-  std::vector<std::int64_t> hosts;
-  for (int i = 0; i < r.rows(); ++i) hosts.push_back(r.integer(i, 0));
-  return hosts;
+          {p(space)});
+  std::vector<std::int64_t> keys;
+  for (int i = 0; i < r.rows(); ++i) keys.push_back(r.integer(i, 0));
+  return keys;
 }
 
 std::int64_t PgStore::reclaim(std::int64_t limit) {
@@ -882,18 +884,13 @@ SenderClaims PgStore::claim_senders(const SenderRequest& request, std::int64_t r
   fold_counts(live);
   // Hook runs a departed daemon was running are due again, like its batches (at least once).
   recover_hook_runs_step(reclaim_limit);
-  const auto held =
-      run("SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
-          "objsubid = 2 AND classid = $1::oid AND database = "
-          "(SELECT oid FROM pg_database WHERE datname = current_database())",
-          {p(kAccountSpace)});
-  std::set<std::int64_t> held_keys;
-  for (int i = 0; i < held.rows(); ++i) held_keys.insert(held.integer(i, 0));
+  const auto held = held_keys(kAccountSpace);
+  const std::set<std::int64_t> held_accounts(held.begin(), held.end());
   const auto r = run(
       "SELECT account, host, node, since_ms FROM account_senders ORDER BY account LIMIT 1000", {});
   for (int i = 0; i < r.rows(); ++i) {
     const auto account = r.text(i, 0);
-    const bool live_sender = held_keys.contains(account_key(account));
+    const bool live_sender = held_accounts.contains(account_key(account));
     claims.senders.push_back(
         AccountSender{account, r.integer(i, 1), r.text(i, 2), r.integer(i, 3), live_sender});
   }

@@ -24,23 +24,29 @@ def assert_contract_kept(test, fake):
     return stats
 
 
+def burst_urls():
+    """The mixed burst's unique URLs by zone: some under hosts and prefixes that a broad purge of
+    the same burst may cover, most plain static files."""
+    unique = {zone: [] for zone in ZONES}
+    for zone, n in {"a.example": 6000, "b.example": 4500, "c.example": 4500}.items():
+        for i in range(n):
+            if i % 10 == 0:
+                url = f"https://h{i % 5}.{zone}/img/{i}.png"   # may be covered by a host
+            elif i % 10 == 1:
+                url = f"https://{zone}/pfx{i % 20}/page/{i}"   # may be covered by a prefix
+            else:
+                url = f"https://www.{zone}/static/{i}.css?v={i % 3}"
+            unique[zone].append(url)
+    return unique
+
+
 class BurstTest(unittest.TestCase):
     def test_mixed_burst_over_three_zones_two_accounts_is_purged_near_the_minimum(self):
         fake = FakeFixture(self, default_fake_config())
         # A linger longer than the burst takes to submit: partial batches wait for companions.
         daemon = DaemonFixture(self, fake=fake, extra={"batching": {"linger": "1500ms"}}).start()
         rng = random.Random(42)
-        unique = {zone: [] for zone in ZONES}
-        weights = {"a.example": 6000, "b.example": 4500, "c.example": 4500}
-        for zone, n in weights.items():
-            for i in range(n):
-                if i % 10 == 0:
-                    url = f"https://h{i % 5}.{zone}/img/{i}.png"   # may be covered by a host
-                elif i % 10 == 1:
-                    url = f"https://{zone}/pfx{i % 20}/page/{i}"   # may be covered by a prefix
-                else:
-                    url = f"https://www.{zone}/static/{i}.css?v={i % 3}"
-                unique[zone].append(url)
+        unique = burst_urls()
         # 25 % duplicates: 5,000 of the 20,000 URL items repeat another item of the same intent
         # chunk (a deploy piping the same changed files twice).
         chunks = []

@@ -230,16 +230,7 @@ class ScaleOutTest(unittest.TestCase):
         batching = {"linger": f"{int(LINGER * 1000)}ms", "adaptive": False}
         cluster = ScaleOut(self, fake=fake, extra={"batching": batching}).start()
         rng = random.Random(13)
-        unique = {zone: [] for zone in ZONES}
-        for zone, n in {"a.example": 6000, "b.example": 4500, "c.example": 4500}.items():
-            for i in range(n):
-                if i % 10 == 0:
-                    url = f"https://h{i % 5}.{zone}/img/{i}.png"   # may be covered by a host
-                elif i % 10 == 1:
-                    url = f"https://{zone}/pfx{i % 20}/page/{i}"   # may be covered by a prefix
-                else:
-                    url = f"https://www.{zone}/static/{i}.css?v={i % 3}"
-                unique[zone].append(url)
+        unique = test_dispatch.burst_urls()
         tags = {zone: [f"tag-{zone}-{i}" for i in range(n)]
                 for zone, n in (("a.example", 200), ("b.example", 150), ("c.example", 150))}
         hosts = {"a.example": ["h0.a.example", "h1.a.example"], "b.example": ["h0.b.example"],

@@ -92,6 +92,17 @@ class SharedPostgresStore : public PostgresStore {
     store.commit();
     return result;
   }
+  // Records `flight` purged, in a transaction of its own.
+  static Settled settle_done(Store& store, std::int64_t flight) {
+    SettleRequest done;
+    done.flight = flight;
+    done.outcome = Settlement::done;
+    done.now_ms = 11'000;
+    store.begin();
+    auto settled = store.settle(done, 100);
+    store.commit();
+    return settled;
+  }
   static const AccountSender* sender_of(const SenderClaims& claims, std::string_view account) {
     for (const auto& sender : claims.senders) {
       if (sender.account == account) return &sender;
@@ -155,13 +166,7 @@ TEST_F(SharedPostgresStore, ALiveDaemonKeepsItsBatchesAndADroppedAccountIsLetGo)
   const auto claims = claim(*second, {"acct1"});
   EXPECT_EQ(claims.sending, (std::vector<std::string>{"acct1"}));
   EXPECT_EQ(claims.reclaimed, 0) << "the first daemon is alive and will record its answer";
-  SettleRequest done;
-  done.flight = 1;
-  done.outcome = Settlement::done;
-  done.now_ms = 11'000;
-  first->begin();
-  EXPECT_EQ(first->settle(done, 100).rows, 1U) << "its own flight, settled after the handover";
-  first->commit();
+  EXPECT_EQ(settle_done(*first, 1).rows, 1U) << "its own flight, settled after the handover";
 }
 
 TEST_F(SharedPostgresStore, DuplicatesSubmittedOnTwoDaemonsAreOneTarget) {
@@ -368,13 +373,8 @@ TEST_F(SharedPostgresStore, ASplitDoesNotMoveRowsAnotherDaemonTookAgain) {
   const std::vector<std::int64_t> ids{taken.members[0].id};
   first->move_to_flight(ids, first_flight + 1);
   first->commit();
-  SettleRequest done;
-  done.flight = second_flight;
-  done.outcome = Settlement::done;
-  done.now_ms = 11'000;
-  second->begin();
-  EXPECT_EQ(second->settle(done, 100).rows, 1U) << "the row stayed in the second daemon's flight";
-  second->commit();
+  EXPECT_EQ(settle_done(*second, second_flight).rows, 1U)
+      << "the row stayed in the second daemon's flight";
 }
 
 TEST_F(SharedPostgresStore, ATwinIsNotTakenElsewhereBeforeTheIntentLinkedToItCommits) {
@@ -395,13 +395,7 @@ TEST_F(SharedPostgresStore, ATwinIsNotTakenElsewhereBeforeTheIntentLinkedToItCom
   EXPECT_TRUE(take(*second, "acct1", flight).members.empty()) << "the twin waits for the intake";
   first->commit();
   ASSERT_EQ(take(*second, "acct1", flight).members.size(), 1U);
-  SettleRequest done;
-  done.flight = flight;
-  done.outcome = Settlement::done;
-  done.now_ms = 11'000;
-  second->begin();
-  second->settle(done, 100);
-  second->commit();
+  settle_done(*second, flight);
   EXPECT_EQ(test::PgSql(dsn_).rows("SELECT remaining FROM hook_waits"),
             (std::vector<std::vector<std::string>>{{"0"}}));
 }
@@ -463,13 +457,7 @@ TEST_F(SharedPostgresStore, AnotherDaemonsCommitsWakeTheWatchWithWhatChanged) {
   claim(*store, {"acct1"});
   const auto flight = (store->host_id() << 32) + 1;
   ASSERT_EQ(take(*store, "acct1", flight).members.size(), 2U);
-  SettleRequest done;
-  done.flight = flight;
-  done.outcome = Settlement::done;
-  done.now_ms = 11'000;
-  store->begin();
-  store->settle(done, 100);
-  store->commit();
+  settle_done(*store, flight);
   seen = wait_for(3);
   ASSERT_EQ(seen.size(), 3U);
   EXPECT_TRUE(seen[2].progressed);
