@@ -1215,6 +1215,20 @@ TEST_P(StoreContract, PruneWorksInSteps) {
 
 // --- sends, probe, schema -----------------------------------------------------------------------
 
+TEST_P(StoreContract, AnAccountsCutoffLeavesOtherAccountsSendsAlone) {
+  // Each account's history is kept for its own global window; a shorter window of another
+  // account must not delete it (a restart or a takeover paces from it).
+  auto store = open();
+  tx(*store, [](Store& s) {
+    s.record_send(SendRecord{"long-window", Kind::file, 1000}, 0);
+    s.record_send(SendRecord{"short-window", Kind::file, 5000}, 4000);
+  });
+  const auto sends = store->recent_sends(0);
+  ASSERT_EQ(sends.size(), 2U);
+  EXPECT_EQ(sends[0].account, "long-window");
+  EXPECT_EQ(sends[0].at_ms, 1000);
+}
+
 TEST_P(StoreContract, RecentSendsKeepOnlyThoseAfterTheCutoff) {
   {
     auto store = open();
