@@ -479,7 +479,11 @@ class PgStore final : public Store {
     if (!read_only_ && inserted_since_analyze_ >= std::max(kAnalyzeEvery, analyzed_rows_)) {
       inserted_since_analyze_ = 0;
       try {
+        // Never behind another daemon's ANALYZE or a long (anti-wraparound) vacuum: the writer
+        // would stall intake meanwhile. Skipped then; the next threshold tries again.
+        exec("SET lock_timeout = '100ms'");
         exec("ANALYZE targets, links");
+        exec("RESET lock_timeout");
         analyzed_rows_ = run("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = "
                              "'targets'::regclass",
                              {})
@@ -487,6 +491,7 @@ class PgStore final : public Store {
       } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch)
         // The round is committed and must be reported so; the statistics wait for the next
         // threshold (and a lost connection shows on the next round).
+        if (PQstatus(conn_) == CONNECTION_OK) PQclear(PQexec(conn_, "RESET lock_timeout"));
       }
     }
   }
@@ -531,11 +536,14 @@ class PgStore final : public Store {
   Settled give_up_step(std::int64_t created_before_ms, std::int64_t now_ms,
                        std::string_view reason_prefix, std::int64_t limit) override {
     progressed_ = true;
+    // The state again in the outer WHERE, here and in every such UPDATE: it is what PostgreSQL
+    // checks again on a row another daemon's transaction changed meanwhile (the subquery's
+    // snapshot is not), so a row another daemon took is not failed as "never sent".
     return collect(
         run("UPDATE targets SET state = 3, updated_ms = $2, error_code = 0, "
             "error_message = $3 || coalesce(nullif(error_message, ''), 'none; never sent') || ')' "
             "WHERE id IN (SELECT id FROM targets WHERE state = 0 AND created_ms < $1 LIMIT $4) "
-            "RETURNING kind, created_ms",
+            "AND state = 0 RETURNING kind, created_ms",
             {p(created_before_ms), p(now_ms), p(reason_prefix), p(limit)}),
         limit);
   }
@@ -547,7 +555,7 @@ class PgStore final : public Store {
         run("UPDATE targets SET state = 0, attempts = 0, created_ms = $1, updated_ms = $1, "
             "error_code = NULL, error_message = NULL "
             "WHERE id IN (SELECT t.id FROM targets t WHERE t.state = 3 AND EXISTS "
-            "(SELECT 1 FROM links l WHERE l.target = t.id) LIMIT $2)",
+            "(SELECT 1 FROM links l WHERE l.target = t.id) LIMIT $2) AND state = 3",
             {p(now_ms), p(limit)})
             .changed();
     queued_ = queued_ || moved > 0;
@@ -615,7 +623,7 @@ class PgStore final : public Store {
     for (const auto host : live_hosts()) live.push_back(p(host));
     return run("UPDATE hook_runs SET state = 1, lease_host = NULL WHERE (intent, hook) IN (SELECT "
                "intent, hook FROM hook_runs WHERE state = 2 AND (lease_host IS NULL OR NOT "
-               "lease_host = ANY($2::bigint[])) LIMIT $1)",
+               "lease_host = ANY($2::bigint[])) LIMIT $1) AND state = 2",
                {p(limit), array_literal(live)})
         .changed();
   }
@@ -825,16 +833,19 @@ std::int64_t PgStore::reclaim(std::int64_t limit) {
   }
   std::int64_t moved =
       run("UPDATE targets SET state = 0, flight = NULL, coverer = NULL WHERE id IN (SELECT id "
-          "FROM targets WHERE state = 1 AND lease_host IS NULL LIMIT $1)",
+          "FROM targets WHERE state = 1 AND lease_host IS NULL LIMIT $1) AND state = 1 AND "
+          "lease_host IS NULL",
           {p(limit)})
           .changed();
   if (!gone.empty() && moved < limit) {
     moved += run("UPDATE targets SET state = 0, flight = NULL, coverer = NULL, lease_host = NULL "
                  "WHERE id IN (SELECT id FROM targets WHERE state = 1 AND "
-                 "lease_host = ANY($1::bigint[]) LIMIT $2)",
+                 "lease_host = ANY($1::bigint[]) LIMIT $2) AND state = 1 AND "
+                 "lease_host = ANY($1::bigint[])",
                  {array_literal(gone), p(limit - moved)})
                  .changed();
   }
+  queued_ = queued_ || moved > 0;
   return moved;
 }
 
@@ -863,6 +874,17 @@ SenderClaims PgStore::claim_senders(const SenderRequest& request, std::int64_t r
     }
     run("SELECT pg_advisory_unlock($1::int, $2::int)", {p(kAccountSpace), p(account_key(*it))});
     it = sending_.erase(it);
+  }
+  // Two configured accounts with one lock key would share one sender (a 31-bit hash: about n²
+  // in 4 billion): said plainly rather than leaving one of them unsent.
+  for (std::size_t i = 0; i < request.accounts.size(); ++i) {
+    for (std::size_t j = i + 1; j < request.accounts.size(); ++j) {
+      if (account_key(request.accounts[i]) == account_key(request.accounts[j])) {
+        throw std::runtime_error(fmt::format(
+            "accounts {} and {} have the same lock key on a shared store; rename one of them",
+            request.accounts[i], request.accounts[j]));
+      }
+    }
   }
   for (const auto& account : request.accounts) {
     if (!sending_.contains(account) && run("SELECT pg_try_advisory_lock($1::int, $2::int)",
@@ -1078,18 +1100,26 @@ SubmitResult PgStore::add_intent(std::string_view intent_id, std::int64_t now_ms
     }
   }
   if (!found.empty()) {
-    // Locked FOR SHARE until this intent commits: another daemon's take must not take and
-    // settle a twin before this intent's link to it exists (that settle would not count this
-    // intent's item down, and its hooks would wait forever). Its take skips locked rows and its
-    // twin riders wait. A twin taken since the read above is no twin any more: a new target.
-    std::vector<std::int64_t> ids;
-    ids.reserve(found.size());
-    for (const auto& twin : found) ids.push_back(twin.id);
-    const auto locked = run(
-        "SELECT id FROM targets WHERE id = ANY($1::bigint[]) AND state = 0 ORDER BY id FOR SHARE",
-        {id_array(ids)});
+    // Locked until this intent commits: another daemon's take must not take and settle a twin
+    // before this intent's link to it exists (that settle would not count this intent's item
+    // down, and its hooks would wait forever); its take skips locked rows and its twin riders
+    // wait. Intake itself never waits for a row (SKIP LOCKED): two intakes holding one twin and
+    // each raising it, or an intake and another daemon's cover, deadlocked. A twin skipped, or
+    // taken since the read above, is no twin: the item gets a target of its own (taken along with
+    // the twin as its rider).
+    std::vector<std::int64_t> shared_ids, raised_ids;
+    for (const auto& twin : found) (twin.raise ? raised_ids : shared_ids).push_back(twin.id);
     std::unordered_set<std::int64_t> still;
-    for (int i = 0; i < locked.rows(); ++i) still.insert(locked.integer(i, 0));
+    for (const auto& [ids, lock] :
+         {std::pair{&shared_ids, "SHARE"}, std::pair{&raised_ids, "NO KEY UPDATE"}}) {
+      if (ids->empty()) continue;
+      const auto locked =
+          run(fmt::format("SELECT id FROM targets WHERE id = ANY($1::bigint[]) AND state = 0 "
+                          "ORDER BY id FOR {} SKIP LOCKED",
+                          lock),
+              {id_array(*ids)});
+      for (int i = 0; i < locked.rows(); ++i) still.insert(locked.integer(i, 0));
+    }
     for (const auto& twin : found) {
       if (!still.contains(twin.id)) continue;
       twins.emplace(twin.identity, twin.id);
@@ -1267,7 +1297,8 @@ std::int64_t PgStore::cover(std::int64_t zone, std::int64_t flight,
                             std::int64_t limit) {
   if (!members.empty() && members.front().item.kind == Kind::everything) {
     return run("UPDATE targets SET state = 1, flight = $1, coverer = $5, lease_host = $6 WHERE id "
-               "IN (SELECT id FROM targets WHERE zone = $2 AND state = 0 AND id <= $3 LIMIT $4)",
+               "IN (SELECT id FROM targets WHERE zone = $2 AND state = 0 AND id <= $3 LIMIT $4) "
+               "AND state = 0",
                {p(flight), p(zone), p(watermark), p(limit), p(members.front().id), p(host_id_)})
         .changed();
   }
@@ -1279,14 +1310,14 @@ std::int64_t PgStore::cover(std::int64_t zone, std::int64_t flight,
       if (range.exact) {
         covered += run("UPDATE targets SET state = 1, flight = $1, coverer = $6, lease_host = $8 "
                        "WHERE id IN (SELECT id FROM targets WHERE zone = $2 AND kind = $3 AND "
-                       "key = $4 AND state = 0 AND id <= $5 LIMIT $7)",
+                       "key = $4 AND state = 0 AND id <= $5 LIMIT $7) AND state = 0",
                        {p(flight), p(zone), p(kind), p(range.low), p(watermark), p(member.id),
                         p(limit - covered), p(host_id_)})
                        .changed();
       } else {
         covered += run("UPDATE targets SET state = 1, flight = $1, coverer = $7, lease_host = $9 "
                        "WHERE id IN (SELECT id FROM targets WHERE zone = $2 AND kind = $3 AND "
-                       "key >= $4 AND key < $5 AND state = 0 AND id <= $6 LIMIT $8)",
+                       "key >= $4 AND key < $5 AND state = 0 AND id <= $6 LIMIT $8) AND state = 0",
                        {p(flight), p(zone), p(kind), p(range.low), p(range.high), p(watermark),
                         p(member.id), p(limit - covered), p(host_id_)})
                        .changed();
@@ -1324,16 +1355,16 @@ Settled PgStore::settle(const SettleRequest& request, std::int64_t limit) {
       return collect(
           run("UPDATE targets SET state = 2, flight = NULL, lease_host = NULL, updated_ms = $2, "
               "error_code = NULL, error_message = NULL WHERE id IN (SELECT id FROM targets WHERE "
-              "flight = $1 AND "
-              "state = 1 LIMIT $3) RETURNING kind, created_ms",
+              "flight = $1 AND state = 1 LIMIT $3) AND flight = $1 AND state = 1 "
+              "RETURNING kind, created_ms",
               {p(request.flight), p(request.now_ms), p(limit)}),
           limit);
     case Settlement::failed:
       return collect(
           run("UPDATE targets SET state = 3, flight = NULL, lease_host = NULL, updated_ms = $2, "
               "error_code = $4, error_message = $5 WHERE id IN (SELECT id FROM targets WHERE "
-              "flight = $1 AND "
-              "state = 1 LIMIT $3) RETURNING kind, created_ms",
+              "flight = $1 AND state = 1 LIMIT $3) AND flight = $1 AND state = 1 "
+              "RETURNING kind, created_ms",
               {p(request.flight), p(request.now_ms), p(limit),
                p(static_cast<std::int64_t>(request.code)), p(request.message)}),
           limit);
@@ -1341,10 +1372,12 @@ Settled PgStore::settle(const SettleRequest& request, std::int64_t limit) {
     case Settlement::released:
       break;
   }
+  // Pending again: the account's sender, maybe on another daemon by now, should look.
+  queued_ = true;
   return collect(run("UPDATE targets SET state = 0, flight = NULL, lease_host = NULL, "
                      "updated_ms = $2 WHERE id IN "
                      "(SELECT id FROM targets WHERE flight = $1 AND state = 1 LIMIT $3) "
-                     "RETURNING kind, created_ms",
+                     "AND flight = $1 AND state = 1 RETURNING kind, created_ms",
                      {p(request.flight), p(request.now_ms), p(limit)}),
                  limit);
 }

@@ -202,23 +202,21 @@ TEST_F(SharedPostgresStore, AReconnectedSessionHoldsNoAccountUntilItClaimsAgain)
 }
 
 TEST_F(SharedPostgresStore, ARoundThatDeadlocksWithAnotherDaemonRunsAgain) {
-  // Two daemons' rounds raise two pending twins to the high lane in opposite orders. The worker's
-  // round starts waiting first, so its server process finds the deadlock and aborts it; the
-  // worker undoes the whole round (releasing the row the other waits for) and runs it again.
-  const auto urgent = [](std::string url) {
+  // Two daemons' rounds each add the first items of two new zones, in opposite orders: each
+  // waits for the other's uncommitted row of the zone it adds second. The worker's round starts
+  // waiting first, so its server process finds the deadlock and aborts it; the worker undoes
+  // the whole round (releasing the row the other waits for) and runs it again.
+  const auto in_zone = [](std::string_view zone) {
     return std::vector<ZonedItem>{
-        ZonedItem{std::string(kZone), Item{Kind::file, std::move(url), {}}}};
+        ZonedItem{std::string(zone), Item{Kind::file, "https://h/x", {}}}};
   };
+  constexpr std::string_view kFirst = "1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a";
+  constexpr std::string_view kSecond = "2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b";
   auto other = open();
-  for (const std::string url : {"https://h/one", "https://h/two"}) {
-    other->begin();
-    other->add_intent("bulk-" + url, 1000, kPeer, "test", urgent(url), Lane::bulk);
-    other->commit();
-  }
   boost::asio::io_context io;
   StoreWorker worker(open(), io.get_executor());
   other->begin();
-  other->add_intent("o1", 1000, kPeer, "test", urgent("https://h/two"), Lane::high);  // holds two
+  other->add_intent("o1", 1000, kPeer, "test", in_zone(kSecond));  // holds the second zone
   std::atomic<int> done{0};
   std::vector<std::exception_ptr> errors;
   const auto record =
@@ -236,13 +234,13 @@ TEST_F(SharedPostgresStore, ARoundThatDeadlocksWithAnotherDaemonRunsAgain) {
       std::function<void(std::exception_ptr, int)>([](const std::exception_ptr&, int) {}));
   worker.run(
       [&](Store& store) {
-        store.add_intent("w1", 1000, kPeer, "test", urgent("https://h/one"), Lane::high);
+        store.add_intent("w1", 1000, kPeer, "test", in_zone(kFirst));
         return true;
       },
       record);
   worker.run(
       [&](Store& store) {
-        store.add_intent("w2", 1000, kPeer, "test", urgent("https://h/two"), Lane::high);
+        store.add_intent("w2", 1000, kPeer, "test", in_zone(kSecond));  // waits for the other
         return true;
       },
       record);
@@ -250,7 +248,7 @@ TEST_F(SharedPostgresStore, ARoundThatDeadlocksWithAnotherDaemonRunsAgain) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the worker now waits
   bool other_committed = true;
   try {
-    other->add_intent("o2", 1000, kPeer, "test", urgent("https://h/one"), Lane::high);
+    other->add_intent("o2", 1000, kPeer, "test", in_zone(kFirst));  // the cycle
     other->commit();
   } catch (const StoreConflictError&) {
     other_committed = false;  // the server may pick this side instead; the worker goes on then
@@ -418,6 +416,125 @@ TEST_F(SharedPostgresStore, TheWatchListensAgainAfterItsSessionEnds) {
   const int before = calls.load();
   add(*store, "queued");
   EXPECT_TRUE(wait_calls(before + 1)) << "notifications after the reconnect";
+}
+
+TEST_F(SharedPostgresStore, GiveUpDoesNotFailARowAnotherDaemonTookMeanwhile) {
+  // Found by review: give_up_step's outer UPDATE had no state check, so when it waited for a
+  // take on another daemon, the recheck after that take committed passed on the subquery's old
+  // copy, and the row in flight was marked failed.
+  auto sender = open();
+  auto reaper = open();
+  add(*sender, "old");  // created_ms 1000
+  claim(*sender, {"acct1"});
+  TakeRequest request;
+  request.zone_id = std::string(kZone);
+  request.flight = (sender->host_id() << 32) + 1;
+  request.budget = 1000;
+  request.now_ms = 10'000;
+  request.account = "acct1";
+  sender->begin();
+  ASSERT_EQ(sender->take(request, 1000).members.size(), 1U);
+  auto giving_up = std::async(std::launch::async, [&] {
+    reaper->begin();
+    const auto settled = reaper->give_up_step(5000, 20'000, "gave up (", 100);
+    reaper->commit();
+    return settled.rows;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  sender->commit();
+  giving_up.get();
+  EXPECT_EQ(test::PgSql(dsn_).rows("SELECT state FROM targets"),
+            (std::vector<std::vector<std::string>>{{"1"}}))
+      << "a row in flight on another daemon was given up";
+}
+
+TEST_F(SharedPostgresStore, TwoIntakesRaisingOneTwinDoNotDeadlock) {
+  // Found by review: both rounds held the twin FOR SHARE, then each raised its lane, each waiting
+  // for the other's share lock. Intake now skips locked twins.
+  const auto one = [](Lane) {
+    return std::vector<ZonedItem>{
+        ZonedItem{std::string(kZone), Item{Kind::file, "https://h/t", {}}}};
+  };
+  auto x = open();
+  auto y = open();
+  x->begin();
+  x->add_intent("bulk", 1000, kPeer, "test", one(Lane::bulk), Lane::bulk);
+  x->commit();
+  x->begin();
+  x->add_intent("x1", 1000, kPeer, "test", one(Lane::bulk), Lane::bulk);  // shares the twin
+  auto other = std::async(std::launch::async, [&] {
+    try {
+      y->begin();
+      y->add_intent("y1", 1000, kPeer, "test", one(Lane::high), Lane::high);
+      y->commit();
+      return false;
+    } catch (const StoreConflictError&) {
+      y->rollback();
+      return true;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  bool x_conflict = false;
+  try {
+    x->add_intent("x2", 1000, kPeer, "test", one(Lane::high), Lane::high);
+    x->commit();
+  } catch (const StoreConflictError&) {
+    x_conflict = true;
+    x->rollback();
+  }
+  const bool y_conflict = other.get();
+  EXPECT_FALSE(x_conflict || y_conflict) << "the two intakes deadlocked on the twin's lane";
+}
+
+TEST_F(SharedPostgresStore, AnIntakeAndAnotherDaemonsCoverDoNotDeadlock) {
+  // Found by review: the intake held one twin FOR SHARE; the prefix take's cover locked another
+  // row it covers, then waited for the shared one; the intake's next intent then waited for the
+  // row the cover held.
+  const auto url = [](std::string value) {
+    return std::vector<ZonedItem>{
+        ZonedItem{std::string(kZone), Item{Kind::file, std::move(value), {}}}};
+  };
+  auto intake = open();
+  auto sender = open();
+  add(*sender, "a/b");  // https://h/a/b, covered first
+  add(*sender, "a/z");  // https://h/a/z
+  sender->begin();
+  sender->add_intent(
+      "p", 1000, kPeer, "test",
+      std::vector<ZonedItem>{ZonedItem{std::string(kZone), Item{Kind::prefix, "h/a/", {}}}});
+  sender->commit();
+  claim(*sender, {"acct1"});
+  intake->begin();
+  intake->add_intent("x1", 1000, kPeer, "test", url("https://h/a/z"));  // shares a/z
+  auto taking = std::async(std::launch::async, [&] {
+    TakeRequest request;
+    request.zone_id = std::string(kZone);
+    request.group = Group::prefix;
+    request.flight = (sender->host_id() << 32) + 1;
+    request.budget = 1000;
+    request.now_ms = 10'000;
+    request.account = "acct1";
+    try {
+      sender->begin();
+      sender->take(request, 1000);
+      sender->commit();
+      return false;
+    } catch (const StoreConflictError&) {
+      sender->rollback();
+      return true;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  bool intake_conflict = false;
+  try {
+    intake->add_intent("x2", 1000, kPeer, "test", url("https://h/a/b"));
+    intake->commit();
+  } catch (const StoreConflictError&) {
+    intake_conflict = true;
+    intake->rollback();
+  }
+  const bool take_conflict = taking.get();
+  EXPECT_FALSE(intake_conflict || take_conflict) << "intake and cover deadlocked";
 }
 
 TEST_F(SharedPostgresStore, AnotherDaemonsCommitsWakeTheWatchWithWhatChanged) {
