@@ -382,7 +382,10 @@ class ScaleOutTest(unittest.TestCase):
     def test_kill_9_of_the_sender_mid_drain_hands_the_account_over(self):
         fake_config, accounts = tight_accounts(urls_per_second=200)
         fake = FakeFixture(self, fake_config)
-        timeout = 2.0  # the request timeout bounds what can be in flight at the kill
+        # The request timeout bounds what can be in flight at the kill. Not shorter: a request
+        # that times out is sent again (at least once), and under the sanitizers in CI a 2 s
+        # timeout let the new sender's first requests (0.4 s at the fake) time out and go twice.
+        timeout = 5.0
         fake.post("/_fake/faults", {"latency_seconds": 0.4})
         cluster = ScaleOut(self, fake=fake, accounts=accounts,
                            extra={"cloudflare": {"timeout": f"{timeout:g}s"}}).start()
@@ -459,7 +462,8 @@ class ScaleOutTest(unittest.TestCase):
                      for url in e["items"]}
         twice = {url for url in urls if len(purged[url]) > 1}
         self.assertLessEqual(twice, in_flight, "no batch sent twice but those in flight")
-        self.assertTrue(all(len(purged[url]) <= 2 for url in urls))
+        thrice = {url: len(purged[url]) for url in urls if len(purged[url]) > 2}
+        self.assertFalse(thrice, "sent more than twice (in flight at the kill, then again)")
         print(f"sent twice: {len(twice)} URLs (possibly in flight at the kill: {len(in_flight)})")
         stats = test_dispatch.assert_contract_kept(self, fake)
         self.assertLessEqual(stats["rate_limited"], 1,
