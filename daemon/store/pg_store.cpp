@@ -27,6 +27,7 @@
 
 #include "planner/coverage.h"
 #include "store/pg_connection.h"
+#include "store/row_text.h"
 
 namespace purgeq {
 namespace {
@@ -347,32 +348,6 @@ CREATE TRIGGER targets_counted_delete AFTER DELETE ON targets
 )sql";
 static_assert(static_cast<int>(Kind::everything) == 4, "kSchemaV1 names the kind by number");
 
-std::string encode_headers(const std::vector<Header>& headers) {
-  if (headers.empty()) return {};
-  boost::json::array array;
-  for (const auto& [name, value] : headers) array.push_back(boost::json::array{name, value});
-  return boost::json::serialize(array);
-}
-
-// As on SQLite: a damaged header list is read as none rather than stopping the queue.
-std::vector<Header> decode_headers(std::string_view text) {
-  std::vector<Header> headers;
-  if (text.empty()) return headers;
-  boost::system::error_code ec;
-  const auto value = boost::json::parse(text, ec);
-  if (ec || !value.is_array()) return headers;
-  for (const auto& pair : value.get_array()) {
-    const auto* entry = pair.if_array();
-    if (entry == nullptr || entry->size() != 2 || !(*entry)[0].is_string() ||
-        !(*entry)[1].is_string()) {
-      continue;
-    }
-    headers.emplace_back(std::string((*entry)[0].get_string()),
-                         std::string((*entry)[1].get_string()));
-  }
-  return headers;
-}
-
 // A statement parameter in text form; nullopt is SQL NULL.
 using Param = std::optional<std::string>;
 Param p(std::int64_t value) {
@@ -516,7 +491,7 @@ class PgStore final : public Store {
                           std::string_view source, std::span<const ZonedItem> items,
                           Lane lane = Lane::normal) override;
   // Only the rows of daemons that are gone: the others' batches are still theirs to settle.
-  std::int64_t recover_step(std::int64_t limit) override { return reclaim(limit); }
+  std::int64_t recover_step(std::int64_t limit) override { return reclaim(limit, live_hosts()); }
   TakeResult take(const TakeRequest& request, std::int64_t cover_limit) override;
   std::int64_t cover_step(std::string_view zone_id, std::int64_t flight,
                           std::span<const QueuedTarget> members, std::int64_t watermark,
@@ -619,8 +594,11 @@ class PgStore final : public Store {
                     std::span<const std::string> hooks, std::int64_t now_ms) override;
   // Only the runs of daemons that are gone: another daemon may be running the rest right now.
   std::int64_t recover_hook_runs_step(std::int64_t limit) override {
+    return recover_hook_runs(limit, live_hosts());
+  }
+  std::int64_t recover_hook_runs(std::int64_t limit, const std::vector<std::int64_t>& hosts) {
     std::vector<Param> live;
-    for (const auto host : live_hosts()) live.push_back(p(host));
+    for (const auto host : hosts) live.push_back(p(host));
     return run("UPDATE hook_runs SET state = 1, lease_host = NULL WHERE (intent, hook) IN (SELECT "
                "intent, hook FROM hook_runs WHERE state = 2 AND (lease_host IS NULL OR NOT "
                "lease_host = ANY($2::bigint[])) LIMIT $1) AND state = 2",
@@ -688,9 +666,9 @@ class PgStore final : public Store {
   std::vector<std::int64_t> held_keys(std::int64_t space);
   // The host ids whose lock is held: the daemons still connected.
   std::vector<std::int64_t> live_hosts() { return held_keys(kHostSpace); }
-  // In-flight rows whose daemon is gone (its host lock is free) or unknown (taken before schema
-  // 2) are pending again; at most `limit`. Returns how many.
-  std::int64_t reclaim(std::int64_t limit);
+  // In-flight rows whose daemon is gone (not in `live`, the live_hosts() of this round) or unknown
+  // (taken before schema 2) are pending again; at most `limit`. Returns how many.
+  std::int64_t reclaim(std::int64_t limit, const std::vector<std::int64_t>& live);
   // Joins the session to the daemons of the database: refuses schema 1 daemons, takes the host
   // lock and names the host for the count triggers. On a new session (start, reconnect).
   void prepare_session();
@@ -814,8 +792,7 @@ std::vector<std::int64_t> PgStore::held_keys(std::int64_t space) {
   return keys;
 }
 
-std::int64_t PgStore::reclaim(std::int64_t limit) {
-  const auto live = live_hosts();
+std::int64_t PgStore::reclaim(std::int64_t limit, const std::vector<std::int64_t>& live) {
   // The distinct hosts with rows in flight, one index probe each (targets_lease), rather than a
   // pass over every row in flight (a purge-everything puts a whole backlog there).
   std::vector<Param> gone;
@@ -902,10 +879,10 @@ SenderClaims PgStore::claim_senders(const SenderRequest& request, std::int64_t r
         {p(account), p(host_id_), p(request.node), p(request.now_ms)});
   }
   const auto live = live_hosts();
-  claims.reclaimed = reclaim(reclaim_limit);
+  claims.reclaimed = reclaim(reclaim_limit, live);
   fold_counts(live);
   // Hook runs a departed daemon was running are due again, like its batches (at least once).
-  recover_hook_runs_step(reclaim_limit);
+  recover_hook_runs(reclaim_limit, live);
   const auto held = held_keys(kAccountSpace);
   const std::set<std::int64_t> held_accounts(held.begin(), held.end());
   const auto r = run(
@@ -1640,18 +1617,6 @@ std::vector<Escalation> PgStore::escalate(const EscalationRequest& request) {
   return out;
 }
 
-std::vector<std::string> split_zones(const std::string& text) {
-  std::vector<std::string> zones;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    auto comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    if (comma > start) zones.push_back(text.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return zones;
-}
-
 void PgStore::attach_hooks(std::string_view intent_id, std::span<const std::string> zone_ids,
                            std::span<const std::string> hooks, std::int64_t now_ms) {
   if (hooks.empty()) return;
@@ -1667,11 +1632,7 @@ void PgStore::attach_hooks(std::string_view intent_id, std::span<const std::stri
           "WHERE l.intent = $1",
           {p(ref)});
   const auto remaining = counted.integer(0, 1);
-  std::string zones;
-  for (const auto& zone : zone_ids) {
-    if (!zones.empty()) zones += ',';
-    zones += zone;
-  }
+  const std::string zones = join_zones(zone_ids);
   run("INSERT INTO hook_waits(intent, zones, total, remaining, failed) "
       "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (intent) DO NOTHING",
       {p(ref), p(zones), p(counted.integer(0, 0)), p(remaining), p(counted.integer(0, 2))});

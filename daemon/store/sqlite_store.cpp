@@ -29,6 +29,7 @@
 #include <unordered_set>
 
 #include "planner/coverage.h"
+#include "store/row_text.h"
 
 namespace purgeq {
 namespace {
@@ -264,18 +265,6 @@ CREATE TRIGGER IF NOT EXISTS hook_runs_counted_delete AFTER DELETE ON hook_runs 
 END;
 )sql";
 
-std::vector<std::string> split_zones(const std::string& text) {
-  std::vector<std::string> zones;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    auto comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    if (comma > start) zones.push_back(text.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return zones;
-}
-
 // Version 1 kept zone ids and intent ids as text in every row and no counts. The rows move over
 // as they are (in_flight ones become pending: no request of the old process is still open).
 constexpr std::string_view kMigrateV1 = R"sql(
@@ -307,33 +296,6 @@ DROP TABLE intents_v1;
 INSERT INTO queue_counts(zone, grp, state, n)
   SELECT zone, grp, state, count(*) FROM targets GROUP BY zone, grp, state;
 )sql";
-
-std::string encode_headers(const std::vector<Header>& headers) {
-  if (headers.empty()) return {};
-  boost::json::array array;
-  for (const auto& [name, value] : headers) array.push_back(boost::json::array{name, value});
-  return boost::json::serialize(array);
-}
-
-// A stored header list that does not parse (a damaged row) is read as none rather than stopping
-// the queue: the URL is still purged, only without its cache-key variant.
-std::vector<Header> decode_headers(const unsigned char* text) {
-  std::vector<Header> headers;
-  if (text == nullptr || *text == '\0') return headers;
-  boost::system::error_code ec;
-  const auto value = boost::json::parse(reinterpret_cast<const char*>(text), ec);
-  if (ec || !value.is_array()) return headers;
-  for (const auto& pair : value.get_array()) {
-    const auto* entry = pair.if_array();
-    if (entry == nullptr || entry->size() != 2 || !(*entry)[0].is_string() ||
-        !(*entry)[1].is_string()) {
-      continue;
-    }
-    headers.emplace_back(std::string((*entry)[0].get_string()),
-                         std::string((*entry)[1].get_string()));
-  }
-  return headers;
-}
 
 std::string column_text(sqlite3_stmt* stmt, int column) {
   const auto* text = sqlite3_column_text(stmt, column);
@@ -855,7 +817,7 @@ TakeResult SqliteStore::take(const TakeRequest& request, std::int64_t cover_limi
         target.item.kind = static_cast<Kind>(sqlite3_column_int(stmt, 1));
         std::string key = column_text(stmt, 2);
         target.item.value = column_text(stmt, 3);
-        target.item.headers = decode_headers(sqlite3_column_text(stmt, 4));
+        target.item.headers = decode_headers(column_text(stmt, 4));
         target.created_ms = sqlite3_column_int64(stmt, 5);
         after = target.id;
         if (seen.insert(key).second) distinct_rows.push_back(head.size());
@@ -1541,11 +1503,7 @@ void SqliteStore::attach_hooks(std::string_view intent_id, std::span<const std::
       failed = sqlite3_column_int64(stmt, 2);
     }
   }
-  std::string zones;
-  for (const auto& zone : zone_ids) {
-    if (!zones.empty()) zones += ',';
-    zones += zone;
-  }
+  const std::string zones = join_zones(zone_ids);
   {
     auto* stmt = prepare(
         "INSERT INTO hook_waits(intent, zones, total, remaining, failed) "
@@ -1670,8 +1628,7 @@ std::vector<HookItem> SqliteStore::hook_items(std::int64_t intent_ref, std::int6
   while (step_row(stmt)) {
     items.push_back(HookItem{sqlite3_column_int64(stmt, 0), column_text(stmt, 1),
                              static_cast<Kind>(sqlite3_column_int(stmt, 2)), column_text(stmt, 3),
-                             decode_headers(sqlite3_column_text(stmt, 5)),
-                             sqlite3_column_int(stmt, 4)});
+                             decode_headers(column_text(stmt, 5)), sqlite3_column_int(stmt, 4)});
   }
   return items;
 }
