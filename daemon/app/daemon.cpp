@@ -16,6 +16,8 @@
 #include "intake/api.h"
 #include "intake/listener.h"
 #include "intake/tcp_listener.h"
+#include "io/asio_scheduler.h"
+#include "io/http_client.h"
 #include "model/wall_clock.h"
 #include "observe/log.h"
 #include "observe/notify.h"
@@ -45,7 +47,7 @@ class Daemon {
         store_(open_store(store_location_), io_.get_executor()),
         // Opened after the writer, which creates and migrates the schema.
         reader_(open_store(store_location_, true), io_.get_executor(), false),
-        dispatcher_(io_, store_, metrics_, config_),
+        dispatcher_(DeliveryEnv{clocks_, scheduler_, store_, http_}, metrics_, config_),
         hooks_(io_, store_, reader_, metrics_, config_),
         api_(store_, reader_, dispatcher_, metrics_, config_),
         listener_(
@@ -329,6 +331,9 @@ class Daemon {
   StoreLocation store_location_;  // read once: the password file is not read again
   StoreWorker store_;
   StoreWorker reader_;
+  SystemClocks clocks_;
+  AsioScheduler scheduler_{io_};
+  HttpClient http_{io_};
   Dispatcher dispatcher_;
   HookRunner hooks_;
   Api api_;

@@ -448,7 +448,7 @@ FlightOutcome AccountEngine::on_answer(std::int64_t flight_id, const Classified&
       }
       break;
     case Verdict::transient: {
-      ++consecutive_failures_;
+      if (consecutive_failures_++ == 0) failing_since_ = now;
       // The upstream is failing: the whole account waits, rather than sending the rest of a
       // backlog into the same failure one batch at a time.
       const auto delay = backoff_.equal_jitter_delay(consecutive_failures_, rng_);
@@ -459,6 +459,35 @@ FlightOutcome AccountEngine::on_answer(std::int64_t flight_id, const Classified&
     }
   }
   return outcome;
+}
+
+std::optional<Clock::time_point> AccountEngine::failing_since() const {
+  if (consecutive_failures_ == 0) return std::nullopt;
+  return failing_since_;
+}
+
+bool AccountEngine::escalation_due(const TakeAction& action, Clock::duration horizon,
+                                   Clock::time_point now, const QueueCounts& counts) {
+  if (action.group != Group::file && action.group != Group::file_with_headers) return false;
+  if (const auto checked = escalation_checked_.find(action.zone_id);
+      checked != escalation_checked_.end() && now - checked->second < kEscalationCheckInterval) {
+    return false;
+  }
+  // The account's URL bucket serves all its zones: their pending URLs together are what it must
+  // send.
+  UrlBudget budget;
+  for (const auto& zone_id : zone_ids_) {
+    for (const Group group : {Group::file, Group::file_with_headers}) {
+      budget.pending_urls += counts.of(zone_id, group, TargetState::pending);
+    }
+  }
+  budget.url_tokens = limiter_.url_tokens(now);
+  budget.flex_tokens = limiter_.flex_tokens(now);
+  budget.urls_per_second = limits_.urls_per_second;
+  budget.horizon_seconds = std::chrono::duration<double>(horizon).count();
+  if (!url_budget_binding(budget)) return false;
+  escalation_checked_[action.zone_id] = now;
+  return true;
 }
 
 std::optional<Clock::time_point> AccountEngine::paused_since() const {

@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "config/config.h"
-#include "dispatch/backoff.h"
 #include "dispatch/verdict.h"
+#include "io/backoff.h"
 #include "limiter/account_limiter.h"
 #include "store/store.h"
 
@@ -33,6 +33,11 @@ namespace purgeq {
 
 // How long an account paused by an auth error waits before one probe request tries again.
 inline constexpr std::chrono::seconds kAuthProbeInterval{60};
+
+// How often a zone's URL queue is checked for escalation at most: each check reads a bounded
+// number of rows (planner/escalation.h), and a backlog worth escalating does not vanish in a
+// second.
+inline constexpr std::chrono::seconds kEscalationCheckInterval{1};
 
 // Priority lanes' guaranteed share (batching.lane_share_every): a lower lane with pending items is
 // passed over by at most this many requests minus one; the next goes to it. 10: a busy normal or
@@ -119,6 +124,13 @@ class AccountEngine {
   // A flight that could not be sent (shutdown, zone gone): its rows go back to pending.
   FlightOutcome abandon(std::int64_t flight_id);
 
+  // Cost-based escalation (docs/delivery.md): whether to ask the store for prefixes before taking
+  // URLs from `action`'s queue, whose zone escalates with `horizon`. Yes when the queue holds URLs,
+  // the account's URL budget binds (planner/escalation.h) and the zone was not checked within
+  // kEscalationCheckInterval; a yes starts that interval.
+  bool escalation_due(const TakeAction& action, Clock::duration horizon, Clock::time_point now,
+                      const QueueCounts& counts);
+
   // This daemon stopped sending for the account (another daemon holds it now): the halves of
   // refused batches still waiting here are forgotten, and their (flight, group) returned, so
   // that their rows go back to the queue for the new sender (Settlement::released).
@@ -143,6 +155,8 @@ class AccountEngine {
   [[nodiscard]] std::optional<Clock::time_point> backoff_until(Clock::time_point now) const;
   [[nodiscard]] std::optional<Clock::time_point> next_probe() const;
   [[nodiscard]] int consecutive_failures() const { return consecutive_failures_; }
+  // When the current run of transient failures began (nullopt while the upstream answers).
+  [[nodiscard]] std::optional<Clock::time_point> failing_since() const;
   [[nodiscard]] std::size_t splits_waiting() const { return splits_.size(); }
   [[nodiscard]] const AccountLimiter& limiter() const { return limiter_; }
   [[nodiscard]] bool taking() const { return taking_; }
@@ -218,7 +232,9 @@ class AccountEngine {
   std::string pause_reason_;
 
   int consecutive_failures_ = 0;
+  Clock::time_point failing_since_{};
   Clock::time_point backoff_until_{};
+  std::map<std::string, Clock::time_point> escalation_checked_;  // by zone id
 };
 
 }  // namespace purgeq

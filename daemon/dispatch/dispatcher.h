@@ -1,12 +1,12 @@
 // The thin driver of delivery: asks each account's AccountEngine what to do, performs it (store
-// jobs, HTTP requests, timers) on the Asio loop, and reports the results back. The queue lives in
-// the store; this holds only the flights in the air, per-account state and a few recent errors,
-// so its memory and its work per event do not grow with the backlog. With nothing sendable it
-// sleeps until the earliest deadline an engine names.
+// jobs, HTTP requests, timers) and reports the results back. Everything it touches outside itself
+// is injected (DeliveryEnv): the clocks, a scheduler for posts and timers, the store's jobs and
+// the HTTP transport, so that tests and the simulator drive it on a clock of their own. The queue
+// lives in the store; this holds only the flights in the air, per-account engines and a few recent
+// errors, so its memory and its work per event do not grow with the backlog. With nothing
+// sendable it sleeps until the earliest deadline an engine names.
 #pragma once
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
 #include <deque>
 #include <functional>
@@ -16,18 +16,27 @@
 
 #include "config/config.h"
 #include "dispatch/account_engine.h"
-#include "dispatch/http_client.h"
+#include "dispatch/delivery_status.h"
 #include "intake/delivery_view.h"
-#include "limiter/drain_estimate.h"
+#include "io/clocks.h"
+#include "io/scheduler.h"
+#include "io/transport.h"
 #include "observe/metrics.h"
-#include "store/store_worker.h"
+#include "store/store_jobs.h"
 
 namespace purgeq {
 
+// What the driver runs on.
+struct DeliveryEnv {
+  Clocks& clocks;
+  Scheduler& scheduler;
+  StoreJobs& store;
+  Transport& transport;
+};
+
 class Dispatcher final : public DeliveryView {
  public:
-  Dispatcher(boost::asio::io_context& io, StoreWorker& store, Metrics& metrics,
-             std::shared_ptr<const Config> config);
+  Dispatcher(DeliveryEnv env, Metrics& metrics, std::shared_ptr<const Config> config);
   ~Dispatcher() override;
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
@@ -55,9 +64,13 @@ class Dispatcher final : public DeliveryView {
   void render_gauges(MetricsText& text, const StoreSnapshot& snapshot,
                      const OldestPending& oldest) const override;
 
-  [[nodiscard]] std::size_t requests_in_flight() const;
+  [[nodiscard]] std::size_t requests_in_flight() const { return requests_in_flight_; }
+  // Store jobs the driver waits for (takes, cover and settle steps, sweeps).
+  [[nodiscard]] std::size_t steps_in_progress() const { return steps_in_progress_; }
   // "12 pending, 1 request in flight, main: paused (auth)" for systemd's STATUS=.
   [[nodiscard]] std::string status_line() const;
+  // The account's engine, while the driver has one (tests and the simulator look inside).
+  [[nodiscard]] const AccountEngine* engine(const std::string& account) const;
 
  private:
   struct Account {
@@ -66,22 +79,17 @@ class Dispatcher final : public DeliveryView {
     // This daemon sends for the account: always with a store of its own; with a shared one while
     // it holds the account's lock (claim_round).
     bool sending = true;
+    [[nodiscard]] bool retired() const { return config_index == kRetired; }
   };
-  struct RecentError {
-    std::int64_t at_ms = 0;
-    std::string account;
-    std::string zone;
-    std::string verdict;
-    long status = 0;
-    int code = 0;
-    std::string message;
-  };
+  // An account a reload removed, kept until its last requests are answered.
+  static constexpr std::size_t kRetired = static_cast<std::size_t>(-1);
 
+  [[nodiscard]] std::unique_ptr<AccountEngine> make_engine(std::size_t index,
+                                                           const RecentSends& recent);
   // A shared store: one claim round (Store::claim_senders), then the next after kClaimInterval.
   void claim_round();
   void claimed(const SenderClaims& claims, const std::vector<SendRecord>& sends);
   void stop_sending(const std::string& account, std::string_view reason);
-  [[nodiscard]] boost::json::value sender_json(const std::string& account) const;
   // Pacing history of `account` from the store's record of recent sends (any daemon's).
   [[nodiscard]] RecentSends recent_of(const std::string& account, const Limits& limits,
                                       const std::vector<SendRecord>& sends) const;
@@ -92,40 +100,36 @@ class Dispatcher final : public DeliveryView {
   void drive(const std::string& account, Clock::time_point now,
              std::optional<Clock::time_point>& wake);
   void take(const std::string& account, const TakeAction& action);
-  // Cost-based escalation: what to ask the store before taking URLs from `action`'s queue, when
-  // the zone has a policy, the account's URL budget binds and the zone was not checked within
-  // kEscalationCheckInterval; nullopt otherwise.
-  std::optional<EscalationRequest> escalation_check(const std::string& account,
-                                                    const TakeAction& action,
-                                                    Clock::time_point now);
+  void taken(const std::string& account, const TakeAction& action, TakeResult result,
+             std::size_t escalations);
+  [[nodiscard]] std::optional<EscalationRequest> escalation_request(const TakeAction& action,
+                                                                    Clock::time_point now);
   void cover_then_send(const std::string& account, EngineFlight flight, std::int64_t watermark);
   void send(const std::string& account, EngineFlight flight);
   void on_answer(const std::string& account, const EngineFlight& flight,
                  const HttpResponse& response);
   void record(const EngineFlight& flight, FlightOutcome outcome);
+  void release(std::int64_t flight, Group group);
   void settle_steps(SettleRequest request, Kind kind);
   void give_up_sweep();
   void count_settled(const Settled& settled, Settlement outcome);
-  void record_error(const std::string& account, const EngineFlight& flight,
-                    const Classified& answer);
+  // A store job of the driver's own is done: count it off, wake the engines, finish a shutdown.
+  void step_done();
   void flight_ended();
   [[nodiscard]] std::string zone_name(const std::string& zone_id) const;
-  // Seconds to send `pending` at `account`'s paced budget, rounded up.
-  [[nodiscard]] std::int64_t drain_estimate(const std::string& account,
-                                            const PendingByKind& pending) const;
-  [[nodiscard]] const RecentError* last_error_of(const std::string& account) const;
+  [[nodiscard]] DeliverySnapshot snapshot_of(const StoreSnapshot& store) const;
   [[nodiscard]] std::vector<std::string> zones_of(std::size_t account_index) const;
-  [[nodiscard]] std::shared_ptr<const StoreSnapshot> snapshot() const { return store_.snapshot(); }
 
-  boost::asio::io_context& io_;
-  StoreWorker& store_;
+  Clocks& clocks_;
+  Scheduler& scheduler_;
+  StoreJobs& store_;
+  Transport& transport_;
   Metrics& metrics_;
   std::shared_ptr<const Config> config_;
-  HttpClient http_;
-  boost::asio::steady_timer timer_;
+  std::optional<Scheduler::TimerId> timer_;
   std::optional<Clock::time_point> timer_at_;
-  boost::asio::steady_timer shutdown_timer_;
-  boost::asio::steady_timer claim_timer_;
+  std::optional<Scheduler::TimerId> shutdown_timer_;
+  std::optional<Scheduler::TimerId> claim_timer_;
   bool refreshing_ = false;             // a queued_elsewhere() refresh of the counts is out
   bool refresh_again_ = false;          // ... and another notification came meanwhile
   std::vector<AccountSender> senders_;  // who sends for each account, from the last claim round
@@ -140,7 +144,6 @@ class Dispatcher final : public DeliveryView {
   std::size_t steps_in_progress_ = 0;        // store jobs recording outcomes
   std::deque<RecentError> recent_errors_;
   std::int64_t next_flight_ = 1;
-  std::map<std::string, Clock::time_point> escalation_checked_;  // by zone id
 };
 
 }  // namespace purgeq

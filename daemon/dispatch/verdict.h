@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "dispatch/http_client.h"
+#include "io/transport.h"
 
 namespace purgeq {
 

@@ -9,7 +9,7 @@
 #include <chrono>
 #include <cstring>
 
-#include "dispatch/backoff.h"
+#include "io/backoff.h"
 #include "model/wall_clock.h"
 #include "observe/log.h"
 

@@ -16,7 +16,7 @@
 #include <string>
 
 #include "config/config.h"
-#include "dispatch/http_client.h"
+#include "io/http_client.h"
 #include "hooks/hook_process.h"
 #include "observe/metrics.h"
 #include "store/store_worker.h"

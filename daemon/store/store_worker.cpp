@@ -56,7 +56,16 @@ void StoreWorker::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void StoreWorker::enqueue(Job job) {
+void StoreWorker::submit(Job job, Done done) {
+  Queued queued;
+  queued.run = std::move(job);
+  queued.complete = [io = io_, done = std::move(done)](std::exception_ptr error) {
+    boost::asio::post(io, [error, done] { done(error); });
+  };
+  enqueue(std::move(queued));
+}
+
+void StoreWorker::enqueue(Queued job) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_ && !thread_.joinable()) {
@@ -75,7 +84,7 @@ StoreWorkerStats StoreWorker::stats() const {
 
 void StoreWorker::loop() {
   for (;;) {
-    std::deque<Job> round;
+    std::deque<Queued> round;
     {
       std::unique_lock lock(mutex_);
       if (store_->disk_full()) {

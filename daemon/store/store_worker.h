@@ -22,7 +22,7 @@
 #include <thread>
 #include <type_traits>
 
-#include "store/store.h"
+#include "store/store_jobs.h"
 
 namespace purgeq {
 
@@ -33,50 +33,35 @@ struct StoreWorkerStats {
   std::uint64_t conflicts = 0;  // rounds undone for another daemon's transaction and run again
 };
 
-// What the writer publishes after each commit, before any job of that commit completes: queue
-// counts and the database's size, read from the store's own bookkeeping (no scans).
-struct StoreSnapshot {
-  QueueCounts counts;
-  std::int64_t size_bytes = 0;
-  bool disk_full = false;  // the disk filled up and the reserve is not back yet
-};
-
-class StoreWorker {
+class StoreWorker final : public StoreJobs {
  public:
   // Takes an open store (open it on the calling thread, so start-up errors surface there).
   // `publish_snapshots`: after every commit, read and publish a StoreSnapshot (the writer).
   StoreWorker(std::unique_ptr<Store> store, boost::asio::any_io_executor io,
               bool publish_snapshots = true);
-  ~StoreWorker();
-  StoreWorker(const StoreWorker&) = delete;
-  StoreWorker& operator=(const StoreWorker&) = delete;
+  ~StoreWorker() override;
 
-  // Runs `fn(Store&)` on the store thread inside a group transaction. After that transaction
-  // committed (or failed), `done(error, result)` runs on the io executor; a job's result is never
-  // delivered before it is durable.
-  template <class F, class R = std::invoke_result_t<F, Store&>>
-  void run(F fn, std::function<void(std::exception_ptr, R)> done);
+  // Runs the job on the store thread inside a group transaction; `done` runs on the io executor.
+  void submit(Job job, Done done) override;
 
   // Awaitable form of run(): returns the result, rethrows the job's or the commit's error.
   template <class F, class R = std::invoke_result_t<F, Store&>>
   boost::asio::awaitable<R> call(F fn);
 
   [[nodiscard]] StoreWorkerStats stats() const;
-  // The store's place among daemons sharing it (Store::shared, Store::host_id), fixed at open.
-  [[nodiscard]] bool shared() const { return shared_; }
-  [[nodiscard]] std::int64_t host_id() const { return host_id_; }
-  // The latest snapshot (empty before the first commit, unless published at start-up).
-  [[nodiscard]] std::shared_ptr<const StoreSnapshot> snapshot() const;
+  [[nodiscard]] bool shared() const override { return shared_; }
+  [[nodiscard]] std::int64_t host_id() const override { return host_id_; }
+  [[nodiscard]] std::shared_ptr<const StoreSnapshot> snapshot() const override;
   // Finishes queued jobs, then joins the thread. Idempotent.
   void stop();
 
  private:
-  struct Job {
+  struct Queued {
     std::function<void(Store&)> run;
     std::function<void(std::exception_ptr)> complete;
     std::exception_ptr error;
   };
-  void enqueue(Job job);
+  void enqueue(Queued job);
   void loop();
   void publish();
   void try_restore_reserve();
@@ -89,30 +74,13 @@ class StoreWorker {
   boost::asio::any_io_executor io_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<Job> queue_;
+  std::deque<Queued> queue_;
   bool stopping_ = false;
   StoreWorkerStats stats_;
   bool publish_snapshots_;
   std::shared_ptr<const StoreSnapshot> snapshot_;
   std::thread thread_;
 };
-
-template <class F, class R>
-void StoreWorker::run(F fn, std::function<void(std::exception_ptr, R)> done) {
-  auto result = std::make_shared<std::optional<R>>();
-  Job job;
-  job.run = [fn = std::move(fn), result](Store& store) mutable { result->emplace(fn(store)); };
-  job.complete = [io = io_, result, done = std::move(done)](std::exception_ptr error) mutable {
-    boost::asio::post(io, [result, error, done = std::move(done)]() mutable {
-      if (error || !result->has_value()) {
-        done(error ? error : std::make_exception_ptr(std::runtime_error("storage job lost")), R{});
-      } else {
-        done(nullptr, std::move(**result));
-      }
-    });
-  };
-  enqueue(std::move(job));
-}
 
 template <class F, class R>
 boost::asio::awaitable<R> StoreWorker::call(F fn) {

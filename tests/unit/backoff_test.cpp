@@ -1,6 +1,6 @@
 // Tests for retry backoff: doubling ceilings capped at max without overflow, and full-jitter
 // delays within [0, ceiling], reproducible with a seeded generator.
-#include "dispatch/backoff.h"
+#include "io/backoff.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // HttpClient against a small HTTP/1.1 server on 127.0.0.1 run on threads inside the test: status
 // codes, Retry-After, timeouts, dropped connections, keep-alive reuse, concurrency, cancellation
 // and teardown. The io_context always runs in the test thread with a deadline.
-#include "dispatch/http_client.h"
+#include "io/http_client.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // Exponential backoff with full jitter ("Exponential Backoff And Jitter", AWS Architecture Blog):
 // retries of many failed batches spread out instead of arriving at Cloudflare together.
-#include "dispatch/backoff.h"
+#include "io/backoff.h"
 
 #include <algorithm>
 #include <cstdint>

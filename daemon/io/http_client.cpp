@@ -1,7 +1,7 @@
 // HttpClient: libcurl's multi-socket interface driven by one Asio io_context (curl's
 // docs/examples/multi-event.c pattern): curl tells us which sockets to watch and when to wake it,
 // Asio waits, and every call back into curl happens from an Asio handler, never from inside curl.
-#include "dispatch/http_client.h"
+#include "io/http_client.h"
 
 #include <curl/curl.h>
 
