@@ -205,6 +205,41 @@ class PostEvents(WordPressCase):
         self.assertEqual(tags, {f"post-{post_id}", f"term-{terms['news']}", f"term-{terms['topics']}",
                                 f"term-{terms['launch']}", f"author-{author}", "list-post"})
 
+    def test_unpublish_and_delete_purge_what_the_post_showed(self):
+        terms = self.make_terms()
+        _, post_id, author = self.make_post(terms)
+        _, other_id, _ = self.make_post(terms, post_title="Second", post_name="second")
+        self.settle()
+        gone = {f"term-{terms['news']}", f"term-{terms['topics']}", f"term-{terms['launch']}",
+                f"author-{author}", "list-post"}
+        report = self.php(f"return wp_update_post(['ID' => {post_id}, 'post_status' => 'draft'], true);")
+        self.one_intent(report, "high")
+        files, tags, _, _ = self.take_purged()
+        self.assertEqual(files, self.post_urls("2024/03/hello-purgeq"))
+        self.assertEqual(tags, gone | {f"post-{post_id}"})
+        report = self.php(f"return wp_delete_post({other_id}, true)->ID;")
+        self.one_intent(report, "high")
+        files, tags, _, _ = self.take_purged()
+        self.assertEqual(files, self.post_urls("2024/03/second"))
+        self.assertEqual(tags, gone | {f"post-{other_id}"})
+
+    def test_attachment_update_purges_its_page_file_and_parent(self):
+        terms = self.make_terms()
+        _, post_id, _ = self.make_post(terms)
+        attachment = self.php(f"""
+            return wp_insert_attachment(['post_title' => 'Diagram', 'post_mime_type' => 'application/pdf',
+                                         'post_status' => 'inherit'], '2024/03/diagram.pdf', {post_id});
+        """)["result"]
+        self.settle()
+        report = self.php(f"return wp_update_post(['ID' => {attachment}, 'post_excerpt' => 'A caption'], true);")
+        self.one_intent(report, "high")
+        files, tags, _, _ = self.take_purged()
+        self.assertEqual(files, self.post_urls("2024/03/hello-purgeq") | {
+            url("2024/03/hello-purgeq/diagram/"), url("2024/03/hello-purgeq/diagram/feed/"),
+            url("wp-content/uploads/2024/03/diagram.pdf")})
+        self.assertIn(f"post-{attachment}", tags)
+        self.assertIn(f"post-{post_id}", tags)
+
     def test_set_post_terms_purges_the_terms_it_left_and_joined(self):
         terms = self.make_terms()
         _, post_id, author = self.make_post(terms)
@@ -254,6 +289,14 @@ class PostEvents(WordPressCase):
         self.one_intent(report, "bulk")
         files, _, _, _ = self.take_purged()
         self.assertEqual(files, self.post_urls("2031/01/hello-purgeq", date=("2031", "01", "02")))
+
+    def test_an_import_goes_in_the_bulk_lane_even_for_one_post(self):
+        terms = self.make_terms()
+        report, _, _ = self.make_post(terms, post_title="Imported", post_name="imported")
+        self.one_intent(report, "high")
+        report = self.php("define('WP_IMPORTING', true); return wp_insert_post(['post_title' => 'Also imported', "
+                          "'post_status' => 'publish']);")
+        self.one_intent(report, "bulk")
 
 
 class SiteEvents(WordPressCase):
@@ -471,6 +514,8 @@ class DaemonDown(WordPressCase):
         self.addCleanup(lambda: self.daemon.proc.send_signal(signal.SIGCONT))
         report = self.save(post_id)
         self.assertRegex(report["failed"][0]["reason"], r"did not answer within 1\.\d s")
+        print(f"\n[wordpress] save with a hung purgeqd: WordPress {report['code_s'] * 1000:.0f} ms, "
+              f"purgeq {report['flush_s'] * 1000:.0f} ms", file=sys.stderr)
 
     def test_admin_notice_shows_the_intent_and_reason_and_can_be_dismissed(self):
         terms = self.make_terms()
@@ -513,6 +558,21 @@ class SettingsPage(WordPressCase):
         self.assertIn("pinned by PURGEQ_SOCKET in wp-config.php", page)
         self.assertRegex(page, r'id="purgeq-socket" name="purgeq_settings\[socket\]" value="[^"]+purgeq.sock" disabled')
         self.assertNotIn("pinned by PURGEQ_STRATEGY", page)
+
+        # Saving the form: a good lane is stored, a bad strategy is refused with its reason.
+        nonce = re.search(r'name="_wpnonce" value="([0-9a-f]+)"', page).group(1)
+        form = urllib.parse.urlencode({
+            "option_page": "purgeq", "action": "update", "_wpnonce": nonce,
+            "_wp_http_referer": "/wp-admin/options-general.php?page=purgeq",
+            "purgeq_settings[strategy]": "fast", "purgeq_settings[lane_bulk]": "normal",
+            "purgeq_settings[zone]": "", "purgeq_settings[token]": ""})
+        status, headers, _ = self.wp.request("POST", "/wp-admin/options.php", body=form, cookies=cookies)
+        self.assertEqual(status, 302)
+        location = urllib.parse.urlsplit(headers["location"])
+        _, _, page = self.wp.request("GET", f"{location.path}?{location.query}", cookies=cookies)
+        self.assertIn("Strategy fast: want one of urls, tags, both.", page)
+        stored = self.php("return get_option('purgeq_settings');")["result"]
+        self.assertEqual(stored, {"lane_bulk": "normal", "zone": ""})
 
     def test_options_when_nothing_is_pinned(self):
         # The settings page's option instead of wp-config.php constants.

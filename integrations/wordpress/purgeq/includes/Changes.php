@@ -20,6 +20,8 @@ final class Changes
     private array $before = [];
     /** @var array<int, ?string> post id => its status before this request changed it, if known */
     private array $posts = [];
+    /** @var array<int, true> posts changed themselves, not only shown with what changed */
+    private array $direct = [];
     /** @var array<string, true> */
     private array $urls = [];
     /** @var array<string, true> */
@@ -28,11 +30,18 @@ final class Changes
     private array $scope = [];
     private bool $everything = false;
 
-    /** The post changed (its final state is read at shutdown); `$old_status` when known. */
-    public function touch_post(int $id, ?string $old_status = null): void
+    /**
+     * The post changed (its final state is read at shutdown); `$old_status` when known.
+     * `$direct` false: it only shows what changed (an attachment's parent), which does not make
+     * a change a bulk one.
+     */
+    public function touch_post(int $id, ?string $old_status = null, bool $direct = true): void
     {
         if (!array_key_exists($id, $this->posts) || $this->posts[$id] === null) {
             $this->posts[$id] = $old_status;
+        }
+        if ($direct) {
+            $this->direct[$id] = true;
         }
     }
 
@@ -90,7 +99,7 @@ final class Changes
     /** How many posts this request changed: more than one is a bulk change. */
     public function post_count(): int
     {
-        return count($this->posts);
+        return count($this->direct);
     }
 
     public function is_empty(): bool

@@ -197,7 +197,7 @@ final class Events
         if ($post->post_type === 'attachment' && $post->post_parent) {
             $parent = get_post($post->post_parent);
             if ($parent instanceof \WP_Post && Urls::is_public($parent)) {
-                $this->changes->touch_post($parent->ID);
+                $this->changes->touch_post($parent->ID, null, false);
             }
         }
     }
