@@ -51,8 +51,13 @@ endif()
 
 # Documentation and examples.
 install(FILES README.md docs/operations.md docs/configuration.md docs/cli.md docs/api.md
-              docs/delivery.md
+              docs/delivery.md docs/wordpress.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
+# The PHP client and the WordPress plugin (docs/wordpress.md), for sites to link or copy. The
+# plugin's lib/ is a relative link to the client, installed as a link: one copy of the client.
+install(DIRECTORY integrations/php integrations/wordpress
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/purgeq/integrations)
 install(FILES config/purgeq.yaml config/purgeq.dev.yaml
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 

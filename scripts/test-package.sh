@@ -2,7 +2,8 @@
 # Tests the Debian package as CI runs it (root needed: throwaway users, setpriv):
 #   1. builds it (scripts/build-deb.sh) and runs lintian (errors and unexplained warnings fail);
 #   2. unpacks it into a scratch root (dpkg-deb -x) and checks the layout: binaries, units,
-#      sysusers/tmpfiles entries, conffile and its mode, man pages, completion, docs;
+#      sysusers/tmpfiles entries, conffile and its mode, man pages, completion, docs, the PHP
+#      client and the WordPress plugin (whose lib/ link must reach the client, also in a copy);
 #   3. systemd-analyze verify --man=yes on the installed units, with the unpacked man pages;
 #   4. the permission model, for real: the installed purgeqd runs as an unprivileged user the way
 #      purgeq.service does (its own uid and private group, no supplementary groups, the token as a
@@ -72,7 +73,10 @@ for f in usr/bin/purgeqd usr/bin/purgeq \
   usr/share/man/man1/purgeq.1.gz usr/share/man/man8/purgeqd.8.gz \
   usr/share/man/man5/purgeq.yaml.5.gz usr/share/bash-completion/completions/purgeq \
   usr/share/zsh/vendor-completions/_purgeq usr/share/doc/purgeq/operations.md \
-  usr/share/doc/purgeq/examples/purgeq.yaml usr/share/doc/purgeq/copyright; do
+  usr/share/doc/purgeq/wordpress.md usr/share/doc/purgeq/examples/purgeq.yaml \
+  usr/share/doc/purgeq/copyright usr/share/purgeq/integrations/php/autoload.php \
+  usr/share/purgeq/integrations/php/src/Client.php \
+  usr/share/purgeq/integrations/wordpress/purgeq/purgeq.php; do
   # dh_compress gzips the larger docs.
   [ -e "$root/$f" ] || [ -e "$root/$f.gz" ] || fail "the package lacks /$f"
 done
@@ -89,6 +93,17 @@ dpkg-deb -I "$deb" postinst | grep -q 'systemd-sysusers' || fail "postinst does 
 dpkg-deb -I "$deb" postinst | grep -q 'chown root:purgeqd /etc/purgeq/purgeq.yaml' ||
   fail "postinst does not give the config to the service's group"
 dpkg-deb -I "$deb" postrm | grep -q 'rm -rf /var/lib/purgeq' || fail "purge keeps the queue"
+# The plugin reaches the client through lib/, a relative link (docs/wordpress.md): as installed,
+# and in a copy made with cp -rL for a site that copies rather than links.
+plugin=$root/usr/share/purgeq/integrations/wordpress/purgeq
+[ "$(readlink "$plugin/lib")" = ../../php ] || fail "the plugin's lib/ is not a link to ../../php"
+[ -f "$plugin/lib/autoload.php" ] || fail "the plugin's lib/ does not reach the PHP client"
+cp -rL "$plugin" "$work/plugin-copy"
+[ -f "$work/plugin-copy/lib/src/Client.php" ] || fail "a cp -rL copy of the plugin lacks the client"
+if command -v php >/dev/null; then
+  find "$root/usr/share/purgeq/integrations" -name '*.php' -print0 | xargs -0 -n1 php -l >/dev/null ||
+    fail "php -l: a PHP file of the package does not parse"
+fi
 echo "test-package: layout OK"
 # The sysusers and tmpfiles entries parse and do what the model says, in the scratch root.
 mkdir -p "$root/etc"
