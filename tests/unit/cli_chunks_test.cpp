@@ -1,4 +1,5 @@
 // Tests for cutting a submit command's items into intents under purgeqd's limits.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
