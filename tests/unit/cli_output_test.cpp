@@ -401,20 +401,18 @@ TEST(CliOutputStatus, WithoutFailingSinceTheStreaksFirstErrorIsUsed) {
 
 TEST(CliOutputStatus, PausedRateLimitedAndOk) {
   const json::value none;
+  const auto paused = json::parse(
+      R"json({"paused":true,"pause_reason":"token rejected (401)","consecutive_failures":4})json");
+  EXPECT_EQ(format_account_state("a", paused, none, kNowMs), "paused: token rejected (401)");
+  EXPECT_EQ(
+      format_account_state("a", json::parse(R"({"rate_limited_for_ms":3456.7})"), none, kNowMs),
+      "rate limited for 3.5 s");
   EXPECT_EQ(format_account_state(
-                "a", json::parse(R"({"paused":true,"pause_reason":"token rejected (401)",
-                                     "consecutive_failures":4
-})"),
-                none, kNowMs),
-            "paused: token rejected (401)");
-EXPECT_EQ(format_account_state("a", json::parse(R"({"rate_limited_for_ms":3456.7})"), none, kNowMs),
-          "rate limited for 3.5 s");
-EXPECT_EQ(format_account_state(
-              "a", json::parse(R"({"consecutive_failures":1,"rate_limited_for_ms":2000})"), none,
-              kNowMs),
-          "upstream failing (1 failed attempt); rate limited for 2.0 s");
-EXPECT_EQ(format_account_state("a", json::parse(R"({"consecutive_failures":0})"), none, kNowMs),
-          "ok");
+                "a", json::parse(R"({"consecutive_failures":1,"rate_limited_for_ms":2000})"), none,
+                kNowMs),
+            "upstream failing (1 failed attempt); rate limited for 2.0 s");
+  EXPECT_EQ(format_account_state("a", json::parse(R"({"consecutive_failures":0})"), none, kNowMs),
+            "ok");
 }
 
 TEST(CliOutputReceipts, SeveralIntentsReadAsOneSubmission) {

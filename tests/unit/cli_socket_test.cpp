@@ -846,16 +846,14 @@ TEST(CliSocketLongLists, BlankStdinQueuesNothing) {
 
 TEST(CliSocketLongLists, SingleItemTooLargeShowsTheDaemonsReason) {
   FakeDaemon daemon([](const Recorded&) {
-  return Canned {
-    413,
-        R"({"error":{"code":"body_too_large","message":"request body exceeds 8388608 bytes (the request body cap)"
-  }})"};
+    return Canned{413, R"json({"error":{"code":"body_too_large",
+        "message":"request body exceeds 8388608 bytes (the request body cap)"}})json"};
   });
-const auto run = run_cli(daemon.path(), {"url", "https://a.example/x"});
-EXPECT_EQ(run.exit_code, kExitUsage);
-EXPECT_EQ(run.err,
-          "purgeq: rejected (HTTP 413): request body exceeds 8388608 bytes (the request body "
-          "cap)\n");
+  const auto run = run_cli(daemon.path(), {"url", "https://a.example/x"});
+  EXPECT_EQ(run.exit_code, kExitUsage);
+  EXPECT_EQ(run.err,
+            "purgeq: rejected (HTTP 413): request body exceeds 8388608 bytes (the request body "
+            "cap)\n");
 }
 
 TEST(CliSocket, EncodedItemsAreShownInTheReceipt) {
