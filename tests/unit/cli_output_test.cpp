@@ -195,7 +195,7 @@ TEST(CliOutputWaiting, UnknownStatesAndMembersAreShownNotDropped) {
   EXPECT_EQ(
       format_waiting(json::parse(R"({"zone":"example.com","account":"main",
                 "state":"maintenance","eta_s":30.0,"note":"window","nested":{"a":8e2,"b":[1.5]}})")),
-      R"(maintenance (zone=example.com, account=main, eta_s=30, note=window, nested={"a":800,"b":[1.5E0]}))");
+      R"(maintenance (zone=example.com, account=main, eta_s=30, note=window, nested={"a":800,"b":[1.5]}))");
   EXPECT_EQ(format_waiting(json::parse(R"({"zone":"z"})")), "unknown (zone=z)");
   EXPECT_EQ(format_waiting(json::parse(R"({"state":7})")), "7");
   EXPECT_EQ(format_waiting(json::parse("42")), "unknown (42)");
@@ -371,7 +371,7 @@ TEST(CliOutputStatus, FailingUpstreamSaysSinceWhen) {
             "account acme: upstream failing since 10:02:00Z (3 min ago, 12 failed attempts in a "
             "row; next attempt in 40 s; last error: Couldn't connect to server); drain: about "
             "1 s at the account's budget\n"
-            "recent upstream errors: 1 (latest: example.com, Couldn't connect to server, 10 s "
+            "recent upstream errors: 1 (latest: example.com Couldn't connect to server, 10 s "
             "ago)\n");
 }
 

@@ -670,13 +670,13 @@ TEST(CliSocket, NoSocketFoundNamesThePathsTried) {
             "--socket PATH or PURGEQ_SOCKET=PATH\n");
 }
 
-TEST(CliSocket, JsonPrintsIntegralNumbersAsIntegers) {
+TEST(CliSocket, JsonPrintsNumbersAsPeopleWriteThem) {
   FakeDaemon daemon([](const Recorded&) {
     return Canned{200, R"({"accounts":{"main":{"flex_tokens":8e2,"url_tokens":799.5}}})"};
   });
   const auto run = run_cli(daemon.path(), {"status", "--json"});
   EXPECT_EQ(run.exit_code, 0) << run.err;
-  EXPECT_EQ(run.out, R"({"accounts":{"main":{"flex_tokens":800,"url_tokens":7.995E2}}})"
+  EXPECT_EQ(run.out, R"({"accounts":{"main":{"flex_tokens":800,"url_tokens":799.5}}})"
                      "\n");
 }
 
@@ -811,7 +811,7 @@ TEST(CliSocketLongLists, ARefusalAfterSomeIntentsSaysWhatStaysQueued) {
     const auto body = json::parse(r.body);
     const auto& files = body.at("files").as_array();
     if (files.size() > 10) {
-      return Canned{413, R"({"error":{"code":"too_many_items","message":"too many","limit":10})"};
+      return Canned{413, R"({"error":{"code":"too_many_items","message":"too many","limit":10}})"};
     }
     for (std::size_t i = 0; i < files.size(); ++i) {
       if (files[i].as_string() == "ftp://bad") {
