@@ -49,10 +49,11 @@ if(PURGEQ_INSTALL_CONFIG)
     endif()")
 endif()
 
-# Documentation and examples.
-install(FILES README.md docs/operations.md docs/configuration.md docs/cli.md docs/api.md
-              docs/delivery.md docs/wordpress.md
-        DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# Documentation and examples: every document, since the shipped config, the man pages and the
+# documents themselves point to one another by name (docs/scale-out.md, docs/benchmarks.md, ...);
+# scripts/test-package.sh checks that each one pointed to is in the package.
+file(GLOB PURGEQ_DOCS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/docs/*.md)
+install(FILES README.md ${PURGEQ_DOCS} DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # The PHP client and the WordPress plugin (docs/wordpress.md), for sites to link or copy. The
 # plugin's lib/ is a relative link to the client, installed as a link: one copy of the client.

@@ -24,7 +24,7 @@ extra_args=(${PURGEQ_FUZZ_ARGS:-})
 # What scripts/setup.sh installs, plus clang-14 and its libFuzzer/sanitizer runtimes.
 packages=(build-essential cmake ninja-build pkg-config git python3 curl
   libboost1.81-dev libboost-json1.81-dev libcurl4-openssl-dev libsqlite3-dev libyaml-cpp-dev
-  libfmt-dev libcli11-dev libgtest-dev libgmock-dev libsystemd-dev systemd libpq-dev
+  libfmt-dev libcli11-dev libgtest-dev libgmock-dev libsystemd-dev systemd libpq-dev libidn2-dev
   clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config git python3 curl
   libboost1.81-dev libboost-json1.81-dev libcurl4-openssl-dev libsqlite3-dev libyaml-cpp-dev
-  libfmt-dev libcli11-dev libgtest-dev libgmock-dev libsystemd-dev systemd libpq-dev)
+  libfmt-dev libcli11-dev libgtest-dev libgmock-dev libsystemd-dev systemd libpq-dev libidn2-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

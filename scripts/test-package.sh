@@ -80,6 +80,17 @@ for f in usr/bin/purgeqd usr/bin/purgeq \
   # dh_compress gzips the larger docs.
   [ -e "$root/$f" ] || [ -e "$root/$f.gz" ] || fail "the package lacks /$f"
 done
+# Every document a shipped file points to ("docs/scale-out.md", "/usr/share/doc/purgeq/api.md")
+# is shipped too.
+man_text=$(for page in "$root"/usr/share/man/man*/purgeq*.gz; do zcat "$page"; done)
+doc_text=$(for doc in "$root"/usr/share/doc/purgeq/*.md*; do
+  case "$doc" in *.gz) zcat "$doc" ;; *) cat "$doc" ;; esac
+done)
+for name in $(printf '%s\n%s\n' "$man_text" "$doc_text" | cat - "$root/etc/purgeq/purgeq.yaml" |
+  grep -oE '(docs|/usr/share/doc/purgeq)/[a-z0-9-]+\.md' | sed 's|.*/||' | sort -u); do
+  [ -e "$root/usr/share/doc/purgeq/$name" ] || [ -e "$root/usr/share/doc/purgeq/$name.gz" ] ||
+    fail "a shipped file points to $name, which the package lacks"
+done
 mode=$(stat -c %a "$root/etc/purgeq/purgeq.yaml")
 [ "$mode" = 640 ] || fail "/etc/purgeq/purgeq.yaml is $mode in the package, want 640"
 dpkg-deb -I "$deb" conffiles | grep -qx /etc/purgeq/purgeq.yaml ||

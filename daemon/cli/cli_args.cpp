@@ -142,16 +142,6 @@ constexpr std::string_view kWaitHelp =
     "wait until every item is purged or failed (progress on stderr when it is a terminal); "
     "--wait=S or --wait S gives up after S (90, 90s, 5m, 1h) with exit 4";
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
-  return text;
-}
-
 // RFC 9110 token characters: what an HTTP header name may contain.
 bool is_tchar(char c) {
   if (std::isalnum(static_cast<unsigned char>(c)) != 0) return true;
@@ -217,12 +207,13 @@ bool is_submit(Command command) {
   }
 }
 
-void read_items(std::istream& in, std::vector<std::string>& items) {
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto item = trim(line);
-    if (!item.empty()) items.emplace_back(item);
-  }
+std::string_view trim_space(std::string_view text) {
+  const auto is_space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+  };
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  return text;
 }
 
 std::optional<Header> parse_header(std::string_view text, std::string& error) {
@@ -232,7 +223,7 @@ std::optional<Header> parse_header(std::string_view text, std::string& error) {
     return std::nullopt;
   }
   const auto name = text.substr(0, colon);
-  const auto value = trim(text.substr(colon + 1));
+  const auto value = trim_space(text.substr(colon + 1));
   if (name.empty() || !std::all_of(name.begin(), name.end(), is_tchar)) {
     error = fmt::format(
         "-H \"{}\": header name \"{}\" is not a valid HTTP header name "
@@ -442,6 +433,15 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
     if (!chosen && !extras.front().starts_with('-')) {
       return usage_error(fmt::format("unknown command \"{}\"", extras.front()));
     }
+    if (chosen && kCommands[*chosen].command == Command::everything &&
+        !extras.front().starts_with('-')) {
+      // The zone is what a user means here; it is an option so it can never be mistaken for an
+      // item, and a purge-everything must name it on purpose.
+      return usage_error(fmt::format(
+          "everything takes no items; to purge everything cached for zone {0}, name it with "
+          "--zone: purgeq --zone {0} everything",
+          extras.front()));
+    }
     return usage_error(fmt::format("unexpected argument \"{}\"", extras.front()));
   }
   if (!chosen) {
@@ -478,8 +478,8 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
       return usage_error(fmt::format(
           "--zone applies to url, tag, host, prefix and everything, not to {}", command_name));
     }
-    if (trim(*zone).empty()) return usage_error("--zone: empty zone");
-    request.zone = std::string(trim(*zone));
+    if (trim_space(*zone).empty()) return usage_error("--zone: empty zone");
+    request.zone = std::string(trim_space(*zone));
   }
 
   if (priority) {
@@ -506,7 +506,8 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
       request.timeout = parse_seconds(*wait_text);
       if (!request.timeout) {
         return usage_error(fmt::format(
-            "--wait=\"{}\": expected a whole number of seconds (or --wait to wait without limit)",
+            "--wait=\"{}\": expected a duration in whole seconds, minutes or hours: 90, 90s, 5m "
+            "or 1h (or --wait alone to wait without limit)",
             *wait_text));
       }
     }
@@ -517,7 +518,9 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
       request.timeout = parse_seconds(timeout_text);
       if (!request.timeout) {
         return usage_error(fmt::format(
-            "--timeout \"{}\": expected a whole number of seconds (or 90s, 5m, 1h)", timeout_text));
+            "--timeout \"{}\": expected a duration in whole seconds, minutes or hours: 90, 90s, "
+            "5m or 1h",
+            timeout_text));
       }
     }
   }
@@ -560,8 +563,9 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
   }
 
   if (request.command == Command::show || request.command == Command::wait) {
-    if (trim(id).empty()) return usage_error(fmt::format("{}: give the intent's ID", command_name));
-    request.id = std::string(trim(id));
+    if (trim_space(id).empty())
+      return usage_error(fmt::format("{}: give the intent's ID", command_name));
+    request.id = std::string(trim_space(id));
   }
 
   if (!kCommands[*chosen].items_name.empty()) {
@@ -576,14 +580,12 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
         return usage_error(fmt::format("{}: cannot read items from stdin", command_name));
       }
       stdin_read = true;
-      read_items(*context.stdin_stream, request.items);
+      request.stdin_items = context.stdin_stream;
+      request.stdin_position = request.items.size();
     }
-    if (request.items.empty()) {
-      return usage_error(
-          stdin_read
-              ? fmt::format("{}: no items to purge (stdin had only blank lines)", command_name)
-              : fmt::format("{}: give at least one {}, or - to read them from stdin", command_name,
-                            kCommands[*chosen].items_name));
+    if (request.items.empty() && !stdin_read) {
+      return usage_error(fmt::format("{}: give at least one {}, or - to read them from stdin",
+                                     command_name, kCommands[*chosen].items_name));
     }
   }
 

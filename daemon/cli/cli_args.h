@@ -69,9 +69,14 @@ struct SocketChoice {
 // One invocation, fully parsed and validated; executing it needs nothing else.
 struct CliRequest {
   Command command = Command::status;
-  // url/tag/host/prefix: the items in the order given, `-` already replaced by stdin's lines.
-  // Never empty for those commands; empty for all others.
+  // url/tag/host/prefix: the items given as arguments, in order, without the `-`; empty for all
+  // other commands. Never empty for those commands unless stdin_items is set.
   std::vector<std::string> items;
+  // Set when an item was `-`: stdin's lines are items too, read one by one while submitting
+  // (cli/item_stream.h), so that no list, however long, is held whole.
+  std::istream* stdin_items = nullptr;
+  // Where stdin's lines go among `items`: before items[stdin_position].
+  std::size_t stdin_position = 0;
   // url only: -H headers in the order given, names as typed, values trimmed. Names are unique
   // (case-insensitively); every item of the command carries all of them.
   std::vector<Header> headers;
@@ -107,7 +112,8 @@ struct ParseResult {
 
 // The process surroundings parse_args reads, injected so tests need no real stdin or environment.
 struct ParseContext {
-  std::istream* stdin_stream = nullptr;   // read once when an item is `-`; null: `-` is an error
+  // Read (while executing) when an item is `-`; null: `-` is an error.
+  std::istream* stdin_stream = nullptr;
   std::optional<std::string> socket_env;  // $PURGEQ_SOCKET when set and non-empty
   // Whether a path is a socket; null: don't probe (the socket is kDefaultSocket unless given).
   std::function<bool(const std::string&)> socket_exists;
@@ -121,9 +127,9 @@ struct ParseContext {
 [[nodiscard]] ParseResult parse_args(int argc, const char* const* argv,
                                      const ParseContext& context);
 
-// Appends stdin's items to `items`: one per line, trailing whitespace and \r trimmed, blank lines
-// skipped. Reads line by line, so thousands of piped URLs never sit in memory twice.
-void read_items(std::istream& in, std::vector<std::string>& items);
+// `text` without leading and trailing whitespace (spaces, tabs, \r, \n, \f, \v): how arguments and
+// stdin's lines are read.
+[[nodiscard]] std::string_view trim_space(std::string_view text);
 
 // Parses one -H argument, "Name: value". The name must be an HTTP token, the value non-empty
 // visible text; on error returns nullopt and sets `error` to a sentence naming the argument.

@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "cli/cli_output.h"
+#include "cli/intent_chunks.h"
+#include "cli/item_stream.h"
 #include "cli/socket_client.h"
 #include "model/ascii.h"
 
@@ -33,10 +35,9 @@ void print_error(std::ostream& err, std::string_view message) {
   err << "purgeq: " << message << '\n';
 }
 
-// --json output: one line, integral numbers without exponent (Boost.JSON prints 800.0 as 8E2).
-std::string json_line(json::value value) {
-  integral_doubles_to_integers(value);
-  return json::serialize(value) + '\n';
+// --json output: one line, numbers as people write them (Boost.JSON prints 800.0 as 8E2).
+std::string json_line(const json::value& value) {
+  return json_for_people(value) + '\n';
 }
 
 // The sentence for an answer that never came. When no socket was found by the default rule, it
@@ -61,11 +62,35 @@ std::string failure_text(const CliRequest& request, const HttpAnswer& answer,
 // One request, judged but not printed: what call() and the wait loop have in common.
 struct Exchange {
   int exit_code = kExitOk;
-  std::string error;       // when exit_code != 0: the sentence for stderr
-  json::value parsed;      // the answer's JSON (null when there was none, or not JSON)
-  bool transient = false;  // no answer, or 5xx: worth asking again while waiting
-  std::string brief;       // when transient: a few words for the progress line
+  std::string error;         // when exit_code != 0: the sentence for stderr
+  json::value parsed;        // the answer's JSON (null when there was none, or not JSON)
+  bool transient = false;    // no answer, or 5xx: worth asking again while waiting
+  std::string brief;         // when transient: a few words for the progress line
+  unsigned http_status = 0;  // 0 when no answer came
 };
+
+// The daemon's error code ("too_many_items") and, when it names one, the limit it applied.
+struct Refusal {
+  std::string code;
+  std::optional<std::uint64_t> limit;
+};
+
+Refusal refusal_of(const json::value& body) {
+  Refusal refusal;
+  const auto* object = body.if_object();
+  const auto* error = object != nullptr ? object->if_contains("error") : nullptr;
+  if (error == nullptr || !error->is_object()) return refusal;
+  if (const auto* code = error->as_object().if_contains("code"); code && code->is_string()) {
+    refusal.code = std::string(code->get_string());
+  }
+  if (const auto* limit = error->as_object().if_contains("limit")) {
+    if (limit->is_uint64()) refusal.limit = limit->get_uint64();
+    if (limit->is_int64() && limit->get_int64() > 0) {
+      refusal.limit = static_cast<std::uint64_t>(limit->get_int64());
+    }
+  }
+  return refusal;
+}
 
 Exchange exchange(const CliRequest& request, Method method, std::string_view target,
                   std::string_view body, std::chrono::seconds timeout) {
@@ -78,6 +103,7 @@ Exchange exchange(const CliRequest& request, Method method, std::string_view tar
     result.brief = answer.error.message();
     return result;
   }
+  result.http_status = answer.status;
   boost::system::error_code parse_error;
   result.parsed = json::parse(answer.body, parse_error);
   if (parse_error) result.parsed = nullptr;
@@ -159,15 +185,22 @@ std::int64_t whole_seconds(steady_clock::duration d) {
   return std::chrono::duration_cast<std::chrono::seconds>(d).count();
 }
 
-// Polls GET /v1/intents/{id}?wait=S until the intent is terminal or request.timeout has passed.
+// Where a wait stands when it stops following an intent.
+struct Followed {
+  // kExitOk: `intent` is its last state (terminal, or not when the deadline came). Otherwise the
+  // wait ended on an error that has been printed.
+  int exit_code = kExitOk;
+  json::value intent;
+};
+
+// Polls GET /v1/intents/{id}?wait=S until the intent is terminal or `deadline` has passed.
 // `accepted`: the daemon has already answered for this intent (a submit's 202), so losing it
 // later is a restart to ride out, not a reason to give up: only the deadline ends the wait.
-int wait_for_intent(const CliRequest& request, std::string_view id, bool accepted,
-                    std::ostream& out, std::ostream& err) {
+// `label` goes before the progress line ("intent 2 of 3: ") when several intents are followed.
+Followed follow_intent(const CliRequest& request, std::string_view id, bool accepted,
+                       std::optional<steady_clock::time_point> deadline, ProgressLine& progress,
+                       std::string_view label, std::ostream& out, std::ostream& err) {
   const auto start = steady_clock::now();
-  std::optional<steady_clock::time_point> deadline;
-  if (request.timeout) deadline = start + *request.timeout;
-  ProgressLine progress(err, request.progress);
   // On a terminal, short polls keep the line current; piped, long polls cost the least.
   const auto max_poll = request.progress ? kProgressPollWait : kMaxPollWait;
   std::optional<steady_clock::time_point> lost_since;
@@ -192,14 +225,14 @@ int wait_for_intent(const CliRequest& request, std::string_view id, bool accepte
                                      "for {} ({}); the intent stays queued: purgeq show {}",
                                      id, format_seconds(whole_seconds(now - *lost_since)),
                                      result.error, id));
-        return kExitTimedOut;
+        return {kExitTimedOut, {}};
       }
       auto pause = backoff;
       if (deadline) {
         pause = std::min(pause, std::chrono::duration_cast<std::chrono::milliseconds>(
                                     *deadline - now + std::chrono::milliseconds(1)));
       }
-      progress.show(fmt::format("waiting {}: purgeqd unreachable ({}); retry in {} s",
+      progress.show(fmt::format("{}waiting {}: purgeqd unreachable ({}); retry in {} s", label,
                                 format_seconds(whole_seconds(now - start)), result.brief,
                                 (pause.count() + 999) / 1000));
       std::this_thread::sleep_for(pause);
@@ -210,7 +243,7 @@ int wait_for_intent(const CliRequest& request, std::string_view id, bool accepte
       progress.clear();
       if (request.json && !result.parsed.is_null()) out << json_line(result.parsed);
       print_error(err, result.error);
-      return result.exit_code;
+      return {result.exit_code, {}};
     }
     accepted = true;
     lost_since.reset();
@@ -219,23 +252,13 @@ int wait_for_intent(const CliRequest& request, std::string_view id, bool accepte
     if (status.empty()) {
       progress.clear();
       print_error(err, fmt::format("unreadable answer from purgeqd: intent {} has no status", id));
-      return kExitUnreachable;
+      return {kExitUnreachable, {}};
     }
     const auto now = steady_clock::now();
-    const bool terminal = is_terminal(status);
-    const bool timed_out = !terminal && deadline && now >= *deadline;
-    if (terminal || timed_out) {
-      progress.clear();
-      if (request.json) {
-        out << json_line(result.parsed);
-      } else if (terminal) {
-        out << format_outcome(result.parsed);
-      }
-      const auto verdict = intent_verdict(result.parsed, timed_out);
-      if (!verdict.error.empty()) print_error(err, verdict.error);
-      return verdict.exit_code;
+    if (is_terminal(status) || (deadline && now >= *deadline)) {
+      return {kExitOk, std::move(result.parsed)};
     }
-    progress.show(format_progress(result.parsed, whole_seconds(now - start)));
+    progress.show(std::string(label) + format_progress(result.parsed, whole_seconds(now - start)));
     // purgeqd answers early while shutting down; don't turn that into a busy loop.
     if (now - round_start < std::chrono::seconds(1)) {
       auto pause = std::chrono::milliseconds(500);
@@ -248,22 +271,140 @@ int wait_for_intent(const CliRequest& request, std::string_view id, bool accepte
   }
 }
 
+// Waits for every intent in `ids` (one command's, in order) under one deadline and prints the
+// outcome of all of them as one: the summary (or the JSON states) and the verdict.
+int wait_for_intents(const CliRequest& request, const std::vector<std::string>& ids, bool accepted,
+                     std::ostream& out, std::ostream& err) {
+  std::optional<steady_clock::time_point> deadline;
+  if (request.timeout) deadline = steady_clock::now() + *request.timeout;
+  ProgressLine progress(err, request.progress);
+  std::vector<json::value> states;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto label =
+        ids.size() > 1 ? fmt::format("intent {} of {}: ", i + 1, ids.size()) : std::string();
+    auto followed = follow_intent(request, ids[i], accepted, deadline, progress, label, out, err);
+    if (followed.exit_code != kExitOk) return followed.exit_code;
+    states.push_back(std::move(followed.intent));
+  }
+  progress.clear();
+  const auto merged = merge_intents(states);
+  const bool terminal = is_terminal(status_of(merged));
+  if (request.json) {
+    out << json_line(ids.size() > 1
+                         ? json::value{{"intents", json::array(states.begin(), states.end())}}
+                         : merged);
+  } else if (terminal) {
+    out << format_outcome(merged);
+  }
+  const auto verdict = intent_verdict(merged, !terminal);
+  if (!verdict.error.empty()) print_error(err, verdict.error);
+  return verdict.exit_code;
+}
+
+// "  https://bücher.example/ sent as https://xn--bcher-kva.example/" for the first few items
+// that had to be encoded, so the receipt shows what the cache key really is.
+std::string format_encoded(const ItemStream& items) {
+  std::string out;
+  for (const auto& e : items.encoded()) {
+    out += fmt::format("  {} sent as {}\n", e.given, e.sent);
+  }
+  if (items.encoded_count() > items.encoded().size()) {
+    out += fmt::format("  ... and {} more items sent percent- or IDNA-encoded\n",
+                       items.encoded_count() - items.encoded().size());
+  }
+  return out;
+}
+
+// Names what stays queued when a later intent of the same command could not be submitted.
+void print_already_queued(const std::vector<json::value>& receipts, std::ostream& err) {
+  if (receipts.empty()) return;
+  std::int64_t items = 0;
+  std::string ids;
+  for (const auto& receipt : receipts) {
+    if (const auto* n = receipt.as_object().if_contains("items"); n && n->is_int64()) {
+      items += n->get_int64();
+    }
+    const auto* id = receipt.as_object().if_contains("id");
+    ids += fmt::format("{}{}", ids.empty() ? "" : ", ",
+                       id != nullptr && id->is_string() ? std::string_view(id->get_string())
+                                                        : std::string_view("?"));
+  }
+  print_error(
+      err, fmt::format("the {} items before them were queued as {} {} and stay queued: {}", items,
+                       receipts.size(), receipts.size() == 1 ? "intent" : "intents", ids));
+}
+
+// POSTs the command's items as one intent per chunk (intent_chunks.h), then prints one receipt
+// for all of them and, with --wait, follows them all.
 int submit(const CliRequest& request, std::ostream& out, std::ostream& err) {
-  const auto body = json::serialize(build_purge_body(request));
-  const auto result = call(request, Method::post, "/v1/purge", body, kRequestTimeout, out, err);
-  if (result.exit_code != kExitOk) return result.exit_code;
-  if (!request.wait) {
-    out << (request.json ? json_line(result.body) : format_accepted(result.body));
-    return kExitOk;
+  ItemStream items(request);
+  const PurgeBody body(request);
+  IntentChunker chunker(items, body);
+  std::vector<json::value> receipts;
+  const auto post = [&](const std::string& text, std::size_t item_count) {
+    return exchange(request, Method::post, "/v1/purge", text,
+                    kRequestTimeout + std::chrono::seconds(item_count / kItemsPerExtraSecond));
+  };
+  const auto refused = [&](Exchange& result, std::string_view where) {
+    if (request.json && !result.parsed.is_null()) out << json_line(result.parsed);
+    print_error(err, fmt::format("{}{}", result.error, where));
+    print_already_queued(receipts, err);
+    return result.exit_code;
+  };
+  if (request.command == Command::everything) {
+    auto result = post(body.text({}), 1);
+    if (result.exit_code != kExitOk) return refused(result, "");
+    receipts.push_back(std::move(result.parsed));
   }
-  // With --json only the final intent is printed: one JSON document on stdout.
-  if (!request.json) out << format_accepted(result.body) << std::flush;
-  const auto* id = result.body.as_object().if_contains("id");
-  if (id == nullptr || !id->is_string() || id->get_string().empty()) {
-    print_error(err, "unreadable answer from purgeqd: the accepted intent has no id");
-    return kExitUnreachable;
+  while (request.command != Command::everything) {
+    auto chunk = chunker.next();
+    if (!chunk) break;
+    auto result = post(body.text(chunk->item_jsons), chunk->item_jsons.size());
+    if (result.exit_code == kExitOk) {
+      receipts.push_back(std::move(result.parsed));
+      continue;
+    }
+    // The daemon's "files[12]" counts from the intent's first item: say where that one was.
+    const auto where = chunk->first == 0
+                           ? std::string()
+                           : fmt::format(" (in the intent of items {} to {} of the input)",
+                                         chunk->first + 1, chunk->first + chunk->item_jsons.size());
+    if (result.http_status == 413) {
+      // Too large for this daemon's limits: cut smaller and send again (nothing was queued).
+      const auto refusal = refusal_of(result.parsed);
+      const bool body_limit = refusal.code == "body_too_large" || refusal.code.empty();
+      if ((body_limit || refusal.code == "too_many_items") &&
+          chunker.refused(*chunk, body_limit, refusal.limit)) {
+        continue;
+      }
+    }
+    return refused(result, where);
   }
-  return wait_for_intent(request, std::string_view(id->get_string()), true, out, err);
+  if (!items.error().empty()) {
+    print_error(err, fmt::format("{}: {}", to_string(request.command), items.error()));
+    print_already_queued(receipts, err);
+    return kExitUsage;
+  }
+  if (receipts.empty()) {
+    print_error(err, fmt::format("{}: no items to purge (stdin had only blank lines)",
+                                 to_string(request.command)));
+    return kExitUsage;
+  }
+  const auto receipt = merge_receipts(receipts);
+  // With --json and --wait only the final state is printed: one JSON document on stdout.
+  if (request.json && !request.wait) out << json_line(receipt);
+  if (!request.json) out << format_accepted(receipt) << format_encoded(items) << std::flush;
+  if (!request.wait) return kExitOk;
+  std::vector<std::string> ids;
+  for (const auto& answer : receipts) {
+    const auto* id = answer.as_object().if_contains("id");
+    if (id == nullptr || !id->is_string() || id->get_string().empty()) {
+      print_error(err, "unreadable answer from purgeqd: the accepted intent has no id");
+      return kExitUnreachable;
+    }
+    ids.emplace_back(id->get_string());
+  }
+  return wait_for_intents(request, ids, true, out, err);
 }
 
 // GET or POST one resource and print it with `format` (or as JSON).
@@ -277,45 +418,16 @@ int fetch(const CliRequest& request, Method method, std::string_view target,
 
 }  // namespace
 
-json::object build_purge_body(const CliRequest& request) {
-  json::object body;
-  switch (request.command) {
-    case Command::url: {
-      json::array files;
-      files.reserve(request.items.size());
-      json::object headers;
-      for (const auto& [name, value] : request.headers) headers[name] = value;
-      for (const auto& url : request.items) {
-        if (request.headers.empty()) {
-          files.emplace_back(url);
-        } else {
-          files.emplace_back(json::object{{"url", url}, {"headers", headers}});
-        }
-      }
-      body["files"] = std::move(files);
-      break;
-    }
-    case Command::tag:
-    case Command::host:
-    case Command::prefix: {
-      json::array items;
-      items.reserve(request.items.size());
-      for (const auto& item : request.items) items.emplace_back(item);
-      const std::string_view key = request.command == Command::tag    ? "tags"
-                                   : request.command == Command::host ? "hosts"
-                                                                      : "prefixes";
-      body[key] = std::move(items);
-      break;
-    }
-    case Command::everything:
-      body["purge_everything"] = true;
-      break;
-    default:
-      break;
+std::optional<std::string> whole_purge_body(const CliRequest& request, std::string& error) {
+  ItemStream items(request);
+  const PurgeBody body(request);
+  std::vector<std::string> item_jsons;
+  while (auto item = items.next()) item_jsons.push_back(body.item_json(*item));
+  if (!items.error().empty()) {
+    error = fmt::format("{}: {}", to_string(request.command), items.error());
+    return std::nullopt;
   }
-  if (!request.zone.empty()) body["zone"] = request.zone;
-  if (!request.priority.empty()) body["priority"] = request.priority;
-  return body;
+  return body.text(item_jsons);
 }
 
 std::string intent_target(std::string_view id, std::optional<std::int64_t> wait) {
@@ -330,18 +442,29 @@ std::string intent_target(std::string_view id, std::optional<std::int64_t> wait)
   return target;
 }
 
-bool confirm_everything(const CliRequest& request, std::istream& in, std::ostream& err) {
-  const std::string zone =
-      request.zone.empty() ? std::string("(the only configured zone)") : request.zone;
+std::variant<std::string, int> everything_zone(const CliRequest& request, std::ostream& out,
+                                               std::ostream& err) {
+  // POST /v1/expand routes the intent like a purge would and queues nothing.
+  const auto result = call(request, Method::post, "/v1/expand", PurgeBody(request).text({}),
+                           kRequestTimeout, out, err);
+  if (result.exit_code != kExitOk) return result.exit_code;
+  const auto* items = result.body.as_object().if_contains("items");
+  if (items != nullptr && items->is_array() && !items->get_array().empty()) {
+    const auto& first = items->get_array().front();
+    if (const auto* zone = first.is_object() ? first.as_object().if_contains("zone") : nullptr;
+        zone != nullptr && zone->is_string() && !zone->get_string().empty()) {
+      return std::string(zone->get_string());
+    }
+  }
+  print_error(err, "unreadable answer from purgeqd: POST /v1/expand named no zone");
+  return kExitUnreachable;
+}
+
+bool confirm_everything(std::string_view zone, std::istream& in, std::ostream& err) {
   err << fmt::format("Purge EVERYTHING cached for zone {}? [y/N] ", zone) << std::flush;
   std::string answer;
   if (!std::getline(in, answer)) return false;
-  std::string_view word = answer;
-  while (!word.empty() && (word.back() == ' ' || word.back() == '\t' || word.back() == '\r')) {
-    word.remove_suffix(1);
-  }
-  while (!word.empty() && (word.front() == ' ' || word.front() == '\t')) word.remove_prefix(1);
-  const auto folded = ascii_lower(word);
+  const auto folded = ascii_lower(trim_space(answer));
   return folded == "y" || folded == "yes";
 }
 
@@ -349,9 +472,14 @@ int execute(const CliRequest& request, std::ostream& out, std::ostream& err) {
   switch (request.command) {
     case Command::url:
       if (request.variants) {
-        const auto body = json::serialize(build_purge_body(request));
+        std::string error;
+        const auto body = whole_purge_body(request, error);
+        if (!body) {
+          print_error(err, error);
+          return kExitUsage;
+        }
         const auto result =
-            call(request, Method::post, "/v1/expand", body, kRequestTimeout, out, err);
+            call(request, Method::post, "/v1/expand", *body, kRequestTimeout, out, err);
         if (result.exit_code != kExitOk) return result.exit_code;
         out << (request.json ? json_line(result.body) : format_variants(result.body));
         return kExitOk;
@@ -377,7 +505,7 @@ int execute(const CliRequest& request, std::ostream& out, std::ostream& err) {
       return intent_verdict(result.body, false).exit_code;
     }
     case Command::wait:
-      return wait_for_intent(request, request.id, false, out, err);
+      return wait_for_intents(request, {request.id}, false, out, err);
   }
   return kExitUsage;
 }
@@ -403,9 +531,13 @@ int run(int argc, char** argv) {
       std::cerr << parsed.err << std::flush;
       return parsed.exit_code;
     }
-    if (parsed.request->confirm && !confirm_everything(*parsed.request, std::cin, std::cerr)) {
-      std::cerr << "purgeq: not confirmed; nothing was queued\n";
-      return kExitUsage;
+    if (parsed.request->confirm) {
+      const auto zone = everything_zone(*parsed.request, std::cout, std::cerr);
+      if (const auto* code = std::get_if<int>(&zone)) return *code;
+      if (!confirm_everything(std::get<std::string>(zone), std::cin, std::cerr)) {
+        std::cerr << "purgeq: not confirmed; nothing was queued\n";
+        return kExitUsage;
+      }
     }
     const int code = execute(*parsed.request, std::cout, std::cerr);
     std::cout.flush();

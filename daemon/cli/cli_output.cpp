@@ -6,12 +6,15 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <ctime>
 #include <limits>
 #include <optional>
 
 #include "cli/cli_args.h"
+#include "cli/intent_chunks.h"
 #include "model/item.h"
 
 namespace purgeq::cli {
@@ -91,13 +94,67 @@ std::string value_text(const json::value& value) {
   if (value.is_string()) return std::string(value.get_string());
   if (value.is_int64()) return std::to_string(value.get_int64());
   if (value.is_uint64()) return std::to_string(value.get_uint64());
-  if (value.is_double()) {
-    if (const auto n = integral(value.get_double())) return std::to_string(*n);
-    return fmt::format("{}", value.get_double());
+  if (value.is_double()) return number_for_people(value.get_double());
+  return json_for_people(value);
+}
+
+void append_json_for_people(std::string& out, const json::value& value) {
+  switch (value.kind()) {
+    case json::kind::double_:
+      out += number_for_people(value.get_double());
+      return;
+    case json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& element : value.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        append_json_for_people(out, element);
+      }
+      out += ']';
+      return;
+    }
+    case json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& member : value.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        out += json::serialize(member.key());
+        out += ':';
+        append_json_for_people(out, member.value());
+      }
+      out += '}';
+      return;
+    }
+    default:
+      out += json::serialize(value);
+      return;
   }
-  json::value copy = value;
-  integral_doubles_to_integers(copy);
-  return json::serialize(copy);
+}
+
+// "10:02:11Z" for a time under a day ago, else "2026-11-25 10:02:11Z" (UTC, like format_since).
+std::string format_wall_ms(std::int64_t at_ms, std::int64_t now_ms) {
+  const std::time_t seconds = static_cast<std::time_t>(at_ms / 1000);
+  std::tm tm{};
+  if (::gmtime_r(&seconds, &tm) == nullptr) return std::to_string(at_ms);
+  const auto clock = fmt::format("{:02}:{:02}:{:02}Z", tm.tm_hour, tm.tm_min, tm.tm_sec);
+  if (now_ms - at_ms < 86'400'000) return clock;
+  return fmt::format("{:04}-{:02}-{:02} {}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, clock);
+}
+
+// "HTTP 502 code 1234: message", "HTTP 500", or the message alone for errors without an answer
+// (connection refused, timeout).
+std::string upstream_error_text(const json::value& error) {
+  const auto message = string_member(error, "message");
+  const auto http = int_member(error, "status").value_or(0);
+  if (http <= 0) return message.empty() ? string_member(error, "verdict") : message;
+  std::string out = fmt::format("HTTP {}", http);
+  if (const auto code = int_member(error, "code").value_or(0); code != 0) {
+    out += fmt::format(" code {}", code);
+  }
+  if (!message.empty()) out += ": " + message;
+  return out;
 }
 
 // "2026-11-27T10:02:11Z" → "10:02:11Z" when it is recent (under a day), else
@@ -278,14 +335,25 @@ std::string format_seconds(std::int64_t seconds) {
   return two_units(seconds / 86400, "d", seconds % 86400 / 3600, "h");
 }
 
-void integral_doubles_to_integers(json::value& value) {
-  if (value.is_double()) {
-    if (const auto n = integral(value.get_double())) value = *n;
-  } else if (value.is_array()) {
-    for (auto& element : value.get_array()) integral_doubles_to_integers(element);
-  } else if (value.is_object()) {
-    for (auto& member : value.get_object()) integral_doubles_to_integers(member.value());
-  }
+std::string number_for_people(double number) {
+  if (const auto n = integral(number)) return std::to_string(*n);
+  if (!std::isfinite(number)) return "null";  // JSON has no NaN or infinity
+  // Three decimals are more than any rate or token count needs; fmt's shortest form of the
+  // rounded value never uses an exponent in this range.
+  // Beyond 2^53 doubles hold no fractions, and their digits mean nothing: the shortest form.
+  if (std::fabs(number) >= 9007199254740992.0) return fmt::format("{}", number);
+  const double rounded = std::round(number * 1000.0) / 1000.0;
+  if (const auto n = integral(rounded)) return std::to_string(*n);
+  auto text = fmt::format("{:.3f}", rounded);  // fixed notation: "19.941", "0.500"
+  text.erase(text.find_last_not_of('0') + 1);  // "0.5"
+  if (text.back() == '.') text.pop_back();
+  return text;
+}
+
+std::string json_for_people(const json::value& value) {
+  std::string out;
+  append_json_for_people(out, value);
+  return out;
 }
 
 std::string format_waiting(const json::value& entry) {
@@ -357,9 +425,15 @@ Verdict answer_verdict(unsigned http_status, const json::value& body) {
     case 404:
       return {kExitUsage, or_status("not found (HTTP 404)")};
     case 413:
+      // purgeqd names the limit (intake.max_items_per_intent, the body cap); without its reason
+      // the size is all there is to go on.
       return {kExitUsage,
-              "rejected: the request is larger than purgeqd accepts (HTTP 413); split the items "
-              "over several commands"};
+              text.empty()
+                  ? fmt::format("rejected: the request is larger than purgeqd accepts (HTTP 413, "
+                                "no reason given); purgeq cuts item lists into intents of at most "
+                                "{} items and {} MiB, so purgeqd's limits must be lower",
+                                kDaemonMaxItems, kDaemonMaxBodyBytes >> 20)
+                  : fmt::format("rejected (HTTP 413): {}", text)};
     case 503:
       return {kExitUnreachable, fmt::format("purgeqd cannot take requests now: {}; try again",
                                             or_status("service unavailable (HTTP 503)"))};
@@ -385,10 +459,13 @@ Verdict intent_verdict(const json::value& intent, bool timed_out) {
   const auto* items = member(intent, "items");
   const json::value none;
   const auto& counts = items != nullptr ? *items : none;
+  const auto* ids = member(intent, "ids");
+  const bool several = ids != nullptr && ids->is_array() && ids->get_array().size() > 1;
   auto error = fmt::format(
-      "timed out waiting for intent {}: still {} ({} purged, {} failed, {} pending)",
-      string_member(intent, "id"), status.empty() ? "unknown" : status, count_of(counts, "done"),
-      count_of(counts, "failed"), count_of(counts, "queued") + count_of(counts, "in_flight"));
+      "timed out waiting for {} {}: still {} ({} purged, {} failed, {} pending)",
+      several ? "intents" : "intent", string_member(intent, "id"),
+      status.empty() ? "unknown" : status, count_of(counts, "done"), count_of(counts, "failed"),
+      count_of(counts, "queued") + count_of(counts, "in_flight"));
   for (const auto& reason : waiting_reasons(intent)) error += "\n  waiting: " + reason;
   return {kExitTimedOut, std::move(error)};
 }
@@ -406,9 +483,92 @@ std::string format_accepted(const json::value& answer) {
       !priority.empty() && priority != "normal") {
     notes += fmt::format(" (priority {})", priority);
   }
+  const auto* intents = member(answer, "intents");
+  if (intents != nullptr && intents->is_array() && intents->get_array().size() > 1) {
+    std::string ids;
+    for (const auto& intent : intents->get_array()) {
+      ids += fmt::format("{}{}", ids.empty() ? "" : ", ", string_member(intent, "id"));
+    }
+    return fmt::format("queued {} as {} intents{}: {}\n",
+                       plural(count_of(answer, "items"), "item", "items"),
+                       intents->get_array().size(), notes, ids);
+  }
   return fmt::format("queued {} as intent {}{}\n",
                      plural(count_of(answer, "items"), "item", "items"),
                      string_member(answer, "id"), notes);
+}
+
+json::value merge_receipts(const std::vector<json::value>& answers) {
+  if (answers.size() == 1) return answers.front();
+  std::int64_t items = 0;
+  std::int64_t urls = 0;
+  std::int64_t variant_items = 0;
+  bool variants = false;
+  json::array intents;
+  for (const auto& answer : answers) {
+    items += count_of(answer, "items");
+    if (const auto* v = member(answer, "variants"); v != nullptr) {
+      variants = true;
+      urls += count_of(*v, "urls");
+      variant_items += count_of(*v, "items");
+    }
+    intents.push_back(answer);
+  }
+  json::object merged{{"intents", std::move(intents)}, {"items", items}};
+  if (variants) merged["variants"] = json::object{{"urls", urls}, {"items", variant_items}};
+  // One command, one lane: every intent carries the same priority.
+  if (!answers.empty()) {
+    if (const auto priority = string_member(answers.front(), "priority"); !priority.empty()) {
+      merged["priority"] = priority;
+    }
+  }
+  return merged;
+}
+
+json::value merge_intents(const std::vector<json::value>& intents) {
+  if (intents.size() == 1) return intents.front();
+  std::string ids_text;
+  json::array ids;
+  json::array errors;
+  json::array waiting;
+  json::object counts;
+  bool all_done = true;
+  bool all_failed = true;
+  bool all_ended = true;
+  bool any_in_flight = false;
+  for (const auto& intent : intents) {
+    const auto id = string_member(intent, "id");
+    ids_text += fmt::format("{}{}", ids_text.empty() ? "" : ", ", id);
+    ids.emplace_back(id);
+    const auto status = string_member(intent, "status");
+    all_done = all_done && status == "done";
+    all_failed = all_failed && status == "failed";
+    all_ended = all_ended && is_terminal(status);
+    any_in_flight = any_in_flight || status == "in_flight";
+    if (const auto* items = member(intent, "items"); items != nullptr && items->is_object()) {
+      for (const auto& [state, n] : items->get_object()) {
+        counts[state] = count_of(counts, state) + count_of(*items, state);
+      }
+    }
+    for (const auto* key : {"errors", "waiting_for"}) {
+      const auto* list = member(intent, key);
+      if (list == nullptr || !list->is_array()) continue;
+      auto& to = std::string_view(key) == "errors" ? errors : waiting;
+      for (const auto& entry : list->get_array()) to.push_back(entry);
+    }
+  }
+  const std::string_view status = all_done        ? "done"
+                                  : all_failed    ? "failed"
+                                  : all_ended     ? "partial"
+                                  : any_in_flight ? "in_flight"
+                                                  : "queued";
+  return json::object{{"id", ids_text},
+                      {"ids", std::move(ids)},
+                      {"status", status},
+                      {"items", std::move(counts)},
+                      {"errors", std::move(errors)},
+                      {"waiting_for", std::move(waiting)},
+                      {"intents", json::array(intents.begin(), intents.end())}};
 }
 
 std::string format_outcome(const json::value& intent) {
@@ -479,7 +639,54 @@ std::string format_intent(const json::value& intent) {
   return out;
 }
 
-std::string format_status(const json::value& status) {
+std::string format_account_state(std::string_view name, const json::value& account,
+                                 const json::value& recent_errors, std::int64_t now_ms) {
+  std::string state;
+  if (bool_member(account, "paused")) {
+    const auto reason = string_member(account, "pause_reason");
+    state = reason.empty() ? "paused" : fmt::format("paused: {}", reason);
+  }
+  // This account's errors, oldest first: its own list when the daemon gives one, else the
+  // status's shared list.
+  std::vector<const json::value*> errors;
+  const auto* own = member(account, "recent_errors");
+  const auto* list = own != nullptr && own->is_array() ? own : &recent_errors;
+  if (list->is_array()) {
+    for (const auto& error : list->get_array()) {
+      const auto of = string_member(error, "account");
+      if (own != nullptr || of == name) errors.push_back(&error);
+    }
+  }
+  const auto failures = int_member(account, "consecutive_failures").value_or(0);
+  if (failures > 0 && state.empty()) {
+    state = "upstream failing";
+    auto since = int_member(account, "failing_since_ms");
+    if (!since && !errors.empty()) {
+      // The streak's first error: the failures-th last of the account's errors (or the oldest
+      // kept, when the list holds fewer).
+      const auto streak = std::min<std::size_t>(errors.size(), static_cast<std::size_t>(failures));
+      since = int_member(*errors[errors.size() - streak], "at_ms");
+    }
+    std::string detail;
+    if (since) {
+      state += " since " + format_wall_ms(*since, now_ms);
+      detail = fmt::format("{} ago, ", format_seconds((now_ms - *since) / 1000));
+    }
+    detail += plural(failures, "failed attempt", "failed attempts in a row");
+    if (const auto backoff = int_member(account, "backoff_for_ms"); backoff && *backoff > 0) {
+      detail += fmt::format("; next attempt in {}", format_seconds((*backoff + 999) / 1000));
+    }
+    if (!errors.empty()) detail += "; last error: " + upstream_error_text(*errors.back());
+    state += " (" + detail + ")";
+  }
+  if (const auto limited = number_member(account, "rate_limited_for_ms"); limited && *limited > 0) {
+    state +=
+        fmt::format("{}rate limited for {:.1f} s", state.empty() ? "" : "; ", *limited / 1000.0);
+  }
+  return state.empty() ? std::string("ok") : state;
+}
+
+std::string format_status(const json::value& status, std::int64_t now_ms) {
   std::string out = "purgeqd";
   if (const auto version = string_member(status, "version"); !version.empty()) {
     out += ' ' + version;
@@ -562,15 +769,11 @@ std::string format_status(const json::value& status) {
 
   if (const auto* accounts = member(status, "accounts");
       accounts != nullptr && accounts->is_object()) {
+    static const json::value kNoErrors;
+    const auto* recent = member(status, "recent_errors");
     for (const auto& [name, account] : accounts->get_object()) {
-      std::string state = "ok";
-      if (bool_member(account, "paused")) {
-        const auto reason = string_member(account, "pause_reason");
-        state = reason.empty() ? "paused" : fmt::format("paused: {}", reason);
-      } else if (const auto limited = number_member(account, "rate_limited_for_ms");
-                 limited && *limited > 0) {
-        state = fmt::format("rate limited for {:.1f}s", *limited / 1000.0);
-      }
+      auto state =
+          format_account_state(name, account, recent != nullptr ? *recent : kNoErrors, now_ms);
       if (const auto drain = int_member(account, "drain_estimate_s"); drain && *drain > 0) {
         state += fmt::format("; drain: about {} at the account's budget", format_seconds(*drain));
       }
@@ -611,6 +814,13 @@ std::string format_status(const json::value& status) {
                        detail.empty() ? "" : fmt::format(" (latest: {})", detail));
   }
   return out;
+}
+
+std::string format_status(const json::value& status) {
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  return format_status(status, now);
 }
 
 std::string format_failed(const json::value& failed) {

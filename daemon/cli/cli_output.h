@@ -32,8 +32,18 @@ struct Verdict {
 [[nodiscard]] Verdict intent_verdict(const boost::json::value& intent, bool timed_out);
 
 // Human summaries; each ends with a newline. Missing or mistyped members are skipped, never fatal.
-// "queued 3 items as intent ID"
+// "queued 3 items as intent ID"; for merge_receipts of several, "queued 600000 items as 3
+// intents: ID1, ID2, ID3".
 [[nodiscard]] std::string format_accepted(const boost::json::value& answer);
+// The answers to the intents one command was cut into, as one: the answer itself for one,
+// otherwise {"intents": [answers], "items": total, "variants": sums, "priority"}.
+[[nodiscard]] boost::json::value merge_receipts(const std::vector<boost::json::value>& answers);
+// The last states of several intents followed as one (--wait on a cut list), for format_outcome
+// and intent_verdict: {"id": "ID1, ID2", "ids": [...], "status", "items": sums, "errors": all,
+// "waiting_for": all, "intents": [states]}. "status" is done or failed when all are, partial when
+// all ended otherwise, and in_flight or queued while any has not ended. One intent is returned
+// as is.
+[[nodiscard]] boost::json::value merge_intents(const std::vector<boost::json::value>& intents);
 // "done: 3 purged" / "partial: 2 purged, 1 failed" + one "  failed KIND ITEM : CODE MESSAGE" line
 // per error.
 [[nodiscard]] std::string format_outcome(const boost::json::value& intent);
@@ -51,14 +61,27 @@ struct Verdict {
                                           std::int64_t elapsed_seconds);
 // "5 s", "3 min", "1 min 30 s", "5 h", "2 h 5 min", "3 d 4 h".
 [[nodiscard]] std::string format_seconds(std::int64_t seconds);
-// For --json output: numbers held as doubles with an integral value become integers, so they
-// print as 800 rather than Boost.JSON's 8E2. Other values are left alone.
-void integral_doubles_to_integers(boost::json::value& value);
+// For --json output: `value` as one line of JSON for people and scripts alike. Numbers held as
+// doubles print as integers when integral (800, not Boost.JSON's 8E2) and otherwise rounded to
+// three decimals without an exponent (19.941, not 1.9941458112630823E1).
+[[nodiscard]] std::string json_for_people(const boost::json::value& value);
+// A double as json_for_people and the summaries print it: "800", "19.941", "0.5".
+[[nodiscard]] std::string number_for_people(double number);
 // `show`: the intent's id, status, creation time, counts by state, errors, and while it is not
 // finished one "  waiting: ..." line per waiting_reasons.
 [[nodiscard]] std::string format_intent(const boost::json::value& intent);
-// `status`: version, uptime, queue depth by zone and kind, failed count, accounts.
+// `status`: version, uptime, queue depth by zone and kind, failed count, accounts. `now_ms` is
+// the wall clock (Unix ms), to say how long ago an account's upstream started failing.
+[[nodiscard]] std::string format_status(const boost::json::value& status, std::int64_t now_ms);
+// format_status at the current wall-clock time.
 [[nodiscard]] std::string format_status(const boost::json::value& status);
+// One account's state for `status`: "ok", "paused: REASON", "rate limited for 3.5 s", or
+// "upstream failing since 10:02:11Z (3 min ago, 12 failed attempts; next attempt in 40 s; last
+// error: ...)". `recent_errors`: the status's list (entries with "account" and "at_ms").
+[[nodiscard]] std::string format_account_state(std::string_view name,
+                                               const boost::json::value& account,
+                                               const boost::json::value& recent_errors,
+                                               std::int64_t now_ms);
 // `failed`: one line per failed item, or "no failed items".
 [[nodiscard]] std::string format_failed(const boost::json::value& failed);
 // `retry-failed`: "requeued N failed items".

@@ -243,8 +243,13 @@ class Loader {
     if (auto f = view.get("listen")) load_listen(*f);
     if (auto f = view.get("storage")) load_storage(*f);
     if (auto f = view.get("cloudflare")) load_cloudflare(*f);
-    load_accounts(view.get("accounts"));
-    load_zones(view.get("zones"));
+    // A misspelled section ("acounts:") is reported as such, not again as missing.
+    if (view.misspelled("accounts")) {
+      accounts_unusable_ = true;  // zones' accounts cannot be checked against it either
+    } else {
+      load_accounts(view.get("accounts"));
+    }
+    if (!view.misspelled("zones")) load_zones(view.get("zones"));
     if (auto f = view.get("batching")) load_batching(*f);
     if (auto f = view.get("retry")) load_retry(*f);
     if (auto f = view.get("log")) load_log(*f);
@@ -460,7 +465,7 @@ class Loader {
                                        it->second));
         }
       }
-    } else {
+    } else if (!view.misspelled("name")) {
       checker_.add(item.mark, join(item.path, "name"), "required");
     }
 
@@ -472,7 +477,7 @@ class Loader {
           checker_.add(*f, unknown_value("plan", *name, plan_names()));
         }
       }
-    } else {
+    } else if (!view.misspelled("plan")) {
       // No default on purpose: a wrong guess would silently pace too fast (429s) or too slow.
       checker_.add(item.mark, join(item.path, "plan"),
                    fmt::format("required ({})", list_words(plan_names(), " or ")));
@@ -546,7 +551,12 @@ class Loader {
              std::pair(b.field.mark.line, b.field.mark.column);
     });
     if (sources.empty()) {
-      if (needed) checker_.add(item, "no token (set token_file, token_env or token_credential)");
+      // "tokenfile:" was reported as a likely token_file: "no token" would only repeat it.
+      const bool misspelled = std::any_of(std::begin(kKeys), std::end(kKeys),
+                                          [&](const auto& k) { return view.misspelled(k.first); });
+      if (needed && !misspelled) {
+        checker_.add(item, "no token (set token_file, token_env or token_credential)");
+      }
       return;
     }
     bool ok = true;
@@ -702,7 +712,7 @@ class Loader {
             }
           }
         }
-      } else {
+      } else if (!view.misspelled("name")) {
         checker_.add(item.mark, join(item.path, "name"), "required");
       }
 
@@ -721,7 +731,7 @@ class Loader {
                                          *id));
           }
         }
-      } else {
+      } else if (!view.misspelled("id")) {
         checker_.add(item.mark, join(item.path, "id"), "required (the zone's 32-character id)");
       }
 
@@ -734,7 +744,7 @@ class Loader {
             checker_.add(*f, fmt::format("unknown account {}", quote(*account)));
           }
         }
-      } else {
+      } else if (!view.misspelled("account")) {
         checker_.add(item.mark, join(item.path, "account"), "required");
       }
 

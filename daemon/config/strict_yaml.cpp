@@ -11,6 +11,7 @@
 #include <sstream>
 #include <utility>
 
+#include "config/yaml_hints.h"
 #include "model/ascii.h"
 
 namespace purgeq::strict_yaml {
@@ -102,6 +103,15 @@ std::optional<YAML::Node> parse_document(Checker& checker, const std::string& te
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) {
       checker.add(e.mark, "", fmt::format("{}: {}", source_name, e.msg));
+    } else if (const auto hint = explain_syntax_error(text, e.mark.line, e.mark.column, e.msg)) {
+      // The line at fault first, with the fix; the parser's own words last, for searching.
+      YAML::Mark at = e.mark;
+      at.line = hint->line;
+      at.column = hint->column;
+      checker.add(at, "",
+                  fmt::format("{}:{}:{}: {} (YAML parser: {} at line {}, column {})", source_name,
+                              hint->line + 1, hint->column + 1, hint->text, e.msg, e.mark.line + 1,
+                              e.mark.column + 1));
     } else {
       checker.add(
           e.mark, "",
@@ -193,6 +203,7 @@ MapView::MapView(Checker& checker, const Field& map, std::initializer_list<std::
     if (std::find(known_.begin(), known_.end(), name) == known_.end()) {
       if (auto near = suggest(name, known_)) {
         checker.add(field, fmt::format("unknown key (did you mean \"{}\"?)", *near));
+        misspelled_.push_back(*near);
       } else {
         checker.add(field, fmt::format("unknown key (valid keys: {})", list_words(known_, ", ")));
       }
@@ -211,6 +222,10 @@ std::optional<Field> MapView::get(std::string_view key) const {
   const auto it = entries_.find(key);
   if (it == entries_.end()) return std::nullopt;
   return it->second;
+}
+
+bool MapView::misspelled(std::string_view key) const {
+  return std::find(misspelled_.begin(), misspelled_.end(), key) != misspelled_.end();
 }
 
 std::optional<Field> MapView::get_present(std::string_view key) const {

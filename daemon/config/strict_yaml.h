@@ -87,12 +87,17 @@ class MapView {
   MapView(Checker& checker, const Field& map, std::initializer_list<std::string_view> known);
 
   [[nodiscard]] std::optional<Field> get(std::string_view key) const;
+  // Whether an unknown key of this map was reported as a likely typo of `key` ("did you mean"):
+  // then `key` is not missing but misspelled, and errors that follow from its absence ("no
+  // token", "required") would only bury the one that matters.
+  [[nodiscard]] bool misspelled(std::string_view key) const;
   // Like get(), but an explicit null ("key:" with nothing after it) counts as absent.
   [[nodiscard]] std::optional<Field> get_present(std::string_view key) const;
 
  private:
   std::vector<std::string_view> known_;
   std::map<std::string, Field, std::less<>> entries_;
+  std::vector<std::string_view> misspelled_;  // known keys suggested for unknown ones
 };
 
 // True for a map, and for null when a missing section is allowed; otherwise reports the type.

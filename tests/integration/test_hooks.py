@@ -136,14 +136,19 @@ cat > "$dir/stdin.$n"
         daemon.config["hooks"] = [{"name": "warm", "command": [script], "timeout": "2m"}]
         daemon.write_config()
         daemon.start()
-        self.addCleanup(self.kill_pid_file, os.path.join(daemon.dir, "first.pid"))
         status, body = daemon.submit({"zone": "a.example", "files": ["https://a.example/k"]})
         self.assertEqual(status, 202, body)
         intent = body["id"]
         self.assertEqual(daemon.wait_terminal(intent, timeout=30)["status"], "done")
-        wait_until(lambda: os.path.exists(os.path.join(daemon.dir, "first.pid")), timeout=20,
-                   what="the first run started")
+        pid_file = os.path.join(daemon.dir, "first.pid")
+        wait_until(lambda: os.path.exists(pid_file) and os.path.getsize(pid_file) > 0,
+                   timeout=20, what="the first run started")
         self.assertEqual(hook_state(daemon, intent, "warm")["state"], "running")
+        # The hung run outlives purgeqd's kill -9. Pin it now, while it is provably the
+        # daemon's child, so that cleanup can never signal a recycled pid.
+        pinned = self.pin_child_of(daemon.proc.pid, pid_file)
+        self.addCleanup(self.kill_pinned, pinned)
+        self.assertIsNotNone(pinned, "the hung run is purgeqd's own child")
         daemon.kill9()
         daemon.start()
         run = wait_hook(daemon, intent, "warm", "succeeded")
@@ -153,12 +158,38 @@ cat > "$dir/stdin.$n"
         self.assertIn("hooks_recovered", daemon.logs())
 
     @staticmethod
-    def kill_pid_file(path):
+    def pin_child_of(parent, pid_file):
+        """A pidfd for the process named in `pid_file`, or None unless, once the pidfd is open,
+        that process is alive and a child of `parent` (a process this test started and has not
+        reaped, so its children's pids are not reused while it lives)."""
+        with open(pid_file) as f:
+            pid = int(f.read())
         try:
-            with open(path) as f:
-                os.kill(int(f.read()), signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return None
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                # The command may hold spaces and parentheses: the ppid follows the last ')'.
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            signal.pidfd_send_signal(pidfd, 0)  # still the process the pidfd was opened for
+        except (OSError, ValueError, IndexError):
+            ppid = None
+        if ppid != parent:
+            os.close(pidfd)
+            return None
+        return pidfd
+
+    @staticmethod
+    def kill_pinned(pidfd):
+        if pidfd is None:
+            return
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # it ended by itself: nothing of ours is left
+        finally:
+            os.close(pidfd)
 
     def test_a_hanging_hook_is_killed_at_its_timeout_and_recorded_failed(self):
         daemon = self.daemon([])

@@ -74,6 +74,23 @@ class ReadmeTest(unittest.TestCase):
         self.assertIn("https://www.example.com/css/site.css", log)
         self.assertNotIn("README.md", log)
         self.assertIn("queue:", result.stdout, "purgeq status printed its summary")
+        # Every step says what it did (issue 20): the receipts, the wait's outcome.
+        self.assertRegex(result.stdout, r"^queued 2 items as intent \S+\n")
+        self.assertIn("done: 1 purged\n", result.stdout)
+        self.assertEqual(result.stdout.count("queued 1 item as intent"), 2, result.stdout)
+
+    def test_the_deploy_recipe_says_when_there_is_nothing_to_purge(self):
+        # The last commit changed nothing under public/: the recipe says so rather than nothing.
+        with open(os.path.join(self.dir, "README.md"), "a") as f:
+            f.write("docs only\n")
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+        subprocess.run(git + ["commit", "-qam", "docs"], cwd=self.dir, check=True)
+        env = {k: v for k, v in os.environ.items() if k != "PURGEQ_SOCKET"}
+        result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", readme_examples()],
+                                cwd=self.dir, env=env, capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("no files changed under public/ in the last commit: nothing to purge\n",
+                      result.stdout)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <deque>
 #include <initializer_list>
 #include <sstream>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "cli/cli_commands.h"
 #include "cli/cli_output.h"
+#include "cli/item_stream.h"
 
 namespace purgeq::cli {
 namespace {
@@ -24,11 +26,22 @@ ParseResult parse(std::initializer_list<std::string> args, const std::string& st
   storage.insert(storage.end(), args.begin(), args.end());
   std::vector<const char*> argv;
   for (const auto& arg : storage) argv.push_back(arg.c_str());
-  std::istringstream in(stdin_text);
+  // Stdin is read while executing, after parse_args: it must outlive the request.
+  static std::deque<std::istringstream> stdins;
+  auto& in = stdins.emplace_back(stdin_text);
   ParseContext context;
   context.stdin_stream = &in;
   context.socket_env = std::move(socket_env);
   return parse_args(static_cast<int>(argv.size()), argv.data(), context);
+}
+
+// Every item a request submits, stdin's lines included, as sent.
+std::vector<std::string> items_of(const CliRequest& request) {
+  ItemStream stream(request);
+  std::vector<std::string> items;
+  while (auto item = stream.next()) items.push_back(std::move(*item));
+  EXPECT_EQ(stream.error(), "");
+  return items;
 }
 
 // Parses and expects success.
@@ -111,7 +124,11 @@ TEST(CliArgs, UsageErrors) {
   expect_usage_error({"show"}, "show: give the intent's ID");
   expect_usage_error({"wait"}, "wait: give the intent's ID");
   expect_usage_error({"show", "a", "b"}, "unexpected argument \"b\"");
-  expect_usage_error({"everything", "x"}, "unexpected argument \"x\"");
+  // A zone given as an item: the fix is --zone, and the message says so.
+  expect_usage_error({"everything", "example.com"},
+                     "everything takes no items; to purge everything cached for zone "
+                     "example.com, name it with --zone: purgeq --zone example.com everything");
+  expect_usage_error({"everything", "--bogus"}, "unexpected argument \"--bogus\"");
   expect_usage_error({"--zone", "z", "status"}, "--zone applies to url");
   expect_usage_error({"--zone", "", "tag", "t"}, "--zone: empty zone");
   expect_usage_error({"--socket", "", "status"}, "--socket: empty path");
@@ -199,22 +216,25 @@ TEST(CliArgs, ItemsFromStdin) {
       "https://a/3\t\r\n"
       "https://a/4";  // no final newline
   const auto request = request_of({"url", "-"}, piped);
-  EXPECT_EQ(request.items,
+  EXPECT_TRUE(request.items.empty()) << "stdin is read while submitting, not while parsing";
+  EXPECT_EQ(items_of(request),
             (std::vector<std::string>{"https://a/1", "https://a/2", "https://a/3", "https://a/4"}));
 
   // `-` stands where it is among explicit items.
   const auto mixed = request_of({"tag", "first", "-", "last"}, "t1\nt2\n");
-  EXPECT_EQ(mixed.items, (std::vector<std::string>{"first", "t1", "t2", "last"}));
+  EXPECT_EQ(items_of(mixed), (std::vector<std::string>{"first", "t1", "t2", "last"}));
+  EXPECT_EQ(items_of(request_of({"tag", "-", "last"}, "t1\n")),
+            (std::vector<std::string>{"t1", "last"}));
 
   // Thousands of lines, as deploy scripts send them.
   std::string many;
   for (int i = 0; i < 5000; ++i) many += "https://a/p/" + std::to_string(i) + "\n";
-  const auto big = request_of({"url", "-"}, many);
-  ASSERT_EQ(big.items.size(), 5000u);
-  EXPECT_EQ(big.items.back(), "https://a/p/4999");
+  const auto big = items_of(request_of({"url", "-"}, many));
+  ASSERT_EQ(big.size(), 5000u);
+  EXPECT_EQ(big.back(), "https://a/p/4999");
 
-  EXPECT_EQ(parse({"url", "-"}, "\n \r\n\n").exit_code, kExitUsage);
-  EXPECT_NE(parse({"url", "-"}, "\n").err.find("stdin had only blank lines"), std::string::npos);
+  // Blank stdin is found out while submitting (CliSocket.BlankStdinQueuesNothing).
+  EXPECT_TRUE(items_of(request_of({"url", "-"}, "\n \r\n\n")).empty());
   EXPECT_NE(parse({"url", "-", "-"}, "x\n").err.find("given twice"), std::string::npos);
 
   // Without an injected stdin, `-` is refused rather than silently empty.
@@ -223,11 +243,28 @@ TEST(CliArgs, ItemsFromStdin) {
   EXPECT_EQ(no_stdin.exit_code, kExitUsage);
 }
 
-TEST(CliArgs, ReadItemsAppends) {
-  std::istringstream in("a\r\n\r\nb \n");
-  std::vector<std::string> items{"x"};
-  read_items(in, items);
-  EXPECT_EQ(items, (std::vector<std::string>{"x", "a", "b"}));
+TEST(CliArgs, InternationalItemsAreSentEncoded) {
+  // Browsers send these bytes, and Cloudflare's cache key holds them so.
+  EXPECT_EQ(items_of(request_of({"url", "https://Bücher.example/Straße?q=ä"})),
+            std::vector<std::string>{"https://xn--bcher-kva.example/Stra%C3%9Fe?q=%C3%A4"});
+  EXPECT_EQ(items_of(request_of({"host", "bücher.example"})),
+            std::vector<std::string>{"xn--bcher-kva.example"});
+  EXPECT_EQ(items_of(request_of({"prefix", "bücher.example/über/"})),
+            std::vector<std::string>{"xn--bcher-kva.example/%C3%BCber/"});
+  // Tags are opaque: never rewritten.
+  EXPECT_EQ(items_of(request_of({"tag", "größe"})), std::vector<std::string>{"größe"});
+  // ASCII stays byte for byte, '%' and all.
+  EXPECT_EQ(items_of(request_of({"url", "https://A.example/a%2fb?x=%E2"})),
+            std::vector<std::string>{"https://A.example/a%2fb?x=%E2"});
+
+  // A host IDNA cannot encode is refused here, naming the item and its stdin line.
+  const auto bad =
+      request_of({"url", "-"}, "https://a.example/\n\nhttps://a\xe2\x98\x83_\x01.example/\n");
+  ItemStream stream(bad);
+  EXPECT_EQ(stream.next(), "https://a.example/");
+  EXPECT_EQ(stream.next(), std::nullopt);
+  EXPECT_TRUE(stream.error().starts_with("stdin line 3: host ")) << stream.error();
+  EXPECT_NE(stream.error().find("cannot be IDNA-encoded: "), std::string::npos) << stream.error();
 }
 
 TEST(CliArgs, WaitForms) {
@@ -255,9 +292,13 @@ TEST(CliArgs, WaitForms) {
   EXPECT_EQ(request_of({"wait", "ID", "--timeout", "1h"}).timeout, std::chrono::seconds(3600));
 
   expect_usage_error({"--wait=abc", "tag", "t"}, "--wait=\"abc\"");
-  expect_usage_error({"--wait=-1", "tag", "t"}, "whole number of seconds");
-  expect_usage_error({"--wait=1.5", "tag", "t"}, "whole number of seconds");
-  expect_usage_error({"--wait=99999999999999999999", "tag", "t"}, "whole number");
+  expect_usage_error({"--wait=-1", "tag", "t"}, "whole seconds");
+  // What it does accept, so "1.5" can be rewritten at once.
+  expect_usage_error({"--wait=1.5", "tag", "t"},
+                     "--wait=\"1.5\": expected a duration in whole seconds, minutes or hours: 90, "
+                     "90s, 5m or 1h (or --wait alone to wait without limit)");
+  expect_usage_error({"--wait=99999999999999999999", "tag", "t"}, "whole seconds");
+  expect_usage_error({"wait", "ID", "--timeout", "2.5m"}, "90, 90s, 5m or 1h");
   expect_usage_error({"wait", "ID", "--timeout", "soon"}, "--timeout \"soon\"");
   expect_usage_error({"--wait", "status"}, "--wait applies to url");
   expect_usage_error({"--wait=5", "wait", "ID"}, "wait ID --timeout S");
@@ -413,13 +454,10 @@ TEST(CliArgs, EverythingAsksOnlyOnATerminalWithoutYes) {
 }
 
 TEST(CliArgs, ConfirmEverythingTakesOnlyYes) {
-  CliRequest request;
-  request.command = Command::everything;
-  request.zone = "a.example";
   const auto answer = [&](const std::string& typed, std::string* prompt = nullptr) {
     std::istringstream in(typed);
     std::ostringstream err;
-    const bool yes = confirm_everything(request, in, err);
+    const bool yes = confirm_everything("a.example", in, err);
     if (prompt != nullptr) *prompt = err.str();
     return yes;
   };
@@ -444,8 +482,10 @@ TEST(CliArgs, ZoneIsTrimmedAndOnlyForSubmit) {
 void expect_body(std::initializer_list<std::string> args, std::string_view expected,
                  const std::string& stdin_text = {}) {
   const auto request = request_of(args, stdin_text);
-  EXPECT_EQ(json::value(build_purge_body(request)), json::parse(expected))
-      << json::serialize(build_purge_body(request));
+  std::string error;
+  const auto body = whole_purge_body(request, error);
+  ASSERT_TRUE(body.has_value()) << error;
+  EXPECT_EQ(json::parse(*body), json::parse(expected)) << *body;
 }
 
 TEST(CliArgsBody, BuiltExactly) {

@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <cmath>
 #include <string>
 #include <vector>
+
+#include "cli/cli_args.h"
 
 namespace purgeq::cli {
 namespace {
@@ -73,7 +76,7 @@ TEST(CliOutput, StatusFull) {
             "failed items: 3 (purgeq failed lists them, purgeq retry-failed requeues)\n"
             "account main: ok\n"
             "account other: paused: token rejected (401)\n"
-            "account third: rate limited for 1.5s\n"
+            "account third: rate limited for 1.5 s\n"
             "recent upstream errors: 2 (latest: example.com, HTTP 429, 10000 rate limited)\n");
 }
 
@@ -192,7 +195,7 @@ TEST(CliOutputWaiting, UnknownStatesAndMembersAreShownNotDropped) {
   EXPECT_EQ(
       format_waiting(json::parse(R"({"zone":"example.com","account":"main",
                 "state":"maintenance","eta_s":30.0,"note":"window","nested":{"a":8e2,"b":[1.5]}})")),
-      R"(maintenance (zone=example.com, account=main, eta_s=30, note=window, nested={"a":800,"b":[1.5E0]}))");
+      R"(maintenance (zone=example.com, account=main, eta_s=30, note=window, nested={"a":800,"b":[1.5]}))");
   EXPECT_EQ(format_waiting(json::parse(R"({"zone":"z"})")), "unknown (zone=z)");
   EXPECT_EQ(format_waiting(json::parse(R"({"state":7})")), "7");
   EXPECT_EQ(format_waiting(json::parse("42")), "unknown (42)");
@@ -268,11 +271,18 @@ TEST(CliOutputWaiting, Seconds) {
   EXPECT_EQ(format_seconds(273600), "3 d 4 h");
 }
 
-TEST(CliOutput, IntegralDoublesBecomeIntegers) {
-  auto value = json::parse(R"({"flex_tokens":8e2,"url":[1.5,2.0,-0.0,1e300],"n":{"m":3}})");
-  integral_doubles_to_integers(value);
-  EXPECT_EQ(json::serialize(value), R"({"flex_tokens":800,"url":[1.5E0,2,0,1E300],"n":{"m":3}})");
-  EXPECT_TRUE(value.at("flex_tokens").is_int64());
+TEST(CliOutput, JsonNumbersAreRoundedForPeople) {
+  const auto value = json::parse(
+      R"({"flex_tokens":8e2,"url":[1.5,2.0,-0.0,1e300,19.941458112630823,0.0004,-2.5e-1],)"
+      R"("n":{"m":3,"s":"1.9941458112630823E1"},"b":[true,null]})");
+  EXPECT_EQ(json_for_people(value), R"({"flex_tokens":800,"url":[1.5,2,0,1e+300,19.941,0,-0.25],)"
+                                    R"("n":{"m":3,"s":"1.9941458112630823E1"},"b":[true,null]})");
+  // What it prints is still JSON, with the same values to three decimals.
+  const auto back = json::parse(json_for_people(value));
+  EXPECT_EQ(back.at("url").at(4).as_double(), 19.941);
+  EXPECT_EQ(number_for_people(0.5), "0.5");
+  EXPECT_EQ(number_for_people(-3.0), "-3");
+  EXPECT_EQ(number_for_people(std::nan("")), "null");
 }
 
 TEST(CliOutput, StatusPrintsIntegersAsIntegers) {
@@ -334,6 +344,127 @@ TEST(CliOutput, TheLaneIsShownWhereItMatters) {
   EXPECT_EQ(format_intent(json::parse(R"({"id":"I","status":"queued","priority":"high"})")),
             "intent I: queued, priority high\n"
             "  0 items: 0 queued, 0 in flight, 0 purged, 0 failed\n");
+}
+
+}  // namespace
+}  // namespace purgeq::cli
+
+namespace purgeq::cli {
+namespace {
+
+// 2026-11-27T10:05:00Z, the "now" of the status fixtures below.
+constexpr std::int64_t kNowMs = 1795773900000;
+
+TEST(CliOutputStatus, FailingUpstreamSaysSinceWhen) {
+  // Every request failing to connect (issue 20): the account is not "ok".
+  const auto status = json::parse(R"json({
+    "pending":12,
+    "accounts":{"acme":{"paused":false,"rate_limited_for_ms":0,"backoff_for_ms":39500,
+                        "consecutive_failures":12,"failing_since_ms":1795773720000,
+                        "drain_estimate_s":1}},
+    "recent_errors":[{"at_ms":1795773890000,"age_s":10,"account":"acme","zone":"example.com",
+                      "verdict":"transient","status":0,"code":0,
+                      "message":"Couldn't connect to server"}]})json");
+  EXPECT_EQ(format_status(status, kNowMs),
+            "purgeqd\n"
+            "queue: 12 pending\n"
+            "account acme: upstream failing since 10:02:00Z (3 min ago, 12 failed attempts in a "
+            "row; next attempt in 40 s; last error: Couldn't connect to server); drain: about "
+            "1 s at the account's budget\n"
+            "recent upstream errors: 1 (latest: example.com Couldn't connect to server, 10 s "
+            "ago)\n");
+}
+
+TEST(CliOutputStatus, WithoutFailingSinceTheStreaksFirstErrorIsUsed) {
+  // An older daemon: the streak began with the 2nd-last of acme's errors (2 failures in a row);
+  // other accounts' errors and acme's older ones don't count.
+  const auto errors = json::parse(R"json([
+    {"at_ms":1795770000000,"account":"acme","status":502,"code":0,"message":"Bad gateway"},
+    {"at_ms":1795773600000,"account":"acme","status":500,"code":0,"message":"Internal"},
+    {"at_ms":1795773700000,"account":"other","status":429,"code":10000,"message":"Slow down"},
+    {"at_ms":1795773800000,"account":"acme","status":502,"code":1234,"message":"Bad gateway"}])json");
+  const auto account = json::parse(
+      R"({"paused":false,"consecutive_failures":2,"backoff_for_ms":0,"rate_limited_for_ms":0})");
+  EXPECT_EQ(format_account_state("acme", account, errors, kNowMs),
+            "upstream failing since 10:00:00Z (5 min ago, 2 failed attempts in a row; last "
+            "error: HTTP 502 code 1234: Bad gateway)");
+  // A day or more ago: the date too. Without any error kept: no time, still failing.
+  EXPECT_EQ(
+      format_account_state(
+          "acme", json::parse(R"({"consecutive_failures":1,"failing_since_ms":1795600000000})"),
+          json::value(), kNowMs),
+      "upstream failing since 2026-11-25 09:46:40Z (2 d ago, 1 failed attempt)");
+  EXPECT_EQ(format_account_state("acme", json::parse(R"({"consecutive_failures":3})"),
+                                 json::value(), kNowMs),
+            "upstream failing (3 failed attempts in a row)");
+}
+
+TEST(CliOutputStatus, PausedRateLimitedAndOk) {
+  const json::value none;
+  const auto paused = json::parse(
+      R"json({"paused":true,"pause_reason":"token rejected (401)","consecutive_failures":4})json");
+  EXPECT_EQ(format_account_state("a", paused, none, kNowMs), "paused: token rejected (401)");
+  EXPECT_EQ(
+      format_account_state("a", json::parse(R"({"rate_limited_for_ms":3456.7})"), none, kNowMs),
+      "rate limited for 3.5 s");
+  EXPECT_EQ(format_account_state(
+                "a", json::parse(R"({"consecutive_failures":1,"rate_limited_for_ms":2000})"), none,
+                kNowMs),
+            "upstream failing (1 failed attempt); rate limited for 2.0 s");
+  EXPECT_EQ(format_account_state("a", json::parse(R"({"consecutive_failures":0})"), none, kNowMs),
+            "ok");
+}
+
+TEST(CliOutputReceipts, SeveralIntentsReadAsOneSubmission) {
+  const std::vector<json::value> answers{
+      json::parse(R"({"id":"A","status":"queued","items":233016,"priority":"bulk"})"),
+      json::parse(R"({"id":"B","status":"queued","items":233016,"priority":"bulk"})"),
+      json::parse(R"({"id":"C","status":"queued","items":133968,"priority":"bulk"})")};
+  const auto merged = merge_receipts(answers);
+  EXPECT_EQ(merged.at("items").as_int64(), 600000);
+  EXPECT_EQ(format_accepted(merged), "queued 600000 items as 3 intents (priority bulk): A, B, C\n");
+  EXPECT_EQ(merge_receipts({answers[0]}), answers[0]);
+  EXPECT_EQ(format_accepted(merge_receipts({answers[0]})),
+            "queued 233016 items as intent A (priority bulk)\n");
+}
+
+TEST(CliOutputReceipts, SeveralIntentsEndAsOne) {
+  const auto intent = [](std::string_view id, std::string_view status, int done, int failed,
+                         int queued) {
+    return json::value{{"id", id},
+                       {"status", status},
+                       {"items",
+                        {{"total", done + failed + queued},
+                         {"queued", queued},
+                         {"in_flight", 0},
+                         {"done", done},
+                         {"failed", failed}}},
+                       {"errors", json::array{}}};
+  };
+  const auto all_done = merge_intents({intent("A", "done", 3, 0, 0), intent("B", "done", 2, 0, 0)});
+  EXPECT_EQ(format_outcome(all_done), "done: 5 purged\n");
+  EXPECT_EQ(intent_verdict(all_done, false).exit_code, kExitOk);
+  const auto mixed = merge_intents({intent("A", "done", 3, 0, 0), intent("B", "partial", 1, 1, 0)});
+  EXPECT_EQ(format_outcome(mixed), "partial: 4 purged, 1 failed\n");
+  EXPECT_EQ(intent_verdict(mixed, false).exit_code, kExitItemsFailed);
+  const auto pending =
+      merge_intents({intent("A", "done", 3, 0, 0), intent("B", "queued", 0, 0, 2)});
+  EXPECT_FALSE(is_terminal(pending.at("status").as_string()));
+  EXPECT_EQ(intent_verdict(pending, true).error,
+            "timed out waiting for intents A, B: still queued (3 purged, 0 failed, 2 pending)");
+  EXPECT_EQ(intent_verdict(pending, true).exit_code, kExitTimedOut);
+}
+
+TEST(CliOutputRefusals, TooLargeNamesTheDaemonsReasonOrTheClientsLimits) {
+  EXPECT_EQ(answer_verdict(413, json::parse(R"({"error":{"code":"too_many_items",
+      "message":"the intent has 250001 items and intake.max_items_per_intent is 250000; split it into several intents"}})"))
+                .error,
+            "rejected (HTTP 413): the intent has 250001 items and intake.max_items_per_intent is "
+            "250000; split it into several intents");
+  EXPECT_EQ(answer_verdict(413, nullptr).error,
+            "rejected: the request is larger than purgeqd accepts (HTTP 413, no reason given); "
+            "purgeq cuts item lists into intents of at most 250000 items and 8 MiB, so purgeqd's "
+            "limits must be lower");
 }
 
 }  // namespace

@@ -15,11 +15,13 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "cli/cli_args.h"
@@ -668,13 +670,13 @@ TEST(CliSocket, NoSocketFoundNamesThePathsTried) {
             "--socket PATH or PURGEQ_SOCKET=PATH\n");
 }
 
-TEST(CliSocket, JsonPrintsIntegralNumbersAsIntegers) {
+TEST(CliSocket, JsonPrintsNumbersAsPeopleWriteThem) {
   FakeDaemon daemon([](const Recorded&) {
     return Canned{200, R"({"accounts":{"main":{"flex_tokens":8e2,"url_tokens":799.5}}})"};
   });
   const auto run = run_cli(daemon.path(), {"status", "--json"});
   EXPECT_EQ(run.exit_code, 0) << run.err;
-  EXPECT_EQ(run.out, R"({"accounts":{"main":{"flex_tokens":800,"url_tokens":7.995E2}}})"
+  EXPECT_EQ(run.out, R"({"accounts":{"main":{"flex_tokens":800,"url_tokens":799.5}}})"
                      "\n");
 }
 
@@ -688,6 +690,221 @@ TEST(CliSocket, PriorityGoesInTheBodyAndANonDefaultLaneIsShown) {
   const auto requests = daemon.requests();
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(json::parse(requests[0].body), json::parse(R"({"priority":"high","tags":["a"]})"));
+}
+
+}  // namespace
+}  // namespace purgeq::cli
+
+namespace purgeq::cli {
+namespace {
+
+// A purgeqd that accepts at most `max_items` items and `max_body` bytes per intent, answering
+// 413 as the real one does above them, and remembers each intent it accepted.
+class LimitedDaemon {
+ public:
+  LimitedDaemon(std::size_t max_items, std::size_t max_body, bool name_limit)
+      : daemon_([this, max_items, max_body, name_limit](const Recorded& r) {
+          if (r.method == "GET") {
+            const auto id =
+                r.target.substr(std::string_view("/v1/intents/").size(), r.target.find('?') - 12);
+            std::lock_guard lock(mutex_);
+            const auto n = items_.at(id);
+            return Canned{200, fmt::format(R"({{"id":"{}","status":"done","items":)"
+                                           R"({{"total":{},"queued":0,"in_flight":0,)"
+                                           R"("done":{},"failed":0}},"errors":[]}})",
+                                           id, n, n)};
+          }
+          if (r.body.size() > max_body) {
+            return Canned{413, fmt::format(R"({{"error":{{"code":"body_too_large","message":)"
+                                           R"("request body exceeds {} bytes"}}}})",
+                                           max_body)};
+          }
+          const auto body = json::parse(r.body);
+          const auto n = body.at("files").as_array().size();
+          if (n > max_items) {
+            return Canned{
+                413, fmt::format(R"({{"error":{{"code":"too_many_items","message":"the intent )"
+                                 R"(has {} items and intake.max_items_per_intent is {}"{}}}}})",
+                                 n, max_items,
+                                 name_limit ? fmt::format(R"(,"limit":{})", max_items) : "")};
+          }
+          std::lock_guard lock(mutex_);
+          const auto id = fmt::format("i{}", items_.size() + 1);
+          items_[id] = n;
+          order_.push_back(body);
+          return Canned{202, fmt::format(R"({{"id":"{}","status":"queued","items":{}}})", id, n)};
+        }) {}
+
+  const std::string& path() const { return daemon_.path(); }
+  std::vector<json::value> accepted() const {
+    std::lock_guard lock(mutex_);
+    return order_;
+  }
+  std::vector<Recorded> requests() const { return daemon_.requests(); }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::size_t> items_;
+  std::vector<json::value> order_;
+  FakeDaemon daemon_;
+};
+
+std::string url_lines(int count) {
+  std::string out;
+  for (int i = 1; i <= count; ++i) out += fmt::format("https://www.example.com/p/{}\n", i);
+  return out;
+}
+
+// Every URL the daemon accepted, in order.
+std::vector<std::string> accepted_urls(const LimitedDaemon& daemon) {
+  std::vector<std::string> urls;
+  for (const auto& body : daemon.accepted()) {
+    for (const auto& url : body.at("files").as_array()) urls.emplace_back(url.as_string());
+  }
+  return urls;
+}
+
+TEST(CliSocketLongLists, CutUnderTheDaemonsItemLimitAndReportedAsOne) {
+  LimitedDaemon daemon(1000, std::size_t{64} << 20, true);
+  const auto run = run_cli(daemon.path(), {"url", "-"}, url_lines(2500));
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "queued 2500 items as 3 intents: i1, i2, i3\n");
+  EXPECT_EQ(run.err, "");
+  const auto urls = accepted_urls(daemon);
+  ASSERT_EQ(urls.size(), 2500u);
+  EXPECT_EQ(urls.front(), "https://www.example.com/p/1");
+  EXPECT_EQ(urls.back(), "https://www.example.com/p/2500");
+  // One refusal, then only intents within the limit it named.
+  EXPECT_EQ(daemon.requests().size(), 4u);
+}
+
+TEST(CliSocketLongLists, CutUnderABodyLimitAndWaitedForAll) {
+  // No limit named: purgeq halves until the daemon takes them.
+  LimitedDaemon daemon(250'000, 20'000, false);
+  const auto run = run_cli(daemon.path(), {"--wait", "url", "-"}, url_lines(2000));
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  const auto accepted = daemon.accepted();
+  ASSERT_GT(accepted.size(), 3u);
+  EXPECT_EQ(accepted_urls(daemon).size(), 2000u);
+  EXPECT_TRUE(
+      run.out.starts_with(fmt::format("queued 2000 items as {} intents: i1, i2,", accepted.size())))
+      << run.out;
+  EXPECT_TRUE(run.out.ends_with("\ndone: 2000 purged\n")) << run.out;
+  // Every intent was asked after.
+  std::size_t polls = 0;
+  for (const auto& r : daemon.requests()) polls += r.method == "GET" ? 1 : 0;
+  EXPECT_EQ(polls, accepted.size());
+}
+
+TEST(CliSocketLongLists, JsonPrintsOneDocumentForAllIntents) {
+  LimitedDaemon daemon(10, std::size_t{64} << 20, true);
+  const auto run = run_cli(daemon.path(), {"--json", "url", "-"}, url_lines(25));
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  const auto doc = json::parse(run.out);
+  EXPECT_EQ(doc.at("items").as_int64(), 25);
+  EXPECT_EQ(doc.at("intents").as_array().size(), 3u);
+}
+
+TEST(CliSocketLongLists, ARefusalAfterSomeIntentsSaysWhatStaysQueued) {
+  // The third intent holds a URL the daemon refuses.
+  FakeDaemon daemon([n = std::make_shared<int>(0)](const Recorded& r) {
+    const auto body = json::parse(r.body);
+    const auto& files = body.at("files").as_array();
+    if (files.size() > 10) {
+      return Canned{413, R"({"error":{"code":"too_many_items","message":"too many","limit":10}})"};
+    }
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      if (files[i].as_string() == "ftp://bad") {
+        return Canned{400, fmt::format(R"({{"error":{{"code":"invalid_url","message":)"
+                                       R"("files[{}]: \"ftp://bad\" is not an absolute http(s) )"
+                                       R"(URL","item":"ftp://bad"}}}})",
+                                       i)};
+      }
+    }
+    ++*n;
+    return Canned{202,
+                  fmt::format(R"({{"id":"i{}","status":"queued","items":{}}})", *n, files.size())};
+  });
+  auto input = url_lines(25);
+  input += "ftp://bad\n";
+  const auto run = run_cli(daemon.path(), {"url", "-"}, input);
+  EXPECT_EQ(run.exit_code, kExitUsage);
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(run.err,
+            "purgeq: rejected: files[5]: \"ftp://bad\" is not an absolute http(s) URL (in the "
+            "intent of items 21 to 26 of the input)\n"
+            "purgeq: the 20 items before them were queued as 2 intents and stay queued: i1, i2\n");
+}
+
+TEST(CliSocketLongLists, BlankStdinQueuesNothing) {
+  FakeDaemon daemon([](const Recorded&) { return Canned{202, std::string(kAccepted)}; });
+  const auto run = run_cli(daemon.path(), {"url", "-"}, "\n  \r\n");
+  EXPECT_EQ(run.exit_code, kExitUsage);
+  EXPECT_EQ(run.err, "purgeq: url: no items to purge (stdin had only blank lines)\n");
+  EXPECT_TRUE(daemon.requests().empty());
+}
+
+TEST(CliSocketLongLists, SingleItemTooLargeShowsTheDaemonsReason) {
+  FakeDaemon daemon([](const Recorded&) {
+    return Canned{413, R"json({"error":{"code":"body_too_large",
+        "message":"request body exceeds 8388608 bytes (the request body cap)"}})json"};
+  });
+  const auto run = run_cli(daemon.path(), {"url", "https://a.example/x"});
+  EXPECT_EQ(run.exit_code, kExitUsage);
+  EXPECT_EQ(run.err,
+            "purgeq: rejected (HTTP 413): request body exceeds 8388608 bytes (the request body "
+            "cap)\n");
+}
+
+TEST(CliSocket, EncodedItemsAreShownInTheReceipt) {
+  FakeDaemon daemon([](const Recorded&) {
+    return Canned{202, R"({"id":"01HVABC","status":"queued","items":2})"};
+  });
+  const auto run =
+      run_cli(daemon.path(), {"url", "https://bücher.example/ä", "https://a.example/"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out,
+            "queued 2 items as intent 01HVABC\n"
+            "  https://bücher.example/ä sent as https://xn--bcher-kva.example/%C3%A4\n");
+  const auto requests = daemon.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(
+      json::parse(requests[0].body),
+      json::parse(R"({"files":["https://xn--bcher-kva.example/%C3%A4","https://a.example/"]})"));
+}
+
+TEST(CliSocket, EverythingAsksAboutTheZoneTheDaemonWouldPurge) {
+  FakeDaemon daemon([](const Recorded& r) {
+    EXPECT_EQ(r.target, "/v1/expand");
+    EXPECT_EQ(json::parse(r.body), json::parse(R"({"purge_everything":true})"));
+    return Canned{200, R"({"items":[{"zone":"example.com","kind":"everything","value":""}],)"
+                       R"("count":1,"variants":{"urls":0,"items":0}})"};
+  });
+  CliRequest request;
+  request.command = Command::everything;
+  request.socket = daemon.path();
+  std::ostringstream out;
+  std::ostringstream err;
+  const auto zone = everything_zone(request, out, err);
+  ASSERT_TRUE(std::holds_alternative<std::string>(zone)) << err.str();
+  EXPECT_EQ(std::get<std::string>(zone), "example.com");
+  std::istringstream no("n\n");
+  EXPECT_FALSE(confirm_everything(std::get<std::string>(zone), no, err));
+  EXPECT_EQ(err.str(), "Purge EVERYTHING cached for zone example.com? [y/N] ");
+
+  // Several zones and no --zone: the daemon's own refusal, before any question.
+  FakeDaemon several([](const Recorded&) {
+    return Canned{
+        400,
+        R"({"error":{"code":"zone_required","message":"purge_everything needs a zone: several zones are configured"}})"};
+  });
+  request.socket = several.path();
+  std::ostringstream err2;
+  const auto refused = everything_zone(request, out, err2);
+  ASSERT_TRUE(std::holds_alternative<int>(refused));
+  EXPECT_EQ(std::get<int>(refused), kExitUsage);
+  EXPECT_EQ(err2.str(),
+            "purgeq: rejected: purge_everything needs a zone: several zones are configured\n");
 }
 
 }  // namespace

@@ -360,8 +360,8 @@ zones:
 )"),
             (std::vector<std::string>{
                 R"(accounts[0].limits.burts: unknown key (did you mean "burst"?))",
-                // A missing key is reported where its map begins.
-                "zones[0].account: required",
+                // A likely typo of a required key stands alone: "account: required" would
+                // only repeat it.
                 R"(zones[0].acount: unknown key (did you mean "account"?))",
             }));
 }
@@ -694,8 +694,106 @@ TEST(ConfigSyntax, YamlErrorNamesFileLineAndColumn) {
     (void)load_config_string("listen:\n  socket: /x\n mode: 1\n");
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
-    EXPECT_EQ(e.problems(), (std::vector<std::string>{"<string>:3:2: end of map not found"}));
+    EXPECT_EQ(e.problems(),
+              (std::vector<std::string>{
+                  "<string>:3:2: \"mode\" (line 3) is indented 1 space, which lines up with no "
+                  "block around it; indent it 2 spaces to continue the block of line 2, or 0 "
+                  "spaces for a key of the enclosing block (YAML parser: end of map not found at "
+                  "line 3, column 2)"}));
   }
+}
+
+// The first hour's mistakes (issue 20): each names the line at fault and the fix, with the
+// parser's own words last.
+TEST(ConfigSyntax, UnderIndentedKeyNamesItsLineAndTheIndentation) {
+  // The zone's `hosts` pushed back to the list's column: yaml-cpp says "end of map not found".
+  EXPECT_EQ(test::problems_of(R"(accounts:
+  - name: main
+    token_env: PURGEQ_TEST_TOKEN
+    plan: free
+zones:
+  - name: example.com
+    id: 023e105f4ecef8ad9ca31a8372d0c353
+    account: main
+  hosts: [example.com]
+)"),
+            (std::vector<std::string>{
+                "<string>:9:3: \"hosts\" (line 9) is indented 2 spaces like the list entries "
+                "(\"- \") of line 6, but is not an entry; indent it 4 spaces to add it to the "
+                "entry above, or start a new entry with \"- \" (YAML parser: end of map not found "
+                "at line 9, column 3)"}));
+  // One space short inside a section.
+  EXPECT_EQ(test::problems_of("retry:\n  initial: 1s\n  max: 5m\n give_up_after: 72h\n"),
+            (std::vector<std::string>{
+                "<string>:4:2: \"give_up_after\" (line 4) is indented 1 space, which lines up "
+                "with no block around it; indent it 2 spaces to continue the block of line 2, or "
+                "0 spaces for a key of the enclosing block (YAML parser: end of map not found at "
+                "line 4, column 2)"}));
+}
+
+TEST(ConfigSyntax, OverIndentedKeyNamesTheLineThatAlreadyHasAValue) {
+  EXPECT_EQ(
+      test::problems_of("storage:\n  path: run/queue.db\n    backend: sqlite\n"),
+      (std::vector<std::string>{
+          "<string>:3:5: \"backend\" (line 3) is indented 4 spaces, deeper than line 2 "
+          "(\"path: run/queue.db\"), which already has a value on its line; indent it 2 "
+          "spaces like line 2, or, if line 2 is what is out of place, line that one up with "
+          "the keys of its own block (YAML parser: illegal map value at line 3, column 12)"}));
+  EXPECT_EQ(test::problems_of("listen:\n\tsocket: x\n"),
+            (std::vector<std::string>{
+                "<string>:2:1: line 2 is indented with a tab; YAML indents with spaces only: "
+                "replace the tab with spaces (YAML parser: illegal map value at line 2, column "
+                "8)"}));
+  EXPECT_EQ(test::problems_of("log:\n  level: info: debug\n"),
+            (std::vector<std::string>{
+                "<string>:2:10: the value on line 2 contains \": \", which YAML reads as another "
+                "key; put the value in quotes: \"info: debug\" (YAML parser: illegal map value at "
+                "line 2, column 14)"}));
+}
+
+TEST(ConfigSyntax, UnquotedWildcardHostSaysToQuoteIt) {
+  const std::string expected =
+      "<string>:10:26: *.example.com on line 10: an unquoted '*' starts a YAML alias (a reference "
+      "to an &anchor), and no anchor has that name; to write a wildcard, quote it: "
+      "\"*.example.com\" (YAML parser: the referenced anchor is not defined at line 10, column 26)";
+  EXPECT_EQ(test::problems_of(minimal("    hosts: [example.com, *.example.com]\n")),
+            std::vector<std::string>{expected});
+}
+
+TEST_F(ConfigTest, MisspelledTokenKeyIsReportedWithoutItsKnockOnErrors) {
+  EXPECT_EQ(test::problems_of(R"(accounts:
+  - name: main
+    tokenfile: /etc/purgeq/token
+    plan: free
+zones:
+  - name: example.com
+    id: 023e105f4ecef8ad9ca31a8372d0c353
+    account: main
+)"),
+            (std::vector<std::string>{
+                R"(accounts[0].tokenfile: unknown key (did you mean "token_file"?))"}));
+  // A misspelled section is not reported again as missing, nor are its references.
+  EXPECT_EQ(test::problems_of(R"(acounts:
+  - name: main
+    token_env: PURGEQ_TEST_TOKEN
+    plan: free
+zones:
+  - name: example.com
+    id: 023e105f4ecef8ad9ca31a8372d0c353
+    account: main
+)"),
+            (std::vector<std::string>{R"(acounts: unknown key (did you mean "accounts"?))"}));
+  // Without a near miss, the missing token is still the error.
+  EXPECT_EQ(test::problems_of(R"(accounts:
+  - name: main
+    plan: free
+zones:
+  - name: example.com
+    id: 023e105f4ecef8ad9ca31a8372d0c353
+    account: main
+)"),
+            (std::vector<std::string>{
+                "accounts[0]: no token (set token_file, token_env or token_credential)"}));
 }
 
 TEST(ConfigSyntax, MoreThanOneDocument) {
