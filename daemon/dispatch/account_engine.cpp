@@ -18,6 +18,11 @@ constexpr std::array kGroupOrder{Group::everything, Group::host, Group::prefix,
 
 // A storage error on a take: try that queue again after this long, not in a tight loop.
 constexpr auto kTakeRetry = std::chrono::seconds(1);
+// A take that found nothing while the counts said otherwise: try that queue again after this long
+// even if its count has not changed. The rows may have been held by another daemon's intake, or
+// moved by a step between the snapshot and the take while an intake queued as many again; a queue
+// parked until its count changes might wait for a reload or the give-up.
+constexpr auto kEmptyTakeRetry = std::chrono::seconds(2);
 
 void earliest(std::optional<Clock::time_point>& wake, Clock::time_point t) {
   if (!wake || t < *wake) wake = t;
@@ -172,9 +177,9 @@ std::optional<TakeAction> AccountEngine::try_queue(const QueueKey& key, Lane ser
   const std::size_t cap = cap_of(key.group, caps);
   if (auto it = memos_.find(key); it != memos_.end()) {
     const QueueMemo& memo = it->second;
-    const bool changed = memo.pending_seen != pending;
-    if (memo.empty && !changed) return std::nullopt;
-    if (memo.retry && now < *memo.retry) {
+    // New rows since a take found nothing: look at once; otherwise not before the retry.
+    const bool news = memo.empty && memo.pending_seen != pending;
+    if (!news && memo.retry && now < *memo.retry) {
       earliest(wake, *memo.retry);
       return std::nullopt;
     }
@@ -264,6 +269,7 @@ std::optional<EngineFlight> AccountEngine::on_taken(const TakeAction& action, Ta
     if (result.ready_in_ms) {
       memo.ready = now + milliseconds(*result.ready_in_ms);
       memo.empty = false;
+      memo.retry.reset();
       // The answer the head lingered for may have come while the take was out: then it is not
       // held to the linger (a take the engine let go at once lingered by configuration; keep it).
       const auto pending = static_cast<std::size_t>(std::max<std::int64_t>(memo.pending_seen, 0));
@@ -276,6 +282,7 @@ std::optional<EngineFlight> AccountEngine::on_taken(const TakeAction& action, Ta
     } else {
       memo.ready.reset();
       memo.empty = true;
+      memo.retry = now + kEmptyTakeRetry;
     }
     return std::nullopt;
   }

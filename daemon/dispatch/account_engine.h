@@ -173,7 +173,7 @@ class AccountEngine {
   struct QueueMemo {
     std::int64_t pending_seen = 0;           // the queue's pending count when last taken from
     std::optional<Clock::time_point> ready;  // its partial head lingers until then
-    bool empty = false;                      // the take found nothing (counts were stale)
+    bool empty = false;  // the take found nothing (the counts were stale, or the rows held)
     std::optional<Clock::time_point> retry;  // a take failed: not again before then, full or not
     // Its last batch was full: demand outruns a batch, so a partial head waits for companions
     // however much budget there is (a burst must not leave one small request per arrival).

@@ -1,14 +1,11 @@
 // The store thread: drains the job queue into one transaction per round (group commit).
 #include "store/store_worker.h"
 
+#include <vector>
+
+#include "store/store_round.h"
+
 namespace purgeq {
-namespace {
-
-// Rounds undone by a conflict with another daemon's transaction are run again up to this many
-// times in all; then the jobs fail as any storage error does (503 for a submission).
-constexpr int kConflictAttempts = 4;
-
-}  // namespace
 
 StoreWorker::StoreWorker(std::unique_ptr<Store> store, boost::asio::any_io_executor io,
                          bool publish_snapshots)
@@ -101,68 +98,10 @@ void StoreWorker::loop() {
       round.swap(queue_);
     }
     if (store_->disk_full()) try_restore_reserve();
-    std::exception_ptr round_error;
-    for (int attempt = 1;; ++attempt) {
-      round_error = nullptr;
-      bool conflict = false;
-      try {
-        store_->begin();
-      } catch (...) {
-        round_error = std::current_exception();
-      }
-      if (!round_error) {
-        for (auto& job : round) {
-          job.error = nullptr;
-          // A savepoint per job: one job's failure (say a constraint) must not undo its
-          // neighbours.
-          try {
-            store_->savepoint();
-            job.run(*store_);
-            store_->release_savepoint();
-          } catch (...) {
-            job.error = std::current_exception();
-            // A conflict with another daemon's transaction: this round may hold locks the other
-            // waits for, so only undoing the whole round lets it commit; then this one runs again.
-            if (attempt < kConflictAttempts && failed_with<StoreConflictError>(job.error)) {
-              conflict = true;
-              break;
-            }
-            try {
-              store_->rollback_to_savepoint();
-            } catch (...) {
-              round_error = std::current_exception();
-              break;
-            }
-          }
-        }
-      }
-      if (!round_error && !conflict) {
-        try {
-          store_->commit();
-        } catch (...) {
-          round_error = std::current_exception();
-          conflict = attempt < kConflictAttempts && failed_with<StoreConflictError>(round_error);
-        }
-      }
-      if (round_error || conflict) {
-        try {
-          store_->rollback();
-        } catch (...) {  // NOLINT(bugprone-empty-catch): the round already failed; report that
-        }
-      }
-      if (!conflict) break;
-      std::lock_guard lock(mutex_);
-      ++stats_.conflicts;
-    }
-    bool disk_filled = failed_with<StorageFullError>(round_error);
-    for (const auto& job : round)
-      disk_filled = disk_filled || failed_with<StorageFullError>(job.error);
-    if (disk_filled) {
-      try {
-        store_->relieve_full_disk();
-      } catch (...) {  // NOLINT(bugprone-empty-catch): relief is best effort; retried on the next
-      }
-    }
+    std::vector<RoundJob> jobs;
+    jobs.reserve(round.size());
+    for (auto& job : round) jobs.push_back(RoundJob{std::move(job.run), nullptr});
+    const auto outcome = run_round(*store_, jobs);
     if (publish_snapshots_) {
       try {
         publish();
@@ -172,9 +111,12 @@ void StoreWorker::loop() {
     {
       std::lock_guard lock(mutex_);
       stats_.jobs += round.size();
-      ++(round_error ? stats_.failed_commits : stats_.commits);
+      stats_.conflicts += static_cast<std::uint64_t>(outcome.conflicts);
+      ++(outcome.error ? stats_.failed_commits : stats_.commits);
     }
-    for (auto& job : round) job.complete(round_error ? round_error : job.error);
+    for (std::size_t i = 0; i < round.size(); ++i) {
+      round[i].complete(outcome.error ? outcome.error : jobs[i].error);
+    }
   }
 }
 

@@ -1,0 +1,168 @@
+// The delivery driver on a manual clock, with the store's jobs run inline on a real store (both
+// backends) and a transport whose answers the test gives: what it sends, in what order, and what
+// the store holds afterwards.
+#include "dispatch/dispatcher.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "support/store_backends.h"
+#include "world/inline_store_jobs.h"
+#include "world/manual_time.h"
+#include "world/scripted_transport.h"
+
+namespace purgeq {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using test::Backend;
+
+constexpr std::string_view kZone = "023e105f4ecef8ad9ca31a8372d0c353";
+
+std::string config_yaml(const std::string& account) {
+  return R"(
+accounts:
+  - name: )" +
+         account + R"(
+    token_env: PURGEQ_DISPATCHER_TEST_TOKEN
+    plan: enterprise
+zones:
+  - name: example.com
+    id: )" + std::string(kZone) +
+         R"(
+    account: )" + account +
+         R"(
+batching:
+  linger: 0ms
+retry:
+  initial: 1s
+  max: 5s
+)";
+}
+
+std::shared_ptr<const Config> make_config(const std::string& account = "main") {
+  ::setenv("PURGEQ_DISPATCHER_TEST_TOKEN", "secret-token", 1);
+  return std::make_shared<const Config>(load_config_string(config_yaml(account)));
+}
+
+Item file(std::string url) {
+  return Item{Kind::file, std::move(url), {}};
+}
+Item tag(std::string value) {
+  return Item{Kind::tag, std::move(value), {}};
+}
+Item host(std::string value) {
+  return Item{Kind::host, std::move(value), {}};
+}
+Item prefix(std::string value) {
+  return Item{Kind::prefix, std::move(value), {}};
+}
+
+class DispatcherTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    dir_ = test::scratch_dir("purgeq-dispatcher");
+    const auto where = test::scratch_store(GetParam(), dir_);
+    if (!where) GTEST_SKIP() << test::PgTestCluster::missing();
+    config_ = make_config();
+    jobs_ = std::make_unique<sim::InlineStoreJobs>(test::open_backend(GetParam(), *where),
+                                                   scheduler_, clocks_);
+    dispatcher_ = std::make_unique<Dispatcher>(
+        DeliveryEnv{clocks_, scheduler_, *jobs_, transport_}, metrics_, config_);
+    dispatcher_->start({});
+  }
+  void TearDown() override {
+    dispatcher_.reset();
+    jobs_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Accepts an intent as intake does: stored in its own job, then delivery is woken.
+  void submit(const std::string& id, const std::vector<Item>& items) {
+    std::vector<ZonedItem> zoned;
+    for (const auto& item : items) zoned.push_back(ZonedItem{std::string(kZone), item});
+    const auto now = clocks_.wall_ms();
+    jobs_->run(
+        [id, zoned, now](Store& store) {
+          return store.add_intent(id, now, Peer{}, "test", zoned).items;
+        },
+        std::function<void(std::exception_ptr, std::size_t)>(
+            [](const std::exception_ptr& error, std::size_t) { ASSERT_FALSE(error); }));
+    jobs_->flush();
+    scheduler_.run_due();
+    dispatcher_->wake();
+  }
+
+  void run_for(Clock::duration span) { scheduler_.run_until(clocks_.now() + span); }
+
+  // Answers every open request with success as the clock moves, until none is left.
+  void succeed_all(Clock::duration span = seconds(60)) {
+    const auto until = clocks_.now() + span;
+    while (clocks_.now() < until) {
+      for (const auto index : transport_.open()) transport_.succeed(index);
+      run_for(milliseconds(100));
+    }
+  }
+
+  std::string status_of(const std::string& id) {
+    const auto status = jobs_->store().intent_status(id);
+    return status ? std::string(status->status()) : "missing";
+  }
+  [[nodiscard]] std::int64_t in_flight_rows() {
+    return jobs_->store().queue_counts().total(TargetState::in_flight);
+  }
+  // The requests of one kind, in the order they were sent.
+  [[nodiscard]] std::vector<const sim::ScriptedTransport::Sent*> sent_of(
+      const std::string& kind) const {
+    std::vector<const sim::ScriptedTransport::Sent*> out;
+    for (const auto& sent : transport_.sent()) {
+      if (sent.kind() == kind) out.push_back(&sent);
+    }
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  sim::ManualClocks clocks_;
+  sim::ManualScheduler scheduler_{clocks_};
+  sim::ScriptedTransport transport_{scheduler_, clocks_};
+  Metrics metrics_;
+  std::shared_ptr<const Config> config_;
+  std::unique_ptr<sim::InlineStoreJobs> jobs_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+};
+PURGEQ_ON_BOTH_BACKENDS(DispatcherTest);
+
+TEST_P(DispatcherTest, ABurstGoesOutInFullBatchesAndEveryIntentEndsDone) {
+  std::vector<Item> urls;
+  for (int i = 0; i < 1200; ++i) urls.push_back(file("https://www.example.com/p/" + std::to_string(i)));
+  submit("burst", urls);
+  submit("tags", {tag("a"), tag("b")});
+  succeed_all();
+  const auto files = sent_of("files");
+  ASSERT_EQ(files.size(), 3U) << "1,200 URLs at 500 to a request";
+  EXPECT_EQ(files[0]->items().size(), 500U);
+  EXPECT_EQ(sent_of("tags").size(), 1U);
+  EXPECT_EQ(status_of("burst"), "done");
+  EXPECT_EQ(status_of("tags"), "done");
+  EXPECT_EQ(in_flight_rows(), 0);
+  EXPECT_EQ(dispatcher_->requests_in_flight(), 0U);
+}
+
+TEST_P(DispatcherTest, WithNothingToSendNothingSpins) {
+  // An idle minute: the give-up sweep every 10 s and, on a shared store, a claim round a second,
+  // each a timer and a store round or two; nothing else wakes.
+  const auto until = clocks_.now() + seconds(60);
+  std::size_t wakeups = 0;
+  while (scheduler_.step(until)) ++wakeups;
+  EXPECT_LE(wakeups, jobs_->shared() ? 60U * 5 : 6U * 4) << "wake-ups in an idle minute";
+  EXPECT_TRUE(transport_.sent().empty());
+}
+
+}  // namespace
+}  // namespace purgeq
