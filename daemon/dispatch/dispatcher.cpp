@@ -257,8 +257,10 @@ void Dispatcher::reconfigure(std::shared_ptr<const Config> config) {
     kept.emplace(account.name, std::move(it->second));
     accounts_.erase(it);
   }
-  // Accounts removed by the reload keep their flights until answered; they send nothing new.
+  // Accounts removed by the reload keep their flights until answered; they send nothing new,
+  // and the halves of refused batches waiting in them go back to the queue.
   for (auto& [name, state] : accounts_) {
+    for (const auto& [flight, group] : state.engine->release_splits()) release(flight, group);
     if (state.engine->in_flight() > 0 || state.engine->taking()) {
       state.config_index = kRetired;
       kept.emplace(name, std::move(state));
@@ -578,6 +580,13 @@ void Dispatcher::on_answer(const std::string& account, const EngineFlight& fligh
     while (recent_errors_.size() > kRecentErrors) recent_errors_.pop_front();
   }
   record(flight, std::move(outcome));
+  if (it->second.retired()) {
+    // A removed account sends nothing more: the halves its refused batch was just split into go
+    // back to the queue (after their rows moved, in the same order of store jobs), and it is
+    // forgotten once its last request is answered.
+    for (const auto& [split, group] : engine.release_splits()) release(split, group);
+    if (engine.in_flight() == 0 && !engine.taking()) accounts_.erase(it);
+  }
   flight_ended();
   schedule_tick();
 }

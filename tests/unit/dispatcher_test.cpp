@@ -25,18 +25,22 @@ using test::Backend;
 
 constexpr std::string_view kZone = "023e105f4ecef8ad9ca31a8372d0c353";
 
-std::string config_yaml(const std::string& account) {
+std::string config_yaml(const std::string& account, const std::string& limits) {
   return R"(
 accounts:
   - name: )" +
          account + R"(
     token_env: PURGEQ_DISPATCHER_TEST_TOKEN
     plan: enterprise
+)" + limits +
+         R"(
 zones:
   - name: example.com
-    id: )" + std::string(kZone) +
+    id: )" +
+         std::string(kZone) +
          R"(
-    account: )" + account +
+    account: )" +
+         account +
          R"(
 batching:
   linger: 0ms
@@ -46,10 +50,13 @@ retry:
 )";
 }
 
-std::shared_ptr<const Config> make_config(const std::string& account = "main") {
+std::shared_ptr<const Config> make_config(const std::string& account = "main",
+                                          const std::string& limits = "") {
   ::setenv("PURGEQ_DISPATCHER_TEST_TOKEN", "secret-token", 1);
-  return std::make_shared<const Config>(load_config_string(config_yaml(account)));
+  return std::make_shared<const Config>(load_config_string(config_yaml(account, limits)));
 }
+// One request in the air at a time: the second half of a refused batch waits for the first.
+constexpr std::string_view kOneInFlight = "    limits: {max_in_flight: 1}";
 
 Item file(std::string url) {
   return Item{Kind::file, std::move(url), {}};
@@ -73,8 +80,8 @@ class DispatcherTest : public ::testing::TestWithParam<Backend> {
     config_ = make_config();
     jobs_ = std::make_unique<sim::InlineStoreJobs>(test::open_backend(GetParam(), *where),
                                                    scheduler_, clocks_);
-    dispatcher_ = std::make_unique<Dispatcher>(
-        DeliveryEnv{clocks_, scheduler_, *jobs_, transport_}, metrics_, config_);
+    dispatcher_ = std::make_unique<Dispatcher>(DeliveryEnv{clocks_, scheduler_, *jobs_, transport_},
+                                               metrics_, config_);
     dispatcher_->start({});
   }
   void TearDown() override {
@@ -88,12 +95,10 @@ class DispatcherTest : public ::testing::TestWithParam<Backend> {
     std::vector<ZonedItem> zoned;
     for (const auto& item : items) zoned.push_back(ZonedItem{std::string(kZone), item});
     const auto now = clocks_.wall_ms();
-    jobs_->run(
-        [id, zoned, now](Store& store) {
-          return store.add_intent(id, now, Peer{}, "test", zoned).items;
-        },
-        std::function<void(std::exception_ptr, std::size_t)>(
-            [](const std::exception_ptr& error, std::size_t) { ASSERT_FALSE(error); }));
+    jobs_->run([id, zoned, now](
+                   Store& store) { return store.add_intent(id, now, Peer{}, "test", zoned).items; },
+               std::function<void(std::exception_ptr, std::size_t)>(
+                   [](const std::exception_ptr& error, std::size_t) { ASSERT_FALSE(error); }));
     jobs_->flush();
     scheduler_.run_due();
     dispatcher_->wake();
@@ -140,7 +145,8 @@ PURGEQ_ON_BOTH_BACKENDS(DispatcherTest);
 
 TEST_P(DispatcherTest, ABurstGoesOutInFullBatchesAndEveryIntentEndsDone) {
   std::vector<Item> urls;
-  for (int i = 0; i < 1200; ++i) urls.push_back(file("https://www.example.com/p/" + std::to_string(i)));
+  for (int i = 0; i < 1200; ++i)
+    urls.push_back(file("https://www.example.com/p/" + std::to_string(i)));
   submit("burst", urls);
   submit("tags", {tag("a"), tag("b")});
   succeed_all();
@@ -162,6 +168,42 @@ TEST_P(DispatcherTest, WithNothingToSendNothingSpins) {
   while (scheduler_.step(until)) ++wakeups;
   EXPECT_LE(wakeups, jobs_->shared() ? 60U * 5 : 6U * 4) << "wake-ups in an idle minute";
   EXPECT_TRUE(transport_.sent().empty());
+}
+
+// Defect 2 of issue 19: a reload that removes (or renames) an account drops its engine, and with
+// it the halves of a bisected batch, whose rows stay in flight: their intents never finish.
+TEST_P(DispatcherTest, AReloadRemovingTheAccountDuringABisectionLeavesNothingInFlight) {
+  submit("tags", {tag("a"), tag("b"), tag("c"), tag("d")});
+  run_for(milliseconds(100));
+  ASSERT_EQ(transport_.open().size(), 1U);
+  const auto refused = transport_.open().front();
+  // The account is renamed while its request is out; then Cloudflare refuses the batch.
+  dispatcher_->reconfigure(make_config("renamed"));
+  transport_.refuse(refused);
+  run_for(seconds(1));
+  succeed_all();
+  EXPECT_EQ(in_flight_rows(), 0) << "the halves' rows went back to the queue";
+  EXPECT_EQ(status_of("tags"), "done") << "and the renamed account sent them";
+}
+
+// The same with a half waiting in the engine (behind the other half, one request at a time)
+// when the reload comes.
+TEST_P(DispatcherTest, AReloadRemovingTheAccountWhileAHalfWaitsLeavesNothingInFlight) {
+  config_ = make_config("main", std::string(kOneInFlight));
+  dispatcher_->reconfigure(config_);
+  submit("tags", {tag("a"), tag("b"), tag("c"), tag("d")});
+  run_for(milliseconds(100));
+  ASSERT_EQ(transport_.open().size(), 1U);
+  transport_.refuse(transport_.open().front());
+  run_for(milliseconds(100));
+  ASSERT_EQ(transport_.open().size(), 1U) << "one half out, the other waiting";
+  const auto first_half = transport_.open().front();
+  dispatcher_->reconfigure(make_config("renamed", std::string(kOneInFlight)));
+  transport_.succeed(first_half);
+  run_for(seconds(1));
+  succeed_all();
+  EXPECT_EQ(in_flight_rows(), 0);
+  EXPECT_EQ(status_of("tags"), "done");
 }
 
 }  // namespace
