@@ -102,9 +102,31 @@ bool holds_back(Group broader, Group group) {
 
 bool AccountEngine::blocked_by_broader(const std::string& zone_id, Group group,
                                        const QueueCounts& counts) const {
+  // Pending, or taken and still being covered in steps: either way it has not purged yet, and
+  // what it covers must not go out on its own meanwhile.
   return std::any_of(kGroupOrder.begin(), kGroupOrder.end(), [&](Group broader) {
-    return holds_back(broader, group) && counts.of(zone_id, broader, TargetState::pending) > 0;
+    return holds_back(broader, group) &&
+           (counts.of(zone_id, broader, TargetState::pending) > 0 || covering(zone_id, broader));
   });
+}
+
+bool AccountEngine::covering(const std::string& zone_id, Group group) const {
+  return std::any_of(flights_.begin(), flights_.end(), [&](const auto& entry) {
+    return entry.second.covering && entry.second.zone_id == zone_id && entry.second.group == group;
+  });
+}
+
+bool AccountEngine::covering_flex() const {
+  return std::any_of(flights_.begin(), flights_.end(), [](const auto& entry) {
+    return entry.second.covering && kind_of(entry.second.group) != Kind::file;
+  });
+}
+
+void AccountEngine::on_covered(std::int64_t flight_id, Clock::time_point now) {
+  const auto it = flights_.find(flight_id);
+  if (it == flights_.end() || !it->second.covering) return;
+  it->second.covering = false;
+  limiter_.charge(kind_of(it->second.group), it->second.members.size(), now);
 }
 
 EngineAction AccountEngine::next(Clock::time_point now, const QueueCounts& counts) {
@@ -190,6 +212,8 @@ std::optional<TakeAction> AccountEngine::try_queue(const QueueKey& key, Lane ser
     }
   }
   bool& blocked = bucket_blocked[kind == Kind::file ? 0 : 1];
+  // A covering flight's flex token is spent when it leaves: nothing else may take it meanwhile.
+  if (kind != Kind::file && covering_flex()) blocked = true;
   if (blocked) return std::nullopt;
   const std::size_t want = std::min(static_cast<std::size_t>(pending), cap);
   const auto wait = limiter_.wait_for(kind, want, now);
@@ -304,7 +328,8 @@ std::optional<EngineFlight> AccountEngine::on_taken(const TakeAction& action, Ta
     releases_.push_back(flight.id);
     return std::nullopt;
   }
-  limiter_.charge(kind, flight.members.size(), now);
+  flight.covering = result.coverage_pending;
+  if (!flight.covering) limiter_.charge(kind, flight.members.size(), now);
   note_served(action.served, counts);
   // A broad purge sent for a higher lane also serves its own lane: its queue moved.
   passed_over_[static_cast<std::size_t>(action.lane)] = 0;

@@ -52,6 +52,9 @@ struct EngineFlight {
   Lane lane = Lane::normal;
   std::vector<QueuedTarget> members;
   bool probe = false;  // the one request an auth-paused account sends to test its token
+  // A broad purge whose coverage is still being marked in steps (TakeResult::coverage_pending):
+  // not sent yet, not charged yet, and the zone's narrower queues wait for it.
+  bool covering = false;
 };
 
 // What to do next for an account.
@@ -111,6 +114,9 @@ class AccountEngine {
   // flight must be released (drain_releases()). Without: remembers when the head becomes ready.
   std::optional<EngineFlight> on_taken(const TakeAction& action, TakeResult result,
                                        Clock::time_point now, const QueueCounts& counts);
+  // The covering flight's coverage is all marked: it is charged now, as it leaves (a token charged
+  // seconds before the request would let the limiter run ahead of Cloudflare's bucket).
+  void on_covered(std::int64_t flight_id, Clock::time_point now);
   // Flights taken and not sent because a pause began meanwhile: put their rows back in the queue
   // (Settlement::released) and forget them here.
   [[nodiscard]] std::vector<std::int64_t> drain_releases() { return std::exchange(releases_, {}); }
@@ -191,6 +197,10 @@ class AccountEngine {
   [[nodiscard]] bool must_hold(Clock::time_point now) const;
   [[nodiscard]] bool blocked_by_broader(const std::string& zone_id, Group group,
                                         const QueueCounts& counts) const;
+  // A flight of `group` in `zone_id` is still being covered.
+  [[nodiscard]] bool covering(const std::string& zone_id, Group group) const;
+  // Some flight that will draw a flex token is still being covered.
+  [[nodiscard]] bool covering_flex() const;
   FlightOutcome finish(std::int64_t flight_id);
   // Whether `count` items of `kind` may leave now as a partial batch (see TakeAction::linger).
   [[nodiscard]] bool room_for_partial(Kind kind, std::size_t count, Clock::time_point now) const;

@@ -495,6 +495,9 @@ void Dispatcher::cover_then_send(const std::string& account, EngineFlight flight
             } else if (!stopping_) {
               // A storage error leaves some covered targets pending: they are sent on their own
               // later, which costs a request, never a purge.
+              if (const auto it = accounts_.find(account); it != accounts_.end()) {
+                it->second.engine->on_covered(shared->id, clocks_.now());
+              }
               send(account, std::move(*shared));
             }
             --steps_in_progress_;

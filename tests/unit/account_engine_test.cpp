@@ -606,6 +606,38 @@ TEST(AccountEngine, PurgeEverythingIsTakenFirstAndBlocksTheZone) {
   EXPECT_EQ(as_take(after)->group, Group::host);
 }
 
+// Defect 4 of issue 19: while a broad purge's coverage is marked in steps (before it is sent),
+// the zone's narrower queues were taken and sent, and its flex token was charged seconds before
+// the request left.
+TEST(AccountEngine, ACoveringHostHoldsItsZonesUrlsAndIsChargedWhenItLeaves) {
+  Rig rig;
+  QueueCounts counts;
+  set_pending(counts, kZoneA, Group::host, 1);
+  set_pending(counts, kZoneA, Group::file, 900);
+  const auto first = rig.engine.next(t0, counts);
+  ASSERT_NE(as_take(first), nullptr) << describe(first);
+  ASSERT_EQ(as_take(first)->group, Group::host);
+  auto result = batch(Group::host, 1);
+  result.coverage_pending = true;
+  const double flex_before = rig.engine.limiter().flex_tokens(t0);
+  const auto flight = rig.engine.on_taken(*as_take(first), result, t0, counts);
+  ASSERT_TRUE(flight);
+  EXPECT_DOUBLE_EQ(rig.engine.limiter().flex_tokens(t0), flex_before) << "not charged yet";
+
+  // The host is no longer pending, but the URLs it covers still wait for it.
+  set_pending(counts, kZoneA, Group::host, 0);
+  const auto held = rig.engine.next(t0 + milliseconds(10), counts);
+  EXPECT_EQ(as_take(held), nullptr) << describe(held);
+
+  rig.engine.on_covered(flight->id, t0 + seconds(3));
+  EXPECT_LT(rig.engine.limiter().flex_tokens(t0 + seconds(3)),
+            std::min(flex_before + 3 * enterprise().requests_per_second, enterprise().burst))
+      << "charged when it leaves";
+  const auto after = rig.engine.next(t0 + seconds(3), counts);
+  ASSERT_NE(as_take(after), nullptr) << describe(after);
+  EXPECT_EQ(as_take(after)->group, Group::file);
+}
+
 TEST(AccountEngine, PurgeEverythingInOneZoneDoesNotBlockAnotherZone) {
   Rig rig(enterprise(), {}, {kZoneA, kZoneB});
   QueueCounts counts;

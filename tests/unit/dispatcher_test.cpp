@@ -91,7 +91,7 @@ class DispatcherTest : public ::testing::TestWithParam<Backend> {
   }
 
   // Accepts an intent as intake does: stored in its own job, then delivery is woken.
-  void submit(const std::string& id, const std::vector<Item>& items) {
+  void submit(const std::string& id, const std::vector<Item>& items, bool wake = true) {
     std::vector<ZonedItem> zoned;
     for (const auto& item : items) zoned.push_back(ZonedItem{std::string(kZone), item});
     const auto now = clocks_.wall_ms();
@@ -100,6 +100,7 @@ class DispatcherTest : public ::testing::TestWithParam<Backend> {
                std::function<void(std::exception_ptr, std::size_t)>(
                    [](const std::exception_ptr& error, std::size_t) { ASSERT_FALSE(error); }));
     jobs_->flush();
+    if (!wake) return;
     scheduler_.run_due();
     dispatcher_->wake();
   }
@@ -204,6 +205,26 @@ TEST_P(DispatcherTest, AReloadRemovingTheAccountWhileAHalfWaitsLeavesNothingInFl
   succeed_all();
   EXPECT_EQ(in_flight_rows(), 0);
   EXPECT_EQ(status_of("tags"), "done");
+}
+
+// Defect 4 of issue 19: a broad purge that covers more than one store step's rows is covered in
+// steps before it is sent. Between the steps the zone's narrower queues were taken and sent,
+// though the broad purge covers them.
+TEST_P(DispatcherTest, NarrowerQueuesWaitWhileABroadPurgeIsCoveredInSteps) {
+  std::vector<Item> urls;
+  for (int i = 0; i < 10'500; ++i) {  // the take's step, then two more
+    urls.push_back(file("https://www.example.com/p/" + std::to_string(i)));
+  }
+  submit("urls", urls, /*wake=*/false);
+  submit("host", {host("www.example.com")});
+  run_for(seconds(2));
+  ASSERT_FALSE(transport_.sent().empty());
+  EXPECT_EQ(transport_.sent().front().kind(), "hosts") << "the broad purge goes first";
+  EXPECT_TRUE(sent_of("files").empty()) << "no URL it covers is sent while it is covered";
+  succeed_all();
+  EXPECT_TRUE(sent_of("files").empty());
+  EXPECT_EQ(status_of("urls"), "done");
+  EXPECT_EQ(in_flight_rows(), 0);
 }
 
 }  // namespace
