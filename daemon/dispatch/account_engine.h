@@ -87,8 +87,10 @@ struct FlightOutcome {
   bool count_attempt = false;
   int code = 0;
   std::string message;
-  // Rows split off the flight first: each half of a refused batch becomes its own flight
-  // (moved, still in flight) and a single refused member its own failed flight.
+  // Rows split off the flight first (Store::split_flight): each half of a refused batch becomes
+  // its own flight (moved, still in flight, with its twins and what it covers) and a single
+  // refused member its own failed flight (with its twins; what it covered goes back to the
+  // queue with the rest of the flight).
   struct SplitOff {
     std::int64_t flight = 0;
     std::vector<std::int64_t> ids;

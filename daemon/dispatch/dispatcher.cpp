@@ -600,8 +600,9 @@ void Dispatcher::record(const EngineFlight& flight, FlightOutcome outcome) {
   for (auto& off : outcome.split_off) {
     ++steps_in_progress_;
     store_.run(
-        [ids = off.ids, id = off.flight](Store& store) {
-          store.move_to_flight(ids, id);
+        [from = flight.id, ids = off.ids, to = off.flight,
+         covered = !off.settle_now.has_value()](Store& store) {
+          store.split_flight(from, ids, to, covered);
           return true;
         },
         std::function<void(std::exception_ptr, bool)>([this](const std::exception_ptr&, bool) {

@@ -78,6 +78,15 @@ class QueueStore final : public Store {
     db_->exec(Stmt::flight_move,
               Params().add(flight).add(IdList(ids.begin(), ids.end())).add(db_->host_id()));
   }
+  void split_flight(std::int64_t from, std::span<const std::int64_t> members, std::int64_t to,
+                    bool covered) override {
+    db_->exec(Stmt::flight_split, Params()
+                                      .add(from)
+                                      .add(to)
+                                      .add(IdList(members.begin(), members.end()))
+                                      .add(covered)
+                                      .add(db_->host_id()));
+  }
   Settled settle(const SettleRequest& request, std::int64_t limit) override;
   Settled give_up_step(std::int64_t created_before_ms, std::int64_t now_ms,
                        std::string_view reason_prefix, std::int64_t limit) override {

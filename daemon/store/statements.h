@@ -36,10 +36,11 @@ namespace purgeq {
   X(head_take)                                                                                    \
   /* (zone, kind, flight, now_ms, host, keys[]): pending twins of the members join the flight */  \
   X(twins_take)                                                                                   \
-  X(cover_zone)  /* (flight, zone, watermark, limit, coverer, host) */                            \
-  X(cover_range) /* (flight, zone, kind, low, high, watermark, limit, coverer, host) */           \
-  X(cover_exact) /* (flight, zone, kind, key, watermark, limit, coverer, host) */                 \
-  X(flight_move) /* (flight, ids[], host) */                                                      \
+  X(cover_zone)   /* (flight, zone, watermark, limit, coverer, host) */                           \
+  X(cover_range)  /* (flight, zone, kind, low, high, watermark, limit, coverer, host) */          \
+  X(cover_exact)  /* (flight, zone, kind, key, watermark, limit, coverer, host) */                \
+  X(flight_move)  /* (flight, ids[], host) */                                                     \
+  X(flight_split) /* (from, to, members[], covered, host) */                                      \
   /* settle */                                                                                    \
   X(attempt_note)   /* (flight, ids[], increment, message) */                                     \
   X(settle_done)    /* (flight, now_ms, limit) -> kind, created_ms */                             \

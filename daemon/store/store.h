@@ -293,8 +293,14 @@ class Store {
   virtual std::int64_t cover_step(std::string_view zone_id, std::int64_t flight,
                                   std::span<const QueuedTarget> members, std::int64_t watermark,
                                   std::int64_t limit) = 0;
-  // Moves the given in-flight rows (a half of a refused batch) to another flight.
+  // Moves the given in-flight rows to another flight.
   virtual void move_to_flight(std::span<const std::int64_t> ids, std::int64_t flight) = 0;
+  // Splits a refused batch: its `members` of flight `from` go to flight `to` with the twins taken
+  // along with them (same kind and key), and, when `covered`, with the rows they cover (a half
+  // keeps what its members will purge; a refused single member fails with its twins and leaves
+  // what it covered with `from`, which goes back to the queue).
+  virtual void split_flight(std::int64_t from, std::span<const std::int64_t> members,
+                            std::int64_t to, bool covered) = 0;
   // Records a flight's outcome for at most `limit` of its rows.
   virtual Settled settle(const SettleRequest& request, std::int64_t limit) = 0;
   // Pending targets accepted before `created_before_ms` fail with `reason_prefix` and their last

@@ -61,7 +61,8 @@ RoundOutcome run_round(Store& store, std::span<RoundJob> jobs) {
     ++outcome.conflicts;
   }
   bool disk_filled = failed_with<StorageFullError>(outcome.error);
-  for (const auto& job : jobs) disk_filled = disk_filled || failed_with<StorageFullError>(job.error);
+  for (const auto& job : jobs)
+    disk_filled = disk_filled || failed_with<StorageFullError>(job.error);
   if (disk_filled) {
     try {
       store.relieve_full_disk();

@@ -227,5 +227,37 @@ TEST_P(DispatcherTest, NarrowerQueuesWaitWhileABroadPurgeIsCoveredInSteps) {
   EXPECT_EQ(in_flight_rows(), 0);
 }
 
+// Defect 5 of issue 19: bisecting a refused batch released every row it covered, so URLs that a
+// good prefix of the batch covered were sent again as URLs after that prefix had purged them.
+TEST_P(DispatcherTest, BisectionKeepsWhatEachHalfCovers) {
+  submit("urls", {file("https://www.example.com/a/1"), file("https://www.example.com/b/1")},
+         /*wake=*/false);
+  submit("prefixes", {prefix("www.example.com/a/"), prefix("www.example.com/b/")});
+  run_for(milliseconds(100));
+  ASSERT_EQ(transport_.open().size(), 1U);
+  ASSERT_EQ(transport_.sent().front().kind(), "prefixes");
+  transport_.refuse(transport_.open().front());
+  run_for(milliseconds(100));
+  ASSERT_EQ(transport_.open().size(), 2U) << "the two halves";
+  for (const auto index : transport_.open()) {
+    if (transport_.sent()[index].items().front() == "www.example.com/a/") {
+      transport_.succeed(index);
+    } else {
+      transport_.refuse(index);  // the second prefix is the one Cloudflare refuses
+    }
+  }
+  run_for(milliseconds(100));
+  succeed_all();
+  std::vector<std::string> urls_sent;
+  for (const auto* sent : sent_of("files")) {
+    for (const auto& url : sent->items()) urls_sent.push_back(url);
+  }
+  EXPECT_EQ(urls_sent, std::vector<std::string>{"https://www.example.com/b/1"})
+      << "only the URL its refused prefix did not purge is sent on its own";
+  EXPECT_EQ(status_of("urls"), "done");
+  EXPECT_EQ(status_of("prefixes"), "partial");
+  EXPECT_EQ(in_flight_rows(), 0);
+}
+
 }  // namespace
 }  // namespace purgeq

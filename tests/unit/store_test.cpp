@@ -957,6 +957,37 @@ TEST_P(StoreContract, ReleasedAndRetriedRowsReturnToTheHead) {
   EXPECT_EQ(values(take(*store, r)), (std::vector<std::string>{"https://h/3", "https://h/4"}));
 }
 
+// A refused batch of prefixes is split: each half takes what its members cover (defect 5 of
+// issue 19); a refused single member goes alone, and what it covered stays with the parent
+// flight, which goes back to the queue.
+TEST_P(StoreContract, SplittingAFlightTakesTwinsAndCoveredRowsAlong) {
+  auto store = open();
+  add(*store, "urls", {in(kZone, file("https://h/a/1")), in(kZone, file("https://h/b/1"))});
+  add(*store, "p", {in(kZone, prefix("h/a/")), in(kZone, prefix("h/b/"))}, 2000);
+  const auto batch = take(*store, Group::prefix, 1);
+  ASSERT_EQ(batch.members.size(), 2U);
+  const auto& a = batch.members[0];
+  const auto& b = batch.members[1];
+  ASSERT_EQ(a.item.value, "h/a/");
+  tx(*store, [&](Store& s) { s.split_flight(1, std::vector<std::int64_t>{a.id}, 2, true); });
+  tx(*store, [&](Store& s) { s.split_flight(1, std::vector<std::int64_t>{b.id}, 3, false); });
+  // Flight 2: the prefix and the URL under it; flight 3: the refused prefix alone.
+  EXPECT_EQ(settle(*store, 2, Settlement::done).rows, 2U);
+  SettleRequest refused;
+  refused.flight = 3;
+  refused.outcome = Settlement::failed;
+  refused.now_ms = 5000;
+  refused.code = 1100;
+  refused.message = "refused";
+  EXPECT_EQ(settle(*store, refused).rows, 1U);
+  // What is left of flight 1 (the URL the refused prefix covered) goes back to the queue.
+  EXPECT_EQ(settle(*store, 1, Settlement::released).rows, 1U);
+  const auto urls = store->intent_status("urls");
+  EXPECT_EQ(urls->done, 1);
+  EXPECT_EQ(urls->queued, 1);
+  expect_counts_match_rows(*store);
+}
+
 TEST_P(StoreContract, MovedRowsSettleWithTheirNewFlightOnly) {
   auto store = open();
   add(*store, "a", files(4));

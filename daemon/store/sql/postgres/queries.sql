@@ -108,6 +108,12 @@ UPDATE targets SET state = 1, flight = $1, coverer = $7, lease_host = $8 WHERE i
 -- name: flight_move
 UPDATE targets SET flight = $1 WHERE id = ANY($2::bigint[]) AND state = 1 AND lease_host = $3
 
+-- name: flight_split
+UPDATE targets SET flight = $2 WHERE flight = $1 AND state = 1 AND lease_host = $5 AND (
+  id = ANY($3::bigint[])
+  OR (kind, key) IN (SELECT kind, key FROM targets WHERE id = ANY($3::bigint[]))
+  OR ($4 = 1 AND coverer = ANY($3::bigint[])))
+
 -- name: attempt_note
 UPDATE targets SET attempts = attempts + $3, error_message = $4
   WHERE id = ANY($2::bigint[]) AND flight = $1 AND state = 1

@@ -85,6 +85,14 @@ UPDATE targets SET state = 1, flight = ?1, coverer = ?7, known = 1 WHERE id IN
 -- name: flight_move
 UPDATE targets SET flight = ?1 WHERE id = ?2 AND state = 1
 
+-- One pass over the parent flight's rows (targets_flight): the members, their twins, and what
+-- they cover.
+-- name: flight_split
+UPDATE targets INDEXED BY targets_flight SET flight = ?2 WHERE flight = ?1 AND state = 1 AND (
+  id IN (SELECT value FROM json_each(?3))
+  OR (kind, key) IN (SELECT kind, key FROM targets WHERE id IN (SELECT value FROM json_each(?3)))
+  OR (?4 AND coverer IN (SELECT value FROM json_each(?3))))
+
 -- name: attempt_note
 UPDATE targets SET attempts = attempts + ?3, error_message = ?4
   WHERE id = ?2 AND flight = ?1 AND state = 1
