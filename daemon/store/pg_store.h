@@ -13,7 +13,7 @@
 namespace purgeq {
 
 // The version in `purgeq_schema`; a database with a newer one is refused.
-inline constexpr int kPgSchemaVersion = 2;
+inline constexpr int kPgSchemaVersion = 3;
 
 // The channel a writer NOTIFYs when its commit queued something, so that the senders of the other
 // daemons look at the shared queue now rather than at their next claim round. The payload is the

@@ -96,11 +96,7 @@ class QueueStore final : public Store {
                    Params().add(created_before_ms).add(now_ms).add(reason_prefix).add(limit)),
         limit);
   }
-  std::int64_t retry_failed_step(std::int64_t now_ms, std::int64_t limit) override {
-    const auto moved = db_->exec(Stmt::retry_failed, Params().add(now_ms).add(limit));
-    if (moved > 0) db_->note(QueueChange::queued);
-    return moved;
-  }
+  std::int64_t retry_failed_step(std::int64_t now_ms, std::int64_t limit) override;
   std::int64_t prune_step(std::int64_t before_ms, std::int64_t limit) override;
   void record_send(const SendRecord& send, std::int64_t keep_after_ms) override {
     db_->exec(Stmt::send_insert, Params().add(send.account).add(send.kind).add(send.at_ms));
@@ -169,7 +165,7 @@ class QueueStore final : public Store {
   // Links each row of `rows` to a pending twin (same zone, kind and key) or to a new target in
   // `lane`; returns how many targets it created.
   std::size_t queue_rows(std::vector<IntakeRow>& rows, std::span<const ZonedItem> items,
-                         std::int64_t now_ms, Lane lane);
+                         std::int64_t now_ms, Lane lane, std::size_t& raised);
   // Marks up to `limit` pending rows that `members` cover (ids <= watermark) as in flight.
   std::int64_t cover(std::int64_t zone, std::int64_t flight, std::span<const QueuedTarget> members,
                      std::int64_t watermark, std::int64_t limit);
@@ -224,7 +220,7 @@ SubmitResult QueueStore::add_intent(std::string_view intent_id, std::int64_t now
     }
     rows.push_back(IntakeRow{zone, group_of(item), item.kind, item.key(), 0});
   }
-  result.created = queue_rows(rows, items, now_ms, lane);
+  result.created = queue_rows(rows, items, now_ms, lane, result.raised);
   IdList targets;
   targets.reserve(rows.size());
   for (const auto& row : rows) targets.push_back(row.target);
@@ -233,7 +229,7 @@ SubmitResult QueueStore::add_intent(std::string_view intent_id, std::int64_t now
 }
 
 std::size_t QueueStore::queue_rows(std::vector<IntakeRow>& rows, std::span<const ZonedItem> items,
-                                   std::int64_t now_ms, Lane lane) {
+                                   std::int64_t now_ms, Lane lane, std::size_t& raised) {
   // Set-based: a few statements per intent whatever its size (a round trip per item made
   // PostgreSQL intake a hundred times slower than SQLite's).
   std::map<std::pair<std::int64_t, Kind>, TextList> keys_by_queue;
@@ -258,27 +254,29 @@ std::size_t QueueStore::queue_rows(std::vector<IntakeRow>& rows, std::span<const
                     Twin{twins.integer(1), lane_or_normal(twins, 2) > lane});
     }
   }
-  // The twins this transaction may link (on a shared store another daemon may hold one).
+  // The twins this transaction may link (on a shared store another daemon may hold one). Each
+  // rejoins: its give-up clock restarts now, as the promise counts from the latest
+  // acknowledgement, and one in a lower lane moves up (the new intent must not wait behind that
+  // lane's backlog).
   std::map<Identity, std::int64_t> twins;
   if (!found.empty()) {
-    IdList shared_ids, raised_ids;
-    for (const auto& [identity, twin] : found) {
-      (twin.raise ? raised_ids : shared_ids).push_back(twin.id);
-    }
+    IdList ids;
+    for (const auto& [identity, twin] : found) ids.push_back(twin.id);
     std::unordered_set<std::int64_t> held;
-    for (const auto& [statement, ids] : {std::pair{Stmt::twins_hold_shared, &shared_ids},
-                                         std::pair{Stmt::twins_hold_raised, &raised_ids}}) {
-      if (ids->empty()) continue;
-      auto rows_held = db_->query(statement, Params().add(*ids));
+    {
+      auto rows_held = db_->query(Stmt::twins_hold, Params().add(std::move(ids)));
       while (rows_held.next()) held.insert(rows_held.integer(0));
     }
-    IdList raise;
+    IdList rejoined;
     for (const auto& [identity, twin] : found) {
       if (!held.contains(twin.id)) continue;
       twins.emplace(identity, twin.id);
-      if (twin.raise) raise.push_back(twin.id);
+      rejoined.push_back(twin.id);
+      if (twin.raise) ++raised;
     }
-    if (!raise.empty()) db_->exec(Stmt::twins_raise, Params().add(std::move(raise)).add(lane));
+    if (!rejoined.empty()) {
+      db_->exec(Stmt::twins_rejoin, Params().add(std::move(rejoined)).add(lane).add(now_ms));
+    }
   }
   // New targets in item order (the queue's order), one per key not pending yet.
   IdList zones, groups, kinds;
@@ -501,6 +499,31 @@ Settled QueueStore::settle(const SettleRequest& request, std::int64_t limit) {
   return collect(
       db_->query(Stmt::settle_pending, Params().add(request.flight).add(request.now_ms).add(limit)),
       limit);
+}
+
+std::int64_t QueueStore::retry_failed_step(std::int64_t now_ms, std::int64_t limit) {
+  IdList old;
+  {
+    auto rows = db_->query(Stmt::retry_candidates, Params().add(limit));
+    while (rows.next()) old.push_back(rows.integer(0));
+  }
+  if (old.empty()) return 0;
+  std::sort(old.begin(), old.end());  // in their first order among themselves
+  // Queued again as a new submission would be: at the tail under fresh ids, with a fresh clock,
+  // so that the head of a queue is always its oldest row (the oldest-age gauge reads it) and what
+  // waited meanwhile goes first. The links (and an escalation's record) follow the ids.
+  IdList fresh;
+  {
+    auto rows = db_->query(Stmt::ids_draw, Params().add(static_cast<std::int64_t>(old.size())));
+    while (rows.next()) fresh.push_back(rows.integer(0));
+  }
+  std::sort(fresh.begin(), fresh.end());
+  if (fresh.size() != old.size()) throw std::runtime_error("retry_failed: ids not drawn");
+  const auto moved = db_->exec(Stmt::targets_requeue, Params().add(old).add(fresh).add(now_ms));
+  db_->exec(Stmt::links_retarget, Params().add(old).add(fresh));
+  db_->exec(Stmt::escalations_retarget, Params().add(std::move(old)).add(std::move(fresh)));
+  if (moved > 0) db_->note(QueueChange::queued);
+  return moved;
 }
 
 std::int64_t QueueStore::prune_step(std::int64_t before_ms, std::int64_t limit) {

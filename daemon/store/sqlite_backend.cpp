@@ -491,7 +491,8 @@ void SqliteBackend::migrate() {
       exec_script(schema_file("schema_v2"));
       if (version == 1) exec_script(schema_file("copy_v1"));
     }
-    exec_script(schema_file("migrate_v3"));
+    if (version < 3) exec_script(schema_file("migrate_v3"));
+    exec_script(schema_file("migrate_v4"));
     exec_script(schema_file("everything_sent"));
     exec_script(schema_file("hooks"));
     exec_script(fmt::format("PRAGMA user_version={}", kSqliteSchemaVersion));

@@ -9,7 +9,7 @@
 
 namespace purgeq {
 
-inline constexpr int kSqliteSchemaVersion = 3;
+inline constexpr int kSqliteSchemaVersion = 4;
 
 // Space kept beside the database (`<path>.reserve`) and given up when the disk fills, so that
 // outcomes, checkpoints and the journal's truncation can still be written: a tenth of the

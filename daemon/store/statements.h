@@ -21,9 +21,9 @@ namespace purgeq {
   X(twins_find)                                                                                   \
   /* (ids[]) -> id: the twins this transaction holds until it commits (another daemon's take      \
      must not settle a twin before the intent linking it commits) */                              \
-  X(twins_hold_shared)                                                                            \
-  X(twins_hold_raised) /* (ids[]) -> id: the same, for twins whose lane is raised */              \
-  X(twins_raise)       /* (ids[], lane) */                                                        \
+  X(twins_hold)                                                                                   \
+  /* (ids[], lane, now_ms): each twin rejoined: acknowledged again now, raised to `lane` */       \
+  X(twins_rejoin)                                                                                 \
   /* (zones[], groups[], kinds[], keys[], values[], headers[], now_ms, lane) -> id, in order */   \
   X(targets_insert)                                                                               \
   X(links_insert) /* (intent_ref, targets[]) */                                                   \
@@ -42,12 +42,17 @@ namespace purgeq {
   X(flight_move)  /* (flight, ids[], host) */                                                     \
   X(flight_split) /* (from, to, members[], covered, host) */                                      \
   /* settle */                                                                                    \
-  X(attempt_note)   /* (flight, ids[], increment, message) */                                     \
-  X(settle_done)    /* (flight, now_ms, limit) -> kind, created_ms */                             \
-  X(settle_failed)  /* (flight, now_ms, limit, code, message) -> kind, created_ms */              \
-  X(settle_pending) /* (flight, now_ms, limit) -> kind, created_ms */                             \
-  X(give_up)        /* (before_ms, now_ms, reason_prefix, limit) -> kind, created_ms */           \
-  X(retry_failed)   /* (now_ms, limit) */                                                         \
+  X(attempt_note)     /* (flight, ids[], increment, message) */                                   \
+  X(settle_done)      /* (flight, now_ms, limit) -> kind, created_ms */                           \
+  X(settle_failed)    /* (flight, now_ms, limit, code, message) -> kind, created_ms */            \
+  X(settle_pending)   /* (flight, now_ms, limit) -> kind, created_ms */                           \
+  X(give_up)          /* (before_ms, now_ms, reason_prefix, limit) -> kind, created_ms */         \
+  X(retry_candidates) /* (limit) -> id: failed targets some intent asked for           */         \
+  X(ids_draw)         /* (n) -> id: n fresh target ids above every id taken */                    \
+  /* (old_ids[], new_ids[], now_ms): failed -> pending at the tail, with a fresh clock */         \
+  X(targets_requeue)                                                                              \
+  X(links_retarget)       /* (old_ids[], new_ids[]) */                                            \
+  X(escalations_retarget) /* (old_ids[], new_ids[]) */                                            \
   /* pruning */                                                                                   \
   X(intents_prunable)     /* (before_ms, limit) -> ref */                                         \
   X(escalations_prunable) /* (before_ms, limit) -> id, target */                                  \

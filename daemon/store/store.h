@@ -44,6 +44,7 @@ struct ZonedItem {
 struct SubmitResult {
   std::size_t items = 0;    // items in the intent
   std::size_t created = 0;  // targets that did not merge into a pending twin
+  std::size_t raised = 0;   // pending twins moved up to the intent's lane
 };
 
 struct ItemError {
@@ -275,8 +276,9 @@ class Store {
 
   // Records an intent and links each item to a pending twin (same zone, kind and key) or a new
   // target in `lane`. In-flight twins are not reused: an item accepted after its request left is
-  // purged again. A pending twin in a lower lane is raised to `lane`: the new intent must not
-  // wait behind that lane's backlog.
+  // purged again. A twin's give-up clock restarts (the promise counts from the latest
+  // acknowledgement), and one in a lower lane is raised to `lane`: the new intent must not wait
+  // behind that lane's backlog.
   virtual SubmitResult add_intent(std::string_view intent_id, std::int64_t now_ms, const Peer& peer,
                                   std::string_view source, std::span<const ZonedItem> items,
                                   Lane lane = Lane::normal) = 0;
@@ -303,11 +305,12 @@ class Store {
                             std::int64_t to, bool covered) = 0;
   // Records a flight's outcome for at most `limit` of its rows.
   virtual Settled settle(const SettleRequest& request, std::int64_t limit) = 0;
-  // Pending targets accepted before `created_before_ms` fail with `reason_prefix` and their last
-  // error; at most `limit` per step.
+  // Pending targets last acknowledged before `created_before_ms` fail with `reason_prefix` and
+  // their last error; at most `limit` per step.
   virtual Settled give_up_step(std::int64_t created_before_ms, std::int64_t now_ms,
                                std::string_view reason_prefix, std::int64_t limit) = 0;
-  // failed -> pending with a fresh give-up clock, at most `limit` per step; returns rows moved.
+  // failed -> pending, queued again at the tail (new ids) with a fresh creation time and give-up
+  // clock, at most `limit` per step; returns rows moved.
   virtual std::int64_t retry_failed_step(std::int64_t now_ms, std::int64_t limit) = 0;
   // Deletes, in steps, intents created before `before_ms` whose targets are all finished and the
   // finished targets no intent refers to. Returns intents deleted by this step; 0 when done.

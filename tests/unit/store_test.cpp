@@ -1137,9 +1137,48 @@ TEST_P(StoreContract, RetryFailedRequeuesWithAFreshClockInSteps) {
   EXPECT_TRUE(status->errors.empty());
   EXPECT_TRUE(store->failed_targets(10).empty());
   EXPECT_EQ(store->oldest_pending(kZone), (std::map<Group, std::int64_t>{{Group::file, 50'000}}));
-  EXPECT_EQ(attempts(batch.members[0].id), 0);
+  // Retried rows are queued again under new ids (RetriedRowsQueueAtTheTail...): found by value.
+  EXPECT_EQ(Sql(path_).integer("SELECT attempts FROM targets WHERE value IS NULL AND key = '" +
+                               batch.members[0].item.value + "'"),
+            0);
   EXPECT_EQ(tx(*store, [](Store& s) { return s.give_up_step(40'000, 60'000, "x(", 100); }).rows, 0U)
       << "the give-up clock restarted";
+}
+
+// Defect 7 of issue 19: retried rows got a fresh creation time but kept their old ids, so the
+// queue's head (by id) was younger than rows behind it and the oldest-age gauge read younger
+// than the truth. A retried row is queued again at the tail, as a new submission would be.
+TEST_P(StoreContract, RetriedRowsQueueAtTheTailSoTheHeadIsTheOldest) {
+  auto store = open();
+  add(*store, "old", {in(kZone, file("https://h/a"))}, 1000);
+  add(*store, "mid", {in(kZone, file("https://h/b"))}, 5000);
+  auto one = request(Group::file, 1);
+  one.budget = 1;
+  ASSERT_EQ(values(take(*store, one)), std::vector<std::string>{"https://h/a"});
+  settle(*store, 1, Settlement::failed);
+  EXPECT_EQ(tx(*store, [](Store& s) { return s.retry_failed_step(9000, 100); }), 1);
+  EXPECT_EQ(store->oldest_pending(kZone), (std::map<Group, std::int64_t>{{Group::file, 5000}}))
+      << "the oldest pending row is the one accepted at 5000";
+  EXPECT_EQ(values(take(*store, Group::file, 2)),
+            (std::vector<std::string>{"https://h/b", "https://h/a"}))
+      << "the retried row goes behind what waited meanwhile";
+  EXPECT_EQ(store->intent_status("old")->in_flight, 1) << "the intent still knows its item";
+  expect_counts_match_rows(*store);
+}
+
+// Defect 3 of issue 19: an item acknowledged again while its twin was pending merged into the twin
+// and inherited the twin's give-up clock: failed `give_up_after` from the first acknowledgement,
+// not from its own.
+TEST_P(StoreContract, AMergedDuplicateRestartsItsTwinsGiveUpClock) {
+  auto store = open();
+  add(*store, "first", {in(kZone, file("https://h/x"))}, 1000);
+  EXPECT_EQ(add(*store, "again", {in(kZone, file("https://h/x"))}, 16'000).created, 0U);
+  // give_up_after 20 s, at 21,001: the first acknowledgement is too old, the latest is not.
+  EXPECT_EQ(tx(*store, [](Store& s) { return s.give_up_step(1001, 21'001, "x(", 100); }).rows, 0U);
+  EXPECT_EQ(status_of(*store, "again"), "queued");
+  EXPECT_EQ(tx(*store, [](Store& s) { return s.give_up_step(16'001, 36'001, "x(", 100); }).rows, 1U)
+      << "20 s after the latest acknowledgement it is given up";
+  EXPECT_EQ(status_of(*store, "again"), "failed");
 }
 
 // --- last_everything_ms -----------------------------------------------------------------------
@@ -1659,7 +1698,8 @@ TEST_F(StoreTest, MigratesAVersion2DatabaseKeepingEveryRowInTheNormalLane) {
         "(1, 1, 0, 1), (1, 1, 1, 0)");
   }
   auto store = open();
-  EXPECT_EQ(Sql(path_).integer("PRAGMA user_version"), 3);
+  // Migrated to the current version (3 when this test was written; 4 adds acked_ms).
+  EXPECT_EQ(Sql(path_).integer("PRAGMA user_version"), kSqliteSchemaVersion);
   const auto counts = store->queue_counts();
   EXPECT_EQ(states(counts, kZone, Group::file), (Counts{2, 0, 1, 0}));
   EXPECT_EQ(counts.pending_in(kZone, Group::file, Lane::normal), 2);

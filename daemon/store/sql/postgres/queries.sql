@@ -41,16 +41,13 @@ SELECT k.key, t.id, t.lane FROM unnest($3::text[]) AS k(key) CROSS JOIN LATERAL
 -- never waits for a row (SKIP LOCKED): two intakes holding one twin and each raising it, or an
 -- intake and another daemon's cover, deadlocked. A twin skipped, or taken since it was read, is
 -- no twin: the item gets a target of its own (taken along with the twin as its rider).
--- name: twins_hold_shared
-SELECT id FROM targets WHERE id = ANY($1::bigint[]) AND state = 0 ORDER BY id
-  FOR SHARE SKIP LOCKED
-
--- name: twins_hold_raised
+-- For an update (twins_rejoin writes each).
+-- name: twins_hold
 SELECT id FROM targets WHERE id = ANY($1::bigint[]) AND state = 0 ORDER BY id
   FOR NO KEY UPDATE SKIP LOCKED
 
--- name: twins_raise
-UPDATE targets SET lane = $2 WHERE id = ANY($1::bigint[]) AND lane > $2
+-- name: twins_rejoin
+UPDATE targets SET acked_ms = $3, lane = least(lane, $2) WHERE id = ANY($1::bigint[])
 
 -- New targets in item order (the queue's order); RETURNING gives no order, but the ids were drawn
 -- in `ord` order (queue_store.cpp sorts them).
@@ -136,14 +133,32 @@ UPDATE targets SET state = 0, flight = NULL, lease_host = NULL, updated_ms = $2 
 -- name: give_up
 UPDATE targets SET state = 3, updated_ms = $2, error_code = 0,
   error_message = $3 || coalesce(nullif(error_message, ''), 'none; never sent') || ')'
-  WHERE id IN (SELECT id FROM targets WHERE state = 0 AND created_ms < $1 LIMIT $4)
+  WHERE id IN (SELECT id FROM targets WHERE state = 0 AND coalesce(acked_ms, created_ms) < $1
+               LIMIT $4)
   AND state = 0 RETURNING kind, created_ms
 
--- name: retry_failed
-UPDATE targets SET state = 0, attempts = 0, created_ms = $1, updated_ms = $1,
-  error_code = NULL, error_message = NULL
-  WHERE id IN (SELECT t.id FROM targets t WHERE t.state = 3 AND EXISTS
-  (SELECT 1 FROM links l WHERE l.target = t.id) LIMIT $2) AND state = 3
+-- name: retry_candidates
+SELECT t.id FROM targets t WHERE t.state = 3 AND EXISTS
+  (SELECT 1 FROM links l WHERE l.target = t.id) LIMIT $1
+
+-- From the targets' own sequence, so that no later insert draws one of them.
+-- name: ids_draw
+SELECT nextval(pg_get_serial_sequence('targets', 'id')) FROM generate_series(1, $1)
+
+-- The count and hook triggers see the old and new versions apart (schema_v2.sql), and the links
+-- still name the old id when they run.
+-- name: targets_requeue
+UPDATE targets t SET id = u.fresh, state = 0, attempts = 0, created_ms = $3, updated_ms = $3,
+  acked_ms = NULL, error_code = NULL, error_message = NULL
+  FROM unnest($1::bigint[], $2::bigint[]) AS u(old, fresh) WHERE t.id = u.old AND t.state = 3
+
+-- name: links_retarget
+UPDATE links l SET target = u.fresh FROM unnest($1::bigint[], $2::bigint[]) AS u(old, fresh)
+  WHERE l.target = u.old
+
+-- name: escalations_retarget
+UPDATE escalations e SET target = u.fresh FROM unnest($1::bigint[], $2::bigint[]) AS u(old, fresh)
+  WHERE e.target = u.old
 
 -- The oldest intents in index order, each checked by its own links, each link by a primary-key
 -- lookup of its target. Written so that the planner has no other choice (OFFSET 0 keeps the

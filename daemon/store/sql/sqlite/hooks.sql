@@ -48,10 +48,13 @@ CREATE TRIGGER IF NOT EXISTS targets_hook_finished AFTER UPDATE OF state ON targ
     FROM (SELECT intent FROM links WHERE target = NEW.id) AS l
     WHERE hook_waits.intent = l.intent;
 END;
-CREATE TRIGGER IF NOT EXISTS targets_hook_reopened AFTER UPDATE OF state ON targets
+-- By the row's old id: a retried failure is queued again under a new id, and its links follow it
+-- in the next statement (earlier builds read NEW.id, hence the drop).
+DROP TRIGGER IF EXISTS targets_hook_reopened;
+CREATE TRIGGER targets_hook_reopened AFTER UPDATE OF state ON targets
   WHEN OLD.state IN (2, 3) AND NEW.state IN (0, 1) AND EXISTS (SELECT 1 FROM hook_waits) BEGIN
   UPDATE hook_waits SET remaining = remaining + 1, failed = failed - (OLD.state = 3)
-    FROM (SELECT intent FROM links WHERE target = NEW.id) AS l
+    FROM (SELECT intent FROM links WHERE target = OLD.id) AS l
     WHERE hook_waits.intent = l.intent;
 END;
 CREATE TRIGGER IF NOT EXISTS hook_waits_opened AFTER INSERT ON hook_waits

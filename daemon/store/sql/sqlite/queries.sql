@@ -25,14 +25,12 @@ SELECT ?3, id, lane FROM targets INDEXED BY targets_twin
   WHERE zone = ?1 AND kind = ?2 AND key = ?3 AND state = 0 LIMIT 1
 
 -- One writer: nothing else can take a twin before this transaction commits, so each is held.
--- name: twins_hold_shared
+-- name: twins_hold
 SELECT ?1
 
--- name: twins_hold_raised
-SELECT ?1
-
--- name: twins_raise
-UPDATE targets SET lane = ?2 WHERE id = ?1 AND lane > ?2
+-- The count trigger follows a lane that changes.
+-- name: twins_rejoin
+UPDATE targets SET acked_ms = ?3, lane = min(lane, ?2) WHERE id = ?1
 
 -- name: targets_insert
 INSERT INTO targets(zone, grp, kind, key, value, headers, state, created_ms, updated_ms, lane)
@@ -115,16 +113,31 @@ UPDATE targets SET state = 0, flight = NULL, known = NULL, updated_ms = ?2 WHERE
 -- name: give_up
 UPDATE targets SET state = 3, known = 1, updated_ms = ?2, error_code = 0,
   error_message = ?3 || coalesce(nullif(error_message, ''), 'none; never sent') || ')'
-  WHERE id IN (SELECT id FROM targets WHERE state = 0 AND created_ms < ?1 LIMIT ?4)
+  WHERE id IN (SELECT id FROM targets INDEXED BY targets_age
+                WHERE state = 0 AND coalesce(acked_ms, created_ms) < ?1 LIMIT ?4)
   RETURNING kind, created_ms
 
 -- Only targets some intent asked for: a refused escalation prefix belongs to no intent (its URLs
 -- went out as URLs), and sending it again would repeat what Cloudflare refused.
--- name: retry_failed
-UPDATE targets SET state = 0, known = NULL, attempts = 0, created_ms = ?1, updated_ms = ?1,
-  error_code = NULL, error_message = NULL
-  WHERE id IN (SELECT t.id FROM targets t WHERE t.state = 3 AND EXISTS
-  (SELECT 1 FROM links l WHERE l.target = t.id) LIMIT ?2)
+-- name: retry_candidates
+SELECT t.id FROM targets t WHERE t.state = 3 AND EXISTS
+  (SELECT 1 FROM links l WHERE l.target = t.id) LIMIT ?1
+
+-- The next rowids SQLite would give (it takes the largest plus one).
+-- name: ids_draw
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+SELECT (SELECT coalesce(max(id), 0) FROM targets) + i FROM n
+
+-- name: targets_requeue
+UPDATE targets SET id = ?2, state = 0, known = NULL, attempts = 0, created_ms = ?3,
+  updated_ms = ?3, acked_ms = NULL, error_code = NULL, error_message = NULL
+  WHERE id = ?1 AND state = 3
+
+-- name: links_retarget
+UPDATE links SET target = ?2 WHERE target = ?1
+
+-- name: escalations_retarget
+UPDATE escalations SET target = ?2 WHERE target = ?1
 
 -- The oldest finished intents: those still waiting for a target are skipped by the NOT EXISTS,
 -- in index order of age.
