@@ -18,6 +18,10 @@ int main(int argc, char** argv) {
   bool check_only = false;
   app.add_option("--config", config_path, "YAML configuration file")->required()->type_name("FILE");
   app.add_flag("--check-config", check_only, "validate the configuration and exit (0 ok, 2 bad)");
+  purgeq::DaemonOptions options;
+  app.add_option("--hookd-socket", options.hookd_socket,
+                 "run command hooks through purgeq-hookd listening on this socket")
+      ->type_name("PATH");
   app.set_version_flag("--version", "purgeqd " PURGEQ_VERSION);
   try {
     app.parse(argc, argv);
@@ -50,5 +54,5 @@ int main(int argc, char** argv) {
   // Still one thread here. Hooks never get the daemon's environment, but its /proc entry would
   // show a token_env token to anything that can read it.
   purgeq::take_token_env(config);
-  return purgeq::run_daemon(config_path, std::move(config));
+  return purgeq::run_daemon(config_path, std::move(config), options);
 }
