@@ -25,10 +25,10 @@ option(PURGEQ_INSTALL_CONFIG
 
 set(PURGEQ_CONFIG_DIR "${CMAKE_INSTALL_FULL_SYSCONFDIR}/purgeq")
 
-install(TARGETS purgeqd purgeq RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS purgeqd purgeq purgeq-hookd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 # Units: the paths of the binaries and the config come from the install prefix.
-foreach(unit purgeq.service purgeq.socket)
+foreach(unit purgeq.service purgeq.socket purgeq-hookd.service purgeq-hookd.socket)
   configure_file(${CMAKE_SOURCE_DIR}/systemd/${unit}.in ${CMAKE_BINARY_DIR}/systemd/${unit} @ONLY)
   install(FILES ${CMAKE_BINARY_DIR}/systemd/${unit} DESTINATION ${PURGEQ_SYSTEMD_UNITDIR})
 endforeach()
@@ -69,7 +69,7 @@ install(FILES completion/_purgeq DESTINATION ${PURGEQ_ZSH_COMPLETIONDIR})
 # Man pages, from docs/man/*.scd, when scdoc is there (the Debian package build-depends on it).
 find_program(SCDOC scdoc)
 if(SCDOC)
-  set(_purgeq_man_pages purgeq.1 purgeqd.8 purgeq.yaml.5)
+  set(_purgeq_man_pages purgeq.1 purgeqd.8 purgeq-hookd.8 purgeq.yaml.5)
   set(_purgeq_man_outputs)
   foreach(page ${_purgeq_man_pages})
     string(REGEX REPLACE ".*\\.([0-9])$" "\\1" section ${page})

@@ -11,7 +11,14 @@
 #      (systemd-socket-activate), against the fake Cloudflare API; a user in the socket's group
 #      submits (exit 0, purged), a user outside it is refused (exit 3, "Permission denied"); the
 #      socket keeps its group across a reload; nobody but root reads the token or the config;
-#   5. the bash completion (and zsh's, when zsh is installed) completes a partial subcommand.
+#   5. hooks apart from the keys: purgeq-hookd runs as the hook user under purgeq-hookd.service's
+#      sandbox (as far as it can be had without systemd: user, no credentials, InaccessiblePaths=,
+#      ProtectProc=invisible), purgeqd runs as its unit does with --hookd-socket
+#      from its ExecStart=, and a command hook that tries to read the credentials, the token, the
+#      config, a client token, the PostgreSQL password, the queue and purgeqd's /proc environ
+#      (and to ptrace it) fails at each; the same hook spawned in-process by purgeqd reads them,
+#      so the check would see the boundary go;
+#   6. the bash completion (and zsh's, when zsh is installed) completes a partial subcommand.
 #   scripts/test-package.sh            build, then test
 #   PURGEQ_DEB=path.deb scripts/test-package.sh   test that .deb (no build)
 set -euo pipefail
@@ -67,8 +74,10 @@ trap cleanup EXIT
 
 step "unpacking into $root"
 dpkg-deb -x "$deb" "$root"
-for f in usr/bin/purgeqd usr/bin/purgeq \
+for f in usr/bin/purgeqd usr/bin/purgeq usr/bin/purgeq-hookd \
   lib/systemd/system/purgeq.service lib/systemd/system/purgeq.socket \
+  lib/systemd/system/purgeq-hookd.service lib/systemd/system/purgeq-hookd.socket \
+  usr/share/man/man8/purgeq-hookd.8.gz \
   usr/lib/sysusers.d/purgeq.conf usr/lib/tmpfiles.d/purgeq.conf etc/purgeq/purgeq.yaml \
   usr/share/man/man1/purgeq.1.gz usr/share/man/man8/purgeqd.8.gz \
   usr/share/man/man5/purgeq.yaml.5.gz usr/share/bash-completion/completions/purgeq \
@@ -95,7 +104,7 @@ mode=$(stat -c %a "$root/etc/purgeq/purgeq.yaml")
 [ "$mode" = 640 ] || fail "/etc/purgeq/purgeq.yaml is $mode in the package, want 640"
 dpkg-deb -I "$deb" conffiles | grep -qx /etc/purgeq/purgeq.yaml ||
   fail "/etc/purgeq/purgeq.yaml is not a conffile"
-grep -q "^ExecStart=/usr/bin/purgeqd --config /etc/purgeq/purgeq.yaml$" \
+grep -q "^ExecStart=/usr/bin/purgeqd --config /etc/purgeq/purgeq.yaml --hookd-socket /run/purgeq/hooks.sock$" \
   "$root/lib/systemd/system/purgeq.service" || fail "purgeq.service does not run /usr/bin/purgeqd"
 if grep -q '^RuntimeDirectory=' "$root/lib/systemd/system/purgeq.service"; then
   fail "purgeq.service has a RuntimeDirectory=, which would re-own the socket's directory"
@@ -121,6 +130,10 @@ mkdir -p "$root/etc"
 touch "$root/etc/passwd" "$root/etc/group" "$root/etc/shadow" "$root/etc/gshadow"
 systemd-sysusers --root="$root" >/dev/null 2>&1
 grep -q '^purgeqd:' "$root/etc/passwd" || fail "sysusers.d entry creates no user purgeqd"
+grep -q '^purgeq-hook:' "$root/etc/passwd" || fail "sysusers.d entry creates no user purgeq-hook"
+if grep -E '^(purgeq|purgeqd):' "$root/etc/group" | grep -q 'purgeq-hook'; then
+  fail "sysusers.d puts the hook user in one of purgeq's groups"
+fi
 grep -q '^purgeq:' "$root/etc/group" || fail "sysusers.d entry creates no group purgeq"
 systemd-tmpfiles --root="$root" --create purgeq.conf
 [ "$(stat -c '%a %U' "$root/run/purgeq")" = "755 root" ] || fail "tmpfiles.d: /run/purgeq not 0755 root"
@@ -135,7 +148,8 @@ cp -a "$root" "$vroot"
 cp -n /lib/systemd/system/*.target /lib/systemd/system/*.slice "$vroot/lib/systemd/system/"
 mkdir -p "$vroot/bin" && cp /bin/kill "$vroot/bin/"
 MANPATH=$vroot/usr/share/man systemd-analyze verify --man=yes --root="$vroot" \
-  "$vroot/lib/systemd/system/purgeq.socket" "$vroot/lib/systemd/system/purgeq.service"
+  "$vroot/lib/systemd/system/purgeq.socket" "$vroot/lib/systemd/system/purgeq.service" \
+  "$vroot/lib/systemd/system/purgeq-hookd.socket" "$vroot/lib/systemd/system/purgeq-hookd.service"
 rm -rf "$vroot"
 echo "test-package: verify OK"
 
@@ -173,9 +187,17 @@ echo "test-package: completion OK"
 step "permissions: purgeqd as an unprivileged user, submitters in and out of the socket's group"
 # Throwaway stand-ins for the package's purgeqd (service user) and purgeq (submitters' group).
 tag=pq$$
-svc=${tag}svc submit=${tag}sub member=${tag}in outsider=${tag}out
-groupadd --system "$submit" && groups+=("$submit")
-for u in "$svc" "$member" "$outsider"; do
+svc=${tag}svc submit=${tag}sub member=${tag}in outsider=${tag}out hookuser=${tag}hk
+# The service's user, the submitters' group and the hook user come from the shipped sysusers.d
+# entry itself, renamed.
+sed -e "s/^u purgeqd /u $svc /" -e "s/^g purgeq /g $submit /" -e "s/^u purgeq-hook /u $hookuser /" \
+  "$root/usr/lib/sysusers.d/purgeq.conf" >"$work/sysusers.conf"
+[ "$(grep -cE "^(u $svc|g $submit|u $hookuser) " "$work/sysusers.conf")" = 3 ] ||
+  fail "the sysusers.d entry no longer has the lines this test renames"
+users+=("$svc" "$hookuser")
+groups+=("$submit" "$svc" "$hookuser")
+systemd-sysusers "$work/sysusers.conf"
+for u in "$member" "$outsider"; do
   useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$u"
   users+=("$u")
 done
@@ -223,7 +245,8 @@ install -m 0640 -o root -g "$svc" "$work/purgeq.yaml" "$cfg"
 # only the service's user reads; $CREDENTIALS_DIRECTORY points there.
 install -m 0600 -o root -g root /dev/null "$root/etc/purgeq/token"
 printf '%s\n' "$token" >"$root/etc/purgeq/token"
-creds=$work/credentials
+creds=$root/run/credentials/purgeq.service
+install -d -m 0755 "$root/run/credentials"
 install -d -m 0500 -o "$svc" -g "$svc" "$creds"
 install -m 0400 -o "$svc" -g "$svc" "$root/etc/purgeq/token" "$creds/cloudflare-token"
 # StateDirectory=purgeq, StateDirectoryMode=0700; /run/purgeq root's (tmpfiles.d, the socket).
@@ -295,5 +318,9 @@ submit_ok after-reload
 kill -TERM "$daemon"
 wait "$daemon" || fail "purgeqd did not exit 0 on SIGTERM: $(tail -5 "$work/purgeqd.log")"
 [ "$(stat -c '%U' "$root/var/lib/purgeq/queue.db")" = "$svc" ] || fail "queue.db not the service's"
+
+step "hooks: a command hook, run as under the shipped units, cannot read purgeqd's keys"
+. scripts/test-hook-boundary.sh
+
 echo
 echo "test-package: OK ($(basename "$deb"))"

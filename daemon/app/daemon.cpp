@@ -40,7 +40,8 @@ constexpr std::int64_t kStepRows = 5000;
 
 class Daemon {
  public:
-  Daemon(std::string config_path, std::shared_ptr<const Config> config, std::optional<int> fd)
+  Daemon(std::string config_path, std::shared_ptr<const Config> config, std::optional<int> fd,
+         const DaemonOptions& command_line)
       : config_path_(std::move(config_path)),
         config_(std::move(config)),
         store_location_(store_location(config_->storage)),
@@ -48,7 +49,7 @@ class Daemon {
         // Opened after the writer, which creates and migrates the schema.
         reader_(open_store(store_location_, true), io_.get_executor(), false),
         dispatcher_(DeliveryEnv{clocks_, scheduler_, store_, http_}, metrics_, config_),
-        hooks_(io_, store_, reader_, metrics_, config_),
+        hooks_(io_, store_, reader_, metrics_, config_, command_line.hookd_socket),
         api_(store_, reader_, dispatcher_, metrics_, config_),
         listener_(
             io_,
@@ -377,7 +378,7 @@ std::vector<std::string> restart_only_changes(const Config& before, const Config
   return keys;
 }
 
-int run_daemon(const std::string& config_path, Config config) {
+int run_daemon(const std::string& config_path, Config config, const DaemonOptions& options) {
   std::signal(SIGPIPE, SIG_IGN);
   log::set_level(config.log.level);
   try {
@@ -385,7 +386,7 @@ int run_daemon(const std::string& config_path, Config config) {
     const auto activated = notify::activated_socket();
     // Signals are blocked by signal_set only once it exists; until then SIGTERM kills us, which
     // is fine: nothing is acknowledged before start-up completes.
-    Daemon daemon(config_path, shared, activated);
+    Daemon daemon(config_path, shared, activated, options);
     const int code = daemon.run();
     return daemon.exit_code_ != 0 ? daemon.exit_code_ : code;
   } catch (const std::exception& e) {

@@ -8,9 +8,15 @@
 
 namespace purgeq {
 
+// What the command line sets besides the config: bound to the process, not reloaded.
+struct DaemonOptions {
+  // purgeq-hookd's socket: command hooks run through it as their own user; empty: in-process.
+  std::string hookd_socket;
+};
+
 // Runs until SIGTERM/SIGINT. Returns the process exit code (0 after a clean stop, 1 when start-up
 // failed, with the reason logged).
-int run_daemon(const std::string& config_path, Config config);
+int run_daemon(const std::string& config_path, Config config, const DaemonOptions& options = {});
 
 // Keys whose change needs a restart (they are bound at start-up), "listen.socket" etc.
 std::vector<std::string> restart_only_changes(const Config& before, const Config& after);

@@ -1,15 +1,19 @@
 #include "config/secrets.h"
 
 #include <fmt/format.h>
+#include <string.h>  // explicit_bzero
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <string_view>
 #include <utility>
 
+#include "config/config.h"
 #include "config/strict_yaml.h"
 #include "model/text.h"
 
@@ -35,7 +39,39 @@ bool is_token_text(std::string_view token) {
 
 constexpr std::size_t kMaxTokenFile = std::size_t{64} * 1024;
 
+// The token_env values take_token_env() removed from the environment, by variable name.
+std::mutex kept_mutex;
+std::map<std::string, std::string, std::less<>> kept_env;
+
+std::optional<std::string> kept_env_token(const std::string& name) {
+  const std::lock_guard lock(kept_mutex);
+  const auto it = kept_env.find(name);
+  if (it == kept_env.end()) return std::nullopt;
+  return it->second;
+}
+
+void take_env(const std::string& token_source) {
+  constexpr std::string_view kPrefix = "token_env ";
+  if (token_source.rfind(kPrefix, 0) != 0) return;
+  const std::string name = token_source.substr(kPrefix.size());
+  char* text = std::getenv(name.c_str());
+  if (text == nullptr) return;
+  {
+    const std::lock_guard lock(kept_mutex);
+    kept_env[name] = text;
+  }
+  // `text` points into the block the kernel copied at exec (or into setenv's copy): wipe it in
+  // place, or /proc/PID/environ still shows the token after unsetenv.
+  ::explicit_bzero(text, std::strlen(text));
+  ::unsetenv(name.c_str());
+}
+
 }  // namespace
+
+void take_token_env(const Config& config) {
+  for (const auto& account : config.accounts) take_env(account.token_source);
+  for (const auto& client : config.api_clients) take_env(client.token_source);
+}
 
 std::optional<std::string> read_small_file(const std::string& path, std::string& out,
                                            std::size_t limit) {
@@ -70,11 +106,14 @@ TokenLookup resolve_token(TokenOrigin origin, const std::string& value) {
   std::string where;  // how the token's origin is named in messages
   if (origin == TokenOrigin::env) {
     const char* text = std::getenv(value.c_str());
-    if (text == nullptr) {
+    if (text != nullptr) {
+      token = text;
+    } else if (auto kept = kept_env_token(value)) {
+      token = std::move(*kept);
+    } else {
       result.runtime_only = fmt::format("environment variable {} (not set here)", value);
       return fail(fmt::format("environment variable {} is not set", value));
     }
-    token = text;
     trim(token);
     if (token.empty()) return fail(fmt::format("environment variable {} is empty", value));
     where = fmt::format("environment variable {}", value);

@@ -18,8 +18,17 @@ struct TokenLookup {
   std::string runtime_only;
 };
 
-// `value` is the file's path, the variable's name or the credential's name.
+// `value` is the file's path, the variable's name or the credential's name. A variable taken
+// by take_token_env() is read from what it kept.
 TokenLookup resolve_token(TokenOrigin origin, const std::string& value);
+
+struct Config;
+
+// For every token_env of the config's accounts and API clients: keeps the value for later
+// resolve_token() calls (a reload), wipes it from the environment block that /proc/PID/environ
+// shows (unsetenv alone leaves it there), and unsets the variable. purgeqd calls it once at
+// start, while it has one thread (setenv and unsetenv are not safe beside other threads' getenv).
+void take_token_env(const Config& config);
 
 // Reads at most `limit` bytes of a file into `out`; the problem is strerror's text or the limit.
 std::optional<std::string> read_small_file(const std::string& path, std::string& out,

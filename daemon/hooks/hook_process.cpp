@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include "config/duration.h"
+#include "hooks/cloexec.h"
 
 namespace purgeq {
 namespace {
@@ -104,6 +105,10 @@ void Process::launch() {
   posix_spawn_file_actions_adddup2(&actions, out[1], 2);
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+#else
+  // No closefrom among the spawn's actions: mark them close-on-exec here instead. (A descriptor
+  // another thread opens without O_CLOEXEC between this and the exec can still slip through.)
+  mark_cloexec_from(3);
 #endif
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);

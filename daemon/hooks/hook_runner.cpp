@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "hooks/hookd_client.h"
 #include "io/backoff.h"
 #include "model/wall_clock.h"
 #include "observe/log.h"
@@ -46,12 +47,14 @@ struct HookRunner::Active {
 };
 
 HookRunner::HookRunner(asio::io_context& io, StoreWorker& store, StoreWorker& reader,
-                       Metrics& metrics, std::shared_ptr<const Config> config)
+                       Metrics& metrics, std::shared_ptr<const Config> config,
+                       std::string hookd_socket)
     : io_(io),
       store_(store),
       reader_(reader),
       metrics_(metrics),
       config_(std::move(config)),
+      hookd_socket_(std::move(hookd_socket)),
       http_(io),
       timer_(io),
       rng_(std::random_device{}()) {}
@@ -61,6 +64,11 @@ HookRunner::~HookRunner() {
 }
 
 void HookRunner::start() {
+  if (!config_->hooks.empty()) {
+    log::info("hooks_runner", "command_hooks={}",
+              hookd_socket_.empty() ? std::string("in-process")
+                                    : log::quote("purgeq-hookd at " + hookd_socket_));
+  }
   check_programs();
   recover_step();
 }
@@ -285,19 +293,24 @@ void HookRunner::run_command(std::uint64_t key, const Hook& hook) {
               give(std::move(chunk));
             }));
   };
-  active.process = HookProcess::start(
-      io_, std::move(spec), std::move(feed), [this, key, cursor](ProcessResult result) {
-        const auto it = active_.find(key);
-        if (it == active_.end()) return;
-        if (!result.output.empty()) {
-          log::info("hook_output", "hook={} intent={} output={}{}", it->second->hook.name,
-                    it->second->run.intent_id, log::quote(result.output),
-                    result.output_truncated ? " truncated=1" : "");
-        }
-        // A hook that saw only part of its items must not count as done with all of them.
-        if (cursor->failed) return finished(key, false, "could not read the intent's items");
-        finished(key, result.ok, result.error);
-      });
+  auto done = [this, key, cursor](ProcessResult result) {
+    const auto it = active_.find(key);
+    if (it == active_.end()) return;
+    if (!result.output.empty()) {
+      log::info("hook_output", "hook={} intent={} output={}{}", it->second->hook.name,
+                it->second->run.intent_id, log::quote(result.output),
+                result.output_truncated ? " truncated=1" : "");
+    }
+    // A hook that saw only part of its items must not count as done with all of them.
+    if (cursor->failed) return finished(key, false, "could not read the intent's items");
+    finished(key, result.ok, result.error);
+  };
+  // Through the helper when there is one, never in-process instead: a helper that is down fails
+  // the run (retried), it does not hand the hook the daemon's keys.
+  active.process = hookd_socket_.empty()
+                       ? HookProcess::start(io_, std::move(spec), std::move(feed), std::move(done))
+                       : start_hook_via_hookd(io_, hookd_socket_, std::move(spec), std::move(feed),
+                                              std::move(done));
 }
 
 void HookRunner::run_http(std::uint64_t key, const Hook& hook) {

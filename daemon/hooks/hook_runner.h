@@ -30,9 +30,11 @@ inline constexpr std::int64_t kHookHttpMaxItems = 10'000;
 
 class HookRunner {
  public:
-  // `store` is the writer (claims and outcomes), `reader` reads the items.
+  // `store` is the writer (claims and outcomes), `reader` reads the items. `hookd_socket`: run
+  // command hooks through purgeq-hookd listening there (as the hooks' own user); empty: spawn
+  // them in this process, as its user (development, tests).
   HookRunner(boost::asio::io_context& io, StoreWorker& store, StoreWorker& reader, Metrics& metrics,
-             std::shared_ptr<const Config> config);
+             std::shared_ptr<const Config> config, std::string hookd_socket = {});
   ~HookRunner();
   HookRunner(const HookRunner&) = delete;
   HookRunner& operator=(const HookRunner&) = delete;
@@ -67,6 +69,7 @@ class HookRunner {
   StoreWorker& reader_;
   Metrics& metrics_;
   std::shared_ptr<const Config> config_;
+  std::string hookd_socket_;
   HttpClient http_;
   boost::asio::steady_timer timer_;
   std::map<std::uint64_t, std::unique_ptr<Active>> active_;

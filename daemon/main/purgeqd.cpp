@@ -1,17 +1,27 @@
 // purgeqd: parses the command line and hands over to the daemon.
+#include <sys/prctl.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "app/daemon.h"
 #include "app/store_setup.h"
 #include "config/config.h"
+#include "config/secrets.h"
 
 int main(int argc, char** argv) {
+  // Not dumpable, from the start: its /proc entries (environ, mem, fd) become root's, no process
+  // of its user may ptrace it, and it leaves no core dump holding a token.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   CLI::App app{"purgeqd: durable, batching cache-purge daemon for Cloudflare"};
   std::string config_path;
   bool check_only = false;
   app.add_option("--config", config_path, "YAML configuration file")->required()->type_name("FILE");
   app.add_flag("--check-config", check_only, "validate the configuration and exit (0 ok, 2 bad)");
+  purgeq::DaemonOptions options;
+  app.add_option("--hookd-socket", options.hookd_socket,
+                 "run command hooks through purgeq-hookd listening on this socket")
+      ->type_name("PATH");
   app.set_version_flag("--version", "purgeqd " PURGEQ_VERSION);
   try {
     app.parse(argc, argv);
@@ -41,5 +51,8 @@ int main(int argc, char** argv) {
     for (const auto& problem : e.problems()) std::fprintf(stderr, "%s\n", problem.c_str());
     return 2;
   }
-  return purgeq::run_daemon(config_path, std::move(config));
+  // Still one thread here. Hooks never get the daemon's environment, but its /proc entry would
+  // show a token_env token to anything that can read it.
+  purgeq::take_token_env(config);
+  return purgeq::run_daemon(config_path, std::move(config), options);
 }

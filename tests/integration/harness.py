@@ -206,7 +206,7 @@ class DaemonFixture:
         with open(self.config_path, "w") as f:
             json.dump(config or self.config, f, indent=2)
 
-    def start(self, wait=True, argv_prefix=None, extra_env=None):
+    def start(self, wait=True, argv_prefix=None, extra_env=None, args=None):
         if self.notify:
             self.notify.close()
         notify_path = os.path.join(self.dir, f"notify-{time.monotonic_ns()}.sock")
@@ -221,7 +221,7 @@ class DaemonFixture:
         # "{notify}" in a prefix (e.g. systemd-socket-activate -E NOTIFY_SOCKET={notify}) is the
         # notify socket's path: that tool passes only the variables it is told to.
         prefix = [arg.replace("{notify}", notify_path) for arg in (argv_prefix or [])]
-        argv = prefix + [PURGEQD, "--config", self.config_path]
+        argv = prefix + [PURGEQD, "--config", self.config_path] + list(args or [])
         self.proc = subprocess.Popen(argv, stdout=self.log_file, stderr=self.log_file, env=env)
         if wait:
             self.wait_ready()
