@@ -50,7 +50,8 @@ class PostgresBackendTest(unittest.TestCase):
         purged = fake.purged()
         for zone_id, urls in wanted.items():
             self.assertLessEqual(urls, set(purged[zone_id]))
-        self.assertEqual(CLUSTER.psql("SELECT max(version) FROM purgeq_schema", "burst"), "2")
+        # Schema 3 (acked_ms, the give-up clock from the latest acknowledgement).
+        self.assertEqual(CLUSTER.psql("SELECT max(version) FROM purgeq_schema", "burst"), "3")
         self.assertEqual(CLUSTER.psql("SELECT count(*) FROM intents", "burst"), "60")
         _, status = daemon.request("GET", "/v1/status")
         self.assertEqual(status["failed_items"], 0)
