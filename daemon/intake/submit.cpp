@@ -19,9 +19,38 @@
 #include "observe/log.h"
 
 namespace purgeq {
+namespace {
 
 namespace http = boost::beast::http;
 namespace json = boost::json;
+
+// What the store job answers: the intent stored, or refused by a zone's purge-everything
+// guardrail.
+struct Stored {
+  SubmitResult result;
+  std::optional<EverythingTooSoon> refused;
+};
+
+// On the writer thread. The guard reads and the intent is written in one job on the writer, which
+// also runs the dispatcher's takes: no purge-everything can be taken between the check and the
+// write.
+Stored store_guarded(Store& store, const Config& config, const StoredIntent& intent,
+                     const Peer& peer, const std::string& source) {
+  for (const auto& zone : intent.guarded) {
+    const bool pending = store.oldest_pending(zone.zone_id).contains(Group::everything);
+    if (auto refused =
+            everything_verdict(config.zones.at(zone.zone_index), zone.zone_index,
+                               store.last_everything_ms(zone.zone_id), pending, intent.now_ms)) {
+      return Stored{{}, refused};
+    }
+  }
+  Stored added{store.add_intent(intent.id, intent.now_ms, peer, source, intent.items, intent.lane),
+               std::nullopt};
+  store.attach_hooks(intent.id, intent.hooks.zone_ids, intent.hooks.names, intent.now_ms);
+  return added;
+}
+
+}  // namespace
 
 void count_rejected(Metrics& metrics, ErrorCode code) {
   ++metrics.intents_rejected[std::string(error_name(code))];
@@ -39,6 +68,42 @@ std::string SubmitRoute::new_intent_id() {
   // Time-ordered (sorts by acceptance) and unguessable enough that ids don't collide.
   return fmt::format("{:012x}{:012x}", static_cast<std::uint64_t>(wall_ms()),
                      rng_() & 0xffffffffffffULL);
+}
+
+boost::asio::awaitable<std::optional<IntakeError>> SubmitRoute::check_rights(
+    const Config& config, const Submitter& who, const ParsedIntent& intent,
+    std::optional<PeerIdentity>& identity) {
+  if (who.client != nullptr) co_return check_client_access(config, *who.client, intent.items);
+  // The access rules need the peer's groups only when a rule concerns the items; they are looked
+  // up off the loop.
+  if (!access_needs_identity(config, intent.items)) co_return std::nullopt;
+  identity = co_await identities_.resolve(who.peer);
+  co_return check_access(config, who.peer, *identity, intent.items);
+}
+
+StoredIntent SubmitRoute::prepare(const Config& config, ParsedIntent& intent, Lane lane) {
+  StoredIntent stored;
+  stored.id = new_intent_id();
+  stored.now_ms = wall_ms();
+  stored.lane = lane;
+  stored.guarded = guarded_zones(config, intent.items);
+  stored.hooks = choose_hooks(config, intent.items, lane);
+  stored.items.reserve(intent.items.size());
+  for (auto& routed : intent.items) {
+    stored.items.push_back(
+        ZonedItem{config.zones.at(routed.zone_index).id, std::move(routed.item)});
+  }
+  return stored;
+}
+
+void SubmitRoute::count_accepted(const Config& config, const StoredIntent& stored,
+                                 const SubmitResult& result) {
+  ++metrics_.intents_accepted;
+  for (const auto& item : stored.items) {
+    ++metrics_.items_accepted[{std::string(zone_name_of(config, item.zone_id)), item.item.kind}];
+  }
+  // Items that merged into a pending twin need no request of their own.
+  metrics_.api_calls_saved += result.items - result.created;
 }
 
 boost::asio::awaitable<HttpResponseMessage> SubmitRoute::submit(
@@ -68,18 +133,9 @@ boost::asio::awaitable<HttpResponseMessage> SubmitRoute::submit(
   if (const auto* error = std::get_if<IntakeError>(&parsed)) co_return reject(*error);
   auto& intent = std::get<ParsedIntent>(parsed);
 
-  // Whether the submitter may purge these items: an API client by its rules, a local peer by the
-  // access rules (looked up off the loop, and only when a rule concerns the items).
   std::optional<PeerIdentity> identity;
-  if (who.client != nullptr) {
-    if (auto denied = check_client_access(*config, *who.client, intent.items)) {
-      co_return reject(*denied);
-    }
-  } else if (access_needs_identity(*config, intent.items)) {
-    identity = co_await identities_.resolve(who.peer);
-    if (auto denied = check_access(*config, who.peer, *identity, intent.items)) {
-      co_return reject(*denied);
-    }
+  if (auto denied = co_await check_rights(*config, who, intent, identity)) {
+    co_return reject(*denied);
   }
   const Lane lane = choose_lane(*config, intent, who.client, identity ? &*identity : nullptr);
   if (auto refused =
@@ -87,61 +143,35 @@ boost::asio::awaitable<HttpResponseMessage> SubmitRoute::submit(
     co_return reject(*refused);
   }
 
-  const auto guarded = guarded_zones(*config, intent.items);
-  const HookChoice hooks = choose_hooks(*config, intent.items, lane);
-  std::vector<ZonedItem> items;
-  items.reserve(intent.items.size());
-  for (auto& routed : intent.items) {
-    items.push_back(ZonedItem{config->zones.at(routed.zone_index).id, std::move(routed.item)});
-  }
-  const std::string id = new_intent_id();
-  const auto now = wall_ms();
-  struct Guarded {
-    SubmitResult result;
-    std::optional<EverythingTooSoon> refused;
-  };
-  Guarded outcome;
+  const StoredIntent stored = prepare(*config, intent, lane);
+  Stored outcome;
   try {
-    // The guard reads and the intent is written in one job on the writer, which also runs the
-    // dispatcher's takes: no purge-everything can be taken between the check and the write.
-    outcome = co_await store_.call([&items, &id, now, &who, &source, &guarded, &config, lane,
-                                    &hooks](Store& store) -> Guarded {
-      for (const auto& zone : guarded) {
-        const bool pending = store.oldest_pending(zone.zone_id).contains(Group::everything);
-        if (auto refused =
-                everything_verdict(config->zones.at(zone.zone_index), zone.zone_index,
-                                   store.last_everything_ms(zone.zone_id), pending, now)) {
-          return Guarded{{}, refused};
-        }
-      }
-      Guarded added{store.add_intent(id, now, who.peer, source, items, lane), std::nullopt};
-      store.attach_hooks(id, hooks.zone_ids, hooks.names, now);
-      return added;
+    // By reference: GCC 12 double-destroys non-trivial lambda captures inside co_await
+    // expressions; everything captured lives in this frame until the call returns.
+    outcome = co_await store_.call([&config, &stored, &who, &source](Store& store) {
+      return store_guarded(store, *config, stored, who.peer, source);
     });
   } catch (const std::exception& e) {
     log::error("storage_error", "op=add_intent error={}", log::quote(e.what()));
     co_return reject(storage_refusal(e, who.client != nullptr));
   }
   if (outcome.refused) {
-    co_return reject(everything_too_soon_error(*config, *outcome.refused, now),
-                     retry_after_seconds(*outcome.refused, now));
+    co_return reject(everything_too_soon_error(*config, *outcome.refused, stored.now_ms),
+                     retry_after_seconds(*outcome.refused, stored.now_ms));
   }
 
   const SubmitResult& result = outcome.result;
-  ++metrics_.intents_accepted;
-  for (const auto& item : items) {
-    ++metrics_.items_accepted[{std::string(zone_name_of(*config, item.zone_id)), item.item.kind}];
-  }
-  // Items that merged into a pending twin need no request of their own.
-  metrics_.api_calls_saved += result.items - result.created;
+  count_accepted(*config, stored, result);
   log::info("intent_accepted",
-            "id={} items={} new_targets={} lane={} uid={} gid={} pid={} source={}{}", id,
+            "id={} items={} new_targets={} lane={} uid={} gid={} pid={} source={}{}", stored.id,
             result.items, result.created, to_string(lane), who.peer.uid, who.peer.gid, who.peer.pid,
             source, from);
   if (result.created > 0) delivery_.wake();
-  if (cloudflare) co_return cloudflare_accepted(request, id);
-  json::object receipt{
-      {"id", id}, {"status", "queued"}, {"items", result.items}, {"priority", to_string(lane)}};
+  if (cloudflare) co_return cloudflare_accepted(request, stored.id);
+  json::object receipt{{"id", stored.id},
+                       {"status", "queued"},
+                       {"items", result.items},
+                       {"priority", to_string(lane)}};
   if (intent.expanded_urls > 0) receipt["variants"] = variants_json(intent);
   co_return json_response(request, http::status::accepted, std::move(receipt));
 }

@@ -4,10 +4,13 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 #include "http/error_code.h"
@@ -15,6 +18,9 @@
 #include "intake/access.h"
 #include "intake/body_shape.h"
 #include "intake/delivery_view.h"
+#include "intake/everything_guard.h"
+#include "intake/hook_choice.h"
+#include "intake/intent_parser.h"
 #include "model/peer.h"
 #include "observe/metrics.h"
 #include "store/store_worker.h"
@@ -29,6 +35,17 @@ struct Submitter {
   const ApiClient* client = nullptr;  // TCP: the API client its token names, whose rules apply
                                       // instead of `access:` and whose lane is the default
   std::string_view remote = {};       // TCP: its address, for logs
+};
+
+// An accepted intent as it is stored: its items by zone id, lane, completion hooks, and the zones
+// whose purge-everything guardrail is checked in the same store job.
+struct StoredIntent {
+  std::string id;
+  std::int64_t now_ms = 0;
+  Lane lane = Lane::normal;
+  std::vector<ZonedItem> items;
+  HookChoice hooks;
+  std::vector<GuardedZone> guarded;
 };
 
 // Counts a refused intent in purgeq_intents_rejected_total, by code.
@@ -50,6 +67,14 @@ class SubmitRoute {
 
  private:
   std::string new_intent_id();
+  // nullopt when the submitter may purge every item: an API client by its rules, a local peer by
+  // the access rules (`identity` is set when they needed the peer looked up).
+  boost::asio::awaitable<std::optional<IntakeError>> check_rights(
+      const Config& config, const Submitter& who, const ParsedIntent& intent,
+      std::optional<PeerIdentity>& identity);
+  // Moves the items out of `intent`.
+  StoredIntent prepare(const Config& config, ParsedIntent& intent, Lane lane);
+  void count_accepted(const Config& config, const StoredIntent& stored, const SubmitResult& result);
 
   StoreWorker& store_;
   DeliveryView& delivery_;
