@@ -2,7 +2,6 @@
 #include <poll.h>
 
 #include <boost/asio/error.hpp>
-#include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/write.hpp>
 #include <sstream>
@@ -31,8 +30,22 @@ PeerState probe_peer(int fd) {
 bool client_left(const boost::system::error_code& ec) {
   namespace asio = boost::asio;
   return ec == boost::beast::http::error::end_of_stream || ec == asio::error::eof ||
-         ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-         ec == boost::beast::error::timeout;
+         ec == asio::error::operation_aborted || ec == asio::error::connection_reset;
+}
+
+boost::system::error_code parse_buffered(
+    boost::beast::http::request_parser<boost::beast::http::string_body>& parser,
+    boost::beast::flat_buffer& buffer) {
+  parser.eager(true);
+  while (!parser.is_done() && buffer.size() > 0) {
+    boost::system::error_code ec;
+    const std::size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec == boost::beast::http::error::need_more) return {};
+    if (ec) return ec;
+    if (used == 0) return {};
+  }
+  return {};
 }
 
 std::string serialize(const HttpResponseMessage& response) {
