@@ -8,10 +8,10 @@
 
 #include "config/config.h"
 #include "control/admin_gate.h"
+#include "control/progress_signal.h"
 #include "http/responses.h"
 #include "intake/delivery_view.h"
 #include "intake/intake_error.h"
-#include "intake/progress_signal.h"
 #include "model/peer.h"
 #include "store/store_worker.h"
 
