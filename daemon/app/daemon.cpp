@@ -10,12 +10,12 @@
 #include <csignal>
 #include <memory>
 
+#include "api/api.h"
 #include "app/store_setup.h"
 #include "dispatch/dispatcher.h"
 #include "hooks/hook_runner.h"
-#include "intake/api.h"
-#include "intake/listener.h"
-#include "intake/tcp_listener.h"
+#include "http/tcp_listener.h"
+#include "http/unix_listener.h"
 #include "io/asio_scheduler.h"
 #include "io/http_client.h"
 #include "model/wall_clock.h"
@@ -69,6 +69,8 @@ class Daemon {
         if (news.progressed && dispatcher_.on_progress) dispatcher_.on_progress();
       });
     });
+    // Refusals the listeners answer themselves count with the submissions' refusals.
+    listener_.on_refusal([this](ErrorCode code) { api_.count_refusal(code); });
     dispatcher_.on_progress = [this] {
       api_.progress();
       hooks_.poke();  // an intent may have become terminal
@@ -78,6 +80,7 @@ class Daemon {
       options.address = config_->tcp.address;
       options.port = config_->tcp.port;
       options.max_connections = static_cast<std::size_t>(config_->tcp.max_connections);
+      options.body_limit = listener_limits(config_->intake).body_limit;
       tcp_.emplace(
           io_,
           [this](const HttpRequestMessage& header, const std::string& remote) {
@@ -87,6 +90,7 @@ class Daemon {
             return api_.handle_client(request, remote);
           },
           options);
+      tcp_->on_refusal([this](ErrorCode code) { api_.count_refusal(code); });
       // TCP connections need descriptors beside the socket's.
       ensure_descriptor_limit(
           static_cast<std::size_t>(config_->intake.max_connections + config_->tcp.max_connections));
@@ -236,6 +240,7 @@ class Daemon {
       hooks_.reconfigure(config_);
       api_.reconfigure(config_);
       listener_.set_limits(listener_limits(config_->intake));
+      if (tcp_) tcp_->set_body_limit(listener_limits(config_->intake).body_limit);
       log::notice("reloaded", "accounts={} zones={} dry_run={}", config_->accounts.size(),
                   config_->zones.size(), config_->dry_run);
     } catch (const ConfigError& e) {
@@ -338,7 +343,7 @@ class Daemon {
   Dispatcher dispatcher_;
   HookRunner hooks_;
   Api api_;
-  Listener listener_;
+  UnixListener listener_;
   std::optional<TcpListener> tcp_;  // only with tcp.listen
   asio::signal_set signals_;
   asio::steady_timer status_timer_;

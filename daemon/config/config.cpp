@@ -937,8 +937,9 @@ class Loader {
 
   void load_intake(const Field& section) {
     if (!expect_map(checker_, section, true)) return;
-    const MapView view(checker_, section,
-                       {"max_items_per_intent", "max_connections", "max_connections_per_uid"});
+    const MapView view(
+        checker_, section,
+        {"max_items_per_intent", "max_body_bytes", "max_connections", "max_connections_per_uid"});
     const auto at_least_one = [&](std::string_view key, long long& out) {
       if (auto f = view.get(key)) {
         if (auto value = read_int(checker_, *f)) {
@@ -951,6 +952,7 @@ class Loader {
       }
     };
     at_least_one("max_items_per_intent", config_.intake.max_items_per_intent);
+    at_least_one("max_body_bytes", config_.intake.max_body_bytes);
     at_least_one("max_connections", config_.intake.max_connections);
     at_least_one("max_connections_per_uid", config_.intake.max_connections_per_uid);
   }

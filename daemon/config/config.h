@@ -139,6 +139,7 @@ struct Config {
   // refused connection or intent gets a clear 503 or 413 naming the limit.
   struct Intake {
     long long max_items_per_intent = 250'000;  // far above any real deploy; 413 above it
+    long long max_body_bytes = 8'388'608;      // 8 MiB; a request body over this gets 413
     long long max_connections = 1024;          // open socket connections, all clients together
     long long max_connections_per_uid = 128;   // per peer uid, so one user cannot starve others
   } intake;

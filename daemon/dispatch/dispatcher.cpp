@@ -54,6 +54,7 @@ Dispatcher::Dispatcher(DeliveryEnv env, Metrics& metrics, std::shared_ptr<const 
       scheduler_(env.scheduler),
       store_(env.store),
       transport_(env.transport),
+      seed_(env.seed),
       metrics_(metrics),
       config_(std::move(config)) {}
 
@@ -104,7 +105,8 @@ std::unique_ptr<AccountEngine> Dispatcher::make_engine(std::size_t index,
       zones_of(index),
       // Flight numbers lead with the host id, so that the flights of daemons sharing a store
       // never collide (a settle names its rows by flight).
-      [this] { return next_flight_++; }, recent, clocks_.now());
+      [this] { return next_flight_++; }, recent, clocks_.now(),
+      seed_ != 0 ? seed_ + index : std::random_device{}());
   engine->set_lane_share_every(config_->batching.lane_share_every);
   return engine;
 }

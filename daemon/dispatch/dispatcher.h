@@ -32,6 +32,9 @@ struct DeliveryEnv {
   Scheduler& scheduler;
   StoreJobs& store;
   Transport& transport;
+  // Seeds the engines' backoff jitter (an account's engine: seed + its index), so that a
+  // simulation replays exactly; 0 draws them from the system's entropy.
+  std::uint64_t seed = 0;
 };
 
 class Dispatcher final : public DeliveryView {
@@ -124,6 +127,7 @@ class Dispatcher final : public DeliveryView {
   Scheduler& scheduler_;
   StoreJobs& store_;
   Transport& transport_;
+  std::uint64_t seed_;
   Metrics& metrics_;
   std::shared_ptr<const Config> config_;
   std::optional<Scheduler::TimerId> timer_;

@@ -165,7 +165,7 @@ std::optional<IntakeError> check_access(const Config& config, const Peer& peer,
       const std::string user =
           identity.users.size() > 1 ? identity.users[1] : fmt::format("uid {}", peer.uid);
       return IntakeError{
-          "access_denied",
+          ErrorCode::access_denied,
           fmt::format("access rule \"{}\" does not allow {} to purge by {} on zone {}", rule.name,
                       user, to_string(routed.item.kind), zone.name),
           describe(routed.item)};
@@ -223,14 +223,14 @@ IntakeError admin_denied(const Config& config, const Peer& peer, const PeerIdent
                          std::string_view action) {
   if (!config.admin.configured) {
     return IntakeError{
-        "access_denied",
+        ErrorCode::access_denied,
         fmt::format("{} is for admins: access rules are configured and admin is not, so only root "
                     "and purgeqd's own user may ({} is neither); name admins under admin.users or "
                     "admin.groups",
                     action, who(peer, identity)),
         {}};
   }
-  return IntakeError{"access_denied",
+  return IntakeError{ErrorCode::access_denied,
                      fmt::format("{} is for admins: {} is not root, not purgeqd's own user and not "
                                  "named in admin.users or admin.groups",
                                  action, who(peer, identity)),

@@ -60,7 +60,7 @@ std::optional<IntakeError> check_client_access(const Config& config, const ApiCl
                                       : fmt::format("api_clients \"{}\" may purge kinds: {}",
                                                     client.name, list(client.kinds));
     return IntakeError{
-        "access_denied",
+        ErrorCode::access_denied,
         fmt::format("{}; it may not purge by {} on zone {}", rule, to_string(routed.item.kind),
                     zone.name),
         routed.item.value.empty() ? std::string(to_string(routed.item.kind)) : routed.item.value};

@@ -9,7 +9,7 @@
 namespace purgeq {
 namespace {
 
-IntakeError body_error(std::string_view code, std::string_view text) {
+IntakeError body_error(ErrorCode code, std::string_view text) {
   return make_error(code, {}, text, {});
 }
 
@@ -28,18 +28,18 @@ std::optional<IntakeError> cloudflare_shape_error(const std::vector<BodyMember>&
     return m.kind == Kind::everything;
   });
   if (has_everything && members.size() > 1) {
-    return body_error("purge_everything_not_alone",
+    return body_error(ErrorCode::purge_everything_not_alone,
                       "request cannot contain \"purge_everything\" and any of \"files\", "
                       "\"tags\", \"hosts\" or \"prefixes\"");
   }
   if (members.size() > 1) {
-    return body_error("mixed_kinds",
+    return body_error(ErrorCode::mixed_kinds,
                       fmt::format("request must contain exactly one of \"files\", \"tags\", "
                                   "\"hosts\" or \"prefixes\", got \"{}\" and \"{}\"",
                                   members[0].key, members[1].key));
   }
   if (members.empty()) {
-    return body_error("no_kind",
+    return body_error(ErrorCode::no_kind,
                       "request must contain one of \"purge_everything\", \"files\", \"tags\", "
                       "\"hosts\" or \"prefixes\"");
   }
@@ -52,7 +52,7 @@ std::variant<BodyShape, IntakeError> read_body_shape(const boost::json::value& b
                                                      IntakeFlavor flavor, long long max_items) {
   const bool cloudflare = flavor == IntakeFlavor::cloudflare;
   if (!body.is_object()) {
-    return body_error("invalid_body",
+    return body_error(ErrorCode::invalid_body,
                       fmt::format("request body must be a JSON object, got {}", type_name(body)));
   }
   BodyShape shape;
@@ -69,16 +69,16 @@ std::variant<BodyShape, IntakeError> read_body_shape(const boost::json::value& b
     const auto kind = kind_of_member(key);
     if (!kind) {
       if (cloudflare && key == "zone") {
-        return body_error("unknown_field",
+        return body_error(ErrorCode::unknown_field,
                           "unknown member \"zone\": the URL path already names the zone");
       }
       if (cloudflare && key == "priority") {
-        return body_error("unknown_field",
+        return body_error(ErrorCode::unknown_field,
                           "unknown member \"priority\": an API client's lane is its "
                           "api_clients[].priority");
       }
       return body_error(
-          "unknown_field",
+          ErrorCode::unknown_field,
           fmt::format("unknown member {} (expected {})", quote(key),
                       cloudflare ? "one of files, tags, hosts, prefixes or purge_everything"
                                  : "files, tags, hosts, prefixes, purge_everything, zone or "
@@ -93,21 +93,21 @@ std::variant<BodyShape, IntakeError> read_body_shape(const boost::json::value& b
     if (member.kind == Kind::everything) {
       if (!member.value->is_bool() || !member.value->get_bool()) {
         return body_error(
-            "invalid_purge_everything",
+            ErrorCode::invalid_purge_everything,
             fmt::format("\"purge_everything\" must be true, got {}",
                         member.value->is_bool() ? "false" : type_name(*member.value)));
       }
       ++shape.item_count;
     } else if (!member.value->is_array()) {
-      return body_error("not_an_array", fmt::format("\"{}\" must be an array, got {}", member.key,
-                                                    type_name(*member.value)));
+      return body_error(ErrorCode::not_an_array, fmt::format("\"{}\" must be an array, got {}",
+                                                             member.key, type_name(*member.value)));
     } else {
       shape.item_count += member.value->get_array().size();
     }
   }
   if (max_items > 0 && shape.item_count > static_cast<std::size_t>(max_items)) {
     return body_error(
-        "too_many_items",
+        ErrorCode::too_many_items,
         fmt::format("the intent has {} items and intake.max_items_per_intent is {}; split it into "
                     "several intents",
                     shape.item_count, max_items));

@@ -55,7 +55,7 @@ IntakeError everything_too_soon_error(const Config& config, const EverythingTooS
   const Zone& zone = config.zones.at(refusal.zone_index);
   const bool merge = zone.everything.within == Zone::Everything::Within::merge;
   return IntakeError{
-      "everything_too_soon",
+      ErrorCode::everything_too_soon,
       fmt::format("zone {}: a purge-everything was sent at {} and "
                   "zones[{}].everything.min_interval is {} (within: {}{}); the next is allowed "
                   "at {}, in {} s",

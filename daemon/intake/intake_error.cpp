@@ -9,10 +9,10 @@ std::string bounded_item(std::string_view item) {
   return fmt::format("{}... ({} bytes)", utf8_prefix(item, kMaxErrorItemBytes), item.size());
 }
 
-IntakeError make_error(std::string_view code, std::string_view path, std::string_view text,
+IntakeError make_error(ErrorCode code, std::string_view path, std::string_view text,
                        std::string_view item) {
   std::string message = path.empty() ? std::string(text) : fmt::format("{}: {}", path, text);
-  return IntakeError{std::string(code), std::move(message), bounded_item(item)};
+  return IntakeError{code, std::move(message), bounded_item(item)};
 }
 
 std::string_view type_name(const boost::json::value& value) {

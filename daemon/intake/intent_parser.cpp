@@ -47,14 +47,14 @@ std::variant<ParsedIntent, IntakeError> parse_intent(const boost::json::value& b
     const auto* name = shape.priority->if_string();
     if (name != nullptr) lane = lane_from_string(*name);
     if (!lane) {
-      return make_error("invalid_priority", {},
+      return make_error(ErrorCode::invalid_priority, {},
                         fmt::format("\"priority\" must be one of {}, got {}", kLaneNames,
                                     name != nullptr ? quote(*name) : type_name(*shape.priority)),
                         {});
     }
   }
   if (shape.item_count == 0) {
-    return make_error("empty_intent", {},
+    return make_error(ErrorCode::empty_intent, {},
                       "nothing to purge: no files, tags, hosts, prefixes or purge_everything", {});
   }
   const ZoneRouter router(config, std::get<std::optional<std::size_t>>(named));
@@ -105,7 +105,7 @@ std::variant<ParsedIntent, IntakeError> parse_intent(const boost::json::value& b
         // A variant must pass the item rules as if a client had sent it.
         if (item.headers.size() + added > kMaxFileHeaders) {
           return make_error(
-              "too_many_headers", path,
+              ErrorCode::too_many_headers, path,
               fmt::format("{} has {} headers and zone {} adds {} cache-key headers to each "
                           "variant; at most {} are allowed",
                           quote(item.value), item.headers.size(), owner.name, added,
@@ -121,7 +121,7 @@ std::variant<ParsedIntent, IntakeError> parse_intent(const boost::json::value& b
       // it takes more memory than the limit allows.
       if (max_items > 0 && intent.items.size() > max_items) {
         return make_error(
-            "too_many_items", path,
+            ErrorCode::too_many_items, path,
             fmt::format("the intent expands to more than {} items (a URL counts once per "
                         "cache-key variant of its zone, zones[].variants) and "
                         "intake.max_items_per_intent is {}; split it into several intents",
@@ -131,6 +131,18 @@ std::variant<ParsedIntent, IntakeError> parse_intent(const boost::json::value& b
     }
   }
   return intent;
+}
+
+std::variant<ParsedIntent, IntakeError> read_intent(std::string_view body, const Config& config,
+                                                    IntakeFlavor flavor,
+                                                    std::optional<std::size_t> forced_zone) {
+  auto json = parse_json_body(body);
+  if (auto* error = std::get_if<IntakeError>(&json)) return std::move(*error);
+  return parse_intent(std::get<boost::json::value>(json), config, flavor, forced_zone);
+}
+
+boost::json::object variants_json(const ParsedIntent& intent) {
+  return boost::json::object{{"urls", intent.expanded_urls}, {"items", intent.variant_items}};
 }
 
 }  // namespace purgeq

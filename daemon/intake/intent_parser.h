@@ -1,12 +1,14 @@
 // Turns a purge request body into validated, normalised items, each routed to the zone that owns
 // it, or into the one error that rejects the whole intent: body shape (intake/body_shape.h), item
 // rules (intake/item_rules.h), routing (intake/routing.h) and de-duplication (intake/dedup.h),
-// composed. The error codes are listed in intake/intake_error.h.
+// composed. What each error code means is in docs/api.md, "Error codes".
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstddef>
 #include <optional>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -46,5 +48,16 @@ std::variant<ParsedIntent, IntakeError> parse_intent(
     const boost::json::value& body, const Config& config,
     IntakeFlavor flavor = IntakeFlavor::native,
     std::optional<std::size_t> forced_zone = std::nullopt);
+
+// What the daemon runs on a purge request's body (POST /v1/purge, /v1/expand and Cloudflare's
+// endpoint): parse_json_body, refusing duplicate members (invalid_json, duplicate_key), then
+// parse_intent. The JSON document is freed before it returns: only the items stay.
+std::variant<ParsedIntent, IntakeError> read_intent(
+    std::string_view body, const Config& config, IntakeFlavor flavor = IntakeFlavor::native,
+    std::optional<std::size_t> forced_zone = std::nullopt);
+
+// How cache-key variants grew an intent, for the receipt and /v1/expand:
+// {"urls": URLs expanded, "items": the items they make}.
+boost::json::object variants_json(const ParsedIntent& intent);
 
 }  // namespace purgeq

@@ -81,11 +81,11 @@ std::string invalid_host_text(std::string_view quoted, std::string_view host) {
 // Validates a file URL and returns it normalised (model/url.h: normalised).
 std::variant<std::string, IntakeError> normalise_url(std::string_view url, std::string_view path,
                                                      std::string_view item) {
-  auto fail = [&](std::string_view code, std::string_view text) {
+  auto fail = [&](ErrorCode code, std::string_view text) {
     return make_error(code, path, text, item);
   };
   if (url.size() > kMaxUrlLength) {
-    return fail("url_too_long",
+    return fail(ErrorCode::url_too_long,
                 fmt::format("URL longer than {} characters (purgeq's limit)", kMaxUrlLength));
   }
   const auto parsed = parse_url(url);
@@ -94,32 +94,34 @@ std::variant<std::string, IntakeError> normalise_url(std::string_view url, std::
   if (const auto* error = std::get_if<UrlError>(&parsed)) {
     switch (*error) {
       case UrlError::control_or_space:
-        return fail("invalid_url",
+        return fail(ErrorCode::invalid_url,
                     fmt::format("{} contains whitespace or control characters", q()));
       case UrlError::not_http:
-        return fail("invalid_url", fmt::format("{} is not an absolute http(s) URL", q()));
+        return fail(ErrorCode::invalid_url, fmt::format("{} is not an absolute http(s) URL", q()));
       case UrlError::fragment:
         return fail(
-            "url_has_fragment",
+            ErrorCode::url_has_fragment,
             fmt::format("{} has a #fragment, which is never part of a cache key; drop it", q()));
       case UrlError::user_info:
-        return fail("invalid_url", fmt::format("{} must not contain user info (\"user@\")", q()));
+        return fail(ErrorCode::invalid_url,
+                    fmt::format("{} must not contain user info (\"user@\")", q()));
       case UrlError::ip_host:
-        return fail("invalid_host", ip_host_text(q()));
+        return fail(ErrorCode::invalid_host, ip_host_text(q()));
       case UrlError::bad_port:
-        return fail("invalid_url", fmt::format("{} has an invalid port", q()));
+        return fail(ErrorCode::invalid_url, fmt::format("{} has an invalid port", q()));
       case UrlError::no_host:
-        return fail("invalid_url", fmt::format("{} has no host", q()));
+        return fail(ErrorCode::invalid_url, fmt::format("{} has no host", q()));
       case UrlError::bad_host:
-        return fail("invalid_host", fmt::format("{} has an invalid host", q()));
+        return fail(ErrorCode::invalid_host, fmt::format("{} has an invalid host", q()));
       case UrlError::non_ascii:
-        return fail("invalid_url", fmt::format("{} has non-ASCII characters in its path or query; "
-                                               "percent-encode them",
-                                               q()));
+        return fail(ErrorCode::invalid_url,
+                    fmt::format("{} has non-ASCII characters in its path or query; "
+                                "percent-encode them",
+                                q()));
     }
   }
   const Url& parts = std::get<Url>(parsed);
-  if (parts.host_kind != HostKind::name) return fail("invalid_host", ip_host_text(q()));
+  if (parts.host_kind != HostKind::name) return fail(ErrorCode::invalid_host, ip_host_text(q()));
   return normalised(parts);
 }
 
@@ -129,7 +131,7 @@ std::variant<std::string, IntakeError> normalise_origin(std::string_view value,
                                                         std::string_view path,
                                                         std::string_view item) {
   auto fail = [&](std::string_view text) {
-    return make_error("invalid_origin_header", path,
+    return make_error(ErrorCode::invalid_origin_header, path,
                       fmt::format("Origin header {} {}", quote(value), text), item);
   };
   constexpr std::string_view kNoPath = "must be scheme://host[:port] with no path";
@@ -164,7 +166,7 @@ std::variant<std::vector<Header>, IntakeError> validate_headers(const json::obje
                                                                 std::string_view path,
                                                                 std::string_view item) {
   if (headers.size() > kMaxFileHeaders) {
-    return make_error("too_many_headers", path,
+    return make_error(ErrorCode::too_many_headers, path,
                       fmt::format("{} has {} headers; at most {} are allowed", quote(item),
                                   headers.size(), kMaxFileHeaders),
                       item);
@@ -174,11 +176,11 @@ std::variant<std::vector<Header>, IntakeError> validate_headers(const json::obje
   for (const auto& member : headers) {
     const std::string_view name = member.key();
     if (name.empty() || !std::all_of(name.begin(), name.end(), is_tchar)) {
-      return make_error("invalid_header", path,
+      return make_error(ErrorCode::invalid_header, path,
                         fmt::format("header name {} is not an HTTP token", quote(name)), item);
     }
     if (!member.value().is_string()) {
-      return make_error("invalid_header", path,
+      return make_error(ErrorCode::invalid_header, path,
                         fmt::format("header {} must have a string value, got {}", quote(name),
                                     type_name(member.value())),
                         item);
@@ -190,14 +192,14 @@ std::variant<std::vector<Header>, IntakeError> validate_headers(const json::obje
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     if (!std::all_of(value.begin(), value.end(), [](char c) { return c >= 0x20 && c <= 0x7e; })) {
       return make_error(
-          "invalid_header", path,
+          ErrorCode::invalid_header, path,
           fmt::format("header {} value {} must be printable ASCII", quote(name), quote(value)),
           item);
     }
     const std::string name_lower = ascii_lower(name);
     if (!seen.insert(name_lower).second) {
       return make_error(
-          "duplicate_header", path,
+          ErrorCode::duplicate_header, path,
           fmt::format("header {} is given twice (names are case-insensitive)", quote(name)), item);
     }
     if (name_lower == "origin") {
@@ -234,7 +236,7 @@ std::variant<Item, IntakeError> validate_file(const json::value& entry, std::str
     return Item{Kind::file, std::move(std::get<std::string>(url)), {}};
   }
   if (!entry.is_object()) {
-    return make_error("invalid_file_entry", path,
+    return make_error(ErrorCode::invalid_file_entry, path,
                       fmt::format("expected a URL string or a {{\"url\", \"headers\"}} object, "
                                   "got {}",
                                   type_name(entry)),
@@ -243,7 +245,7 @@ std::variant<Item, IntakeError> validate_file(const json::value& entry, std::str
   const auto& object = entry.get_object();
   for (const auto& member : object) {
     if (member.key() != "url" && member.key() != "headers") {
-      return make_error("invalid_file_entry", path,
+      return make_error(ErrorCode::invalid_file_entry, path,
                         fmt::format("unknown member {} in a file object (only \"url\" and "
                                     "\"headers\" are allowed)",
                                     quote(member.key())),
@@ -252,10 +254,10 @@ std::variant<Item, IntakeError> validate_file(const json::value& entry, std::str
   }
   const auto* url_value = object.if_contains("url");
   if (url_value == nullptr) {
-    return make_error("invalid_file_entry", path, "file object has no \"url\"", item);
+    return make_error(ErrorCode::invalid_file_entry, path, "file object has no \"url\"", item);
   }
   if (!url_value->is_string()) {
-    return make_error("invalid_file_entry", path,
+    return make_error(ErrorCode::invalid_file_entry, path,
                       fmt::format("\"url\" must be a string, got {}", type_name(*url_value)), item);
   }
   auto url = normalise_url(url_value->get_string(), path, item);
@@ -263,7 +265,7 @@ std::variant<Item, IntakeError> validate_file(const json::value& entry, std::str
   Item result{Kind::file, std::move(std::get<std::string>(url)), {}};
   if (const auto* headers = object.if_contains("headers")) {
     if (!headers->is_object()) {
-      return make_error("invalid_file_entry", path,
+      return make_error(ErrorCode::invalid_file_entry, path,
                         fmt::format("\"headers\" must be an object of name: value strings, got {}",
                                     type_name(*headers)),
                         item);
@@ -276,25 +278,27 @@ std::variant<Item, IntakeError> validate_file(const json::value& entry, std::str
 }
 
 std::variant<Item, IntakeError> validate_tag(std::string_view tag, std::string_view path) {
-  auto fail = [&](std::string_view code, std::string_view text) {
+  auto fail = [&](ErrorCode code, std::string_view text) {
     return make_error(code, path, text, tag);
   };
   if (tag.size() > kMaxTagLength) {
-    return fail("tag_too_long", fmt::format("tag longer than {} characters", kMaxTagLength));
+    return fail(ErrorCode::tag_too_long,
+                fmt::format("tag longer than {} characters", kMaxTagLength));
   }
-  if (tag.empty()) return fail("invalid_tag", "empty tag");
+  if (tag.empty()) return fail(ErrorCode::invalid_tag, "empty tag");
   // Quoted only when a message needs it: most items are valid.
   auto q = [&] { return quote(tag); };
   if (tag.find(' ') != std::string_view::npos) {
-    return fail("invalid_tag", fmt::format("{} contains a space, which tags cannot", q()));
+    return fail(ErrorCode::invalid_tag, fmt::format("{} contains a space, which tags cannot", q()));
   }
   if (!std::all_of(tag.begin(), tag.end(), [](char c) { return c >= 0x21 && c <= 0x7e; })) {
-    return fail("invalid_tag", fmt::format("{} has characters outside printable ASCII", q()));
+    return fail(ErrorCode::invalid_tag,
+                fmt::format("{} has characters outside printable ASCII", q()));
   }
   // Cache-Tag headers separate tags with commas, so no cached object can carry a tag containing
   // one; the caller most likely meant several tags.
   if (tag.find(',') != std::string_view::npos) {
-    return fail("invalid_tag",
+    return fail(ErrorCode::invalid_tag,
                 fmt::format("{} contains ','; Cache-Tag separates tags with commas, give each tag "
                             "separately",
                             q()));
@@ -303,66 +307,71 @@ std::variant<Item, IntakeError> validate_tag(std::string_view tag, std::string_v
 }
 
 std::variant<Item, IntakeError> validate_host(std::string_view host, std::string_view path) {
-  auto fail = [&](std::string_view code, std::string_view text) {
+  auto fail = [&](ErrorCode code, std::string_view text) {
     return make_error(code, path, text, host);
   };
-  if (host.empty()) return fail("invalid_host", "empty hostname");
+  if (host.empty()) return fail(ErrorCode::invalid_host, "empty hostname");
   // Quoted only when a message needs it: most items are valid.
   auto q = [&] { return quote(host); };
   if (std::any_of(host.begin(), host.end(), is_ascii_control_or_space)) {
-    return fail("invalid_host", fmt::format("{} contains whitespace or control characters", q()));
+    return fail(ErrorCode::invalid_host,
+                fmt::format("{} contains whitespace or control characters", q()));
   }
   if (const auto scheme = host.find("://"); scheme != std::string_view::npos) {
     const std::string_view rest = host.substr(scheme + 3);
-    return fail("invalid_host", fmt::format("{} must be a bare hostname without a scheme (use {})",
-                                            q(), quote(rest.substr(0, rest.find_first_of("/?#")))));
+    return fail(ErrorCode::invalid_host,
+                fmt::format("{} must be a bare hostname without a scheme (use {})", q(),
+                            quote(rest.substr(0, rest.find_first_of("/?#")))));
   }
   if (host.find_first_of("/?#") != std::string_view::npos) {
-    return fail("invalid_host",
+    return fail(ErrorCode::invalid_host,
                 fmt::format("{} must be a bare hostname without a path (use a prefix to purge a "
                             "path)",
                             q()));
   }
   if (host.find('*') != std::string_view::npos) {
-    return fail("invalid_host", fmt::format("{} is a wildcard; name each host", q()));
+    return fail(ErrorCode::invalid_host, fmt::format("{} is a wildcard; name each host", q()));
   }
   if (host.find(':') != std::string_view::npos) {
-    return fail("invalid_host", fmt::format("{} must be a bare hostname without a port", q()));
+    return fail(ErrorCode::invalid_host,
+                fmt::format("{} must be a bare hostname without a port", q()));
   }
   if (host.size() > kMaxHostLength) {
-    return fail("host_too_long", fmt::format("hostname longer than {} characters", kMaxHostLength));
+    return fail(ErrorCode::host_too_long,
+                fmt::format("hostname longer than {} characters", kMaxHostLength));
   }
   std::string value = ascii_lower(host);
   if (!is_valid_hostname(value)) {
     if (looks_like_ip(value)) {
-      return fail("invalid_host",
+      return fail(ErrorCode::invalid_host,
                   fmt::format("{} is an IP address; Cloudflare zones are hostnames", q()));
     }
-    return fail("invalid_host", fmt::format("{} is not a valid hostname", q()));
+    return fail(ErrorCode::invalid_host, fmt::format("{} is not a valid hostname", q()));
   }
   return Item{Kind::host, std::move(value), {}};
 }
 
 std::variant<Item, IntakeError> validate_prefix(std::string_view prefix, std::string_view path) {
-  auto fail = [&](std::string_view code, std::string_view text) {
+  auto fail = [&](ErrorCode code, std::string_view text) {
     return make_error(code, path, text, prefix);
   };
   if (prefix.size() > kMaxPrefixLength) {
-    return fail("prefix_too_long",
+    return fail(ErrorCode::prefix_too_long,
                 fmt::format("prefix longer than {} characters (purgeq's limit)", kMaxPrefixLength));
   }
-  if (prefix.empty()) return fail("invalid_prefix", "empty prefix");
+  if (prefix.empty()) return fail(ErrorCode::invalid_prefix, "empty prefix");
   // Quoted only when a message needs it: most items are valid.
   auto q = [&] { return quote(prefix); };
   if (std::any_of(prefix.begin(), prefix.end(), is_ascii_control_or_space)) {
-    return fail("invalid_prefix", fmt::format("{} contains whitespace or control characters", q()));
+    return fail(ErrorCode::invalid_prefix,
+                fmt::format("{} contains whitespace or control characters", q()));
   }
   if (const auto scheme = prefix.find("://"); scheme != std::string_view::npos) {
-    return fail("invalid_prefix", fmt::format("{} must not include a scheme (use {})", q(),
-                                              quote(prefix.substr(scheme + 3))));
+    return fail(ErrorCode::invalid_prefix, fmt::format("{} must not include a scheme (use {})", q(),
+                                                       quote(prefix.substr(scheme + 3))));
   }
   if (prefix.find_first_of("?#") != std::string_view::npos) {
-    return fail("invalid_prefix",
+    return fail(ErrorCode::invalid_prefix,
                 fmt::format("{} must not contain a query string or fragment; a prefix already "
                             "matches every query string",
                             q()));
@@ -371,26 +380,26 @@ std::variant<Item, IntakeError> validate_prefix(std::string_view prefix, std::st
   const std::string_view host = prefix.substr(0, slash);
   const std::string_view rest = prefix.substr(slash);
   if (host.empty())
-    return fail("invalid_prefix", fmt::format("{} must start with a hostname", q()));
+    return fail(ErrorCode::invalid_prefix, fmt::format("{} must start with a hostname", q()));
   if (host.find(':') != std::string_view::npos) {
-    return fail("invalid_prefix", fmt::format("{} must not include a port", q()));
+    return fail(ErrorCode::invalid_prefix, fmt::format("{} must not include a port", q()));
   }
   std::string value = ascii_lower(host);
-  if (!is_valid_hostname(value)) return fail("invalid_host", invalid_host_text(q(), host));
+  if (!is_valid_hostname(value)) return fail(ErrorCode::invalid_host, invalid_host_text(q(), host));
   const auto slashes = static_cast<std::size_t>(std::count(rest.begin(), rest.end(), '/'));
   if (slashes > kMaxPrefixSlashes) {
-    return fail("prefix_too_many_slashes",
+    return fail(ErrorCode::prefix_too_many_slashes,
                 fmt::format("{} has {} '/' characters; Cloudflare allows at most {}", q(), slashes,
                             kMaxPrefixSlashes));
   }
   if (std::any_of(rest.begin(), rest.end(), is_non_ascii)) {
-    return fail("invalid_prefix",
+    return fail(ErrorCode::invalid_prefix,
                 fmt::format("{} has non-ASCII characters in its path; percent-encode them", q()));
   }
   // Cloudflare matches prefixes against normalised paths, which never hold a dot-segment: such a
   // prefix would purge nothing or, resolved, something other than it says ("a/../../etc").
   if (has_dot_segment(rest)) {
-    return fail("invalid_prefix",
+    return fail(ErrorCode::invalid_prefix,
                 fmt::format("{} has a \".\" or \"..\" path segment; cached paths never do (clients "
                             "and Cloudflare's URL normalization resolve them), so write the path "
                             "without them",
@@ -404,7 +413,7 @@ std::variant<Item, IntakeError> validate_entry(Kind kind, const json::value& ent
                                                std::string_view path) {
   if (kind == Kind::file) return validate_file(entry, path);
   if (!entry.is_string()) {
-    return make_error("not_a_string", path,
+    return make_error(ErrorCode::not_a_string, path,
                       fmt::format("expected a string, got {}", type_name(entry)),
                       json::serialize(entry));
   }

@@ -65,7 +65,7 @@ class CheckedHandler {
     }
     if (!frame.add(key)) {
       duplicate_ = make_error(
-          "duplicate_key", where(),
+          ErrorCode::duplicate_key, where(),
           fmt::format("duplicate member {} {}; JSON parsers disagree on which one counts, so "
                       "purgeq refuses to guess: give each member once",
                       quote(key), depth_ == 1 ? "in the request body" : "in one object"),
@@ -184,7 +184,7 @@ std::variant<json::value, IntakeError> parse_json_body(std::string_view text) {
   if (const auto& duplicate = parser.handler().duplicate()) return *duplicate;
   if (!ec && used < text.size()) ec = json::error::extra_data;
   if (ec) {
-    return make_error("invalid_json", {},
+    return make_error(ErrorCode::invalid_json, {},
                       fmt::format("request body is not valid JSON: {}", ec.message()), {});
   }
   return parser.handler().release();

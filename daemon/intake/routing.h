@@ -32,8 +32,20 @@ std::optional<std::size_t> route_host(const Config& config, std::string_view hos
 // which have no host, and for a file whose URL does not parse. Views the item's value.
 std::string_view item_host(const Item& item);
 
-// The zone named by the path of the Cloudflare-compatible endpoint (the index the listener found,
-// if any). Error: unknown_zone.
+// The zone whose id is `zone_id` (the path of the Cloudflare-compatible endpoint names zones by
+// id).
+std::optional<std::size_t> zone_with_id(const Config& config, std::string_view zone_id);
+
+// The refusal of the Cloudflare-compatible endpoint when its path names no configured zone id
+// (unknown_path_zone: 404, in Cloudflare's words).
+IntakeError unknown_path_zone_error(std::string_view zone_id);
+
+// The name of the zone with this id, for people (metrics labels, listings); the id itself when no
+// configured zone has it (it was removed from the config).
+std::string_view zone_name_of(const Config& config, std::string_view zone_id);
+
+// The zone named by the path of the Cloudflare-compatible endpoint (the index found by
+// zone_with_id, if any). Error: unknown_path_zone.
 std::variant<std::size_t, IntakeError> path_zone(const Config& config,
                                                  std::optional<std::size_t> forced_zone);
 

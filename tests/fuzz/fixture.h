@@ -2,8 +2,8 @@
 // invariants an accepted intent must satisfy. Not daemon code; built only with PURGEQ_FUZZ=ON.
 #pragma once
 
-#include <boost/json.hpp>
 #include <bit>
+#include <boost/json.hpp>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -62,7 +62,8 @@ inline const purgeq::Config& fixture_config() {
       return purgeq::load_config_string(kFixtureYaml, "fuzz-fixture");
     } catch (const purgeq::ConfigError& e) {
       // The fixture itself is wrong (the config schema changed): not a finding, a broken harness.
-      for (const auto& problem : e.problems()) std::fprintf(stderr, "fixture: %s\n", problem.c_str());
+      for (const auto& problem : e.problems())
+        std::fprintf(stderr, "fixture: %s\n", problem.c_str());
       std::abort();
     }
   }();
@@ -112,22 +113,24 @@ inline bool same_json(const boost::json::value& a, const boost::json::value& b) 
   }
 }
 
-// Api::submit's JSON step: parse_json_body (which refuses duplicate members), checked against
+// The differential check of the daemon's JSON reader, parse_json_body (inside read_intent), against
 // boost::json::parse: whatever it accepts, json::parse accepts with the same value; whatever
-// json::parse refuses, it refuses. nullopt when the body is refused.
-inline std::optional<boost::json::value> parse_body(std::string_view text) {
+// json::parse refuses, it refuses (invalid_json); it refuses more only for a member named twice
+// (duplicate_key). An oracle for fuzz_intent: the targets themselves run read_intent.
+inline void check_json_body(std::string_view text) {
+  using purgeq::ErrorCode;
   auto body = purgeq::parse_json_body(text);
   boost::system::error_code ec;
   const boost::json::value reference = boost::json::parse(text, ec);
   if (const auto* error = std::get_if<purgeq::IntakeError>(&body)) {
-    PURGEQ_FUZZ_CHECK(error->code == "invalid_json" || error->code == "duplicate_key");
+    PURGEQ_FUZZ_CHECK(error->code == ErrorCode::invalid_json ||
+                      error->code == ErrorCode::duplicate_key);
     PURGEQ_FUZZ_CHECK(!error->message.empty());
-    if (error->code == "invalid_json") PURGEQ_FUZZ_CHECK(ec.failed());
-    return std::nullopt;
+    if (error->code == ErrorCode::invalid_json) PURGEQ_FUZZ_CHECK(ec.failed());
+    return;
   }
   PURGEQ_FUZZ_CHECK(!ec.failed());
   PURGEQ_FUZZ_CHECK(same_json(std::get<boost::json::value>(body), reference));
-  return std::move(std::get<boost::json::value>(body));
 }
 
 // An accepted item must be accepted again, unchanged, when read back as the body gave it
@@ -162,8 +165,8 @@ inline void check_item_round_trip(const purgeq::Item& item) {
       return;
   }
   if (const auto* error = std::get_if<purgeq::IntakeError>(&again)) {
-    std::fprintf(stderr, "accepted item refused on re-validation: %s (%s)\n", error->code.c_str(),
-                 error->message.c_str());
+    std::fprintf(stderr, "accepted item refused on re-validation: %s (%s)\n",
+                 std::string(purgeq::error_name(error->code)).c_str(), error->message.c_str());
     invariant_failed("accepted item validates again");
   }
   PURGEQ_FUZZ_CHECK(std::get<purgeq::Item>(again) == item);
@@ -174,7 +177,7 @@ inline void check_parsed(const std::variant<purgeq::ParsedIntent, purgeq::Intake
                          const purgeq::Config& config, purgeq::IntakeFlavor flavor,
                          std::optional<std::size_t> forced_zone) {
   if (const auto* error = std::get_if<purgeq::IntakeError>(&parsed)) {
-    PURGEQ_FUZZ_CHECK(!error->code.empty());
+    PURGEQ_FUZZ_CHECK(purgeq::error_info(error->code).http_status / 100 == 4);
     PURGEQ_FUZZ_CHECK(!error->message.empty());
     return;
   }

@@ -1,13 +1,13 @@
-// libFuzzer target: the socket API's body parser, as Api::submit runs it: purgeq::parse_json_body
-// (checked against boost::json::parse, fixture.h), then purgeq::parse_intent against a fixed
-// three-zone config (fixture.h), then the invariants an accepted intent must satisfy.
+// libFuzzer target: a purge request's body through purgeq::read_intent, the function the daemon
+// runs on it (SubmitRoute::submit, /v1/expand): parse_json_body, then parse_intent against a
+// fixed three-zone config (fixture.h), then the invariants an accepted intent must satisfy. The
+// JSON reader is also held to boost::json::parse (check_json_body, fixture.h).
 //
 // Input: byte 0 picks the flavor and, for the cloudflare flavor, the zone named by the URL path;
 // the rest is the request body.
 //   byte0 & 1 == 0   native    (POST /v1/purge)
 //   byte0 & 1 == 1   cloudflare (POST /client/v4/zones/{id}/purge_cache), zone (byte0 >> 1) % 4:
 //                    0..2 a configured zone, 3 none (a path zone that matched nothing)
-#include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -28,9 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (pick < config.zones.size()) forced_zone = pick;
   }
 
-  const auto json = purgeq_fuzz::parse_body(body);
-  if (!json) return 0;  // Api::submit answers invalid_json/duplicate_key before parse_intent
-  const auto parsed = purgeq::parse_intent(*json, config, flavor, forced_zone);
+  const auto parsed = purgeq::read_intent(body, config, flavor, forced_zone);
+  purgeq_fuzz::check_json_body(body);
   if (flavor == purgeq::IntakeFlavor::cloudflare && !forced_zone) {
     PURGEQ_FUZZ_CHECK(std::holds_alternative<purgeq::IntakeError>(parsed));
     return 0;

@@ -150,6 +150,25 @@ class IntakeTest(unittest.TestCase):
         _, st = self.daemon.request("GET", "/v1/status")
         self.assertEqual(st["pending"], 0)
 
+    def test_a_body_over_the_cap_names_the_limit_and_is_logged_and_counted(self):
+        daemon = DaemonFixture(self, dry_run=True,
+                               extra={"intake": {"max_body_bytes": 4096}}).start()
+        body = json.dumps({"tags": [f"tag-{i}" for i in range(1000)], "zone": "a.example"})
+        self.assertGreater(len(body), 4096)
+        status, error = unix_request(daemon.socket_path, "POST", "/v1/purge", body)
+        self.assertEqual(status, 413, error)
+        self.assertEqual(error["error"]["code"], "body_too_large")
+        self.assertIn("intake.max_body_bytes (4096 bytes)", error["error"]["message"])
+        self.assertRegex(daemon.logs(), r"event=intent_rejected code=body_too_large listener=unix "
+                                        r"uid=\d+ pid=\d+ target=/v1/purge")
+        # Counted with the refusals of the routes, by code.
+        self.assertEqual(daemon.submit({"tags": ["x"], "zone": "nowhere"})[0], 400)
+        _, metrics = daemon.request("GET", "/metrics")
+        self.assertIn('purgeq_intents_rejected_total{code="body_too_large"} 1', metrics)
+        self.assertIn('purgeq_intents_rejected_total{code="unknown_zone"} 1', metrics)
+        # Below the cap all is as before.
+        self.assertEqual(daemon.submit({"tags": ["t"], "zone": "a.example"})[0], 202)
+
     def test_item_cap_is_configurable_and_the_cloudflare_endpoint_answers_in_its_envelope(self):
         daemon = DaemonFixture(self, dry_run=True,
                                extra={"intake": {"max_items_per_intent": 3}}).start()

@@ -85,7 +85,7 @@ TEST(AccessRules, MatchByZoneAndKindAndAdmitByUserOrGroup) {
   const PeerIdentity alice{{"1000", "alice"}, {"1000", "alice"}};
   const auto denied = check_access(config, peer, alice, everything);
   ASSERT_TRUE(denied);
-  EXPECT_EQ(denied->code, "access_denied");
+  EXPECT_EQ(denied->code, ErrorCode::access_denied);
   EXPECT_EQ(denied->message,
             "access rule \"everything-is-deploys\" does not allow alice to purge by everything on "
             "zone b.example");
@@ -136,7 +136,7 @@ TEST(Admin, WithoutAdminSectionAccessRulesDecide) {
   config.access.push_back(AccessRule{"r", {}, {}, {"1000"}, {}, {}});
   EXPECT_EQ(admin_verdict(config, user, kSelf), AdminVerdict::kDenied);
   const auto denied = admin_denied(config, user, nullptr, "GET /v1/failed");
-  EXPECT_EQ(denied.code, "access_denied");
+  EXPECT_EQ(denied.code, ErrorCode::access_denied);
   EXPECT_EQ(denied.message,
             "GET /v1/failed is for admins: access rules are configured and admin is not, so only "
             "root and purgeqd's own user may (uid 1000 is neither); name admins under admin.users "

@@ -53,7 +53,7 @@ TEST(CheckClientAccess, ZonesAndKindsLikeAccessRules) {
 
   const auto zone_refused = check_client_access(config, all[1], blog_url);
   ASSERT_TRUE(zone_refused);
-  EXPECT_EQ(zone_refused->code, "access_denied");
+  EXPECT_EQ(zone_refused->code, ErrorCode::access_denied);
   EXPECT_EQ(zone_refused->message,
             "api_clients \"cms\" may purge zones: shop.example; it may not purge by file on zone "
             "blog.example");

@@ -48,7 +48,7 @@ TEST(EverythingGuard, RefusalNamesZoneRuleAndNextTime) {
   config.zones[1].name = "example.net";
   const EverythingTooSoon refusal{1, kSent + 250, kSent + 60'250};
   const auto error = everything_too_soon_error(config, refusal, kSent + 1000);
-  EXPECT_EQ(error.code, "everything_too_soon");
+  EXPECT_EQ(error.code, ErrorCode::everything_too_soon);
   EXPECT_EQ(error.message,
             "zone example.net: a purge-everything was sent at 2026-11-27T08:00:00.250Z and "
             "zones[1].everything.min_interval is 1m (within: refuse); the next is allowed at "

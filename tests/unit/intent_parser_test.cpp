@@ -112,7 +112,7 @@ std::string render(const Item& item) {
 // "ok <value>" or "error <code>", what the table's third column holds.
 std::string outcome(const std::variant<Item, IntakeError>& result) {
   if (const auto* item = std::get_if<Item>(&result)) return "ok " + render(*item);
-  return "error " + std::get<IntakeError>(result).code;
+  return "error " + std::string(error_name(std::get<IntakeError>(result).code));
 }
 
 TEST(ItemTable, EveryRowHolds) {
@@ -207,13 +207,13 @@ TEST(ItemMessages, LongItemsAreShortenedInMessagesAndInTheItem) {
   // made an 8 MiB answer.
   const std::string url = "https://example.com/" + std::string(500, 'a') + " b";
   const auto e = error_of(validate_file(json::value(url), "files[0]"));
-  EXPECT_EQ(e.code, "invalid_url");
+  EXPECT_EQ(e.code, ErrorCode::invalid_url);
   EXPECT_LT(e.message.size(), 250U) << e.message;
   EXPECT_EQ(e.item, url.substr(0, 256) + "... (522 bytes)");
 
   const std::string huge(8 * 1024 * 1024, 't');
   const auto tag = error_of(validate_tag(huge, "tags[0]"));
-  EXPECT_EQ(tag.code, "tag_too_long");
+  EXPECT_EQ(tag.code, ErrorCode::tag_too_long);
   EXPECT_EQ(tag.item, std::string(256, 't') + "... (8388608 bytes)");
   EXPECT_LT(tag.message.size(), 100U);
   for (const auto& e2 :
@@ -253,7 +253,7 @@ TEST(Prefixes, DotSegmentsAreRefused) {
         "example.com/.", "example.com/..", "example.com/%2e%2E/x", "example.com/a/%2e",
         "example.com/a/.%2e/b", "example.com/a\\..\\b", "example.com//../a"}) {
     const auto e = error_of(validate_prefix(prefix, "prefixes[0]"));
-    EXPECT_EQ(e.code, "invalid_prefix") << prefix;
+    EXPECT_EQ(e.code, ErrorCode::invalid_prefix) << prefix;
   }
   EXPECT_EQ(error_of(validate_prefix("shop.example.com/../../etc", "prefixes[2]")).message,
             "prefixes[2]: \"shop.example.com/../../etc\" has a \".\" or \"..\" path segment; "
@@ -356,17 +356,17 @@ TEST(ParseIntent, ZoneMustOwnEveryHost) {
   const auto e = rejected(parse(
       R"({"zone": "example.com", "files": ["https://example.com/a", "https://example.org/b"]})",
       three_zones()));
-  EXPECT_EQ(e.code, "host_not_in_zone");
+  EXPECT_EQ(e.code, ErrorCode::host_not_in_zone);
   EXPECT_EQ(e.message, "files[1]: host \"example.org\" is not in zone example.com");
   EXPECT_EQ(e.item, "https://example.org/b");
 
   EXPECT_EQ(
       rejected(parse(R"({"zone": "example.com", "hosts": ["example.org"]})", three_zones())).code,
-      "host_not_in_zone");
+      ErrorCode::host_not_in_zone);
   EXPECT_EQ(
       rejected(parse(R"({"zone": "example.org", "prefixes": ["example.com/a"]})", three_zones()))
           .code,
-      "host_not_in_zone");
+      ErrorCode::host_not_in_zone);
 }
 
 TEST(ParseIntent, ExplicitZoneMayClaimAHostItsWildcardCovers) {
@@ -379,40 +379,43 @@ TEST(ParseIntent, ExplicitZoneMayClaimAHostItsWildcardCovers) {
 
 TEST(ParseIntent, UnknownOrInvalidZone) {
   const auto unknown = rejected(parse(R"({"zone": "example.net", "tags": ["a"]})", three_zones()));
-  EXPECT_EQ(unknown.code, "unknown_zone");
+  EXPECT_EQ(unknown.code, ErrorCode::unknown_zone);
   EXPECT_EQ(unknown.message, "unknown zone \"example.net\" (not a configured zone name or id)");
   // Zone names match exactly, as in Config::find_zone.
   EXPECT_EQ(rejected(parse(R"({"zone": "Example.com", "tags": ["a"]})", three_zones())).code,
-            "unknown_zone");
-  EXPECT_EQ(rejected(parse(R"({"zone": 5, "tags": ["a"]})", three_zones())).code, "invalid_zone");
-  EXPECT_EQ(rejected(parse(R"({"zone": "", "tags": ["a"]})", three_zones())).code, "invalid_zone");
+            ErrorCode::unknown_zone);
+  EXPECT_EQ(rejected(parse(R"({"zone": 5, "tags": ["a"]})", three_zones())).code,
+            ErrorCode::invalid_zone);
+  EXPECT_EQ(rejected(parse(R"({"zone": "", "tags": ["a"]})", three_zones())).code,
+            ErrorCode::invalid_zone);
 }
 
 TEST(ParseIntent, NoZoneForHost) {
   const auto e = rejected(
       parse(R"({"files": ["https://example.com/a", "https://example.net/a"]})", three_zones()));
-  EXPECT_EQ(e.code, "no_zone_for_host");
+  EXPECT_EQ(e.code, ErrorCode::no_zone_for_host);
   EXPECT_EQ(e.message, "files[1]: no configured zone owns host \"example.net\"");
   EXPECT_EQ(e.item, "https://example.net/a");
   // The apex pattern is needed for the apex; a zone with only a wildcard does not own it.
   Config config;
   config.zones.push_back(make_zone("example.com", kIdCom));
   config.zones[0].hosts = {"*.example.com"};
-  EXPECT_EQ(rejected(parse(R"({"hosts": ["example.com"]})", config)).code, "no_zone_for_host");
+  EXPECT_EQ(rejected(parse(R"({"hosts": ["example.com"]})", config)).code,
+            ErrorCode::no_zone_for_host);
 }
 
 TEST(ParseIntent, TagsAndEverythingNeedZoneWhenSeveralZones) {
   const auto tags = rejected(parse(R"({"tags": ["a"]})", three_zones()));
-  EXPECT_EQ(tags.code, "zone_required");
+  EXPECT_EQ(tags.code, ErrorCode::zone_required);
   EXPECT_EQ(tags.message, "tags[0]: purging by tag needs \"zone\" because 3 zones are configured");
   EXPECT_EQ(tags.item, "a");
   const auto everything = rejected(parse(R"({"purge_everything": true})", three_zones()));
-  EXPECT_EQ(everything.code, "zone_required");
+  EXPECT_EQ(everything.code, ErrorCode::zone_required);
   EXPECT_EQ(everything.item, "purge_everything");
   // Files route themselves even when tags in the same intent cannot.
   EXPECT_EQ(
       rejected(parse(R"({"files": ["https://example.com/a"], "tags": ["a"]})", three_zones())).code,
-      "zone_required");
+      ErrorCode::zone_required);
 }
 
 TEST(ParseIntent, SingleZoneNeedsNoZoneMember) {
@@ -420,70 +423,76 @@ TEST(ParseIntent, SingleZoneNeedsNoZoneMember) {
       R"({"tags": ["a"], "purge_everything": true, "hosts": ["www.example.com"]})", one_zone()));
   EXPECT_EQ(summary(intent), (Lines{"0:tag:a", "0:everything:", "0:host:www.example.com"}));
   // Still routed: a single zone does not own foreign hosts.
-  EXPECT_EQ(rejected(parse(R"({"hosts": ["example.org"]})", one_zone())).code, "no_zone_for_host");
+  EXPECT_EQ(rejected(parse(R"({"hosts": ["example.org"]})", one_zone())).code,
+            ErrorCode::no_zone_for_host);
 }
 
 TEST(ParseIntent, NoZonesConfigured) {
-  EXPECT_EQ(rejected(parse(R"({"tags": ["a"]})", Config{})).code, "zone_required");
-  EXPECT_EQ(rejected(parse(R"({"hosts": ["example.com"]})", Config{})).code, "no_zone_for_host");
+  EXPECT_EQ(rejected(parse(R"({"tags": ["a"]})", Config{})).code, ErrorCode::zone_required);
+  EXPECT_EQ(rejected(parse(R"({"hosts": ["example.com"]})", Config{})).code,
+            ErrorCode::no_zone_for_host);
 }
 
 TEST(ParseIntent, BodyShape) {
-  EXPECT_EQ(rejected(parse(R"(["https://example.com/a"])", one_zone())).code, "invalid_body");
-  EXPECT_EQ(rejected(parse(R"("x")", one_zone())).code, "invalid_body");
+  EXPECT_EQ(rejected(parse(R"(["https://example.com/a"])", one_zone())).code,
+            ErrorCode::invalid_body);
+  EXPECT_EQ(rejected(parse(R"("x")", one_zone())).code, ErrorCode::invalid_body);
 
   const auto unknown =
       rejected(parse(R"({"files": [], "url": "https://example.com/"})", one_zone()));
-  EXPECT_EQ(unknown.code, "unknown_field");
+  EXPECT_EQ(unknown.code, ErrorCode::unknown_field);
   EXPECT_NE(unknown.message.find("\"url\""), std::string::npos) << unknown.message;
   // Singular kind names are not body members.
   EXPECT_EQ(rejected(parse(R"({"file": ["https://example.com/a"]})", one_zone())).code,
-            "unknown_field");
+            ErrorCode::unknown_field);
 
   const auto not_array = rejected(parse(R"({"files": "https://example.com/a"})", one_zone()));
-  EXPECT_EQ(not_array.code, "not_an_array");
+  EXPECT_EQ(not_array.code, ErrorCode::not_an_array);
   EXPECT_EQ(not_array.message, "\"files\" must be an array, got a string");
-  EXPECT_EQ(rejected(parse(R"({"tags": null})", one_zone())).code, "not_an_array");
-  EXPECT_EQ(rejected(parse(R"({"hosts": {}})", one_zone())).code, "not_an_array");
-  EXPECT_EQ(rejected(parse(R"({"prefixes": 5})", one_zone())).code, "not_an_array");
+  EXPECT_EQ(rejected(parse(R"({"tags": null})", one_zone())).code, ErrorCode::not_an_array);
+  EXPECT_EQ(rejected(parse(R"({"hosts": {}})", one_zone())).code, ErrorCode::not_an_array);
+  EXPECT_EQ(rejected(parse(R"({"prefixes": 5})", one_zone())).code, ErrorCode::not_an_array);
 
   EXPECT_EQ(rejected(parse(R"({"purge_everything": false})", one_zone())).code,
-            "invalid_purge_everything");
+            ErrorCode::invalid_purge_everything);
   EXPECT_EQ(rejected(parse(R"({"purge_everything": "true"})", one_zone())).code,
-            "invalid_purge_everything");
+            ErrorCode::invalid_purge_everything);
   EXPECT_EQ(rejected(parse(R"({"purge_everything": 1})", one_zone())).code,
-            "invalid_purge_everything");
+            ErrorCode::invalid_purge_everything);
 }
 
 TEST(ParseIntent, EmptyIntent) {
-  EXPECT_EQ(rejected(parse("{}", one_zone())).code, "empty_intent");
-  EXPECT_EQ(rejected(parse(R"({"files": [], "tags": []})", one_zone())).code, "empty_intent");
-  EXPECT_EQ(rejected(parse(R"({"zone": "example.com"})", one_zone())).code, "empty_intent");
+  EXPECT_EQ(rejected(parse("{}", one_zone())).code, ErrorCode::empty_intent);
+  EXPECT_EQ(rejected(parse(R"({"files": [], "tags": []})", one_zone())).code,
+            ErrorCode::empty_intent);
+  EXPECT_EQ(rejected(parse(R"({"zone": "example.com"})", one_zone())).code,
+            ErrorCode::empty_intent);
 }
 
 TEST(ParseIntent, ItemsInArraysMustBeStrings) {
   const auto e = rejected(parse(R"({"tags": ["a", 5]})", one_zone()));
-  EXPECT_EQ(e.code, "not_a_string");
+  EXPECT_EQ(e.code, ErrorCode::not_a_string);
   EXPECT_EQ(e.message, "tags[1]: expected a string, got a number");
   EXPECT_EQ(e.item, "5");
-  EXPECT_EQ(rejected(parse(R"({"hosts": [null]})", one_zone())).code, "not_a_string");
-  EXPECT_EQ(rejected(parse(R"({"prefixes": [["example.com"]]})", one_zone())).code, "not_a_string");
+  EXPECT_EQ(rejected(parse(R"({"hosts": [null]})", one_zone())).code, ErrorCode::not_a_string);
+  EXPECT_EQ(rejected(parse(R"({"prefixes": [["example.com"]]})", one_zone())).code,
+            ErrorCode::not_a_string);
 }
 
 TEST(ParseIntent, FirstBadItemRejectsTheWholeIntent) {
   const auto e = rejected(parse(
       R"({"files": ["https://example.com/ok", "https://example.com/a b", "ftp://example.com/"]})",
       one_zone()));
-  EXPECT_EQ(e.code, "invalid_url");
+  EXPECT_EQ(e.code, ErrorCode::invalid_url);
   EXPECT_TRUE(e.message.starts_with("files[1]: ")) << e.message;
   EXPECT_EQ(e.item, "https://example.com/a b");
 }
 
 TEST(ParseIntent, ShapeErrorsComeBeforeItemErrors) {
   EXPECT_EQ(rejected(parse(R"({"files": ["nope"], "bogus": 1})", one_zone())).code,
-            "unknown_field");
+            ErrorCode::unknown_field);
   EXPECT_EQ(rejected(parse(R"({"files": ["nope"], "tags": "x"})", one_zone())).code,
-            "not_an_array");
+            ErrorCode::not_an_array);
 }
 
 TEST(ParseIntent, MergesDuplicatesKeepingTheFirst) {
@@ -521,21 +530,21 @@ TEST(ParseIntent, TooManyItemsAreCountedBeforeAnyIsValidated) {
       3U);
   // Four items, one of them invalid: the count is reported, the bad item never looked at.
   const auto e = rejected(parse(R"({"tags": ["a", "b", "c"], "files": ["nope"]})", config));
-  EXPECT_EQ(e.code, "too_many_items");
+  EXPECT_EQ(e.code, ErrorCode::too_many_items);
   EXPECT_EQ(e.message,
             "the intent has 4 items and intake.max_items_per_intent is 3; split it into several "
             "intents");
   EXPECT_EQ(e.item, "");
   // Counted as given: duplicates before they merge, purge_everything as one.
   EXPECT_EQ(rejected(parse(R"({"tags": ["a", "a", "a"], "purge_everything": true})", config)).code,
-            "too_many_items");
+            ErrorCode::too_many_items);
   EXPECT_EQ(
       rejected(parse(R"({"tags": ["a", "b", "c", "d"]})", config, IntakeFlavor::cloudflare, 0))
           .code,
-      "too_many_items");
+      ErrorCode::too_many_items);
   // Shape errors still come first.
   EXPECT_EQ(rejected(parse(R"({"tags": ["a", "b", "c", "d"], "hosts": "x"})", config)).code,
-            "not_an_array");
+            ErrorCode::not_an_array);
 }
 
 TEST(ParseIntent, DefaultItemCapIsTheConfigDefault) {
@@ -543,7 +552,7 @@ TEST(ParseIntent, DefaultItemCapIsTheConfigDefault) {
   json::array tags;
   tags.resize(static_cast<std::size_t>(config.intake.max_items_per_intent) + 1, json::value("t"));
   const auto e = rejected(parse_intent(json::object{{"tags", std::move(tags)}}, config));
-  EXPECT_EQ(e.code, "too_many_items");
+  EXPECT_EQ(e.code, ErrorCode::too_many_items);
   EXPECT_NE(e.message.find("intake.max_items_per_intent is 250000"), std::string::npos)
       << e.message;
 }
@@ -553,7 +562,7 @@ TEST(ParseIntent, NotAStringItemIsBounded) {
   inner.resize(100000, json::value("nested"));
   const auto e = rejected(
       parse_intent(json::object{{"tags", json::array{json::value(std::move(inner))}}}, one_zone()));
-  EXPECT_EQ(e.code, "not_a_string");
+  EXPECT_EQ(e.code, ErrorCode::not_a_string);
   EXPECT_LE(e.item.size(), 256U + 32U);
   EXPECT_TRUE(e.item.ends_with(" bytes)")) << e.item;
 }
@@ -580,14 +589,14 @@ TEST(ParseJsonBody, RefusesAMemberNamedTwice) {
   // Boost.JSON keeps the last of two equal keys: files[0] of the first would vanish unseen.
   const auto top =
       json_error(R"({"files": ["https://example.com/1"], "files": ["https://example.com/2"]})");
-  EXPECT_EQ(top.code, "duplicate_key");
+  EXPECT_EQ(top.code, ErrorCode::duplicate_key);
   EXPECT_EQ(top.message,
             "duplicate member \"files\" in the request body; JSON parsers disagree on which one "
             "counts, so purgeq refuses to guess: give each member once");
   EXPECT_EQ(top.item, "files");
 
   const auto nested = json_error(R"({"files": [{"url": "a"}, {"url": "b", "url": "c"}]})");
-  EXPECT_EQ(nested.code, "duplicate_key");
+  EXPECT_EQ(nested.code, ErrorCode::duplicate_key);
   EXPECT_TRUE(nested.message.starts_with("files[1]: duplicate member \"url\" in one object"))
       << nested.message;
   EXPECT_TRUE(json_error(R"({"files": [{"url": "x", "headers": {"A": "1", "A": "2"}}]})")
@@ -613,7 +622,7 @@ TEST(ParseJsonBody, ManyMembersAndLongKeys) {
   std::string key;
   for (int i = 0; i < 5000; ++i) key += "\\u0041";
   const auto e = json_error("{\"" + key + "\": 1, \"b\": 2, \"" + key + "\": 3}");
-  EXPECT_EQ(e.code, "duplicate_key");
+  EXPECT_EQ(e.code, ErrorCode::duplicate_key);
   EXPECT_EQ(e.item, std::string(256, 'A') + "... (5000 bytes)");
   EXPECT_LT(e.message.size(), 400U);
   EXPECT_EQ(json_value("{\"" + key + "\": 1, \"" + key + "B\": 2}").as_object().size(), 2U);
@@ -628,7 +637,7 @@ TEST(ParseJsonBody, SameKeysInDifferentObjectsAreFine) {
 TEST(ParseJsonBody, InvalidJson) {
   for (const std::string_view text : {"", "{", "{} x", "{\"a\": }", "[1,]", "nul"}) {
     const auto e = json_error(text);
-    EXPECT_EQ(e.code, "invalid_json") << text;
+    EXPECT_EQ(e.code, ErrorCode::invalid_json) << text;
     EXPECT_TRUE(e.message.starts_with("request body is not valid JSON: ")) << e.message;
   }
   // The same depth limit as json::parse.
@@ -636,7 +645,7 @@ TEST(ParseJsonBody, InvalidJson) {
   boost::system::error_code ec;
   (void)json::parse(deep, ec);
   EXPECT_TRUE(ec);
-  EXPECT_EQ(json_error(deep).code, "invalid_json");
+  EXPECT_EQ(json_error(deep).code, ErrorCode::invalid_json);
   EXPECT_EQ(json_value("  {\"a\": 1}  \n").as_object().size(), 1U);
 }
 
@@ -657,21 +666,21 @@ TEST(ParseIntentCloudflare, AcceptsOneKindForThePathZone) {
 TEST(ParseIntentCloudflare, HostsMustBelongToThePathZone) {
   const auto e = rejected(
       parse(R"({"files": ["https://example.org/a"]})", three_zones(), IntakeFlavor::cloudflare, 0));
-  EXPECT_EQ(e.code, "host_not_in_zone");
+  EXPECT_EQ(e.code, ErrorCode::host_not_in_zone);
   EXPECT_EQ(e.item, "https://example.org/a");
   EXPECT_EQ(rejected(parse(R"({"prefixes": ["example.org/a"]})", three_zones(),
                            IntakeFlavor::cloudflare, 0))
                 .code,
-            "host_not_in_zone");
+            ErrorCode::host_not_in_zone);
 }
 
 TEST(ParseIntentCloudflare, ExactlyOneKind) {
   const auto mixed = rejected(parse(R"({"files": ["https://example.com/a"], "tags": ["a"]})",
                                     three_zones(), IntakeFlavor::cloudflare, 0));
-  EXPECT_EQ(mixed.code, "mixed_kinds");
+  EXPECT_EQ(mixed.code, ErrorCode::mixed_kinds);
   const auto everything = rejected(parse(R"({"purge_everything": true, "files": []})",
                                          three_zones(), IntakeFlavor::cloudflare, 0));
-  EXPECT_EQ(everything.code, "purge_everything_not_alone");
+  EXPECT_EQ(everything.code, ErrorCode::purge_everything_not_alone);
   EXPECT_EQ(everything.message,
             "request cannot contain \"purge_everything\" and any of \"files\", \"tags\", "
             "\"hosts\" or \"prefixes\"");
@@ -679,30 +688,31 @@ TEST(ParseIntentCloudflare, ExactlyOneKind) {
   EXPECT_EQ(rejected(parse(R"({"tags": ["a"], "purge_everything": false})", three_zones(),
                            IntakeFlavor::cloudflare, 0))
                 .code,
-            "purge_everything_not_alone");
-  EXPECT_EQ(rejected(parse("{}", three_zones(), IntakeFlavor::cloudflare, 0)).code, "no_kind");
+            ErrorCode::purge_everything_not_alone);
+  EXPECT_EQ(rejected(parse("{}", three_zones(), IntakeFlavor::cloudflare, 0)).code,
+            ErrorCode::no_kind);
   EXPECT_EQ(
       rejected(parse(R"({"purge_everything": false})", three_zones(), IntakeFlavor::cloudflare, 0))
           .code,
-      "invalid_purge_everything");
+      ErrorCode::invalid_purge_everything);
   EXPECT_EQ(rejected(parse(R"({"files": []})", three_zones(), IntakeFlavor::cloudflare, 0)).code,
-            "empty_intent");
+            ErrorCode::empty_intent);
   EXPECT_EQ(rejected(parse(R"({"files": null})", three_zones(), IntakeFlavor::cloudflare, 0)).code,
-            "not_an_array");
+            ErrorCode::not_an_array);
 }
 
 TEST(ParseIntentCloudflare, ZoneComesFromThePathOnly) {
   const auto e = rejected(parse(R"({"zone": "example.com", "tags": ["a"]})", three_zones(),
                                 IntakeFlavor::cloudflare, 0));
-  EXPECT_EQ(e.code, "unknown_field");
+  EXPECT_EQ(e.code, ErrorCode::unknown_field);
   EXPECT_EQ(
       rejected(parse(R"({"bogus": 1, "tags": ["a"]})", three_zones(), IntakeFlavor::cloudflare, 0))
           .code,
-      "unknown_field");
+      ErrorCode::unknown_field);
   EXPECT_EQ(rejected(parse(R"({"tags": ["a"]})", three_zones(), IntakeFlavor::cloudflare)).code,
-            "unknown_zone");
+            ErrorCode::unknown_path_zone);
   EXPECT_EQ(rejected(parse(R"({"tags": ["a"]})", three_zones(), IntakeFlavor::cloudflare, 7)).code,
-            "unknown_zone");
+            ErrorCode::unknown_path_zone);
 }
 
 TEST(ParseIntentCloudflare, NativeFlavorIgnoresForcedZone) {
@@ -721,19 +731,19 @@ TEST(ParseIntent, PriorityNamesTheLane) {
             Lane::normal);
 
   const auto unknown = rejected(parse(R"({"tags": ["a"], "priority": "urgent"})", one_zone()));
-  EXPECT_EQ(unknown.code, "invalid_priority");
+  EXPECT_EQ(unknown.code, ErrorCode::invalid_priority);
   EXPECT_EQ(unknown.message, R"("priority" must be one of high, normal or bulk, got "urgent")");
   const auto number = rejected(parse(R"({"tags": ["a"], "priority": 1})", one_zone()));
-  EXPECT_EQ(number.code, "invalid_priority");
+  EXPECT_EQ(number.code, ErrorCode::invalid_priority);
   EXPECT_EQ(number.message, R"("priority" must be one of high, normal or bulk, got a number)");
   EXPECT_EQ(rejected(parse(R"({"tags": ["a"], "priority": "HIGH"})", one_zone())).code,
-            "invalid_priority");
+            ErrorCode::invalid_priority);
 }
 
 TEST(ParseIntentCloudflare, PriorityIsNotPartOfCloudflaresBody) {
   const auto e = rejected(
       parse(R"({"priority": "high", "tags": ["a"]})", three_zones(), IntakeFlavor::cloudflare, 0));
-  EXPECT_EQ(e.code, "unknown_field");
+  EXPECT_EQ(e.code, ErrorCode::unknown_field);
   EXPECT_NE(e.message.find("api_clients[].priority"), std::string::npos) << e.message;
 }
 

@@ -21,11 +21,15 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
-#include "intake/listener.h"
+#include "http/unix_listener.h"
+#include "support/config_problems.h"
 
 namespace purgeq {
 namespace {
@@ -108,6 +112,26 @@ TEST(ConnectionCounterTest, LimitsComeFromTheIntakeSection) {
   EXPECT_EQ(limits.io_deadline, ListenerLimits{}.io_deadline);
 }
 
+TEST(ListenerLimitsTest, TheBodyLimitIsIntakeMaxBodyBytes) {
+  constexpr const char* kConfig = R"(
+dry_run: true
+accounts:
+  - name: main
+    plan: enterprise
+zones:
+  - name: a.example
+    id: 023e105f4ecef8ad9ca31a8372d0c353
+    account: main
+intake:
+  max_body_bytes: {}
+)";
+  EXPECT_EQ(listener_limits(Config::Intake{}).body_limit, std::size_t{8} * 1024 * 1024);
+  const Config config = load_config_string(fmt::format(kConfig, 4096));
+  EXPECT_EQ(listener_limits(config.intake).body_limit, 4096U);
+  EXPECT_EQ(test::problems_of(fmt::format(kConfig, 0)),
+            std::vector<std::string>{"intake.max_body_bytes: must be at least 1, got 0"});
+}
+
 // ---- Listener on a real socket ----
 
 // A blocking client connection with a receive timeout.
@@ -134,6 +158,14 @@ class Client {
     return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
   }
   void shut_writes() { ::shutdown(fd_, SHUT_WR); }
+  // Whatever arrives until `quiet` passes with nothing new (answers a parsed read() cannot take:
+  // an interim 100, a HEAD answer's headers).
+  std::string read_raw(std::chrono::milliseconds quiet = 500ms) {
+    std::string out = std::exchange(pending_, {});
+    while (receive(out, quiet)) {
+    }
+    return out;
+  }
   bool get(const std::string& target) {
     return send(fmt::format("GET {} HTTP/1.1\r\nHost: localhost\r\n\r\n", target));
   }
@@ -237,6 +269,10 @@ class ListenerTest : public ::testing::Test {
     listener_.emplace(
         io_, [this](const HttpRequestMessage& request, const Peer&) { return respond(request); },
         listen_, std::nullopt, limits);
+    listener_->on_refusal([this](ErrorCode code) {
+      const std::lock_guard lock(refusals_mutex_);
+      refusals_.push_back(code);
+    });
     listener_->start();
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -283,9 +319,16 @@ class ListenerTest : public ::testing::Test {
   asio::io_context io_{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
       asio::make_work_guard(io_)};
-  std::optional<Listener> listener_;
+  std::optional<UnixListener> listener_;
   std::thread thread_;
   std::atomic<int> busy_{0};
+  std::mutex refusals_mutex_;
+  std::vector<ErrorCode> refusals_;  // what the listener reported refusing, in order
+
+  std::vector<ErrorCode> refusals() {
+    const std::lock_guard lock(refusals_mutex_);
+    return refusals_;
+  }
 };
 
 TEST_F(ListenerTest, ARefusedConnectionGetsA503NamingTheLimitThenIsClosed) {
@@ -439,6 +482,85 @@ TEST_F(ListenerTest, TheDrainDeadlineCancelsWhatIsLeftAndSessionsOutliveTheListe
   EXPECT_TRUE(wait_for([this] { return busy_ == 0; }, 1s));
 }
 
+TEST_F(ListenerTest, ABodyOverTheBoundGetsA413NamingTheLimitAndIsCounted) {
+  ListenerLimits limits;
+  limits.body_limit = 1000;
+  start(limits);
+  // Announced over the bound: refused on the header, and the client still reads the answer
+  // while the rest of its body is on its way (the listener lingers).
+  Client announced(listen_.socket);
+  ASSERT_TRUE(announced.send("POST /v1/purge HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" +
+                             std::string(3000, 'x')));
+  auto answer = announced.read();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 413);
+  EXPECT_EQ(answer->headers["connection"], "close");
+  EXPECT_EQ(answer->headers["content-type"], "application/json");
+  const auto error = boost::json::parse(answer->body).at("error");
+  EXPECT_EQ(error.at("code").as_string(), "body_too_large");
+  EXPECT_EQ(error.at("message").as_string(),
+            "request body exceeds intake.max_body_bytes (1000 bytes); split the items into "
+            "several requests");
+  EXPECT_TRUE(announced.closed_within(2s));
+  // Chunked, the body is found too large as it arrives.
+  Client chunked(listen_.socket);
+  ASSERT_TRUE(
+      chunked.send("POST /v1/purge HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "5dc\r\n" +
+                   std::string(1500, 'y') + "\r\n"));
+  answer = chunked.read();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 413);
+  EXPECT_TRUE(wait_for([this] { return refusals().size() == 2; }, 1s));
+  EXPECT_EQ(refusals(),
+            (std::vector<ErrorCode>{ErrorCode::body_too_large, ErrorCode::body_too_large}));
+}
+
+TEST_F(ListenerTest, AnUnreadableRequestGetsA400AndIsCounted) {
+  start({});
+  Client client(listen_.socket);
+  ASSERT_TRUE(client.send("GET /ok HTTP/1.1\r\nHost x\r\n\r\n"));  // a header without its colon
+  const auto answer = client.read();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 400);
+  EXPECT_EQ(boost::json::parse(answer->body).at("error").at("code").as_string(), "bad_request");
+  EXPECT_TRUE(client.closed_within(2s));
+  EXPECT_EQ(refusals(), std::vector<ErrorCode>{ErrorCode::bad_request});
+}
+
+TEST_F(ListenerTest, RefusedConnectionsAreCounted) {
+  ListenerLimits limits;
+  limits.max_connections_per_uid = 1;
+  start(limits);
+  auto held_one = held();
+  Client refused(listen_.socket);
+  ASSERT_TRUE(refused.get("/ok"));
+  const auto answer = refused.read();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 503);
+  EXPECT_EQ(refusals(), std::vector<ErrorCode>{ErrorCode::too_many_connections});
+}
+
+TEST_F(ListenerTest, ExpectContinueAndHeadAreAnsweredAsHttpSays) {
+  start({});
+  Client client(listen_.socket);
+  ASSERT_TRUE(client.send(
+      "POST /ok HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"));
+  EXPECT_TRUE(client.read_raw().starts_with("HTTP/1.1 100 Continue\r\n"));
+  ASSERT_TRUE(client.send("{}"));
+  const auto posted = client.read();
+  ASSERT_TRUE(posted);
+  EXPECT_EQ(posted->status, 200);
+  // A HEAD answer has its headers only: the next answer follows them directly.
+  ASSERT_TRUE(
+      client.send("HEAD /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const std::string both = client.read_raw();
+  const auto end_of_head = both.find("\r\n\r\n");
+  ASSERT_NE(end_of_head, std::string::npos) << both;
+  EXPECT_NE(both.find("Content-Length: 3\r\n"), std::string::npos) << both;
+  EXPECT_EQ(both.substr(end_of_head + 4, 12), "HTTP/1.1 200") << both;
+}
+
 TEST(ListenerShutdownTest, AnIoContextDestroyedAfterTheListenerWithSessionsSuspended) {
   // The daemon's order: the loop stops, the Listener is destroyed, then the io_context destroys
   // the session coroutines still suspended in their handlers.
@@ -456,7 +578,7 @@ TEST(ListenerShutdownTest, AnIoContextDestroyedAfterTheListenerWithSessionsSuspe
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
       co_return HttpResponseMessage{http::status::ok, 11};
     };
-    auto listener = std::make_unique<Listener>(*io, handler, listen, std::nullopt);
+    auto listener = std::make_unique<UnixListener>(*io, handler, listen, std::nullopt);
     listener->start();
     std::vector<std::unique_ptr<Client>> clients;
     for (int i = 0; i < 5; ++i) {

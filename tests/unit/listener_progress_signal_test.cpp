@@ -14,7 +14,7 @@
 #include <optional>
 #include <vector>
 
-#include "intake/progress_signal.h"
+#include "control/progress_signal.h"
 
 namespace purgeq {
 namespace {

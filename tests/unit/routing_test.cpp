@@ -133,7 +133,8 @@ Config with_ids(Config config) {
 }
 
 std::string code_of(const std::variant<std::size_t, IntakeError>& result) {
-  if (const auto* error = std::get_if<IntakeError>(&result)) return error->code;
+  if (const auto* error = std::get_if<IntakeError>(&result))
+    return std::string(error_name(error->code));
   return "zone " + std::to_string(std::get<std::size_t>(result));
 }
 

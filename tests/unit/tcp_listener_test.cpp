@@ -1,7 +1,7 @@
 // The TCP listener on a real loopback port: requests screened on their header before any body is
 // read, refusals that reach the client instead of a reset, the connection limit, HEAD and
 // Expect: 100-continue, and stop and drain.
-#include "intake/tcp_listener.h"
+#include "http/tcp_listener.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -19,8 +19,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace purgeq {
 namespace {
@@ -62,6 +64,10 @@ class TcpListenerTest : public ::testing::Test {
           co_return ok;
         },
         options);
+    listener_->on_refusal([this](ErrorCode code) {
+      const std::lock_guard lock(refusals_mutex_);
+      refusals_.push_back(code);
+    });
     port_ = listener_->port();
     listener_->start();
     thread_ = std::thread([this] { io_.run(); });
@@ -122,6 +128,13 @@ class TcpListenerTest : public ::testing::Test {
   std::atomic<int> screened_{0};
   std::atomic<int> handled_{0};
   std::atomic<std::size_t> last_body_size_{0};
+  std::mutex refusals_mutex_;
+  std::vector<ErrorCode> refusals_;  // what the listener reported refusing, in order
+
+  std::vector<ErrorCode> refusals() {
+    const std::lock_guard lock(refusals_mutex_);
+    return refusals_;
+  }
 };
 
 TEST_F(TcpListenerTest, ARefusedHeaderIsAnsweredBeforeItsBodyIsSent) {
@@ -267,6 +280,53 @@ TEST_F(TcpListenerTest, TheStopDeadlineCancelsAHandlerThatIsStillRunning) {
   EXPECT_EQ(final_count.get_future().get(), 0U);
   EXPECT_EQ(handled_, 0) << "the slow handler never finished";
   ::close(fd);
+}
+
+TEST_F(TcpListenerTest, AContentLengthOverTheBoundGetsA413InCloudflaresEnvelope) {
+  TcpListenerOptions options;
+  options.body_limit = 1000;
+  start(options);
+  const int fd = connect_client();
+  send_all(fd, "POST /x HTTP/1.1\r\nHost: t\r\nAuthorization: ok\r\nContent-Length: 5000\r\n\r\n" +
+                   std::string(2000, 'x'));
+  const auto answer = read_until_quiet(fd);
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 413")) << answer;
+  EXPECT_NE(answer.find(R"("errors":[{"code":1012,"message":"request body exceeds )"
+                        R"(intake.max_body_bytes (1000 bytes))"),
+            std::string::npos)
+      << answer;
+  EXPECT_EQ(handled_, 0);
+  EXPECT_EQ(refusals(), std::vector<ErrorCode>{ErrorCode::body_too_large});
+  ::close(fd);
+}
+
+TEST_F(TcpListenerTest, WithoutATokenAnOversizedRequestIsRefusedForTheToken) {
+  TcpListenerOptions options;
+  options.body_limit = 1000;
+  start(options);
+  const int fd = connect_client();
+  send_all(fd, "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
+  const auto answer = read_until_quiet(fd);
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 401")) << "the screen speaks first: " << answer;
+  EXPECT_EQ(screened_, 1);
+  EXPECT_TRUE(refusals().empty()) << "the screen's owner counts its own refusals";
+  ::close(fd);
+}
+
+TEST_F(TcpListenerTest, RefusedConnectionsAreCountedAndNameTheLimit) {
+  TcpListenerOptions options;
+  options.max_connections = 1;
+  start(options);
+  const int a = connect_client();
+  std::this_thread::sleep_for(100ms);
+  const int b = connect_client();
+  send_all(b, "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+  const auto answer = read_until_quiet(b);
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 503")) << answer;
+  EXPECT_NE(answer.find("tcp.max_connections is 1"), std::string::npos) << answer;
+  EXPECT_NE(answer.find(R"("code":10503)"), std::string::npos) << answer;
+  EXPECT_EQ(refusals(), std::vector<ErrorCode>{ErrorCode::too_many_connections});
+  for (const int fd : {a, b}) ::close(fd);
 }
 
 }  // namespace

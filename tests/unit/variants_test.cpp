@@ -320,7 +320,7 @@ TEST(ParseIntentVariants, TheItemCapCountsVariants) {
       json::parse(R"({"files": ["https://shop.test/a", "https://shop.test/b"]})"), config);
   ASSERT_TRUE(std::holds_alternative<IntakeError>(parsed));
   const auto& error = std::get<IntakeError>(parsed);
-  EXPECT_EQ(error.code, "too_many_items");
+  EXPECT_EQ(error.code, ErrorCode::too_many_items);
   EXPECT_EQ(error.item, "https://shop.test/b");
   EXPECT_NE(error.message.find("files[1]: the intent expands to more than 5 items"),
             std::string::npos)
@@ -359,7 +359,7 @@ TEST(ParseIntentVariants, VariantsStayWithinTheHeaderLimit) {
   EXPECT_EQ(std::get<ParsedIntent>(ok).items.at(0).item.headers.size(), kMaxFileHeaders);
   auto refused = parse_intent(body_with(kMaxFileHeaders), shop_config());
   ASSERT_TRUE(std::holds_alternative<IntakeError>(refused));
-  EXPECT_EQ(std::get<IntakeError>(refused).code, "too_many_headers");
+  EXPECT_EQ(std::get<IntakeError>(refused).code, ErrorCode::too_many_headers);
   EXPECT_EQ(std::get<IntakeError>(refused).message,
             R"(files[0]: "https://shop.test/" has 32 headers and zone shop.test adds 1 cache-key )"
             "headers to each variant; at most 32 are allowed");
