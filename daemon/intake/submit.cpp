@@ -24,16 +24,10 @@ namespace {
 namespace http = boost::beast::http;
 namespace json = boost::json;
 
-// What the store job answers: the intent stored, or refused by a zone's purge-everything
-// guardrail.
-struct Stored {
-  SubmitResult result;
-  std::optional<EverythingTooSoon> refused;
-};
+}  // namespace
 
-// On the writer thread. The guard reads and the intent is written in one job on the writer, which
-// also runs the dispatcher's takes: no purge-everything can be taken between the check and the
-// write.
+// The guard reads and the intent is written in one job on the writer, which also runs the
+// dispatcher's takes: no purge-everything can be taken between the check and the write.
 Stored store_guarded(Store& store, const Config& config, const StoredIntent& intent,
                      const Peer& peer, const std::string& source) {
   for (const auto& zone : intent.guarded) {
@@ -50,7 +44,11 @@ Stored store_guarded(Store& store, const Config& config, const StoredIntent& int
   return added;
 }
 
-}  // namespace
+bool wakes_delivery(const SubmitResult& result) {
+  // New targets, or a pending twin raised to a higher lane: either can change what the account
+  // sends next (a raised item must not wait for the driver's next timer).
+  return result.created > 0 || result.raised > 0;
+}
 
 void count_rejected(Metrics& metrics, ErrorCode code) {
   ++metrics.intents_rejected[std::string(error_name(code))];
@@ -166,7 +164,7 @@ boost::asio::awaitable<HttpResponseMessage> SubmitRoute::submit(
             "id={} items={} new_targets={} lane={} uid={} gid={} pid={} source={}{}", stored.id,
             result.items, result.created, to_string(lane), who.peer.uid, who.peer.gid, who.peer.pid,
             source, from);
-  if (result.created > 0) delivery_.wake();
+  if (wakes_delivery(result)) delivery_.wake();
   if (cloudflare) co_return cloudflare_accepted(request, stored.id);
   json::object receipt{{"id", stored.id},
                        {"status", "queued"},

@@ -48,6 +48,21 @@ struct StoredIntent {
   std::vector<GuardedZone> guarded;
 };
 
+// What the store job answers: the intent stored, or refused by a zone's purge-everything
+// guardrail.
+struct Stored {
+  SubmitResult result;
+  std::optional<EverythingTooSoon> refused;
+};
+
+// The store job of a submission, on the writer: the purge-everything guard of `intent.guarded`,
+// then the intent and its completion hooks, in one transaction.
+Stored store_guarded(Store& store, const Config& config, const StoredIntent& intent,
+                     const Peer& peer, const std::string& source);
+
+// Whether an accepted intent must wake delivery at once.
+[[nodiscard]] bool wakes_delivery(const SubmitResult& result);
+
 // Counts a refused intent in purgeq_intents_rejected_total, by code.
 void count_rejected(Metrics& metrics, ErrorCode code);
 
