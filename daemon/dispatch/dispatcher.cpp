@@ -77,6 +77,17 @@ std::string Dispatcher::zone_name(const std::string& zone_id) const {
   return zone != nullptr ? zone->name : zone_id;
 }
 
+Dispatcher::Account* Dispatcher::find_account(const std::string& name) {
+  std::string current = name;
+  for (std::size_t hops = 0; hops <= renamed_.size(); ++hops) {
+    if (const auto it = accounts_.find(current); it != accounts_.end()) return &it->second;
+    const auto alias = renamed_.find(current);
+    if (alias == renamed_.end()) break;
+    current = alias->second;
+  }
+  return nullptr;
+}
+
 const AccountEngine* Dispatcher::engine(const std::string& account) const {
   const auto it = accounts_.find(account);
   return it != accounts_.end() ? it->second.engine.get() : nullptr;
@@ -232,12 +243,30 @@ void Dispatcher::queued_elsewhere() {
 }
 
 void Dispatcher::reconfigure(std::shared_ptr<const Config> config) {
-  config_ = std::move(config);
+  const auto previous = std::exchange(config_, std::move(config));
   const auto now = clocks_.now();
   std::map<std::string, Account> kept;
   for (std::size_t i = 0; i < config_->accounts.size(); ++i) {
     const auto& account = config_->accounts[i];
     auto it = accounts_.find(account.name);
+    if (it == accounts_.end()) {
+      // Renamed: an account the reload removed, with the same token. Its buckets are
+      // Cloudflare's for that token, and its requests in the air are its own: it keeps its engine.
+      it = std::find_if(accounts_.begin(), accounts_.end(), [&](const auto& entry) {
+        const auto& state = entry.second;
+        return !state.retired() && state.config_index < previous->accounts.size() &&
+               previous->accounts[state.config_index].token == account.token &&
+               std::none_of(config_->accounts.begin(), config_->accounts.end(),
+                            [&](const auto& other) { return other.name == entry.first; });
+      });
+      if (it != accounts_.end()) {
+        log::notice("account_renamed", "account={} was={}", log::quote(account.name),
+                    log::quote(it->first));
+        renamed_[it->first] = account.name;
+        renamed_.erase(account.name);
+        it->second.engine->rename(account.name);
+      }
+    }
     if (it == accounts_.end()) {
       Account state;
       state.config_index = i;
@@ -437,17 +466,18 @@ void Dispatcher::take(const std::string& account, const TakeAction& action) {
                           log::quote(zone), log::quote(escalated.prefix), escalated.urls,
                           escalated.known, escalated.id);
             }
-            auto it = accounts_.find(account);
-            if (it != accounts_.end() && error) {
+            Account* state = find_account(account);
+            if (state != nullptr && error) {
               if (failed_with<NotSenderError>(error)) {
-                stop_sending(account, "lock_lost");
+                stop_sending(state->engine->name(), "lock_lost");
               } else {
                 log::error("storage_error", "op=take zone={} error={}",
                            log::quote(zone_name(action.zone_id)), log::quote(log::describe(error)));
               }
-              it->second.engine->on_take_failed(action, clocks_.now());
-            } else if (it != accounts_.end()) {
-              taken(account, action, std::move(outcome.taken), outcome.escalated.size());
+              state->engine->on_take_failed(action, clocks_.now());
+            } else if (state != nullptr) {
+              taken(state->engine->name(), action, std::move(outcome.taken),
+                    outcome.escalated.size());
             }
             step_done();
           }));
@@ -497,8 +527,8 @@ void Dispatcher::cover_then_send(const std::string& account, EngineFlight flight
             } else if (!stopping_) {
               // A storage error leaves some covered targets pending: they are sent on their own
               // later, which costs a request, never a purge.
-              if (const auto it = accounts_.find(account); it != accounts_.end()) {
-                it->second.engine->on_covered(shared->id, clocks_.now());
+              if (Account* state = find_account(account)) {
+                state->engine->on_covered(shared->id, clocks_.now());
               }
               send(account, std::move(*shared));
             }
@@ -507,13 +537,13 @@ void Dispatcher::cover_then_send(const std::string& account, EngineFlight flight
           }));
 }
 
-void Dispatcher::send(const std::string& account, EngineFlight flight) {
-  auto it = accounts_.find(account);
+void Dispatcher::send(const std::string& name, EngineFlight flight) {
+  Account* state = find_account(name);
   const Zone* zone = config_->find_zone(flight.zone_id);
-  Account* state = it != accounts_.end() ? &it->second : nullptr;
   if (stopping_ || zone == nullptr || state == nullptr || state->retired() ||
-      config_->accounts[state->config_index].name != account) {
-    // Shutting down (left in flight for the next start), or the zone moved in a reload.
+      zone->account != state->engine->name()) {
+    // Shutting down (left in flight for the next start), or the zone went to another account (or
+    // away) in a reload: its rows go back to the queue for the zone's account now.
     if (state != nullptr) {
       auto outcome = state->engine->abandon(flight.id);
       if (!stopping_) record(flight, std::move(outcome));
@@ -521,6 +551,7 @@ void Dispatcher::send(const std::string& account, EngineFlight flight) {
     return;
   }
   const auto& config_account = config_->accounts[state->config_index];
+  const std::string& account = config_account.name;
   const Kind kind = kind_of(flight.group);
   std::vector<const Item*> items;
   items.reserve(flight.members.size());
@@ -559,12 +590,12 @@ void Dispatcher::send(const std::string& account, EngineFlight flight) {
 void Dispatcher::on_answer(const std::string& account, const EngineFlight& flight,
                            const HttpResponse& response) {
   --requests_in_flight_;
-  auto it = accounts_.find(account);
-  if (it == accounts_.end()) {
+  Account* state = find_account(account);
+  if (state == nullptr) {
     flight_ended();
     return;
   }
-  auto& engine = *it->second.engine;
+  auto& engine = *state->engine;
   if (stopping_ && response.transport_error == "cancelled") {
     // Left in_flight on disk on purpose: the next start sends it again.
     engine.abandon(flight.id);
@@ -575,22 +606,22 @@ void Dispatcher::on_answer(const std::string& account, const EngineFlight& fligh
   const Classified answer = classify(response);
   const bool was_paused = engine.auth_paused();
   auto outcome = engine.on_answer(flight.id, answer, now);
-  const AnswerReport report{account,  zone_name(flight.zone_id), flight, answer,
-                            response, config_->dry_run};
+  const AnswerReport report{engine.name(), zone_name(flight.zone_id), flight, answer,
+                            response,      config_->dry_run};
   report_answer(report, engine, was_paused, now, metrics_);
   if (answer.verdict != Verdict::success) {
-    recent_errors_.push_back(RecentError{clocks_.wall_ms(), account, report.zone,
+    recent_errors_.push_back(RecentError{clocks_.wall_ms(), engine.name(), report.zone,
                                          std::string(to_string(answer.verdict)), answer.status,
                                          answer.code, answer.message});
     while (recent_errors_.size() > kRecentErrors) recent_errors_.pop_front();
   }
   record(flight, std::move(outcome));
-  if (it->second.retired()) {
+  if (state->retired()) {
     // A removed account sends nothing more: the halves its refused batch was just split into go
     // back to the queue (after their rows moved, in the same order of store jobs), and it is
     // forgotten once its last request is answered.
     for (const auto& [split, group] : engine.release_splits()) release(split, group);
-    if (engine.in_flight() == 0 && !engine.taking()) accounts_.erase(it);
+    if (engine.in_flight() == 0 && !engine.taking()) accounts_.erase(std::string(engine.name()));
   }
   flight_ended();
   schedule_tick();
