@@ -55,7 +55,16 @@ case "${1:-}" in
         || echo "setup: could not fetch promtool; the metrics test uses its own parser only"
     fi
     export PROMTOOL=${PROMTOOL:-$(command -v promtool || echo "$PWD/$build_dir/tools/usr/bin/promtool")}
-    ctest --test-dir "$build_dir" --output-on-failure --timeout 300 -j 2
+    ctest_log=$(mktemp)
+    ctest --test-dir "$build_dir" --output-on-failure --timeout 300 -j 2 | tee "$ctest_log"
+    # A skipped test (PostgreSQL's binaries missing, say) tested nothing: say so, and fail unless
+    # skips were asked for.
+    if grep -q "(Skipped)" "$ctest_log"; then
+      echo "setup: some tests were skipped:"; grep "(Skipped)" "$ctest_log"
+      rm -f "$ctest_log"
+      [ "${PURGEQ_ALLOW_SKIPS:-0}" = 1 ] || exit 1
+    fi
+    rm -f "$ctest_log"
     ;;
   --run)
     mkdir -p run

@@ -646,7 +646,12 @@ void Run::submit(std::vector<ZonedItem> items, Lane lane, bool hooks) {
 // The invariants
 
 void Run::check_liveness() {
-  if (phase_ != Phase::up || dispatcher_ == nullptr) return;
+  // A full disk stops takes (a take records its send before it leaves): the clock starts again
+  // once the disk has room.
+  if (phase_ != Phase::up || dispatcher_ == nullptr || disk_full_) {
+    sendable_since_.clear();
+    return;
+  }
   const auto now = clocks_.now();
   const auto& counts = jobs_->snapshot()->counts;
   const auto bound = milliseconds(shape_.linger_ms) + kStallMargin;
@@ -909,8 +914,36 @@ void Run::check_rows() {
 // Every acknowledged item was purged by a request that left after its acknowledgement, or ended
 // failed with a reason; a give-up came no sooner than give_up_after from its acknowledgement.
 void Run::check_delivery() {
-  std::map<std::string, std::vector<const SimPurge*>> by_zone;
-  for (const auto& purge : cf_.purges()) by_zone[purge.zone_id].push_back(&purge);
+  // What each purge named exactly, by (zone, kind, coverage key), and the broad purges (hosts,
+  // prefixes, everything) of each zone: an item is purged by either, no earlier than its ack.
+  std::map<std::tuple<std::string, Kind, std::string>, std::vector<Clock::time_point>> exact;
+  std::map<std::string, std::vector<const SimPurge*>> broad_in_zone;
+  for (const auto& purge : cf_.purges()) {
+    for (const auto& item : purge.items) {
+      exact[{purge.zone_id, item.kind, coverage_key(item)}].push_back(purge.at);
+    }
+    if (purge.kind == Kind::everything || purge.kind == Kind::host ||
+        purge.kind == Kind::prefix) {
+      broad_in_zone[purge.zone_id].push_back(&purge);
+    }
+  }
+  for (auto& [key, times] : exact) std::sort(times.begin(), times.end());
+  const auto purged_after = [&](const std::string& zone_id, const Item& item,
+                                Clock::time_point acked_at) {
+    if (const auto it = exact.find({zone_id, item.kind, coverage_key(item)}); it != exact.end()) {
+      if (std::lower_bound(it->second.begin(), it->second.end(), acked_at) != it->second.end()) {
+        return true;
+      }
+    }
+    const auto broad = broad_in_zone.find(zone_id);
+    if (broad == broad_in_zone.end()) return false;
+    return std::any_of(broad->second.begin(), broad->second.end(), [&](const SimPurge* purge) {
+      if (purge->at < acked_at) return false;
+      if (purge->kind == Kind::everything) return true;
+      return std::any_of(purge->items.begin(), purge->items.end(),
+                         [&](const Item& done) { return covers(done, item); });
+    });
+  };
   auto& store = store_->inner();
   const auto give_up_ms = shape_.give_up_s * 1000;
   for (const auto& acked : acked_) {
@@ -930,22 +963,7 @@ void Run::check_delivery() {
     std::set<std::tuple<std::string, Kind, std::string>> seen;  // an item named twice is one
     for (const auto& [zone_id, item] : acked.items) {
       if (!seen.emplace(zone_id, item.kind, item.key()).second) continue;
-      bool purged = false;
-      for (const auto* purge : by_zone[zone_id]) {
-        if (purge->at < acked.at) continue;
-        if (purge->kind == Kind::everything) {
-          purged = true;
-        } else {
-          for (const auto& done : purge->items) {
-            if (covers(done, item)) {
-              purged = true;
-              break;
-            }
-          }
-        }
-        if (purged) break;
-      }
-      if (purged) continue;
+      if (purged_after(zone_id, item, acked.at)) continue;
       const auto value = item.kind == Kind::everything ? std::string("*") : item.value;
       const auto it = failed.find({item.kind, item.kind == Kind::everything ? "" : item.value});
       if (it == failed.end()) {
@@ -955,30 +973,32 @@ void Run::check_delivery() {
       }
       failed.erase(it);
     }
-    // Failed by the give-up sweep: not before give_up_after from this intent's acknowledgement.
-    sqlite3* db = nullptr;
-    sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-    sqlite3_stmt* stmt = nullptr;
-    sqlite3_prepare_v2(db,
-                       "SELECT t.updated_ms, coalesce(t.value, t.key) FROM intents i JOIN links l "
-                       "ON l.intent = i.ref JOIN targets t ON t.id = l.target WHERE i.id = ?1 AND "
-                       "t.state = 3 AND t.error_code = 0",
-                       -1, &stmt, nullptr);
-    sqlite3_bind_text(stmt, 1, acked.id.c_str(), -1, SQLITE_TRANSIENT);
-    std::string early;
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-      const auto failed_ms = sqlite3_column_int64(stmt, 0);
-      if (failed_ms < acked.at_ms + give_up_ms && early.empty()) {
-        early = fmt::format("{}: {} given up {:.0f} s after its acknowledgement (give_up_after "
-                            "{} s)",
-                            acked.id, reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)),
-                            static_cast<double>(failed_ms - acked.at_ms) / 1000, shape_.give_up_s);
-      }
-    }
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    if (!early.empty()) throw Broken("give-up", early);
   }
+  // Failed by the give-up sweep: not before give_up_after from the intent's acknowledgement.
+  std::map<std::string, std::int64_t> acked_ms;
+  for (const auto& acked : acked_) acked_ms.emplace(acked.id, acked.at_ms);
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db,
+                     "SELECT i.id, t.updated_ms, coalesce(t.value, t.key) FROM intents i JOIN "
+                     "links l ON l.intent = i.ref JOIN targets t ON t.id = l.target WHERE "
+                     "t.state = 3 AND t.error_code = 0",
+                     -1, &stmt, nullptr);
+  std::string early;
+  while (early.empty() && sqlite3_step(stmt) == SQLITE_ROW) {
+    const auto it = acked_ms.find(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)));
+    if (it == acked_ms.end()) continue;
+    const auto failed_ms = sqlite3_column_int64(stmt, 1);
+    if (failed_ms < it->second + give_up_ms) {
+      early = fmt::format("{}: {} given up {:.0f} s after its acknowledgement (give_up_after {} s)",
+                          it->first, reinterpret_cast<const char*>(sqlite3_column_text(stmt, 2)),
+                          static_cast<double>(failed_ms - it->second) / 1000, shape_.give_up_s);
+    }
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  if (!early.empty()) throw Broken("give-up", early);
 }
 
 // No request purges only what a broader purge the daemon already knew of was to purge: a host,
@@ -1023,24 +1043,54 @@ void Run::check_waste() {
     const auto first = std::lower_bound(it->second.begin(), it->second.end(), from);
     return first != it->second.end() && *first < before;
   };
+  std::map<std::string, std::vector<const SimPurge*>> broad_in_zone;
+  for (const auto& purge : cf_.purges()) {
+    if (purge.kind == Kind::tag || purge.kind == Kind::file) continue;
+    if (requests[purge.request].status != 200) continue;  // the daemon learnt nothing
+    broad_in_zone[purge.zone_id].push_back(&purge);
+  }
+  const std::vector<const SimPurge*> none;
+  // An earlier request for the same broad purge, unanswered at `at`.
+  const auto in_air_before = [&](const SimPurge& broad, Clock::time_point at) {
+    for (std::size_t r = broad.request; r-- > 0;) {
+      const auto& earlier = requests[r];
+      if (earlier.at + std::chrono::hours(1) < at) break;
+      if (earlier.zone_id != broad.zone_id || earlier.at >= at || earlier.answered <= at) continue;
+      if (broad.kind == Kind::everything ? earlier.kind == "purge_everything"
+                                         : std::any_of(earlier.named.begin(), earlier.named.end(),
+                                                       [&](const Item& named_item) {
+                                                         return named_item.kind == broad.kind &&
+                                                                coverage_key(named_item) ==
+                                                                    coverage_key(
+                                                                        broad.items.front());
+                                                       })) {
+        return true;
+      }
+    }
+    return false;
+  };
   for (std::size_t r = 0; r < cf_.purges().size(); ++r) {
     const auto& wasted = cf_.purges()[r];
     if (wasted.kind == Kind::everything || wasted.items.empty()) continue;
+    const auto zone_broad = broad_in_zone.find(wasted.zone_id);
+    const auto& broads = zone_broad == broad_in_zone.end() ? none : zone_broad->second;
     bool all_covered = true;
     std::string by;
     for (const auto& item : wasted.items) {
       bool covered = false;
-      for (const auto& broad : cf_.purges()) {
-        if (&broad == &wasted || broad.zone_id != wasted.zone_id) continue;
-        if (broad.kind == Kind::tag || broad.kind == Kind::file) continue;
+      for (const auto* broad_ptr : broads) {
+        const auto& broad = *broad_ptr;
+        if (&broad == &wasted) continue;
         if (broad.kind == wasted.kind) continue;  // the same queue: taken in order
-        if (requests[broad.request].status != 200) continue;  // the daemon learnt nothing
         if (in_disk_full(broad.at)) continue;  // a cover step may have failed: then it goes twice
         // The broad purge was known to the daemon when `wasted` left...
         const Item& broad_item = broad.items.empty() ? Item{Kind::everything, "", {}}
                                                      : broad.items.front();
         const auto broad_ack = latest_ack(broad.zone_id, broad_item, broad.at);
         if (!broad_ack || *broad_ack > wasted.at - slack) continue;
+        // ... and was not in the air then, from a request that left before the item's
+        // acknowledgement: the daemon could not know that a retry would cover the item too.
+        if (in_air_before(broad, wasted.at)) continue;
         // ... and left after the item's acknowledgement, with room for its take.
         const auto item_ack = latest_ack(wasted.zone_id, item, wasted.at);
         if (!item_ack || *item_ack > broad.at - slack) continue;

@@ -101,16 +101,25 @@ void SimCloudflare::post(HttpRequest request, Handler done) {
 void SimCloudflare::deliver(Clock::duration delay, Handler done, HttpResponse response) {
   const auto id = next_answer_++;
   handlers_.emplace(id, std::move(done));
+  in_air_.emplace(id, requests_.size() - 1);
   answers_[id] = scheduler_.at(clocks_.now() + delay, [this, id, response,
                                                         request = requests_.size() - 1] {
     answers_.erase(id);
+    in_air_.erase(id);
+    requests_[request].answered = clocks_.now();
     if (on_trace) on_trace(fmt::format("request {} answered", request));
     auto node = handlers_.extract(id);
     if (node) node.mapped()(response);
   });
 }
 
+void SimCloudflare::landed_all() {
+  for (const auto& [id, request] : in_air_) requests_[request].answered = clocks_.now();
+  in_air_.clear();
+}
+
 void SimCloudflare::cancel_all() {
+  landed_all();
   for (const auto& [id, timer] : answers_) scheduler_.cancel(timer);
   answers_.clear();
   auto handlers = std::move(handlers_);
@@ -123,6 +132,7 @@ void SimCloudflare::cancel_all() {
 }
 
 void SimCloudflare::crash() {
+  landed_all();
   for (const auto& [id, timer] : answers_) scheduler_.cancel(timer);
   answers_.clear();
   handlers_.clear();

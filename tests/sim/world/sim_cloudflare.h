@@ -58,6 +58,8 @@ struct SimRequest {
   long status = 0;             // what was answered (0: a transport error)
   std::string transport_error;
   bool purged = false;
+  // When the daemon had its answer (or gave up waiting: a crash, a shutdown's cancel).
+  Clock::time_point answered = Clock::time_point::max();
 };
 
 class SimCloudflare final : public Transport {
@@ -117,6 +119,8 @@ class SimCloudflare final : public Transport {
   std::vector<std::string> violations_;
   std::map<std::uint64_t, Scheduler::TimerId> answers_;  // not delivered yet
   std::map<std::uint64_t, Handler> handlers_;
+  std::map<std::uint64_t, std::size_t> in_air_;  // answer id -> index in requests_
+  void landed_all();
   std::uint64_t next_answer_ = 1;
 };
 
