@@ -36,7 +36,8 @@ PgQueueWatch::PgQueueWatch(PgConnection connection, std::int64_t own_host,
 PgQueueWatch::~PgQueueWatch() {
   stopping_ = true;
   const char byte = 0;
-  (void)::write(stop_pipe_[1], &byte, 1);
+  // The pipe is non-blocking and only ever holds this one byte: a failed write means it is full.
+  [[maybe_unused]] const auto written = ::write(stop_pipe_[1], &byte, 1);
   if (thread_.joinable()) thread_.join();
   ::close(stop_pipe_[0]);
   ::close(stop_pipe_[1]);
