@@ -40,7 +40,10 @@ if ((${#missing[@]})); then
 fi
 
 build_dir=${PURGEQ_BUILD_DIR:-build}
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPURGEQ_BUILD_TESTS=ON
+werror=OFF
+[ "${PURGEQ_WERROR:-0}" = 1 ] && werror=ON   # CI: a new compiler warning fails the build
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPURGEQ_BUILD_TESTS=ON \
+  -DPURGEQ_WERROR="$werror"
 # Two cores and heavy Boost headers: one compile job per core.
 cmake --build "$build_dir" -j "$(nproc)"
 
