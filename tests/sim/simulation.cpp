@@ -1031,9 +1031,13 @@ void Run::check_waste() {
   // When each item was named in a request: a retry of an item whose earlier request purged it
   // unbeknownst to the daemon (a lost answer) is not waste.
   std::map<std::tuple<std::string, Kind, std::string>, std::vector<Clock::time_point>> named;
+  const Item everything{Kind::everything, "", {}};
   for (const auto& request : requests) {
     for (const auto& item : request.named) {
       named[{request.zone_id, item.kind, coverage_key(item)}].push_back(request.at);
+    }
+    if (request.kind == "purge_everything") {
+      named[{request.zone_id, Kind::everything, coverage_key(everything)}].push_back(request.at);
     }
   }
   const auto named_between = [&](const std::string& zone_id, const Item& item,
@@ -1088,6 +1092,8 @@ void Run::check_waste() {
                                                      : broad.items.front();
         const auto broad_ack = latest_ack(broad.zone_id, broad_item, broad.at);
         if (!broad_ack || *broad_ack > wasted.at - slack) continue;
+        // ... and not already sent for that acknowledgement: `broad` is then a later one's.
+        if (named_between(broad.zone_id, broad_item, *broad_ack, wasted.at)) continue;
         // ... and was not in the air then, from a request that left before the item's
         // acknowledgement: the daemon could not know that a retry would cover the item too.
         if (in_air_before(broad, wasted.at)) continue;

@@ -158,15 +158,6 @@ HttpResponse SimCloudflare::answer(const HttpRequest& request, Clock::duration& 
   for (const auto& header : request.headers) {
     if (header.rfind("Authorization: Bearer ", 0) == 0) record.token = header.substr(22);
   }
-  if (faults_.outage) {
-    response.transport_error = "Couldn't connect to server";
-    delay = milliseconds(1);
-    return response;
-  }
-  if (chance(faults_.resets_before)) {
-    response.transport_error = "Connection reset by peer (before the purge)";
-    return response;
-  }
   // The contract: one kind, within the caps and the body limit.
   Kind kind = Kind::file;
   std::vector<Item> items;
@@ -203,6 +194,17 @@ HttpResponse SimCloudflare::answer(const HttpRequest& request, Clock::duration& 
   }
   record.items = items.size();
   record.named = items;
+  // What never reached Cloudflare is still recorded with what it named: the checks need to know
+  // what the daemon tried, and when.
+  if (faults_.outage) {
+    response.transport_error = "Couldn't connect to server";
+    delay = milliseconds(1);
+    return response;
+  }
+  if (chance(faults_.resets_before)) {
+    response.transport_error = "Connection reset by peer (before the purge)";
+    return response;
+  }
   if (request.body.size() > kBodyLimit) {
     violation(fmt::format("a {}-byte body", request.body.size()));
   }
