@@ -631,19 +631,20 @@ class Loader {
         }
       }
     }
-    const bool token_given = view.get("token_file") || view.get("token_env") ||
-                             view.get("token_credential");
+    const bool token_given =
+        view.get("token_file") || view.get("token_env") || view.get("token_credential");
     if (!token_given) return;
     if (!listen) {
-      checker_.add(section, "a metrics token is set but metrics.listen is not: nobody could use it");
+      checker_.add(section,
+                   "a metrics token is set but metrics.listen is not: nobody could use it");
     }
     // Given, the token is needed: a missing file must not leave the port open to everyone.
     load_token(section, view, metrics.token_source, metrics.token, true);
     if (!metrics.token.empty() && metrics.token.size() < kMinClientTokenLength) {
-      checker_.add(section, fmt::format("the token from {} has {} characters; a metrics token "
-                                        "needs at least {} (e.g. openssl rand -hex 20)",
-                                        metrics.token_source, metrics.token.size(),
-                                        kMinClientTokenLength));
+      checker_.add(section,
+                   fmt::format("the token from {} has {} characters; a metrics token "
+                               "needs at least {} (e.g. openssl rand -hex 20)",
+                               metrics.token_source, metrics.token.size(), kMinClientTokenLength));
     }
   }
 
@@ -652,10 +653,9 @@ class Loader {
     if (!expect_list(checker_, section)) return;
     for (const auto& item : items(section)) {
       if (!expect_map(checker_, item, false)) continue;
-      const MapView view(
-          checker_, item,
-          {"name", "zones", "kinds", "token_file", "token_env", "token_credential", "priority",
-           "scopes"});
+      const MapView view(checker_, item,
+                         {"name", "zones", "kinds", "token_file", "token_env", "token_credential",
+                          "priority", "scopes"});
       ApiClient client;
       if (auto f = view.get("name")) {
         if (auto name = read_string(checker_, *f)) client.name = *name;
@@ -702,10 +702,14 @@ class Loader {
                                  client.token_source, client.token.size(), kMinClientTokenLength));
       }
       // An empty list reads like "nothing", but omitting a key means "everything": refuse it.
-      for (const auto key : {"zones", "kinds", "scopes"}) {
+      for (const auto key : {"zones", "kinds"}) {
         if (auto f = view.get(key); f && f->node.IsSequence() && f->node.size() == 0) {
           checker_.add(*f, fmt::format("is empty; omit {} to allow every one, or list some", key));
         }
+      }
+      // A client that may do nothing is a token that only opens connections.
+      if (auto f = view.get("scopes"); f && f->node.IsSequence() && f->node.size() == 0) {
+        checker_.add(*f, "is empty; omit scopes for purge only, or list purge, status or both");
       }
       for (const auto& other : config_.api_clients) {
         if (!client.name.empty() && other.name == client.name) {
