@@ -134,10 +134,10 @@ std::optional<HttpResponseMessage> Api::screen_client(const HttpRequestMessage& 
                       : ErrorCode::missing_token;
     ++metrics_.client_auth_failures[std::string(error_name(reason))];
     answer = refuse(header, dialect, reason,
-                    status ? (missing ? "the status page and its routes need the token of an "
-                                        "api_clients entry with the status scope (Authorization: "
-                                        "Bearer TOKEN, or Basic with the token as the password)"
-                                      : "not the token of an api_clients entry")
+                    status    ? (missing ? "the status page and its routes need the token of an "
+                                           "api_clients entry with the status scope (Authorization: "
+                                           "Bearer TOKEN, or Basic with the token as the password)"
+                                         : "not the token of an api_clients entry")
                     : missing ? "Missing X-Auth-Key, X-Auth-Email or Authorization headers"
                               : "Authentication error");
     if (status) answer->set(http::field::www_authenticate, kStatusRealm);

@@ -220,9 +220,10 @@ class Daemon {
                   metrics_port_->port(), config_->metrics.token.empty() ? "none" : "required");
       if (!asio::ip::make_address(config_->metrics.address).is_loopback() &&
           config_->metrics.token.empty()) {
-        log::warning("metrics_open", "address={} note={}", config_->metrics.address,
-                     log::quote("anyone who reaches this address can read the metrics (zone and "
-                                "account names, queue depths); set a metrics token or firewall it"));
+        log::warning(
+            "metrics_open", "address={} note={}", config_->metrics.address,
+            log::quote("anyone who reaches this address can read the metrics (zone and "
+                       "account names, queue depths); set a metrics token or firewall it"));
       }
     }
     notify::ready();
@@ -375,7 +376,7 @@ class Daemon {
   HookRunner hooks_;
   Api api_;
   UnixListener listener_;
-  std::optional<TcpListener> tcp_;  // only with tcp.listen
+  std::optional<TcpListener> tcp_;               // only with tcp.listen
   std::optional<MetricsListener> metrics_port_;  // only with metrics.listen
   asio::signal_set signals_;
   asio::steady_timer status_timer_;

@@ -98,7 +98,7 @@ struct CliRequest {
   std::string socket;  // choose_socket's path; never empty
   // choose_socket's `tried`: non-empty when no socket was found, so "not found" can name them.
   std::vector<std::string> socket_tried;
-  std::string id;  // show / wait: the intent id as given; empty for other commands
+  std::string id;          // show / wait: the intent id as given; empty for other commands
   std::uint16_t port = 0;  // dashboard --port; 0: any free port
   // everything: ask on the terminal before submitting. Set when stdin and stderr are terminals
   // and --yes was not given; scripts (no terminal) submit without asking, as before the prompt.

@@ -12,8 +12,8 @@
 #include <iostream>
 #include <thread>
 
-#include "cli/dashboard.h"
 #include "cli/cli_output.h"
+#include "cli/dashboard.h"
 #include "cli/intent_chunks.h"
 #include "cli/item_stream.h"
 #include "cli/socket_client.h"

@@ -37,8 +37,8 @@ constexpr auto kStopDeadline = std::chrono::seconds(2);
 bool is_asset_name(std::string_view name) {
   if (name.empty() || name.size() > 64 || name.front() == '.') return false;
   for (const char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-                    c == '_';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
     if (!ok) return false;
   }
   return true;
@@ -48,8 +48,7 @@ bool is_asset_name(std::string_view name) {
 bool page_uses(std::string_view method, std::string_view path) {
   if (method == "POST") return path == "/v1/failed/retry";
   if (method != "GET") return false;
-  if (path == "/" || path == "/v1/status" || path == "/v1/status/history" ||
-      path == "/v1/failed") {
+  if (path == "/" || path == "/v1/status" || path == "/v1/status/history" || path == "/v1/failed") {
     return true;
   }
   constexpr std::string_view kAssets = "/assets/";
@@ -82,7 +81,8 @@ HttpResponseMessage answer_of(const HttpRequestMessage& request, const ProxyDeci
   }
   auto response = json_response(
       request, static_cast<http::status>(decision.status),
-      json::object{{"error", json::object{{"code", decision.code}, {"message", decision.message}}}});
+      json::object{
+          {"error", json::object{{"code", decision.code}, {"message", decision.message}}}});
   response.set(http::field::cache_control, "no-store");
   return response;
 }
@@ -102,8 +102,8 @@ std::string make_secret() {
     const auto n = ::getrandom(bytes.data() + filled, bytes.size() - filled, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw std::runtime_error(fmt::format("no random bytes for the secret: {}",
-                                           std::system_category().message(errno)));
+      throw std::runtime_error(
+          fmt::format("no random bytes for the secret: {}", std::system_category().message(errno)));
     }
     filled += static_cast<std::size_t>(n);
   }
@@ -183,9 +183,8 @@ int run_dashboard(const CliRequest& request, std::ostream& out, std::ostream& er
           if (decision.action == ProxyDecision::Action::forward) return std::nullopt;
           return answer_of(header, decision);
         },
-        [&decision_for, &workers, &socket](
-            const HttpRequestMessage& message,
-            const std::string&) -> asio::awaitable<HttpResponseMessage> {
+        [&decision_for, &workers, &socket](const HttpRequestMessage& message, const std::string&)
+            -> asio::awaitable<HttpResponseMessage> {
           const auto decision = decision_for(message);
           if (decision.action != ProxyDecision::Action::forward) {
             co_return answer_of(message, decision);
@@ -196,13 +195,11 @@ int run_dashboard(const CliRequest& request, std::ostream& out, std::ostream& er
               co_await asio::co_spawn(workers, std::move(forward), asio::use_awaitable);
           if (answer.failure != Failure::none) {
             // The page says "unreachable" and keeps asking: purgeqd may be restarting.
-            co_return answer_of(
-                message,
-                refusal(502, "daemon_unreachable",
-                        describe_failure(socket, answer, kRequestTimeout)));
+            co_return answer_of(message,
+                                refusal(502, "daemon_unreachable",
+                                        describe_failure(socket, answer, kRequestTimeout)));
           }
-          HttpResponseMessage response{static_cast<http::status>(answer.status),
-                                       message.version()};
+          HttpResponseMessage response{static_cast<http::status>(answer.status), message.version()};
           for (const auto& [name, value] : answer.headers) response.set(name, value);
           response.body() = answer.body;
           response.keep_alive(message.keep_alive());

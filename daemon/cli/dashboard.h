@@ -26,10 +26,10 @@ inline constexpr std::size_t kSecretBytes = 16;
 struct ProxyDecision {
   enum class Action { forward, redirect, refuse };
   Action action = Action::refuse;
-  std::string target;       // forward: the target on purgeqd's socket; redirect: the Location
-  unsigned status = 404;    // refuse: the HTTP status
-  std::string code;         // refuse: the error code, as purgeqd spells its own
-  std::string message;      // refuse: why, for the page or the person
+  std::string target;     // forward: the target on purgeqd's socket; redirect: the Location
+  unsigned status = 404;  // refuse: the HTTP status
+  std::string code;       // refuse: the error code, as purgeqd spells its own
+  std::string message;    // refuse: why, for the page or the person
 };
 
 // Decides from the request line and its Host and Origin headers alone (Origin empty when absent):

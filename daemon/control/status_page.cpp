@@ -25,15 +25,15 @@ std::string_view content_type_of(std::string_view name) {
 HttpResponseMessage page_file(const HttpRequestMessage& request, std::string_view name) {
   const bool page = name.empty();
   if (page) name = "index.html";
-  const std::string_view text = (!page && name == "index.html") ||
-                                        name.find('/') != std::string_view::npos
-                                    ? std::string_view()
-                                    : embedded_page_file(name);
+  const std::string_view text =
+      (!page && name == "index.html") || name.find('/') != std::string_view::npos
+          ? std::string_view()
+          : embedded_page_file(name);
   if (text.empty()) {
-    return error_response(request, ErrorDialect::native,
-                          ErrorAnswer{ErrorCode::not_found,
-                                      fmt::format("the status page has no file \"{}\"",
-                                                  std::string(name.substr(0, 64)))});
+    return error_response(
+        request, ErrorDialect::native,
+        ErrorAnswer{ErrorCode::not_found, fmt::format("the status page has no file \"{}\"",
+                                                      std::string(name.substr(0, 64)))});
   }
   HttpResponseMessage response{http::status::ok, request.version()};
   response.set(http::field::content_type, content_type_of(name));

@@ -76,12 +76,11 @@ HttpResponseMessage StatusRoutes::history(const HttpRequestMessage& request) con
     const auto& counts = window.series[f];
     series[to_string(static_cast<Flow>(f))] = json::array(counts.begin(), counts.end());
   }
-  return json_response(
-      request, http::status::ok,
-      json::object{{"step_s", 1},
-                   {"seconds", ThroughputHistory::kSeconds},
-                   {"end_ms", (window.end_s + 1) * 1000},
-                   {"series", std::move(series)}});
+  return json_response(request, http::status::ok,
+                       json::object{{"step_s", 1},
+                                    {"seconds", ThroughputHistory::kSeconds},
+                                    {"end_ms", (window.end_s + 1) * 1000},
+                                    {"series", std::move(series)}});
 }
 
 boost::asio::awaitable<HttpResponseMessage> StatusRoutes::healthz(

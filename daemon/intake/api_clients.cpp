@@ -54,7 +54,8 @@ std::string_view bearer_token(std::string_view authorization) {
 const ApiClient* authenticate_viewer(std::span<const ApiClient> clients,
                                      std::string_view authorization) {
   constexpr std::string_view kBasic = "basic ";
-  if (!ascii_istarts_with(authorization, kBasic)) return authenticate_client(clients, authorization);
+  if (!ascii_istarts_with(authorization, kBasic))
+    return authenticate_client(clients, authorization);
   namespace base64 = boost::beast::detail::base64;
   const auto encoded = trimmed(authorization.substr(kBasic.size()));
   // A client token is at most a few hundred bytes; anything much longer is not one.
@@ -69,8 +70,9 @@ const ApiClient* authenticate_viewer(std::span<const ApiClient> clients,
   decoded.resize(written);
   // "user:token": browsers ask for both; the user name is not checked (the token is the client).
   const auto colon = decoded.find(':');
-  const std::string_view token =
-      colon == std::string::npos ? std::string_view(decoded) : std::string_view(decoded).substr(colon + 1);
+  const std::string_view token = colon == std::string::npos
+                                     ? std::string_view(decoded)
+                                     : std::string_view(decoded).substr(colon + 1);
   return client_with_token(clients, token);
 }
 

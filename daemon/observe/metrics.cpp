@@ -124,7 +124,8 @@ void render_counters(const Metrics& m, MetricsText& text) {
   }
   // Every kind from the start, at 0: a rate over a series that appears only with the first purge
   // cannot tell "nothing purged" from "no data" (the PurgesStuck alert needs the former).
-  const auto by_kind = [&text](const std::string& name, const std::map<Kind, std::uint64_t>& counts) {
+  const auto by_kind = [&text](const std::string& name,
+                               const std::map<Kind, std::uint64_t>& counts) {
     for (int k = 0; k < kKindCount; ++k) {
       const auto kind = static_cast<Kind>(k);
       const auto it = counts.find(kind);

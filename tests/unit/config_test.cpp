@@ -1439,10 +1439,11 @@ api_clients:
 TEST_F(ConfigTest, MetricsPortAndClientScopeProblems) {
   ScopedEnv client_token{"PURGEQ_TEST_CLIENT", "client-secret-0123456789abcdef"};
   ScopedEnv short_token{"PURGEQ_TEST_SHORT", "guessable"};
-  EXPECT_EQ(problems_of(minimal(R"(metrics: {listen: "localhost:9477"}
+  EXPECT_EQ(
+      problems_of(minimal(R"(metrics: {listen: "localhost:9477"}
 )")),
-            (std::vector<std::string>{
-                R"(metrics.listen: "localhost:9477": "localhost" is not an IP address (names are not resolved here))"}));
+      (std::vector<std::string>{
+          R"(metrics.listen: "localhost:9477": "localhost" is not an IP address (names are not resolved here))"}));
   EXPECT_EQ(problems_of(minimal(R"(metrics: {token_env: PURGEQ_TEST_CLIENT}
 )")),
             (std::vector<std::string>{
@@ -1452,10 +1453,11 @@ TEST_F(ConfigTest, MetricsPortAndClientScopeProblems) {
             (std::vector<std::string>{
                 "metrics: the token from token_env PURGEQ_TEST_SHORT has 9 characters; a metrics "
                 "token needs at least 24 (e.g. openssl rand -hex 20)"}));
-  EXPECT_EQ(problems_of(minimal(R"(metrics: {listen: "9477", port: 1}
+  EXPECT_EQ(
+      problems_of(minimal(R"(metrics: {listen: "9477", port: 1}
 )")),
-            (std::vector<std::string>{
-                R"(metrics.port: unknown key (valid keys: listen, token_file, token_env, token_credential))"}));
+      (std::vector<std::string>{
+          R"(metrics.port: unknown key (valid keys: listen, token_file, token_env, token_credential))"}));
   EXPECT_EQ(problems_of(minimal(R"(tcp: {listen: "8787"}
 api_clients:
   - {name: a, token_env: PURGEQ_TEST_CLIENT, scopes: [status, admin]}
@@ -1465,7 +1467,8 @@ api_clients:
                 R"(api_clients[0].scopes[1]: unknown scope "admin" (use purge or status))",
                 "api_clients[1]: the token from token_env PURGEQ_TEST_SHORT has 9 characters; a "
                 "client token needs at least 24 (e.g. openssl rand -hex 20)",
-                "api_clients[1].scopes: is empty; omit scopes for purge only, or list purge, status or both"}));
+                "api_clients[1].scopes: is empty; omit scopes for purge only, or list purge, "
+                "status or both"}));
 }
 
 }  // namespace
