@@ -214,6 +214,13 @@ int run_dashboard(const CliRequest& request, std::ostream& out, std::ostream& er
   port = listener->port();
   listener->start();
 
+  // Before the address is printed: whoever reads it may stop the proxy at once.
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    listener->stop();
+    listener->drain(kStopDeadline, [&io] { io.stop(); });
+  });
   // Said at once, so the person knows before opening the page; the page keeps saying it.
   const auto probe = http_request(socket, Method::get, "/v1/status", "", std::chrono::seconds(5));
   if (probe.failure != Failure::none) {
@@ -227,12 +234,6 @@ int run_dashboard(const CliRequest& request, std::ostream& out, std::ostream& er
          "stops it)\n"
       << std::flush;
 
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int) {
-    if (ec) return;
-    listener->stop();
-    listener->drain(kStopDeadline, [&io] { io.stop(); });
-  });
   io.run();
   workers.join();
   return kExitOk;
