@@ -122,6 +122,9 @@ class MonitoringTest(unittest.TestCase):
                     and int(samples["data"]["result"][0]["value"][1]) >= 3)
         wait_until(scraped, timeout=30, interval=0.5, what="three scrapes of the metrics port")
 
+        # Found at all: a parser that found nothing would pass vacuously.
+        self.assertEqual(len(list(rule_expressions())), 6)
+        self.assertGreaterEqual(len(list(dashboard_expressions())), 30)
         empty = []
         for title, expr in dashboard_expressions():
             query = expr.replace("$__rate_interval", "1m").replace('=~"$instance"', '=~".+"')
