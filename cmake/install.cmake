@@ -59,6 +59,9 @@ install(FILES README.md ${PURGEQ_DOCS} DESTINATION ${CMAKE_INSTALL_DOCDIR})
 # plugin's lib/ is a relative link to the client, installed as a link: one copy of the client.
 install(DIRECTORY integrations/php integrations/wordpress
         DESTINATION ${CMAKE_INSTALL_DATADIR}/purgeq/integrations)
+# The Grafana dashboard and the Prometheus alert rules (docs/operations.md, "Metrics and alerts").
+install(FILES monitoring/purgeq-dashboard.json DESTINATION ${CMAKE_INSTALL_DATADIR}/purgeq/grafana)
+install(FILES monitoring/purgeq-alerts.yml DESTINATION ${CMAKE_INSTALL_DATADIR}/purgeq/prometheus)
 install(FILES config/purgeq.yaml config/purgeq.dev.yaml
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 

@@ -11,7 +11,7 @@ _purgeq() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev= prev2=
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
   ((COMP_CWORD > 1)) && prev2=${COMP_WORDS[COMP_CWORD - 2]}
-  local commands="url tag host prefix everything status show wait failed retry-failed"
+  local commands="url tag host prefix everything status show wait failed retry-failed dashboard"
   COMPREPLY=()
 
   # --opt=VALUE: COMP_WORDBREAKS splits it into --opt, =, VALUE. Complete VALUE as the value of
@@ -91,6 +91,7 @@ _purgeq() {
       everything) options="--socket --zone --priority --wait --json --yes -y -h --help" ;;
       wait) options="--socket --json --timeout -h --help" ;;
       status | show | failed | retry-failed) options="--socket --json -h --help" ;;
+      dashboard) options="--socket --port -h --help" ;;
       *) options="-h --help" ;;
     esac
     mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")

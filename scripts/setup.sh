@@ -21,6 +21,8 @@ if [ "${1:-}" = --test ]; then
     missing+=(postgresql-15)
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
+  # The status page's browser test (tests/integration/test_status_page_browser.py).
+  command -v chromium >/dev/null || missing+=(chromium)
 fi
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"

@@ -85,7 +85,8 @@ for f in usr/bin/purgeqd usr/bin/purgeq usr/bin/purgeq-hookd \
   usr/share/doc/purgeq/wordpress.md usr/share/doc/purgeq/examples/purgeq.yaml \
   usr/share/doc/purgeq/copyright usr/share/purgeq/integrations/php/autoload.php \
   usr/share/purgeq/integrations/php/src/Client.php \
-  usr/share/purgeq/integrations/wordpress/purgeq/purgeq.php; do
+  usr/share/purgeq/integrations/wordpress/purgeq/purgeq.php \
+  usr/share/purgeq/grafana/purgeq-dashboard.json usr/share/purgeq/prometheus/purgeq-alerts.yml; do
   # dh_compress gzips the larger docs.
   [ -e "$root/$f" ] || [ -e "$root/$f.gz" ] || fail "the package lacks /$f"
 done

@@ -36,15 +36,23 @@ class Api {
   // The Unix socket's requests: every route.
   boost::asio::awaitable<HttpResponseMessage> handle(const HttpRequestMessage& request,
                                                      const Peer& peer);
-  // The TCP listener's requests: only Cloudflare's purge endpoint, only with an `api_clients:`
-  // token, under that client's rules. `remote` is for logs.
+  // The TCP listener's requests, each only with an `api_clients:` token whose scopes allow it:
+  // Cloudflare's purge endpoint (scope purge, under the client's rules), and the read-only views
+  // (scope status: the status page, /v1/status, /v1/status/history, /v1/intents/{id}; the failed
+  // items' routes answer 403, as they need a Unix-socket admin). `remote` is for logs.
   boost::asio::awaitable<HttpResponseMessage> handle_client(const HttpRequestMessage& request,
                                                             const std::string& remote);
   // The same decision on the request's header alone, before its body is read: the answer that
-  // refuses it (no or unknown token, another route or method), or nullopt to read the body.
-  // Nobody without a token makes purgeqd hold a body.
+  // refuses it (no or unknown token, a scope the token lacks, another route or method), or
+  // nullopt to read the body. Nobody without a token makes purgeqd hold a body.
   std::optional<HttpResponseMessage> screen_client(const HttpRequestMessage& header,
                                                    const std::string& remote);
+  // The metrics port's requests (`metrics.listen`): GET /metrics and nothing else, with the port's
+  // bearer token when one is configured. screen_metrics decides on the header alone.
+  std::optional<HttpResponseMessage> screen_metrics(const HttpRequestMessage& header,
+                                                    const std::string& remote);
+  boost::asio::awaitable<HttpResponseMessage> handle_metrics(const HttpRequestMessage& request,
+                                                             const std::string& remote);
   // A refusal a listener answered itself (too many connections, a body over the bound, an
   // unreadable request): counted with the submissions' refusals.
   void count_refusal(ErrorCode code) { count_rejected(metrics_, code); }
@@ -60,6 +68,9 @@ class Api {
 
  private:
   void log_client_refusal(const std::string& remote, ErrorCode reason);
+  // The read-only routes on TCP, for a client already screened to have the status scope.
+  boost::asio::awaitable<HttpResponseMessage> handle_status_client(
+      const HttpRequestMessage& request, const std::string& remote, const Config& config);
 
   Metrics& metrics_;
   std::shared_ptr<const Config> config_;

@@ -17,6 +17,7 @@ std::optional<std::string_view> cloudflare_route_zone(std::string_view path) {
 
 Route route_of(std::string_view method, std::string_view target) {
   constexpr std::string_view kIntents = "/v1/intents/";
+  constexpr std::string_view kAssets = "/assets/";
   Route route;
   const auto qmark = target.find('?');
   route.path = target.substr(0, qmark);
@@ -41,6 +42,11 @@ Route route_of(std::string_view method, std::string_view target) {
     return route;
   }
   if (path == "/v1/status") return only_get(Endpoint::status);
+  if (path == "/v1/status/history") return only_get(Endpoint::status_history);
+  if (path == "/" || path.starts_with(kAssets)) {
+    route.param = path == "/" ? std::string_view() : path.substr(kAssets.size());
+    return only_get(Endpoint::page);
+  }
   if (path == "/v1/failed") return only_get(Endpoint::failed);
   if (path == "/v1/failed/retry" && post) {
     route.endpoint = Endpoint::retry_failed;

@@ -13,6 +13,8 @@ enum class Endpoint {
   expand,            // POST /v1/expand
   intent,            // GET /v1/intents/{id}[?wait=S]
   status,            // GET /v1/status
+  status_history,    // GET /v1/status/history
+  page,              // GET / and GET /assets/{file}: the status page
   failed,            // GET /v1/failed
   retry_failed,      // POST /v1/failed/retry
   metrics,           // GET /metrics
@@ -27,7 +29,8 @@ struct Route {
   bool method_allowed = true;
   std::string_view path;   // the target before '?'
   std::string_view query;  // after '?', or empty
-  std::string_view param;  // the intent id, or the zone id of Cloudflare's endpoint
+  std::string_view param;  // the intent id, the zone id of Cloudflare's endpoint, or the page's
+                           // file under /assets/ ("" for the page itself, GET /)
 };
 
 // `method` as the request line spells it ("GET"). Views `target`: keep it alive while the route

@@ -14,6 +14,7 @@
 #include "app/store_setup.h"
 #include "dispatch/dispatcher.h"
 #include "hooks/hook_runner.h"
+#include "http/port_listener.h"
 #include "http/tcp_listener.h"
 #include "http/unix_listener.h"
 #include "io/asio_scheduler.h"
@@ -94,6 +95,20 @@ class Daemon {
       // TCP connections need descriptors beside the socket's.
       ensure_descriptor_limit(
           static_cast<std::size_t>(config_->intake.max_connections + config_->tcp.max_connections));
+    }
+    if (config_->metrics.enabled) {
+      PortListenerOptions options;
+      options.address = config_->metrics.address;
+      options.port = config_->metrics.port;
+      metrics_port_.emplace(
+          io_,
+          [this](const HttpRequestMessage& header, const std::string& remote) {
+            return api_.screen_metrics(header, remote);
+          },
+          [this](const HttpRequestMessage& request, const std::string& remote) {
+            return api_.handle_metrics(request, remote);
+          },
+          options);
     }
   }
 
@@ -199,6 +214,18 @@ class Daemon {
                                 "proxy in front, on a private network"));
       }
     }
+    if (metrics_port_) {
+      metrics_port_->start();
+      log::notice("metrics_listening", "address={} port={} token={}", config_->metrics.address,
+                  metrics_port_->port(), config_->metrics.token.empty() ? "none" : "required");
+      if (!asio::ip::make_address(config_->metrics.address).is_loopback() &&
+          config_->metrics.token.empty()) {
+        log::warning(
+            "metrics_open", "address={} note={}", config_->metrics.address,
+            log::quote("anyone who reaches this address can read the metrics (zone and "
+                       "account names, queue depths); set a metrics token or firewall it"));
+      }
+    }
     notify::ready();
     log::notice("ready", "version={} accounts={} zones={} dry_run={}", PURGEQ_VERSION,
                 config_->accounts.size(), config_->zones.size(), config_->dry_run);
@@ -233,6 +260,9 @@ class Daemon {
       merged->listen = config_->listen;
       merged->storage = config_->storage;
       merged->tcp = config_->tcp;
+      merged->metrics.enabled = config_->metrics.enabled;
+      merged->metrics.address = config_->metrics.address;
+      merged->metrics.port = config_->metrics.port;
       config_ = merged;
       log::set_level(config_->log.level);
       index_for_escalation();
@@ -269,12 +299,14 @@ class Daemon {
     // suspended when the loop stops would be destroyed with the io_context, after what it uses.
     listener_.stop();
     if (tcp_) tcp_->stop();
+    if (metrics_port_) metrics_port_->stop();
     api_.stop_intake();  // long-polls answer now, submissions get 503
     hooks_.stop();       // running hooks are killed and run again at the next start
-    stop_parts_left_ = tcp_ ? 3 : 2;
+    stop_parts_left_ = 2 + (tcp_ ? 1 : 0) + (metrics_port_ ? 1 : 0);
     dispatcher_.shutdown(kShutdownDeadline, [this] { stop_part_done(); });
     listener_.drain(kShutdownDeadline, [this] { stop_part_done(); });
     if (tcp_) tcp_->drain(kShutdownDeadline, [this] { stop_part_done(); });
+    if (metrics_port_) metrics_port_->drain(kShutdownDeadline, [this] { stop_part_done(); });
   }
 
   void stop_part_done() {
@@ -344,7 +376,8 @@ class Daemon {
   HookRunner hooks_;
   Api api_;
   UnixListener listener_;
-  std::optional<TcpListener> tcp_;  // only with tcp.listen
+  std::optional<TcpListener> tcp_;               // only with tcp.listen
+  std::optional<MetricsListener> metrics_port_;  // only with metrics.listen
   asio::signal_set signals_;
   asio::steady_timer status_timer_;
   asio::steady_timer watchdog_timer_;
@@ -379,6 +412,11 @@ std::vector<std::string> restart_only_changes(const Config& before, const Config
   }
   if (before.tcp.max_connections != after.tcp.max_connections) {
     keys.emplace_back("tcp.max_connections");
+  }
+  if (before.metrics.enabled != after.metrics.enabled ||
+      before.metrics.address != after.metrics.address ||
+      before.metrics.port != after.metrics.port) {
+    keys.emplace_back("metrics.listen");
   }
   return keys;
 }

@@ -23,7 +23,7 @@ struct CommandInfo {
   std::string_view items_name;  // positional name for submit commands, empty otherwise
 };
 
-constexpr std::array<CommandInfo, 10> kCommands{{
+constexpr std::array<CommandInfo, 11> kCommands{{
     {Command::url, "url", "purge these URLs (exact cache keys; -H adds cache-key headers)", "URL"},
     {Command::tag, "tag", "purge everything carrying these cache tags", "TAG"},
     {Command::host, "host", "purge every URL on these hostnames", "HOST"},
@@ -34,6 +34,7 @@ constexpr std::array<CommandInfo, 10> kCommands{{
     {Command::wait, "wait", "wait until an intent has finished (exit 0 all purged, 1 failed)", ""},
     {Command::failed, "failed", "list items that failed for good, with Cloudflare's error", ""},
     {Command::retry_failed, "retry-failed", "put every failed item back in the queue", ""},
+    {Command::dashboard, "dashboard", "serve the live status page to a browser on this host", ""},
 }};
 
 // What CLI11 stores for a bare --wait (a flag takes a value only as --wait=S, so `--wait URL`
@@ -129,6 +130,15 @@ during the wait, purgeq reconnects and keeps waiting.)",
       return {R"(Example:
   purgeq retry-failed)",
               kReadExits};
+    case Command::dashboard:
+      return {R"(Examples:
+  purgeq dashboard
+  purgeq dashboard --port 8099
+Listens on 127.0.0.1 only and prints the address to open, which holds a secret made for this run.
+The page asks purgeqd as you: what `purgeq status` shows you, it shows; its retry button appears
+only when purgeqd counts you as an admin. From another machine: ssh -L 8099:127.0.0.1:8099 host,
+then open the printed address with the same port. Ctrl-C stops it.)",
+              "Exit codes: 0 stopped by Ctrl-C or SIGTERM, 2 bad arguments or the port is taken."};
   }
   return {};
 }
@@ -371,8 +381,10 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
   std::array<OptionSet, kCommands.size()> sub_options;
   std::string id;
   std::string timeout_text;
+  std::string port_text;
   std::array<CLI::App*, kCommands.size()> subcommands{};
   CLI::Option* timeout_opt = nullptr;
+  CLI::Option* port_opt = nullptr;
   for (std::size_t i = 0; i < kCommands.size(); ++i) {
     const auto& info = kCommands[i];
     auto* sub = app.add_subcommand(std::string(info.name), std::string(info.description));
@@ -388,6 +400,10 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
     if (info.command == Command::show || info.command == Command::wait) {
       // Not ->required(): a missing id gets our wording below, not CLI11's "id is required".
       sub->add_option("ID", id, "intent id, as printed when it was queued")->type_name("");
+    }
+    if (info.command == Command::dashboard) {
+      port_opt = sub->add_option("--port", port_text, "listen on this port (default: any free one)")
+                     ->type_name("N");
     }
     if (info.command == Command::wait) {
       timeout_opt = sub->add_option("--timeout", timeout_text,
@@ -446,8 +462,8 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
   }
   if (!chosen) {
     return usage_error(
-        "missing command: url, tag, host, prefix, everything, status, show, wait, failed or "
-        "retry-failed");
+        "missing command: url, tag, host, prefix, everything, status, show, wait, failed, "
+        "retry-failed or dashboard");
   }
 
   CliRequest request;
@@ -560,6 +576,17 @@ ParseResult parse_args(int argc, const char* const* argv, const ParseContext& co
       return usage_error(fmt::format("-H \"{}\": header {} given twice", text, header->first));
     }
     request.headers.push_back(std::move(*header));
+  }
+
+  if (request.command == Command::dashboard && port_opt->count() > 0) {
+    unsigned port = 0;
+    const auto text = trim_space(port_text);
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+    if (ec != std::errc() || end != text.data() + text.size() || port < 1 || port > 65535) {
+      return usage_error(
+          fmt::format("--port \"{}\": expected a port number from 1 to 65535", port_text));
+    }
+    request.port = static_cast<std::uint16_t>(port);
   }
 
   if (request.command == Command::show || request.command == Command::wait) {

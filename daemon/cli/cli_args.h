@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <istream>
 #include <optional>
@@ -39,6 +40,7 @@ enum class Command {
   wait,          // GET /v1/intents/{id}?wait=S until terminal
   failed,        // GET /v1/failed
   retry_failed,  // POST /v1/failed/retry
+  dashboard,     // the status page on 127.0.0.1 (cli/dashboard.h)
 };
 
 // "url", "tag", ..., "retry-failed": the subcommand as typed.
@@ -96,7 +98,8 @@ struct CliRequest {
   std::string socket;  // choose_socket's path; never empty
   // choose_socket's `tried`: non-empty when no socket was found, so "not found" can name them.
   std::vector<std::string> socket_tried;
-  std::string id;  // show / wait: the intent id as given; empty for other commands
+  std::string id;          // show / wait: the intent id as given; empty for other commands
+  std::uint16_t port = 0;  // dashboard --port; 0: any free port
   // everything: ask on the terminal before submitting. Set when stdin and stderr are terminals
   // and --yes was not given; scripts (no terminal) submit without asking, as before the prompt.
   bool confirm = false;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli/cli_output.h"
+#include "cli/dashboard.h"
 #include "cli/intent_chunks.h"
 #include "cli/item_stream.h"
 #include "cli/socket_client.h"
@@ -506,6 +507,8 @@ int execute(const CliRequest& request, std::ostream& out, std::ostream& err) {
     }
     case Command::wait:
       return wait_for_intents(request, {request.id}, false, out, err);
+    case Command::dashboard:
+      return run_dashboard(request, out, err);
   }
   return kExitUsage;
 }

@@ -8,7 +8,18 @@
 #include <string_view>
 #include <vector>
 
+#include "model/people_text.h"
+
 namespace purgeq::cli {
+
+// Written once for purgeq and purgeqd (model/people_text.h): format_waiting (one entry of an
+// intent's "waiting_for" as a sentence), format_seconds ("1 min 30 s"), and json_for_people and
+// number_for_people (--json output: integral doubles as integers, 800 not Boost.JSON's 8E2, others
+// rounded to three decimals without an exponent).
+using ::purgeq::format_seconds;
+using ::purgeq::format_waiting;
+using ::purgeq::json_for_people;
+using ::purgeq::number_for_people;
 
 // An exit code and, when there is something to complain about, the sentence for stderr (without
 // the "purgeq: " prefix; empty when all is well).
@@ -47,11 +58,6 @@ struct Verdict {
 // "done: 3 purged" / "partial: 2 purged, 1 failed" + one "  failed KIND ITEM : CODE MESSAGE" line
 // per error.
 [[nodiscard]] std::string format_outcome(const boost::json::value& intent);
-// One entry of an intent's "waiting_for" as a sentence, e.g. "account main is paused since
-// 10:02:11Z (3 min): auth_error 10000: Authentication error; to resume: ...". Known states
-// (paused, upstream_failing, rate_limited, sending) read as prose; any other state, or an entry
-// missing what its state needs, is shown as the state with its members (key=value).
-[[nodiscard]] std::string format_waiting(const boost::json::value& entry);
 // format_waiting of each "waiting_for" entry, identical sentences once (an account paused for
 // several zones reads the same for each); empty when there is nothing to wait for.
 [[nodiscard]] std::vector<std::string> waiting_reasons(const boost::json::value& intent);
@@ -59,14 +65,6 @@ struct Verdict {
 // and how long the wait has lasted.
 [[nodiscard]] std::string format_progress(const boost::json::value& intent,
                                           std::int64_t elapsed_seconds);
-// "5 s", "3 min", "1 min 30 s", "5 h", "2 h 5 min", "3 d 4 h".
-[[nodiscard]] std::string format_seconds(std::int64_t seconds);
-// For --json output: `value` as one line of JSON for people and scripts alike. Numbers held as
-// doubles print as integers when integral (800, not Boost.JSON's 8E2) and otherwise rounded to
-// three decimals without an exponent (19.941, not 1.9941458112630823E1).
-[[nodiscard]] std::string json_for_people(const boost::json::value& value);
-// A double as json_for_people and the summaries print it: "800", "19.941", "0.5".
-[[nodiscard]] std::string number_for_people(double number);
 // `show`: the intent's id, status, creation time, counts by state, errors, and while it is not
 // finished one "  waiting: ..." line per waiting_reasons.
 [[nodiscard]] std::string format_intent(const boost::json::value& intent);

@@ -72,6 +72,14 @@ HttpAnswer http_request(const std::string& socket_path, Method method, std::stri
       return;
     }
     answer.status = parser.get().result_int();
+    for (const auto& field : parser.get()) {
+      const auto name = field.name();
+      if (name == http::field::connection || name == http::field::keep_alive ||
+          name == http::field::content_length || name == http::field::transfer_encoding) {
+        continue;
+      }
+      answer.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
     answer.body = std::move(parser.get().body());
   };
   auto on_write = [&](const boost::system::error_code& ec, std::size_t) {

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace purgeq::cli {
 
@@ -24,6 +26,10 @@ struct HttpAnswer {
   boost::system::error_code error;  // set when failure != none
   unsigned status = 0;              // HTTP status when failure == none
   std::string body;                 // the answer's body, at most kMaxAnswerBytes
+  // The answer's header fields (name, value) as received, except those about the connection and
+  // the body's framing (Connection, Keep-Alive, Content-Length, Transfer-Encoding): what a proxy
+  // passes on (purgeq dashboard).
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // Bound on an answer's body: /v1/failed lists up to 1,000 items, far below this.

@@ -237,7 +237,7 @@ class Loader {
     const MapView view(
         checker_, top,
         {"listen", "storage", "cloudflare", "dry_run", "accounts", "zones", "batching", "retry",
-         "log", "access", "intake", "admin", "tcp", "api_clients", "hooks"});
+         "log", "access", "intake", "admin", "tcp", "api_clients", "hooks", "metrics"});
     // dry_run first: it decides whether a missing token is a problem.
     if (auto f = view.get("dry_run")) config_.dry_run = read_bool(checker_, *f).value_or(false);
     if (auto f = view.get("listen")) load_listen(*f);
@@ -257,6 +257,7 @@ class Loader {
     if (auto f = view.get("intake")) load_intake(*f);
     if (auto f = view.get("admin")) load_admin(*f);
     if (auto f = view.get("hooks")) load_hooks(checker_, *f, config_.zones, config_.hooks);
+    if (auto f = view.get("metrics")) load_metrics(*f);
     const auto tcp = view.get("tcp");
     if (tcp) load_tcp(*tcp);
     const auto clients = view.get("api_clients");
@@ -611,14 +612,50 @@ class Loader {
     }
   }
 
+  // `metrics.listen` as `tcp.listen` is read; a token, when one is given, as a client's.
+  void load_metrics(const Field& section) {
+    if (!expect_map(checker_, section, true)) return;
+    const MapView view(checker_, section,
+                       {"listen", "token_file", "token_env", "token_credential"});
+    auto& metrics = config_.metrics;
+    const auto listen = view.get("listen");
+    if (listen) {
+      if (auto text = read_string(checker_, *listen)) {
+        Config::Tcp where;
+        if (auto problem = parse_tcp_listen(*text, where)) {
+          checker_.add(*listen, *problem);
+        } else {
+          metrics.enabled = true;
+          metrics.address = where.address;
+          metrics.port = where.port;
+        }
+      }
+    }
+    const bool token_given =
+        view.get("token_file") || view.get("token_env") || view.get("token_credential");
+    if (!token_given) return;
+    if (!listen) {
+      checker_.add(section,
+                   "a metrics token is set but metrics.listen is not: nobody could use it");
+    }
+    // Given, the token is needed: a missing file must not leave the port open to everyone.
+    load_token(section, view, metrics.token_source, metrics.token, true);
+    if (!metrics.token.empty() && metrics.token.size() < kMinClientTokenLength) {
+      checker_.add(section,
+                   fmt::format("the token from {} has {} characters; a metrics token "
+                               "needs at least {} (e.g. openssl rand -hex 20)",
+                               metrics.token_source, metrics.token.size(), kMinClientTokenLength));
+    }
+  }
+
   void load_api_clients(const Field& section) {
     if (section.node.IsNull()) return;
     if (!expect_list(checker_, section)) return;
     for (const auto& item : items(section)) {
       if (!expect_map(checker_, item, false)) continue;
-      const MapView view(
-          checker_, item,
-          {"name", "zones", "kinds", "token_file", "token_env", "token_credential", "priority"});
+      const MapView view(checker_, item,
+                         {"name", "zones", "kinds", "token_file", "token_env", "token_credential",
+                          "priority", "scopes"});
       ApiClient client;
       if (auto f = view.get("name")) {
         if (auto name = read_string(checker_, *f)) client.name = *name;
@@ -643,6 +680,18 @@ class Loader {
       if (auto f = view.get("priority")) {
         if (auto lane = read_lane(*f)) client.priority = *lane;
       }
+      if (view.get("scopes")) {
+        client.scopes = ClientScopes{.purge = false, .status = false};
+        for_each_string(view, "scopes", [&](const Field& f, const std::string& scope) {
+          if (scope == "purge") {
+            client.scopes.purge = true;
+          } else if (scope == "status") {
+            client.scopes.status = true;
+          } else {
+            checker_.add(f, unknown_value("scope", scope, {"purge", "status"}));
+          }
+        });
+      }
       load_token(item, view, client.token_source, client.token, true);
       // The token is the client's only identity on TCP, guessed at network speed: it must be
       // long enough that guessing is hopeless (Cloudflare's own tokens are 40 characters).
@@ -657,6 +706,10 @@ class Loader {
         if (auto f = view.get(key); f && f->node.IsSequence() && f->node.size() == 0) {
           checker_.add(*f, fmt::format("is empty; omit {} to allow every one, or list some", key));
         }
+      }
+      // A client that may do nothing is a token that only opens connections.
+      if (auto f = view.get("scopes"); f && f->node.IsSequence() && f->node.size() == 0) {
+        checker_.add(*f, "is empty; omit scopes for purge only, or list purge, status or both");
       }
       for (const auto& other : config_.api_clients) {
         if (!client.name.empty() && other.name == client.name) {

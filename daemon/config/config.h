@@ -77,6 +77,12 @@ struct AccessRule {
   std::optional<Lane> priority;
 };
 
+// What an API client's token may be used for on the TCP listener (`api_clients[].scopes`).
+struct ClientScopes {
+  bool purge = true;    // Cloudflare's purge route, under the client's zones and kinds
+  bool status = false;  // read-only: the status page, /v1/status, /v1/status/history, intents
+};
+
 // A Cloudflare API client admitted on the TCP listener (`api_clients:`): it authenticates with its
 // own bearer token and may purge what its rules allow, as an `access:` rule allows a local peer.
 struct ApiClient {
@@ -86,6 +92,7 @@ struct ApiClient {
   std::vector<std::string> zones;  // zone names; empty = every zone
   std::vector<Kind> kinds;         // empty = every kind (purge_everything is the kind "everything")
   Lane priority = Lane::normal;    // the lane of its intents (it cannot name one on the wire)
+  ClientScopes scopes;             // default: purge only
 };
 
 // The host's name (gethostname), the default storage.node; "purgeqd" if it has none.
@@ -161,6 +168,16 @@ struct Config {
   } tcp;
   std::vector<ApiClient> api_clients;
   std::vector<Hook> hooks;  // completion hooks, in config order
+
+  // The metrics port (`metrics:`): GET /metrics over TCP for Prometheus, and nothing else; off
+  // unless `metrics.listen` is set.
+  struct MetricsPort {
+    bool enabled = false;
+    std::string address = "127.0.0.1";  // loopback unless an address is given
+    unsigned short port = 0;
+    std::string token_source;  // "" without a token: whoever reaches the port may scrape
+    std::string token;         // secret: never log, print or expose
+  } metrics;
 
   [[nodiscard]] const Zone* find_zone(std::string_view name_or_id) const;
 };

@@ -71,6 +71,7 @@ void take_env(const std::string& token_source) {
 void take_token_env(const Config& config) {
   for (const auto& account : config.accounts) take_env(account.token_source);
   for (const auto& client : config.api_clients) take_env(client.token_source);
+  take_env(config.metrics.token_source);
 }
 
 std::optional<std::string> read_small_file(const std::string& path, std::string& out,

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "model/people_text.h"
 #include "model/wall_clock.h"
 #include "observe/log.h"
 
@@ -56,7 +57,10 @@ json::object intent_json(const IntentStatus& status, const DeliveryView& deliver
   if (!status.terminal()) {
     json::array waiting;
     for (const auto& zone_id : status.waiting_zones) {
-      waiting.push_back(delivery.waiting_for(zone_id, status.lane, snapshot));
+      auto entry = delivery.waiting_for(zone_id, status.lane, snapshot);
+      // The sentence `purgeq show` prints for it, so the status page need not write it again.
+      entry["sentence"] = format_waiting(entry);
+      waiting.push_back(std::move(entry));
     }
     out["waiting_for"] = std::move(waiting);
   }
@@ -119,7 +123,8 @@ void IntentRoute::stop() {
 boost::asio::awaitable<HttpResponseMessage> IntentRoute::get(const HttpRequestMessage& request,
                                                              const Peer& peer, std::string_view id,
                                                              std::string_view query,
-                                                             const Config& config) {
+                                                             const Config& config,
+                                                             IntentReader reader) {
   const auto refuse = [&request](const IntakeError& error) {
     return error_response(request, ErrorDialect::native,
                           ErrorAnswer{error.code, error.message, error.item});
@@ -129,7 +134,7 @@ boost::asio::awaitable<HttpResponseMessage> IntentRoute::get(const HttpRequestMe
   const int wait_seconds = std::get<int>(wait);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
   const std::string key(id);
-  bool owner_checked = false;
+  bool owner_checked = reader == IntentReader::status_client;
   for (;;) {
     std::optional<IntentStatus> status;
     // Read before the query: progress committed while it runs then ends the wait at once.

@@ -24,6 +24,11 @@ inline constexpr int kMaxWaitSeconds = 3600;
 // absent. Boost.URL decodes it ("wait=%33%30" is 30). Errors: invalid_query, invalid_wait.
 std::variant<int, IntakeError> wait_seconds_of(std::string_view query);
 
+// Who asks for an intent: a peer of the Unix socket (its own intents, or any with admin rights),
+// or an API client with the `status` scope on the TCP listener, an operator's read-only view that
+// reads any intent by its id.
+enum class IntentReader { peer, status_client };
+
 class IntentRoute {
  public:
   // `reader` answers the queries; `store` (the writer) gives the latest snapshot for waiting_for;
@@ -31,10 +36,12 @@ class IntentRoute {
   IntentRoute(StoreWorker& store, StoreWorker& reader, DeliveryView& delivery, AdminGate& admin,
               ProgressSignal& progress);
 
-  // Another user's intent needs admin rights. `config` must outlive the call.
+  // Another user's intent needs admin rights, unless `reader` is a status client. `config` must
+  // outlive the call.
   boost::asio::awaitable<HttpResponseMessage> get(const HttpRequestMessage& request,
                                                   const Peer& peer, std::string_view id,
-                                                  std::string_view query, const Config& config);
+                                                  std::string_view query, const Config& config,
+                                                  IntentReader reader = IntentReader::peer);
   // Waiters answer at once from now on (purgeqd is stopping).
   void stop();
 

@@ -38,6 +38,7 @@ boost::asio::awaitable<HttpResponseMessage> StatusRoutes::status(const HttpReque
                    {"jobs", stats.jobs},
                    {"failed_commits", stats.failed_commits},
                    {"size_bytes", snapshot->size_bytes},
+                   {"disk_full", snapshot->disk_full},
                    {"max_pending_items", config.storage.max_pending_items}};
   if (store_.shared()) {
     // Several daemons may share this store: which one this is (the accounts say who sends).
@@ -65,6 +66,21 @@ boost::asio::awaitable<HttpResponseMessage> StatusRoutes::status(const HttpReque
     body["hooks"] = std::move(hooks);
   }
   co_return json_response(request, http::status::ok, body);
+}
+
+HttpResponseMessage StatusRoutes::history(const HttpRequestMessage& request) const {
+  // The current second is still counting: the chart would show a dip that is not there.
+  const auto window = metrics_.history.last(wall_ms() / 1000 - 1);
+  json::object series;
+  for (std::size_t f = 0; f < kFlowCount; ++f) {
+    const auto& counts = window.series[f];
+    series[to_string(static_cast<Flow>(f))] = json::array(counts.begin(), counts.end());
+  }
+  return json_response(request, http::status::ok,
+                       json::object{{"step_s", 1},
+                                    {"seconds", ThroughputHistory::kSeconds},
+                                    {"end_ms", (window.end_s + 1) * 1000},
+                                    {"series", std::move(series)}});
 }
 
 boost::asio::awaitable<HttpResponseMessage> StatusRoutes::healthz(
@@ -126,6 +142,10 @@ boost::asio::awaitable<HttpResponseMessage> StatusRoutes::metrics(const HttpRequ
   text.sample("purgeq_storage_commits_total", {}, static_cast<double>(stats.commits));
   text.family("purgeq_storage_jobs_total", "counter", "Storage jobs run.");
   text.sample("purgeq_storage_jobs_total", {}, static_cast<double>(stats.jobs));
+  text.family("purgeq_storage_reserve_in_use", "gauge",
+              "1 while the disk is full and the space kept in reserve is in use: new intents get "
+              "503 disk_full until space returns.");
+  text.sample("purgeq_storage_reserve_in_use", {}, snapshot->disk_full ? 1.0 : 0.0);
   text.family("purgeq_uptime_seconds", "gauge", "Seconds since purgeqd started.");
   text.sample("purgeq_uptime_seconds", {},
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());

@@ -1,5 +1,6 @@
 // The read-only view of the daemon: GET /v1/status (queues, accounts, storage, hooks), GET
-// /metrics (Prometheus text) and GET /healthz (a write probe). Answered from counters and the
+// /v1/status/history (per-second counts of the last 15 minutes), GET /metrics (Prometheus text)
+// and GET /healthz (a write probe). Answered from counters and the
 // store's latest snapshot, in constant time however long the queue.
 #pragma once
 
@@ -23,6 +24,8 @@ class StatusRoutes {
   // `config` must outlive the calls.
   boost::asio::awaitable<HttpResponseMessage> status(const HttpRequestMessage& request,
                                                      const Config& config);
+  // The 900 whole seconds before the current one, per flow (observe/throughput_history.h).
+  HttpResponseMessage history(const HttpRequestMessage& request) const;
   boost::asio::awaitable<HttpResponseMessage> metrics(const HttpRequestMessage& request,
                                                       const Config& config);
   // 200 after a successful write to the database, 503 storage_unavailable otherwise.

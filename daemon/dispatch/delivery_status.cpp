@@ -90,15 +90,51 @@ boost::json::object account_json(const DeliverySnapshot& snapshot, const Account
   if (const auto since = engine.failing_since()) {
     a["failing_since_ms"] = wall_of(snapshot, *since);
   }
+  if (const auto since = engine.paused_since()) {
+    a["paused_since_ms"] = wall_of(snapshot, *since);
+    if (const auto probe = engine.next_probe()) {
+      a["next_probe_in_ms"] = std::max<std::int64_t>(0, to_ms(*probe - now));
+    }
+  }
   a["flex_tokens"] = engine.limiter().flex_tokens(now);
+  a["flex_bucket_size"] = engine.limiter().flex_size();
   a["url_tokens"] = engine.limiter().url_tokens(now);
+  a["url_bucket_size"] = engine.limiter().url_size();
   a["global_used"] = engine.limiter().global_used(now);
+  // Cloudflare's API-wide budget as configured (0: not enforced); the limiter counts the window a
+  // second longer (limiter/pacing.h).
+  a["global_limit"] = account.limits.global_requests;
+  a["global_window_s"] =
+      std::chrono::duration_cast<std::chrono::seconds>(account.limits.global_window).count();
   a["requests_in_flight"] = engine.in_flight();
   a["split_batches_waiting"] = engine.splits_waiting();
   a["sending"] = view.sending;
   if (snapshot.shared) a["sender"] = sender_json(snapshot, account.name);
   a["drain_estimate_s"] = drain_estimate(account, account_pending(snapshot, account));
   return a;
+}
+
+// A zone's pending targets per lane and kind: {"high": {"tag": 3}, "bulk": {"file": 900}};
+// lanes with nothing pending are left out.
+boost::json::object lanes_json(const QueueCounts& counts, const std::string& zone_id) {
+  boost::json::object lanes;
+  const auto found = counts.lanes.find(zone_id);
+  if (found == counts.lanes.end()) return lanes;
+  for (const Lane lane : kLanes) {
+    PendingByKind pending{};
+    for (int g = 0; g < kGroupCount; ++g) {
+      pending[static_cast<std::size_t>(kind_of(static_cast<Group>(g)))] +=
+          found->second[static_cast<std::size_t>(g)][static_cast<std::size_t>(lane)];
+    }
+    boost::json::object kinds;
+    for (int k = 0; k < kKindCount; ++k) {
+      if (pending[static_cast<std::size_t>(k)] > 0) {
+        kinds[to_string(static_cast<Kind>(k))] = pending[static_cast<std::size_t>(k)];
+      }
+    }
+    if (!kinds.empty()) lanes[to_string(lane)] = std::move(kinds);
+  }
+  return lanes;
 }
 
 }  // namespace
@@ -135,6 +171,7 @@ boost::json::object status_json(const DeliverySnapshot& snapshot) {
     }
     if (kinds.empty() && in_flight == 0) continue;
     kinds["in_flight"] = in_flight;
+    if (auto lanes = lanes_json(counts, zone_id); !lanes.empty()) kinds["lanes"] = std::move(lanes);
     if (const Zone* zone = config.find_zone(zone_id); zone != nullptr && !kinds.empty()) {
       kinds["drain_estimate_s"] = drain_estimate(config.accounts[zone->account_index], pending);
     }
@@ -173,6 +210,8 @@ boost::json::object status_json(const DeliverySnapshot& snapshot) {
   }
   out["recent_errors"] = std::move(errors);
   out["dry_run"] = config.dry_run;
+  // The clock the *_ms times above are read against: a viewer's own clock may be off.
+  out["now_ms"] = snapshot.wall_ms;
   return out;
 }
 

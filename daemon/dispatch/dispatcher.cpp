@@ -440,6 +440,7 @@ void Dispatcher::send(const std::string& name, EngineFlight flight) {
   for (const auto& member : flight.members) items.push_back(&member.item);
   std::string body = build_request_body(kind, items);
   ++requests_in_flight_;
+  metrics_.history.add(clocks_.wall_ms() / 1000, Flow::requests, 1);
   if (config_->dry_run) {
     log::info("batch_dry_run", "zone={} kind={} items={} body_bytes={} body={}",
               log::quote(zone->name), to_string(kind), flight.members.size(), body.size(),
@@ -596,22 +597,25 @@ void Dispatcher::settle_steps(SettleRequest request, Kind kind) {
 }
 
 void Dispatcher::count_settled(const Settled& settled, Settlement outcome) {
-  const auto add_by_kind = [&](std::map<Kind, std::uint64_t>& counter) {
+  const auto add_by_kind = [&](std::map<Kind, std::uint64_t>& counter, Flow flow) {
+    std::uint64_t total = 0;
     for (int k = 0; k < kKindCount; ++k) {
       if (const auto n = settled.by_kind[static_cast<std::size_t>(k)]; n > 0) {
         counter[static_cast<Kind>(k)] += n;
+        total += n;
       }
     }
+    if (total > 0) metrics_.history.add(clocks_.wall_ms() / 1000, flow, total);
   };
   if (outcome == Settlement::done) {
-    add_by_kind(metrics_.items_purged);
+    add_by_kind(metrics_.items_purged, Flow::purged);
     const auto wall = clocks_.wall_ms();
     for (const auto created : settled.created_ms) {
       metrics_.purge_latency.observe(static_cast<double>(wall - created) / 1000.0);
     }
     if (settled.rows > 0) metrics_.api_calls_saved += settled.rows - 1;
   } else if (outcome == Settlement::failed) {
-    add_by_kind(metrics_.items_failed);
+    add_by_kind(metrics_.items_failed, Flow::failed);
   }
 }
 

@@ -61,6 +61,7 @@ constexpr std::array kTable{
     ErrorInfo{method_not_allowed, "method_not_allowed", 405, 10405, 0},
     ErrorInfo{missing_token, "missing_token", 400, 9106, 0},
     ErrorInfo{bad_token, "bad_token", 401, 10000, 0},
+    ErrorInfo{token_required, "token_required", 401, 9106, 0},
     ErrorInfo{invalid_query, "invalid_query", 400, kCfFailed, 0},
     ErrorInfo{invalid_wait, "invalid_wait", 400, kCfFailed, 0},
     ErrorInfo{unknown_intent, "unknown_intent", 404, kCfFailed, 0},

@@ -67,6 +67,7 @@ enum class ErrorCode : std::uint8_t {
   method_not_allowed,
   missing_token,
   bad_token,
+  token_required,
   // Queries (control/)
   invalid_query,
   invalid_wait,

@@ -3,9 +3,8 @@
 
 #include <fmt/format.h>
 
-#include <stdexcept>
-
 #include "http/http_server_impl.h"
+#include "http/tcp_socket.h"
 
 namespace purgeq {
 
@@ -28,11 +27,7 @@ SessionLimits session_limits(const TcpListenerOptions& options) {
 }  // namespace
 
 TcpTransport::Peer TcpTransport::identify(Protocol::socket& socket) {
-  boost::system::error_code ec;
-  socket.set_option(tcp::no_delay(true), ec);  // a reset socket is the session's problem
-  const auto endpoint = socket.remote_endpoint(ec);
-  if (ec) return "unknown";
-  return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+  return tcp_peer_of(socket);
 }
 
 std::optional<ConnectionRefusal> TcpTransport::admit(const Peer&) {
@@ -51,22 +46,7 @@ TcpListener::TcpListener(asio::io_context& io, Screen screen, Handler handler,
                          const TcpListenerOptions& options)
     : server_(io, TcpTransport{options.max_connections}, std::move(handler), std::move(screen),
               session_limits(options)) {
-  boost::system::error_code ec;
-  const auto address = asio::ip::make_address(options.address, ec);
-  if (ec) {
-    throw std::runtime_error(
-        fmt::format("tcp.listen: \"{}\" is not an IP address", options.address));
-  }
-  const tcp::endpoint endpoint(address, options.port);
-  auto& acceptor = server_.acceptor();
-  acceptor.open(endpoint.protocol());
-  acceptor.set_option(tcp::acceptor::reuse_address(true));
-  acceptor.bind(endpoint, ec);
-  if (ec) {
-    throw std::runtime_error(fmt::format("tcp.listen: cannot listen on {}:{}: {}", options.address,
-                                         options.port, ec.message()));
-  }
-  acceptor.listen(asio::socket_base::max_listen_connections);
+  bind_tcp_acceptor(server_.acceptor(), options.address, options.port, "tcp.listen");
 }
 
 void TcpListener::set_body_limit(std::size_t bytes) {
@@ -76,9 +56,7 @@ void TcpListener::set_body_limit(std::size_t bytes) {
 }
 
 unsigned short TcpListener::port() {
-  boost::system::error_code ec;
-  const auto endpoint = server_.acceptor().local_endpoint(ec);
-  return ec ? 0 : endpoint.port();
+  return tcp_port_of(server_.acceptor());
 }
 
 }  // namespace purgeq

@@ -18,6 +18,14 @@ namespace purgeq {
 // answer's timing says nothing about how much of a token matched.
 const ApiClient* authenticate_client(std::span<const ApiClient> clients,
                                      std::string_view authorization);
+// The token of an `Authorization: Bearer <token>` header value, without surrounding spaces; empty
+// for another scheme or none.
+std::string_view bearer_token(std::string_view authorization);
+// The same as authenticate_client, also accepting `Authorization: Basic` with the token as the
+// password (any user name): how a browser sends it after asking, for the status page on the TCP
+// listener.
+const ApiClient* authenticate_viewer(std::span<const ApiClient> clients,
+                                     std::string_view authorization);
 
 // nullopt when `client` may purge every item; otherwise a 403 error naming the client, the rule it
 // breaks and the first item refused.

@@ -102,6 +102,7 @@ void SubmitRoute::count_accepted(const Config& config, const StoredIntent& store
   }
   // Items that merged into a pending twin need no request of their own.
   metrics_.api_calls_saved += result.items - result.created;
+  metrics_.history.add(stored.now_ms / 1000, Flow::accepted, stored.items.size());
 }
 
 boost::asio::awaitable<HttpResponseMessage> SubmitRoute::submit(

@@ -59,6 +59,9 @@ class AccountLimiter {
 
   [[nodiscard]] double flex_tokens(Clock::time_point now) const { return flex_.available(now); }
   [[nodiscard]] double url_tokens(Clock::time_point now) const { return urls_.available(now); }
+  // The buckets' sizes, what flex_tokens and url_tokens refill up to.
+  [[nodiscard]] double flex_size() const { return flex_.capacity(); }
+  [[nodiscard]] double url_size() const { return urls_.capacity(); }
   [[nodiscard]] int global_used(Clock::time_point now) const;
 
  private:

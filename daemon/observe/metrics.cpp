@@ -105,7 +105,7 @@ void render_counters(const Metrics& m, MetricsText& text) {
   }
   text.family("purgeq_client_auth_failures_total", "counter",
               "TCP requests refused for a missing or unknown client token, by reason.");
-  for (const auto& reason : {"missing_token", "bad_token"}) {
+  for (const auto& reason : {"missing_token", "bad_token", "token_required"}) {
     const auto it = m.client_auth_failures.find(reason);
     text.sample("purgeq_client_auth_failures_total", {{"reason", reason}},
                 it == m.client_auth_failures.end() ? 0 : static_cast<double>(it->second));
@@ -122,16 +122,21 @@ void render_counters(const Metrics& m, MetricsText& text) {
     text.sample("purgeq_requests_total", {{"account", key.first}, {"outcome", key.second}},
                 static_cast<double>(n));
   }
+  // Every kind from the start, at 0: a rate over a series that appears only with the first purge
+  // cannot tell "nothing purged" from "no data" (the PurgesStuck alert needs the former).
+  const auto by_kind = [&text](const std::string& name,
+                               const std::map<Kind, std::uint64_t>& counts) {
+    for (int k = 0; k < kKindCount; ++k) {
+      const auto kind = static_cast<Kind>(k);
+      const auto it = counts.find(kind);
+      text.sample(name, {{"kind", std::string(to_string(kind))}},
+                  it == counts.end() ? 0.0 : static_cast<double>(it->second));
+    }
+  };
   text.family("purgeq_items_purged_total", "counter", "Items purged (named or covered), by kind.");
-  for (const auto& [kind, n] : m.items_purged) {
-    text.sample("purgeq_items_purged_total", {{"kind", std::string(to_string(kind))}},
-                static_cast<double>(n));
-  }
+  by_kind("purgeq_items_purged_total", m.items_purged);
   text.family("purgeq_items_failed_total", "counter", "Items that ended failed, by kind.");
-  for (const auto& [kind, n] : m.items_failed) {
-    text.sample("purgeq_items_failed_total", {{"kind", std::string(to_string(kind))}},
-                static_cast<double>(n));
-  }
+  by_kind("purgeq_items_failed_total", m.items_failed);
   text.family("purgeq_api_calls_saved_total", "counter",
               "Requests saved by coalescing versus one request per submitted item.");
   text.sample("purgeq_api_calls_saved_total", {}, static_cast<double>(m.api_calls_saved));

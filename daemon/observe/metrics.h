@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/item.h"
+#include "observe/throughput_history.h"
 
 namespace purgeq {
 
@@ -52,6 +53,8 @@ struct Metrics {
   Histogram purge_latency{{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400}};
   // Cost-based escalations (pending URLs replaced by one prefix purge), by zone name.
   std::map<std::string, std::uint64_t> escalations;
+  // The same flows per second over the last 15 minutes, for the status page's chart.
+  ThroughputHistory history;
 };
 
 // Writers for one exposition; keeps HELP/TYPE lines and label escaping in one place.

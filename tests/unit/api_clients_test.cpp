@@ -67,5 +67,21 @@ TEST(CheckClientAccess, ZonesAndKindsLikeAccessRules) {
   EXPECT_EQ(kind_refused->item, "everything");
 }
 
+TEST(AuthenticateViewer, BearerOrBasicWithTheTokenAsThePassword) {
+  const auto all = clients();
+  EXPECT_EQ(authenticate_viewer(all, "Bearer tok-cms"), &all[1]);
+  // base64("ops:tok-cms"), base64(":tok-deploy"), base64("tok-cms")
+  EXPECT_EQ(authenticate_viewer(all, "Basic b3BzOnRvay1jbXM="), &all[1]) << "any user name";
+  EXPECT_EQ(authenticate_viewer(all, "basic OnRvay1kZXBsb3k="), &all[0]);
+  EXPECT_EQ(authenticate_viewer(all, "Basic dG9rLWNtcw=="), &all[1]) << "no colon: the token";
+  EXPECT_EQ(authenticate_viewer(all, "Basic b3BzOnRvay1jbQ=="), nullptr) << "ops:tok-cm";
+  EXPECT_EQ(authenticate_viewer(all, "Basic b3BzOnRvay1jbXM=!!"), nullptr) << "not base64";
+  EXPECT_EQ(authenticate_viewer(all, "Basic Og=="), nullptr) << "\":\", an empty token";
+  EXPECT_EQ(authenticate_viewer(all, ""), nullptr);
+  EXPECT_EQ(authenticate_viewer(all, "Basic " + std::string(5000, 'A')), nullptr);
+  EXPECT_EQ(bearer_token("Bearer  abc "), "abc");
+  EXPECT_EQ(bearer_token("Basic abc"), "");
+}
+
 }  // namespace
 }  // namespace purgeq

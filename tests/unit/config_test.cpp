@@ -1404,5 +1404,72 @@ api_clients: [{name: a, token_env: PURGEQ_TEST_CLIENT, priority: [high]}]
                 "batching.lane_share_every: must be between 2 and 1000, got 5000"}));
 }
 
+TEST_F(ConfigTest, MetricsPortAndClientScopes) {
+  ScopedEnv client_token{"PURGEQ_TEST_CLIENT", "client-secret-0123456789abcdef"};
+  ScopedEnv metrics_token{"PURGEQ_TEST_METRICS", "metrics-secret-0123456789abcdef"};
+  const auto off = load_config_string(minimal());
+  EXPECT_FALSE(off.metrics.enabled) << "off by default";
+  EXPECT_TRUE(off.metrics.token.empty());
+  const auto config = load_config_string(minimal(R"(metrics:
+  listen: "9477"
+  token_env: PURGEQ_TEST_METRICS
+tcp: {listen: "8787"}
+api_clients:
+  - {name: cms, token_env: PURGEQ_TEST_CLIENT}
+)"));
+  EXPECT_TRUE(config.metrics.enabled);
+  EXPECT_EQ(config.metrics.address, "127.0.0.1") << "loopback unless an address is given";
+  EXPECT_EQ(config.metrics.port, 9477);
+  EXPECT_EQ(config.metrics.token, "metrics-secret-0123456789abcdef");
+  EXPECT_EQ(config.metrics.token_source, "token_env PURGEQ_TEST_METRICS");
+  ASSERT_EQ(config.api_clients.size(), 1U);
+  EXPECT_TRUE(config.api_clients[0].scopes.purge) << "purge only unless scopes say otherwise";
+  EXPECT_FALSE(config.api_clients[0].scopes.status);
+  const auto viewer = load_config_string(minimal(R"(metrics: {listen: "0.0.0.0:9100"}
+tcp: {listen: "8787"}
+api_clients:
+  - {name: ops, token_env: PURGEQ_TEST_CLIENT, scopes: [status]}
+)"));
+  EXPECT_EQ(viewer.metrics.address, "0.0.0.0");
+  EXPECT_EQ(viewer.metrics.port, 9100);
+  EXPECT_FALSE(viewer.api_clients[0].scopes.purge);
+  EXPECT_TRUE(viewer.api_clients[0].scopes.status);
+}
+
+TEST_F(ConfigTest, MetricsPortAndClientScopeProblems) {
+  ScopedEnv client_token{"PURGEQ_TEST_CLIENT", "client-secret-0123456789abcdef"};
+  ScopedEnv short_token{"PURGEQ_TEST_SHORT", "guessable"};
+  EXPECT_EQ(
+      problems_of(minimal(R"(metrics: {listen: "localhost:9477"}
+)")),
+      (std::vector<std::string>{
+          R"(metrics.listen: "localhost:9477": "localhost" is not an IP address (names are not resolved here))"}));
+  EXPECT_EQ(problems_of(minimal(R"(metrics: {token_env: PURGEQ_TEST_CLIENT}
+)")),
+            (std::vector<std::string>{
+                "metrics: a metrics token is set but metrics.listen is not: nobody could use it"}));
+  EXPECT_EQ(problems_of(minimal(R"(metrics: {listen: "9477", token_env: PURGEQ_TEST_SHORT}
+)")),
+            (std::vector<std::string>{
+                "metrics: the token from token_env PURGEQ_TEST_SHORT has 9 characters; a metrics "
+                "token needs at least 24 (e.g. openssl rand -hex 20)"}));
+  EXPECT_EQ(
+      problems_of(minimal(R"(metrics: {listen: "9477", port: 1}
+)")),
+      (std::vector<std::string>{
+          R"(metrics.port: unknown key (valid keys: listen, token_file, token_env, token_credential))"}));
+  EXPECT_EQ(problems_of(minimal(R"(tcp: {listen: "8787"}
+api_clients:
+  - {name: a, token_env: PURGEQ_TEST_CLIENT, scopes: [status, admin]}
+  - {name: b, token_env: PURGEQ_TEST_SHORT, scopes: []}
+)")),
+            (std::vector<std::string>{
+                R"(api_clients[0].scopes[1]: unknown scope "admin" (use purge or status))",
+                "api_clients[1]: the token from token_env PURGEQ_TEST_SHORT has 9 characters; a "
+                "client token needs at least 24 (e.g. openssl rand -hex 20)",
+                "api_clients[1].scopes: is empty; omit scopes for purge only, or list purge, "
+                "status or both"}));
+}
+
 }  // namespace
 }  // namespace purgeq

@@ -53,5 +53,17 @@ TEST(Routes, ReadOnlyEndpointsAndUnknownPathsAnswerOtherMethodsWith404) {
   EXPECT_EQ(route_of("DELETE", "/v1/intents/x").endpoint, Endpoint::none);
 }
 
+TEST(Routes, TheStatusPageAndItsHistory) {
+  EXPECT_EQ(route_of("GET", "/v1/status/history").endpoint, Endpoint::status_history);
+  const Route page = route_of("GET", "/");
+  EXPECT_EQ(page.endpoint, Endpoint::page);
+  EXPECT_EQ(page.param, "");
+  const Route asset = route_of("GET", "/assets/status.js?v=1");
+  EXPECT_EQ(asset.endpoint, Endpoint::page);
+  EXPECT_EQ(asset.param, "status.js");
+  EXPECT_EQ(route_of("POST", "/v1/status/history").endpoint, Endpoint::none);
+  EXPECT_EQ(route_of("GET", "/index.html").endpoint, Endpoint::none);
+}
+
 }  // namespace
 }  // namespace purgeq
