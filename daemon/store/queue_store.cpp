@@ -162,6 +162,9 @@ class QueueStore final : public Store {
  private:
   // The integer a zone id is stored as; created on first use unless `create` is false.
   std::optional<std::int64_t> zone_ref(std::string_view zone_id, bool create);
+  // n fresh target ids above every id taken, ascending (a new row or a retried one goes to the
+  // tail of its queue).
+  IdList draw_ids(std::size_t n);
   // Links each row of `rows` to a pending twin (same zone, kind and key) or to a new target in
   // `lane`; returns how many targets it created.
   std::size_t queue_rows(std::vector<IntakeRow>& rows, std::span<const ZonedItem> items,
@@ -188,6 +191,18 @@ std::optional<std::int64_t> QueueStore::zone_ref(std::string_view zone_id, bool 
   if (!create) return std::nullopt;
   // Not cached: the insert may still be rolled back with its transaction.
   return db_->scalar(Stmt::zone_insert, Params().add(zone_id));
+}
+
+IdList QueueStore::draw_ids(std::size_t n) {
+  IdList ids;
+  ids.reserve(n);
+  {
+    auto rows = db_->query(Stmt::ids_draw, Params().add(static_cast<std::int64_t>(n)));
+    while (rows.next()) ids.push_back(rows.integer(0));
+  }
+  std::sort(ids.begin(), ids.end());
+  if (ids.size() != n) throw std::runtime_error("the store drew too few target ids");
+  return ids;
 }
 
 SubmitResult QueueStore::add_intent(std::string_view intent_id, std::int64_t now_ms,
@@ -304,23 +319,21 @@ std::size_t QueueStore::queue_rows(std::vector<IntakeRow>& rows, std::span<const
     ++inserted[{row.zone, row.group}];
   }
   if (fresh.empty()) return 0;
-  IdList ids;
-  ids.reserve(fresh.size());
-  {
-    auto created = db_->query(Stmt::targets_insert, Params()
-                                                        .add(std::move(zones))
-                                                        .add(std::move(groups))
-                                                        .add(std::move(kinds))
-                                                        .add(std::move(keys))
-                                                        .add(std::move(values))
-                                                        .add(std::move(headers))
-                                                        .add(now_ms)
-                                                        .add(lane));
-    while (created.next()) ids.push_back(created.integer(0));
-  }
-  // Ids are drawn in insert order, whatever order the backend returns them in.
-  std::sort(ids.begin(), ids.end());
-  for (std::size_t k = 0; k < fresh.size() && k < ids.size(); ++k) rows[fresh[k]].target = ids[k];
+  // The ids are drawn first and inserted as given: on SQLite an INSERT ... RETURNING runs as a
+  // trigger, which gives every row's insert a statement journal of its own (six writes to a
+  // temporary file per URL, half the bulk intake rate).
+  const IdList ids = draw_ids(fresh.size());
+  db_->exec(Stmt::targets_insert, Params()
+                                      .add(std::move(zones))
+                                      .add(std::move(groups))
+                                      .add(std::move(kinds))
+                                      .add(std::move(keys))
+                                      .add(std::move(values))
+                                      .add(std::move(headers))
+                                      .add(now_ms)
+                                      .add(lane)
+                                      .add(ids));
+  for (std::size_t k = 0; k < fresh.size(); ++k) rows[fresh[k]].target = ids[k];
   for (auto& row : rows) {
     if (row.target == 0) row.target = rows[first_of.at({row.zone, row.kind, row.key})].target;
   }
@@ -512,13 +525,7 @@ std::int64_t QueueStore::retry_failed_step(std::int64_t now_ms, std::int64_t lim
   // Queued again as a new submission would be: at the tail under fresh ids, with a fresh clock,
   // so that the head of a queue is always its oldest row (the oldest-age gauge reads it) and what
   // waited meanwhile goes first. The links (and an escalation's record) follow the ids.
-  IdList fresh;
-  {
-    auto rows = db_->query(Stmt::ids_draw, Params().add(static_cast<std::int64_t>(old.size())));
-    while (rows.next()) fresh.push_back(rows.integer(0));
-  }
-  std::sort(fresh.begin(), fresh.end());
-  if (fresh.size() != old.size()) throw std::runtime_error("retry_failed: ids not drawn");
+  IdList fresh = draw_ids(old.size());
   const auto moved = db_->exec(Stmt::targets_requeue, Params().add(old).add(fresh).add(now_ms));
   db_->exec(Stmt::links_retarget, Params().add(old).add(fresh));
   db_->exec(Stmt::escalations_retarget, Params().add(std::move(old)).add(std::move(fresh)));
@@ -715,18 +722,18 @@ std::int64_t QueueStore::pending_target(std::int64_t zone, const Item& item, std
     }
   }
   const auto group = group_of(item);
-  const auto id =
-      db_->scalar(Stmt::targets_insert,
-                  Params()
-                      .add(IdList{zone})
-                      .add(IdList{static_cast<std::int64_t>(group)})
-                      .add(IdList{static_cast<std::int64_t>(item.kind)})
-                      .add(TextList{std::optional(key)})
-                      .add(TextList{item.value == key ? std::nullopt : std::optional(item.value)})
-                      .add(TextList{std::nullopt})
-                      .add(now_ms)
-                      .add(lane));
-  if (!id) throw std::runtime_error("escalate: the prefix target was not inserted");
+  const auto id = draw_ids(1).front();
+  db_->exec(Stmt::targets_insert,
+            Params()
+                .add(IdList{zone})
+                .add(IdList{static_cast<std::int64_t>(group)})
+                .add(IdList{static_cast<std::int64_t>(item.kind)})
+                .add(TextList{std::optional(key)})
+                .add(TextList{item.value == key ? std::nullopt : std::optional(item.value)})
+                .add(TextList{std::nullopt})
+                .add(now_ms)
+                .add(lane)
+                .add(IdList{id}));
   db_->exec(Stmt::counts_add, Params()
                                   .add(zone)
                                   .add(group)
@@ -734,7 +741,7 @@ std::int64_t QueueStore::pending_target(std::int64_t zone, const Item& item, std
                                   .add(TargetState::pending)
                                   .add(std::int64_t{1})
                                   .add(db_->host_id()));
-  return *id;
+  return id;
 }
 
 std::vector<Escalation> QueueStore::escalate(const EscalationRequest& request) {

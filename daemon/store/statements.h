@@ -24,7 +24,7 @@ namespace purgeq {
   X(twins_hold)                                                                                   \
   /* (ids[], lane, now_ms): each twin rejoined: acknowledged again now, raised to `lane` */       \
   X(twins_rejoin)                                                                                 \
-  /* (zones[], groups[], kinds[], keys[], values[], headers[], now_ms, lane) -> id, in order */   \
+  /* (zones[], groups[], kinds[], keys[], values[], headers[], now_ms, lane, ids[]): drawn ids */ \
   X(targets_insert)                                                                               \
   X(links_insert) /* (intent_ref, targets[]) */                                                   \
   X(counts_add)   /* (zone, group, lane, state, n, host): rows inserted, counted by the writer */ \

@@ -64,6 +64,11 @@ int main(int argc, char** argv) {
       fmt::print("seed {} held: {} intents, {} requests, {:.2f} simulated hours\n", s,
                  result.intents, result.requests, result.simulated_hours);
     }
+    // A long campaign says how far it got (a killed one still leaves its count behind).
+    if (seed_list.size() >= 1000 && count % 500 == 0) {
+      fmt::print("progress: seeds {} failures {} simulated_hours {:.0f} wall_s {:.0f}\n", count,
+                 failures, hours, elapsed());
+    }
     std::fflush(stdout);
   }
   const double wall = elapsed();

@@ -52,10 +52,10 @@ UPDATE targets SET acked_ms = $3, lane = least(lane, $2) WHERE id = ANY($1::bigi
 -- New targets in item order (the queue's order); RETURNING gives no order, but the ids were drawn
 -- in `ord` order (queue_store.cpp sorts them).
 -- name: targets_insert
-INSERT INTO targets(zone, grp, kind, key, value, headers, state, created_ms, updated_ms, lane)
-  SELECT zone, grp, kind, key, value, headers, 0, $7, $7, $8 FROM
-  unnest($1::bigint[], $2::int[], $3::int[], $4::text[], $5::text[], $6::text[])
-  WITH ORDINALITY AS i(zone, grp, kind, key, value, headers, ord) ORDER BY ord RETURNING id
+INSERT INTO targets(id, zone, grp, kind, key, value, headers, state, created_ms, updated_ms, lane)
+  SELECT id, zone, grp, kind, key, value, headers, 0, $7, $7, $8 FROM
+  unnest($9::bigint[], $1::bigint[], $2::int[], $3::int[], $4::text[], $5::text[], $6::text[])
+  AS i(id, zone, grp, kind, key, value, headers)
 
 -- name: links_insert
 INSERT INTO links(intent, target) SELECT $1, t FROM unnest($2::bigint[]) AS t

@@ -33,8 +33,8 @@ SELECT ?1
 UPDATE targets SET acked_ms = ?3, lane = min(lane, ?2) WHERE id = ?1
 
 -- name: targets_insert
-INSERT INTO targets(zone, grp, kind, key, value, headers, state, created_ms, updated_ms, lane)
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, ?8) RETURNING id
+INSERT INTO targets(id, zone, grp, kind, key, value, headers, state, created_ms, updated_ms, lane)
+  VALUES (?9, ?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, ?8)
 
 -- name: links_insert
 INSERT OR IGNORE INTO links(intent, target) VALUES (?1, ?2)
