@@ -137,25 +137,30 @@ EngineAction AccountEngine::next(Clock::time_point now, const QueueCounts& count
   }
   if (now < backoff_until_) return WaitAction{backoff_until_};
   std::optional<Clock::time_point> wake;
+  std::array<bool, 2> bucket_blocked{};  // [files, flex]: a refusal there blocks smaller asks too
 
+  // Halves of refused batches go first, before any take of their bucket; while the first waits
+  // for tokens, queues of the other bucket may still go.
   if (!splits_.empty()) {
     auto& split = splits_.front();
     const Kind kind = kind_of(split.group);
     const auto wait = limiter_.wait_for(kind, split.members.size(), now);
-    if (wait > Clock::duration::zero()) return WaitAction{now + wait};
-    limiter_.charge(kind, split.members.size(), now);
-    EngineFlight flight = std::move(split);
-    splits_.pop_front();
-    flight.probe = auth_paused_;
-    if (flight.probe) probe_in_flight_ = true;
-    flights_.emplace(flight.id, flight);
-    return SendAction{std::move(flight)};
+    if (wait == Clock::duration::zero()) {
+      limiter_.charge(kind, split.members.size(), now);
+      EngineFlight flight = std::move(split);
+      splits_.pop_front();
+      flight.probe = auth_paused_;
+      if (flight.probe) probe_in_flight_ = true;
+      flights_.emplace(flight.id, flight);
+      return SendAction{std::move(flight)};
+    }
+    earliest(wake, now + wait);
+    bucket_blocked[kind == Kind::file ? 0 : 1] = true;
   }
 
   // Lanes first (high before normal before bulk, with a share for the passed-over), then zones
   // in turns, so one zone's backlog does not starve the others of the account's budget.
   const std::size_t zones = zone_ids_.size();
-  std::array<bool, 2> bucket_blocked{};  // [files, flex]: a refusal there blocks smaller asks too
   for (const Lane lane : lane_order(counts)) {
     for (std::size_t k = 0; k < zones; ++k) {
       const std::string& zone_id = zone_ids_[(round_robin_ + k) % zones];

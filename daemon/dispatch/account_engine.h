@@ -154,6 +154,8 @@ class AccountEngine {
                    Clock::time_point now);
 
   [[nodiscard]] const std::string& name() const { return name_; }
+  // The account was renamed in the config (the same token: the same buckets at Cloudflare).
+  void rename(std::string name) { name_ = std::move(name); }
   [[nodiscard]] int in_flight() const { return static_cast<int>(flights_.size()); }
   [[nodiscard]] std::size_t in_flight_items() const;
   [[nodiscard]] bool auth_paused() const { return auth_paused_; }

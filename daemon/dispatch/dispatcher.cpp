@@ -20,22 +20,8 @@ using std::chrono::milliseconds;
 
 constexpr auto kGiveUpSweepInterval = std::chrono::seconds(10);
 constexpr std::size_t kRecentErrors = 20;
-// Rows one store step may touch when a flight is recorded, covered or given up: large enough to
-// be efficient, small enough that submissions waiting behind it are acknowledged within
-// milliseconds.
-constexpr std::int64_t kStepRows = 5000;
 // How long before an outcome that could not be recorded (a storage error) is recorded again.
 constexpr auto kSettleRetry = std::chrono::seconds(1);
-// A shared store: how often each daemon renews its claim on the accounts (and retries the ones
-// another daemon holds). A sender that dies is replaced within about this long once the server
-// has seen its connection close; each round also refreshes the shared queue's counts.
-constexpr auto kClaimInterval = std::chrono::seconds(1);
-
-// A claim round's result, with the pacing history of the accounts it won.
-struct ClaimRound {
-  SenderClaims claims;
-  std::vector<SendRecord> sends;
-};
 
 // A take, or the escalations that made it unnecessary: the URLs now wait for the prefixes.
 struct TakeOrEscalate {
@@ -90,6 +76,17 @@ std::string Dispatcher::zone_name(const std::string& zone_id) const {
   return zone != nullptr ? zone->name : zone_id;
 }
 
+Dispatcher::Account* Dispatcher::find_account(const std::string& name) {
+  std::string current = name;
+  for (std::size_t hops = 0; hops <= renamed_.size(); ++hops) {
+    if (const auto it = accounts_.find(current); it != accounts_.end()) return &it->second;
+    const auto alias = renamed_.find(current);
+    if (alias == renamed_.end()) break;
+    current = alias->second;
+  }
+  return nullptr;
+}
+
 const AccountEngine* Dispatcher::engine(const std::string& account) const {
   const auto it = accounts_.find(account);
   return it != accounts_.end() ? it->second.engine.get() : nullptr;
@@ -140,117 +137,31 @@ void Dispatcher::start(const std::vector<SendRecord>& recent_sends) {
   schedule_tick();
 }
 
-void Dispatcher::claim_round() {
-  claim_timer_.reset();
-  if (stopping_) return;
-  SenderRequest request;
-  request.node = config_->storage.node;
-  request.now_ms = clocks_.wall_ms();
-  std::int64_t horizon_ms = 0;
-  for (const auto& account : config_->accounts) {
-    request.accounts.push_back(account.name);
-    horizon_ms = std::max(horizon_ms, to_ms(account.limits.global_window));
-  }
-  std::vector<std::string> sending;
-  for (const auto& [name, account] : accounts_) {
-    if (account.sending) sending.push_back(name);
-  }
-  store_.run(
-      [request, horizon_ms, sending](Store& store) {
-        ClaimRound round;
-        round.claims = store.claim_senders(request, kStepRows);
-        // An account this daemon starts sending for paces from what any daemon sent for it.
-        const bool gains = std::any_of(round.claims.sending.begin(), round.claims.sending.end(),
-                                       [&](const std::string& account) {
-                                         return std::find(sending.begin(), sending.end(),
-                                                          account) == sending.end();
-                                       });
-        if (gains) round.sends = store.recent_sends(request.now_ms - horizon_ms);
-        return round;
-      },
-      std::function<void(std::exception_ptr, ClaimRound)>(
-          [this](const std::exception_ptr& error, const ClaimRound& round) {
-            if (error) {
-              // The session, and with it every account lock, may be gone: send nothing until a
-              // round says which accounts are still this daemon's.
-              log::warning("storage_error", "op=claim_senders error={}",
-                           log::quote(log::describe(error)));
-              for (auto& [name, account] : accounts_) {
-                if (account.sending) stop_sending(name, "storage_error");
-              }
-            } else {
-              claimed(round.claims, round.sends);
-            }
-            if (stopping_) return;
-            claim_timer_ = scheduler_.at(clocks_.now() + kClaimInterval, [this] { claim_round(); });
-          }));
-}
-
-void Dispatcher::claimed(const SenderClaims& claims, const std::vector<SendRecord>& sends) {
-  senders_ = claims.senders;
-  const auto now = clocks_.now();
-  const auto has = [](const std::vector<std::string>& names, const std::string& name) {
-    return std::find(names.begin(), names.end(), name) != names.end();
-  };
-  for (auto& [name, account] : accounts_) {
-    const bool now_sending = has(claims.sending, name);
-    if (now_sending && !account.sending && !account.retired()) {
-      const auto& limits = config_->accounts[account.config_index].limits;
-      account.engine->resume_sending(recent_of(name, limits, sends), now);
-      log::notice("sender_gained", "account={} node={} host_id={}", log::quote(name),
-                  log::quote(config_->storage.node), store_.host_id());
-      account.sending = true;
-    } else if (!now_sending && account.sending) {
-      stop_sending(name, "lock_lost");
-    }
-  }
-  if (claims.reclaimed > 0) {
-    log::notice("reclaimed", "rows={} note={}", claims.reclaimed,
-                log::quote("in flight under a daemon that is gone; sent again"));
-  }
-  // Another daemon's settles reach this one's intent waiters through the queue watch; should
-  // the watch be away, they look again at least every round.
-  if (on_progress) on_progress();
-  schedule_tick();
-}
-
-void Dispatcher::stop_sending(const std::string& account, std::string_view reason) {
-  auto it = accounts_.find(account);
-  if (it == accounts_.end() || !it->second.sending) return;
-  it->second.sending = false;
-  // Halves of refused batches wait for this daemon's drive(), which no longer runs for the
-  // account: their rows go back to the queue for the new sender.
-  for (const auto& [flight, group] : it->second.engine->release_splits()) release(flight, group);
-  log::notice("sender_lost", "account={} reason={} note={}", log::quote(account), reason,
-              log::quote("requests in flight are answered and recorded; no new ones"));
-}
-
-void Dispatcher::queued_elsewhere() {
-  if (!started_ || stopping_) return;
-  const bool any_sending = std::any_of(accounts_.begin(), accounts_.end(),
-                                       [](const auto& entry) { return entry.second.sending; });
-  if (!any_sending) return;  // the claim rounds keep the counts fresh enough for status
-  if (refreshing_) {
-    refresh_again_ = true;
-    return;
-  }
-  refreshing_ = true;
-  // An empty round: the writer publishes the counts after every commit.
-  store_.run([](Store& /*store*/) { return true; },
-             std::function<void(std::exception_ptr, bool)>([this](const std::exception_ptr&, bool) {
-               refreshing_ = false;
-               schedule_tick();
-               if (std::exchange(refresh_again_, false)) queued_elsewhere();
-             }));
-}
-
 void Dispatcher::reconfigure(std::shared_ptr<const Config> config) {
-  config_ = std::move(config);
+  const auto previous = std::exchange(config_, std::move(config));
   const auto now = clocks_.now();
   std::map<std::string, Account> kept;
   for (std::size_t i = 0; i < config_->accounts.size(); ++i) {
     const auto& account = config_->accounts[i];
     auto it = accounts_.find(account.name);
+    if (it == accounts_.end()) {
+      // Renamed: an account the reload removed, with the same token. Its buckets are
+      // Cloudflare's for that token, and its requests in the air are its own: it keeps its engine.
+      it = std::find_if(accounts_.begin(), accounts_.end(), [&](const auto& entry) {
+        const auto& state = entry.second;
+        return !state.retired() && state.config_index < previous->accounts.size() &&
+               previous->accounts[state.config_index].token == account.token &&
+               std::none_of(config_->accounts.begin(), config_->accounts.end(),
+                            [&](const auto& other) { return other.name == entry.first; });
+      });
+      if (it != accounts_.end()) {
+        log::notice("account_renamed", "account={} was={}", log::quote(account.name),
+                    log::quote(it->first));
+        renamed_[it->first] = account.name;
+        renamed_.erase(account.name);
+        it->second.engine->rename(account.name);
+      }
+    }
     if (it == accounts_.end()) {
       Account state;
       state.config_index = i;
@@ -450,17 +361,18 @@ void Dispatcher::take(const std::string& account, const TakeAction& action) {
                           log::quote(zone), log::quote(escalated.prefix), escalated.urls,
                           escalated.known, escalated.id);
             }
-            auto it = accounts_.find(account);
-            if (it != accounts_.end() && error) {
+            Account* state = find_account(account);
+            if (state != nullptr && error) {
               if (failed_with<NotSenderError>(error)) {
-                stop_sending(account, "lock_lost");
+                stop_sending(state->engine->name(), "lock_lost");
               } else {
                 log::error("storage_error", "op=take zone={} error={}",
                            log::quote(zone_name(action.zone_id)), log::quote(log::describe(error)));
               }
-              it->second.engine->on_take_failed(action, clocks_.now());
-            } else if (it != accounts_.end()) {
-              taken(account, action, std::move(outcome.taken), outcome.escalated.size());
+              state->engine->on_take_failed(action, clocks_.now());
+            } else if (state != nullptr) {
+              taken(state->engine->name(), action, std::move(outcome.taken),
+                    outcome.escalated.size());
             }
             step_done();
           }));
@@ -510,8 +422,8 @@ void Dispatcher::cover_then_send(const std::string& account, EngineFlight flight
             } else if (!stopping_) {
               // A storage error leaves some covered targets pending: they are sent on their own
               // later, which costs a request, never a purge.
-              if (const auto it = accounts_.find(account); it != accounts_.end()) {
-                it->second.engine->on_covered(shared->id, clocks_.now());
+              if (Account* state = find_account(account)) {
+                state->engine->on_covered(shared->id, clocks_.now());
               }
               send(account, std::move(*shared));
             }
@@ -520,15 +432,14 @@ void Dispatcher::cover_then_send(const std::string& account, EngineFlight flight
           }));
 }
 
-void Dispatcher::send(const std::string& account, EngineFlight flight) {
-  auto it = accounts_.find(account);
+void Dispatcher::send(const std::string& name, EngineFlight flight) {
+  Account* state = find_account(name);
   const Zone* zone = config_->find_zone(flight.zone_id);
-  Account* state = it != accounts_.end() ? &it->second : nullptr;
   if (stopping_ || zone == nullptr || state == nullptr || state->retired() ||
-      config_->accounts[state->config_index].name != account ||
-      (!zone->resolved() && !config_->dry_run)) {
-    // Shutting down (left in flight for the next start), or the zone moved in a reload (or lost
-    // its id there: it is sent once looked up again).
+      zone->account != state->engine->name() || (!zone->resolved() && !config_->dry_run)) {
+    // Shutting down (left in flight for the next start), or the zone went to another account (or
+    // away, or lost its id: it is sent once looked up again) in a reload: its rows go back to the
+    // queue for the zone's account now.
     if (state != nullptr) {
       auto outcome = state->engine->abandon(flight.id);
       if (!stopping_) record(flight, std::move(outcome));
@@ -536,6 +447,7 @@ void Dispatcher::send(const std::string& account, EngineFlight flight) {
     return;
   }
   const auto& config_account = config_->accounts[state->config_index];
+  const std::string& account = config_account.name;
   const Kind kind = kind_of(flight.group);
   std::vector<const Item*> items;
   items.reserve(flight.members.size());
@@ -574,12 +486,12 @@ void Dispatcher::send(const std::string& account, EngineFlight flight) {
 void Dispatcher::on_answer(const std::string& account, const EngineFlight& flight,
                            const HttpResponse& response) {
   --requests_in_flight_;
-  auto it = accounts_.find(account);
-  if (it == accounts_.end()) {
+  Account* state = find_account(account);
+  if (state == nullptr) {
     flight_ended();
     return;
   }
-  auto& engine = *it->second.engine;
+  auto& engine = *state->engine;
   if (stopping_ && response.transport_error == "cancelled") {
     // Left in_flight on disk on purpose: the next start sends it again.
     engine.abandon(flight.id);
@@ -590,22 +502,22 @@ void Dispatcher::on_answer(const std::string& account, const EngineFlight& fligh
   const Classified answer = classify(response);
   const bool was_paused = engine.auth_paused();
   auto outcome = engine.on_answer(flight.id, answer, now);
-  const AnswerReport report{account,  zone_name(flight.zone_id), flight, answer,
-                            response, config_->dry_run};
+  const AnswerReport report{engine.name(), zone_name(flight.zone_id), flight, answer,
+                            response,      config_->dry_run};
   report_answer(report, engine, was_paused, now, metrics_);
   if (answer.verdict != Verdict::success) {
-    recent_errors_.push_back(RecentError{clocks_.wall_ms(), account, report.zone,
+    recent_errors_.push_back(RecentError{clocks_.wall_ms(), engine.name(), report.zone,
                                          std::string(to_string(answer.verdict)), answer.status,
                                          answer.code, answer.message});
     while (recent_errors_.size() > kRecentErrors) recent_errors_.pop_front();
   }
   record(flight, std::move(outcome));
-  if (it->second.retired()) {
+  if (state->retired()) {
     // A removed account sends nothing more: the halves its refused batch was just split into go
     // back to the queue (after their rows moved, in the same order of store jobs), and it is
     // forgotten once its last request is answered.
     for (const auto& [split, group] : engine.release_splits()) release(split, group);
-    if (engine.in_flight() == 0 && !engine.taking()) accounts_.erase(it);
+    if (engine.in_flight() == 0 && !engine.taking()) accounts_.erase(std::string(engine.name()));
   }
   flight_ended();
   schedule_tick();

@@ -84,6 +84,11 @@ class Dispatcher final : public DeliveryView {
   [[nodiscard]] const AccountEngine* engine(const std::string& account) const;
 
  private:
+  // Rows one store step may touch when a flight is recorded, covered or given up: large enough to
+  // be efficient, small enough that submissions waiting behind it are acknowledged within
+  // milliseconds.
+  static constexpr std::int64_t kStepRows = 5000;
+
   struct Account {
     std::unique_ptr<AccountEngine> engine;
     std::size_t config_index = 0;
@@ -130,6 +135,9 @@ class Dispatcher final : public DeliveryView {
   [[nodiscard]] std::string zone_name(const std::string& zone_id) const;
   [[nodiscard]] DeliverySnapshot snapshot_of(const StoreSnapshot& store) const;
   [[nodiscard]] std::vector<std::string> zones_of(std::size_t account_index) const;
+  // The account by its name, or by a name it had before a reload renamed it (callbacks of
+  // requests and takes that were out then name it so); nullptr once it is gone.
+  [[nodiscard]] Account* find_account(const std::string& name);
 
   Clocks& clocks_;
   Scheduler& scheduler_;
@@ -152,9 +160,10 @@ class Dispatcher final : public DeliveryView {
   bool sweeping_ = false;
   std::function<void()> on_drained_;
   Clock::time_point last_sweep_{};
-  std::map<std::string, Account> accounts_;  // by account name
-  std::size_t requests_in_flight_ = 0;       // requests sent and not answered
-  std::size_t steps_in_progress_ = 0;        // store jobs recording outcomes
+  std::map<std::string, Account> accounts_;     // by account name
+  std::map<std::string, std::string> renamed_;  // an old name -> the name a reload gave it
+  std::size_t requests_in_flight_ = 0;          // requests sent and not answered
+  std::size_t steps_in_progress_ = 0;           // store jobs recording outcomes
   std::deque<RecentError> recent_errors_;
   std::int64_t next_flight_ = 1;
 };

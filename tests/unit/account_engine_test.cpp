@@ -1341,6 +1341,36 @@ TEST(AccountEngine, BackoffIsNeverShortenedByALaterFailure) {
 // 9. Bisection
 // ================================================================================================
 
+// Found by the simulator (seed 7): a half of a refused tag batch waiting for a flex token held
+// back the whole account, so its URLs, whose bucket was full, waited with it (on the free plan a
+// flex token is 12 s away). A waiting split now holds only its own bucket.
+TEST(AccountEngine, AHalfWaitingForAFlexTokenDoesNotHoldTheUrls) {
+  Limits limits = enterprise();
+  limits.requests_per_second = 1.0 / 60;  // a flex token a minute
+  limits.burst = 1;
+  Rig rig(limits);
+  auto flight = take_one(rig.engine, t0, pending(kZoneA, Group::tag, 4), 4, 11);
+  ASSERT_TRUE(flight);
+  rig.engine.on_answer(flight->id, refused(), t0 + milliseconds(50));
+  ASSERT_EQ(rig.engine.splits_waiting(), 2U);
+
+  QueueCounts counts;
+  set_pending(counts, kZoneA, Group::file, 3);
+  const auto action = rig.engine.next(t0 + milliseconds(60), counts);
+  const auto* take = as_take(action);
+  ASSERT_NE(take, nullptr) << "the URLs go while the halves wait: " << describe(action);
+  EXPECT_EQ(take->group, Group::file);
+
+  // The halves still come first for their own bucket: no tag batch is taken before them.
+  rig.engine.on_taken(*take, batch(Group::file, 3, 100), t0 + milliseconds(60), counts);
+  set_pending(counts, kZoneA, Group::file, 0);
+  set_pending(counts, kZoneA, Group::tag, 5);
+  const auto later = rig.engine.next(t0 + seconds(61), counts);
+  const auto* half = as_send(later);
+  ASSERT_NE(half, nullptr) << describe(later);
+  EXPECT_EQ(half->flight.group, Group::tag);
+}
+
 TEST(AccountEngine, RefusedBatchIsBisectedAndTheHalvesAreSent) {
   Rig rig;
   const auto counts = pending(kZoneA, Group::tag, 4);

@@ -259,5 +259,29 @@ TEST_P(DispatcherTest, BisectionKeepsWhatEachHalfCovers) {
   EXPECT_EQ(in_flight_rows(), 0);
 }
 
+// Found by the simulator (seed 56): renaming an account in the config (the same token, so the
+// same buckets at Cloudflare) started a new engine with full buckets, and the flex requests it
+// sent at once drew 429s. The renamed account keeps its engine: its buckets, its flights.
+TEST_P(DispatcherTest, RenamingAnAccountKeepsItsBucketsAndItsFlights) {
+  const std::string slow = "    limits: {requests_per_second: 0.0167, burst: 2}";
+  config_ = make_config("main", slow);
+  dispatcher_->reconfigure(config_);
+  submit("first", {tag("a")});
+  run_for(milliseconds(100));
+  submit("second", {tag("b")});
+  run_for(milliseconds(100));
+  ASSERT_EQ(sent_of("tags").size(), 2U) << "the burst of two";
+  const auto out = transport_.open();
+  dispatcher_->reconfigure(make_config("renamed", slow));
+  for (const auto index : out) transport_.succeed(index);
+  submit("third", {tag("c")});
+  run_for(seconds(30));
+  EXPECT_EQ(sent_of("tags").size(), 2U) << "no token yet: a minute to the next";
+  EXPECT_EQ(status_of("first"), "done") << "an answer across the rename is recorded";
+  EXPECT_EQ(status_of("second"), "done");
+  run_for(seconds(40));
+  EXPECT_EQ(sent_of("tags").size(), 3U);
+}
+
 }  // namespace
 }  // namespace purgeq

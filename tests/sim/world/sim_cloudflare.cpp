@@ -43,8 +43,9 @@ SimCloudflare::SimCloudflare(ManualScheduler& scheduler, ManualClocks& clocks, s
 void SimCloudflare::set_account(const std::string& token, Plan plan) {
   const auto now = clocks_.now();
   const auto limits = limits_for_plan(plan);
-  auto [it, fresh] = accounts_.try_emplace(token);
-  auto& account = it->second;
+  const auto inserted = accounts_.try_emplace(token);
+  auto& account = inserted.first->second;
+  const bool fresh = inserted.second;
   const auto set = [&](Bucket& bucket, double rate, double capacity) {
     bucket.refill(now);
     bucket.rate = rate;
@@ -85,6 +86,14 @@ void SimCloudflare::post(HttpRequest request, Handler done) {
   auto response = answer(request, delay, record);
   record.status = response.status;
   record.transport_error = response.transport_error;
+  if (on_trace) {
+    on_trace(fmt::format("request {}: zone ..{} {} {} items {}: {}{}", requests_.size(),
+                         record.zone_id.substr(record.zone_id.size() - 4), record.token,
+                         record.items, record.kind,
+                         response.transport_error.empty() ? std::to_string(response.status)
+                                                          : response.transport_error,
+                         record.purged ? " (purged)" : ""));
+  }
   requests_.push_back(std::move(record));
   deliver(delay, std::move(done), std::move(response));
 }
@@ -92,8 +101,10 @@ void SimCloudflare::post(HttpRequest request, Handler done) {
 void SimCloudflare::deliver(Clock::duration delay, Handler done, HttpResponse response) {
   const auto id = next_answer_++;
   handlers_.emplace(id, std::move(done));
-  answers_[id] = scheduler_.at(clocks_.now() + delay, [this, id, response] {
+  answers_[id] = scheduler_.at(clocks_.now() + delay, [this, id, response,
+                                                        request = requests_.size() - 1] {
     answers_.erase(id);
+    if (on_trace) on_trace(fmt::format("request {} answered", request));
     auto node = handlers_.extract(id);
     if (node) node.mapped()(response);
   });
@@ -181,6 +192,7 @@ HttpResponse SimCloudflare::answer(const HttpRequest& request, Clock::duration& 
                              "or prefixes");
   }
   record.items = items.size();
+  record.named = items;
   if (request.body.size() > kBodyLimit) {
     violation(fmt::format("a {}-byte body", request.body.size()));
   }

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -53,6 +54,7 @@ struct SimRequest {
   std::string token;
   std::string kind;  // the body's key
   std::size_t items = 0;
+  std::vector<Item> named;  // what it named (when its body could be read)
   long status = 0;             // what was answered (0: a transport error)
   std::string transport_error;
   bool purged = false;
@@ -77,6 +79,8 @@ class SimCloudflare final : public Transport {
   [[nodiscard]] const std::vector<SimRequest>& requests() const { return requests_; }
   [[nodiscard]] const std::vector<std::string>& violations() const { return violations_; }
   [[nodiscard]] std::optional<Clock::time_point> last_request(const std::string& token) const;
+  // Told of each request and answer, for a trace.
+  std::function<void(const std::string&)> on_trace;
 
  private:
   struct Bucket {
