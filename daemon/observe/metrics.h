@@ -52,6 +52,9 @@ struct Metrics {
   Histogram purge_latency{{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400}};
   // Cost-based escalations (pending URLs replaced by one prefix purge), by zone name.
   std::map<std::string, std::uint64_t> escalations;
+  // Zone lookups and refreshes (docs/configuration.md, "Zones by name") by outcome: found,
+  // refused (token refused or zone not found for it), outage.
+  std::map<std::string, std::uint64_t> zone_lookups;
 };
 
 // Writers for one exposition; keeps HELP/TYPE lines and label escaping in one place.
