@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <memory>
+#include <vector>
 
 #include "config/known_zones.h"
 #include "io/asio_scheduler.h"
@@ -33,12 +34,24 @@ OnlineCheck check_zones_online(const Config& config) {
   resolver.set_hooks(std::move(hooks));
   // Every zone is asked for, as at a start with nothing stored.
   auto unresolved = std::make_shared<Config>(with_known_zones(config, {}));
+  // A token this check cannot read (a systemd credential outside systemd, an unset variable)
+  // cannot look anything up.
+  std::erase_if(unresolved->zones, [&](const Zone& zone) {
+    return unresolved->accounts.at(zone.account_index).token.empty();
+  });
   resolver.reconfigure(unresolved, true);
-  io.run();
+  if (!unresolved->zones.empty()) io.run();
 
   const Config resolved = with_known_zones(config, known);
   for (const auto& zone : resolved.zones) {
     const auto& account = resolved.accounts.at(zone.account_index);
+    if (account.token.empty()) {
+      out.lines.push_back(
+          fmt::format("zone {}: not looked up: account {}'s token ({}) is not "
+                      "available here",
+                      zone.name, account.name, account.token_source));
+      continue;
+    }
     const auto trouble = resolver.status().zones.find(zone.name);
     if (trouble != resolver.status().zones.end()) {
       const auto& t = trouble->second;

@@ -477,7 +477,7 @@ class Loader {
           checker_.add(*f, unknown_value("plan", *name, plan_names()));
         }
       }
-    } else if (!view.misspelled("plan")) {
+    } else if (!view.misspelled("plan") && !config_.dry_run) {
       // Not guessed: the plan Cloudflare reports for the account's zones, once looked up.
       checker_.note(item.mark, join(item.path, "plan"),
                     "not set; follows the plan Cloudflare reports for the account's zones "
@@ -741,7 +741,7 @@ class Loader {
             zone.source = ZoneSource::config;
           }
         }
-      } else if (!view.misspelled("id") && name_ok) {
+      } else if (!view.misspelled("id") && name_ok && !config_.dry_run) {
         // Not a problem: the id is looked up by name with the account's token at start.
         checker_.note(item.mark, join(item.path, "id"),
                       fmt::format("not set; {} is looked up by name with its account's token at "
@@ -762,8 +762,7 @@ class Loader {
         // The only account (SPEC: "optional when there is one account").
         zone.account = config_.accounts.front().name;
         zone.account_index = 0;
-      } else if (!view.misspelled("account") && !accounts_unusable_ &&
-                 !config_.accounts.empty()) {
+      } else if (!view.misspelled("account") && !accounts_unusable_ && !config_.accounts.empty()) {
         std::vector<std::string_view> names;
         for (const auto& account : config_.accounts) names.emplace_back(account.name);
         checker_.add(item.mark, join(item.path, "account"),

@@ -40,13 +40,12 @@ void apply_plan(Account& account, std::size_t index, const Config& config) {
   if (account.plan_setting) {
     account.plan = *account.plan_setting;
     account.plan_source = PlanSource::config;
-    const bool differs =
-        std::any_of(zone_plans.begin(), zone_plans.end(),
-                    [&](const auto& entry) { return entry.second != to_string(account.plan); });
+    const bool differs = std::any_of(zone_plans.begin(), zone_plans.end(), [&](const auto& entry) {
+      return entry.second != to_string(account.plan);
+    });
     if (differs) {
-      account.plan_note =
-          fmt::format("paced as {}, as accounts.plan says; Cloudflare reports {}",
-                      to_string(account.plan), zones_on_plans(zone_plans));
+      account.plan_note = fmt::format("paced as {}, as accounts.plan says; Cloudflare reports {}",
+                                      to_string(account.plan), zones_on_plans(zone_plans));
     }
   } else if (lowest) {
     account.plan = *lowest;

@@ -119,8 +119,8 @@ boost::json::object account_json(const DeliverySnapshot& snapshot, const Account
   if (!account.plan_note.empty()) a["plan_note"] = account.plan_note;
   if (snapshot.lookups != nullptr) {
     const auto token = snapshot.lookups->tokens.find(account.name);
-    a["token"] = to_string(token != snapshot.lookups->tokens.end() ? token->second
-                                                                     : TokenState::unchecked);
+    a["token"] =
+        to_string(token != snapshot.lookups->tokens.end() ? token->second : TokenState::unchecked);
   }
   a["paused"] = engine.auth_paused();
   a["pause_reason"] = engine.auth_paused() ? engine.pause_reason() : std::string();
@@ -237,6 +237,14 @@ boost::json::object waiting_for(const DeliverySnapshot& snapshot, const std::str
   }
   const auto& account = config.accounts[zone->account_index];
   out["account"] = account.name;
+  PendingByKind pending{};
+  if (const auto found = snapshot.counts.zones.find(zone_id);
+      found != snapshot.counts.zones.end()) {
+    pending = pending_by_kind(found->second);
+  }
+  std::int64_t total = 0;
+  for (const auto n : pending) total += n;
+  out["pending"] = total;
   if (!zone->resolved() && !config.dry_run) {
     // Accepted and stored; sent once Cloudflare has said which zone id the name is.
     out["state"] = "zone_unresolved";
@@ -252,14 +260,6 @@ boost::json::object waiting_for(const DeliverySnapshot& snapshot, const std::str
     }
     return out;
   }
-  PendingByKind pending{};
-  if (const auto found = snapshot.counts.zones.find(zone_id);
-      found != snapshot.counts.zones.end()) {
-    pending = pending_by_kind(found->second);
-  }
-  std::int64_t total = 0;
-  for (const auto n : pending) total += n;
-  out["pending"] = total;
   out["drain_estimate_s"] = drain_estimate(account, pending);
   // Higher lanes of the account go first (Priority lanes): a bulk intent behind a normal
   // backlog is waiting for that, not for its own zone's queue. O(zones · groups) counts.

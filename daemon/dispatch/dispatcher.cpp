@@ -656,9 +656,8 @@ void Dispatcher::give_up_sweep() {
 
 DeliverySnapshot Dispatcher::snapshot_of(const StoreSnapshot& store) const {
   DeliverySnapshot snapshot{
-      *config_,  store.counts,        clocks_.now(),   clocks_.wall_ms(), {},      recent_errors_,
-      timer_at_, requests_in_flight_, store_.shared(), store_.host_id(),  senders_,
-      lookups_.get()};
+      *config_,  store.counts,        clocks_.now(),   clocks_.wall_ms(), {},       recent_errors_,
+      timer_at_, requests_in_flight_, store_.shared(), store_.host_id(),  senders_, lookups_.get()};
   for (const auto& [name, account] : accounts_) {
     snapshot.accounts.emplace(
         name, AccountView{account.engine.get(),

@@ -82,7 +82,8 @@ struct HttpClient::Impl {
     bool closed = false;   // curl forgot the socket; pending waits must not call curl
   };
 
-  // One request. Heap-allocated so the addresses handed to curl (error buffer, body, this) are stable.
+  // One request. Heap-allocated so the addresses handed to curl (error buffer, body, this) are
+  // stable.
   struct Transfer {
     Transfer() = default;
     Transfer(const Transfer&) = delete;

@@ -1,6 +1,7 @@
-// How the daemon's requests leave: an HTTP POST (or GET) and, later, its answer. Behind an interface so that
-// the delivery driver and the hook runner are tested (and simulated) with a transport of the
-// test's own; http_client.h is the real one (libcurl's multi interface on the event loop).
+// How the daemon's requests leave: an HTTP POST (or GET) and, later, its answer. Behind an
+// interface so that the delivery driver and the hook runner are tested (and simulated) with a
+// transport of the test's own; http_client.h is the real one (libcurl's multi interface on the
+// event loop).
 #pragma once
 
 #include <chrono>
@@ -33,8 +34,8 @@ class Transport {
  public:
   using Handler = std::function<void(HttpResponse)>;
   virtual ~Transport() = default;
-  // Starts the request (a POST or a GET, as it says). `done` is called exactly once, later (never inside this call), on the
-  // caller's thread -- unless the transport is destroyed first.
+  // Starts the request (a POST or a GET, as it says). `done` is called exactly once, later (never
+  // inside this call), on the caller's thread -- unless the transport is destroyed first.
   virtual void post(HttpRequest request, Handler done) = 0;
   // Aborts every request; their handlers run with transport_error "cancelled".
   virtual void cancel_all() = 0;

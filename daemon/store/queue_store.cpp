@@ -206,8 +206,8 @@ std::vector<ZoneRecord> QueueStore::zone_records() {
   std::vector<ZoneRecord> records;
   auto rows = db_->query(Stmt::zone_records_read, Params());
   while (rows.next()) {
-    records.push_back(ZoneRecord{rows.text(0), rows.text(1), rows.text(2), rows.text(3),
-                                 rows.integer(4)});
+    records.push_back(
+        ZoneRecord{rows.text(0), rows.text(1), rows.text(2), rows.text(3), rows.integer(4)});
   }
   return records;
 }

@@ -82,6 +82,10 @@ class ZonesByNameTest(unittest.TestCase):
         self.assertEqual(status, 202, intent)
         held = waiting_unresolved(daemon, intent["id"])
         self.assertEqual(held["status"], "queued")
+        entry = [e for e in held["waiting_for"] if e["state"] == "zone_unresolved"][0]
+        self.assertEqual((entry["zone"], entry["account"], entry["pending"]),
+                         ("a.example", "acct1", 1))
+        self.assertIn("502", entry["reason"])
         zone = status_of(daemon)["zones"]["a.example"]
         self.assertIsNone(zone["id"])
         self.assertEqual(zone["source"], "unresolved")

@@ -297,7 +297,7 @@ std::vector<ZonedItem> Run::draw_intent(const ZoneSpec& zone) {
   std::vector<ZonedItem> items;
   const double roll = uniform(0.0, 1.0);
   const auto add = [&](Kind kind, int n) {
-    for (int i = 0; i < n; ++i) items.push_back(ZonedItem{zone.id, draw_item(zone, kind)});
+    for (int i = 0; i < n; ++i) items.push_back(ZonedItem{zone.name, draw_item(zone, kind)});
   };
   if (roll < 0.015) {
     add(Kind::everything, 1);
@@ -320,7 +320,7 @@ void Run::plan_workload() {
     const int n = uniform(1000, 20000);
     std::vector<ZonedItem> items;
     for (int i = 0; i < n; ++i) {
-      items.push_back(ZonedItem{zones_[0].id,
+      items.push_back(ZonedItem{zones_[0].name,
                                 Item{Kind::file, fmt::format("https://{}/c/{}", zones_[0].name, i),
                                      {}}});
     }
@@ -346,7 +346,7 @@ void Run::plan_workload() {
     const int n = chance(0.3) ? uniform(10'500, 16'000) : uniform(300, 3000);
     std::vector<ZonedItem> items;
     for (int i = 0; i < n; ++i) {
-      items.push_back(ZonedItem{zone.id, Item{Kind::file,
+      items.push_back(ZonedItem{zone.name, Item{Kind::file,
                                               fmt::format("https://www.{}/b/{}/{}", zone.name,
                                                           b, i),
                                               {}}});
@@ -359,7 +359,7 @@ void Run::plan_workload() {
       const Item broad = chance(0.5) ? Item{Kind::host, "www." + zone.name, {}}
                                      : Item{Kind::prefix, fmt::format("www.{}/b/", zone.name), {}};
       schedule(when + milliseconds(uniform(0, 3000)), "a broad purge over the burst",
-               [this, id = zone.id, broad] {
+               [this, id = zone.name, broad] {
                  submit({ZonedItem{id, broad}}, Lane::normal, false);
                });
     }
@@ -611,7 +611,7 @@ void Run::submit(std::vector<ZonedItem> items, Lane lane, bool hooks) {
     zone_ids.insert(zone_id);
     if (item.kind != Kind::everything) continue;
     for (std::size_t z = 0; z < config_->zones.size(); ++z) {
-      if (config_->zones[z].id == zone_id) intent.guarded.push_back(GuardedZone{z, zone_id});
+      if (config_->zones[z].name == zone_id) intent.guarded.push_back(GuardedZone{z, zone_id});
     }
   }
   // An item of a zone the running config does not know is refused by intake.
@@ -664,7 +664,7 @@ void Run::check_liveness() {
         for (int g = 0; g < kGroupCount && sendable.empty(); ++g) {
           const auto group = static_cast<Group>(g);
           for (const Lane lane : kLanes) {
-            const auto pending = counts.pending_in(zone.id, group, lane);
+            const auto pending = counts.pending_in(zone.name, group, lane);
             if (pending == 0) continue;
             // A broader purge pending in the zone holds it back (it goes first).
             bool held = false;
@@ -678,7 +678,7 @@ void Run::check_liveness() {
                     group == Group::prefix)) ||
                   (broader == Group::prefix &&
                    (group == Group::file || group == Group::file_with_headers));
-              held = held || (holds && counts.of(zone.id, broader, TargetState::pending) > 0);
+              held = held || (holds && counts.of(zone.name, broader, TargetState::pending) > 0);
             }
             if (held) continue;
             if (engine->limiter().wait_for(kind_of(group), 1, now) > Clock::duration::zero()) {
@@ -910,7 +910,11 @@ void Run::check_rows() {
 // failed with a reason; a give-up came no sooner than give_up_after from its acknowledgement.
 void Run::check_delivery() {
   std::map<std::string, std::vector<const SimPurge*>> by_zone;
-  for (const auto& purge : cf_.purges()) by_zone[purge.zone_id].push_back(&purge);
+  // Cloudflare names a zone by its id, the queue by its name (docs/architecture.md).
+  for (const auto& purge : cf_.purges()) {
+    const Zone* zone = config_->find_zone(purge.zone_id);
+    by_zone[zone != nullptr ? zone->name : purge.zone_id].push_back(&purge);
+  }
   auto& store = store_->inner();
   const auto give_up_ms = shape_.give_up_s * 1000;
   for (const auto& acked : acked_) {

@@ -37,10 +37,12 @@ UPDATE zones SET zone_id = $2 WHERE zone_id = $1
   AND NOT EXISTS (SELECT 1 FROM zones WHERE zone_id = $2)
 
 -- The statement trigger counts the rows under their new zone. Rows another transaction holds
--- (a take) are left for the next step.
+-- (a take) are left for the next step. The step's rows are chosen once, in a CTE: a LIMIT in a
+-- subquery of the UPDATE's WHERE may be evaluated again and move more than the limit.
 -- name: zone_move_pending
-UPDATE targets SET zone = $2 WHERE id IN (SELECT id FROM targets WHERE zone = $1 AND state = 0
-  ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) AND state = 0 RETURNING id
+WITH step AS (SELECT id FROM targets WHERE zone = $1 AND state = 0 ORDER BY id LIMIT $3
+  FOR UPDATE SKIP LOCKED)
+UPDATE targets SET zone = $2 FROM step WHERE targets.id = step.id RETURNING targets.id
 
 -- name: escalations_rezone
 UPDATE escalations SET zone = $2 WHERE zone = $1
