@@ -699,6 +699,8 @@ std::string format_zones_table(const json::value& status, std::int64_t now_ms) {
   std::vector<std::array<std::string, 6>> rows{
       {"zone", "id", "account", "plan", "source", "resolved"}};
   for (const auto& [name, zone] : zones->get_object()) {
+    // Older daemons' `zones` held only drain estimates: no table of them.
+    if (member(zone, "source") == nullptr) continue;
     auto id = string_member(zone, "id");
     auto plan = string_member(zone, "plan");
     std::string resolved = "-";
@@ -721,6 +723,7 @@ std::string format_zones_table(const json::value& status, std::int64_t now_ms) {
     rows.push_back({std::string(name), id.empty() ? "-" : id, account, plan.empty() ? "-" : plan,
                     string_member(zone, "source"), resolved});
   }
+  if (rows.size() == 1) return {};
   std::array<std::size_t, 6> widths{};
   for (const auto& row : rows) {
     for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());

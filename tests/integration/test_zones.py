@@ -28,8 +28,10 @@ NAMES_ONLY_ZONES = [
 
 
 def names_only(test, fake, zones=None, accounts=None):
-    return DaemonFixture(test, fake=fake, accounts=accounts or NAMES_ONLY_ACCOUNTS,
-                         zones=zones or NAMES_ONLY_ZONES)
+    # Copies: a test may change its daemon's config.
+    return DaemonFixture(test, fake=fake,
+                         accounts=[dict(a) for a in accounts or NAMES_ONLY_ACCOUNTS],
+                         zones=[dict(z) for z in zones or NAMES_ONLY_ZONES])
 
 
 def status_of(daemon):

@@ -95,14 +95,12 @@ TEST(CliOutput, StatusTablesTheZones) {
             "queue: 0 pending\n"
             "account main: ok\n"
             "zones:\n"
-            "  zone    id                               account plan                     source    "
-            " resolved\n"
-            "  a.com   023e105f4ecef8ad9ca31a8372d0c353 main    business (paced as free) "
-            "cloudflare 1 min ago\n"
-            "  b.com   13fb0e4a5b1f4bcd9f3d0c61d7a6a0e2 main    free                     stored    "
-            " 2 min ago\n"
-            "  new.com -                                main    - (paced as free)        "
-            "unresolved lookup failed: HTTP 502\n");
+            // clang-format off
+            "  zone     id                                account  plan                      source      resolved\n"
+            "  a.com    023e105f4ecef8ad9ca31a8372d0c353  main     business (paced as free)  cloudflare  1 min ago\n"
+            "  b.com    13fb0e4a5b1f4bcd9f3d0c61d7a6a0e2  main     free                      stored      2 min ago\n"
+            "  new.com  -                                 main     - (paced as free)         unresolved  lookup failed: HTTP 502\n");
+  // clang-format on
 }
 
 TEST(CliOutput, StatusNamesTheDaemonThatSendsForEachAccountOfASharedQueue) {
