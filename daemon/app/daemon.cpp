@@ -1,6 +1,9 @@
 // Wiring of storage, dispatcher, API and listener on one io_context, plus signals and timers.
 #include "app/daemon.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -22,6 +25,7 @@
 #include "model/wall_clock.h"
 #include "observe/log.h"
 #include "observe/notify.h"
+#include "resolve/zone_resolver.h"
 #include "store/open_store.h"
 #include "store/store_worker.h"
 
@@ -44,6 +48,7 @@ class Daemon {
   Daemon(std::string config_path, std::shared_ptr<const Config> config, std::optional<int> fd,
          const DaemonOptions& command_line)
       : config_path_(std::move(config_path)),
+        base_(config),
         config_(std::move(config)),
         store_location_(store_location(config_->storage)),
         store_(open_store(store_location_), io_.get_executor()),
@@ -72,6 +77,7 @@ class Daemon {
     });
     // Refusals the listeners answer themselves count with the submissions' refusals.
     listener_.on_refusal([this](ErrorCode code) { api_.count_refusal(code); });
+    resolver_hooks();
     dispatcher_.on_progress = [this] {
       api_.progress();
       hooks_.poke();  // an intent may have become terminal
@@ -195,9 +201,132 @@ class Daemon {
     const auto snapshot = store_.snapshot();
     log::notice("recovered", "pending={} requeued_in_flight={}",
                 snapshot->counts.total(TargetState::pending), requeued);
+    // What earlier runs learnt of the zones, and the queues older builds keyed by zone id.
+    std::vector<std::pair<std::string, std::string>> pinned;  // (id, name) from the config
+    for (const auto& zone : base_->zones) {
+      if (zone.source == ZoneSource::config) pinned.emplace_back(zone.id, zone.name);
+    }
+    store_.run(
+        [pinned](Store& store) {
+          auto records = store.zone_records();
+          auto adopt = pinned;
+          for (const auto& record : records) adopt.emplace_back(record.id, record.name);
+          for (const auto& [id, name] : adopt) {
+            while (store.adopt_zone_step(id, name, kStepRows) >= kStepRows) {
+            }
+          }
+          return records;
+        },
+        std::function<void(std::exception_ptr, std::vector<ZoneRecord>)>(
+            [this, sends](const std::exception_ptr& error, std::vector<ZoneRecord> records) {
+              if (error) return recovery_failed(error, 0);
+              zones_loaded(records, sends);
+            }));
+  }
+
+  void zones_loaded(const std::vector<ZoneRecord>& records, const std::vector<SendRecord>& sends) {
+    for (const auto& record : records) known_[record.name] = KnownZone{record, ZoneSource::stored};
     dispatcher_.start(sends);
     hooks_.start();
-    if (!serving_) serve();
+    apply_known();
+    // At first start, a zone Cloudflare has not answered for yet may be one it never will (a
+    // wrong name or token): one round of lookups says so before anything is accepted for it.
+    // Unreachable is no reason not to start: intents are accepted and held.
+    waiting_first_round_ = std::any_of(config_->zones.begin(), config_->zones.end(),
+                                       [](const Zone& zone) { return !zone.resolved(); }) &&
+                           !config_->dry_run;
+    resolver_.reconfigure(config_, true);
+    if (!waiting_first_round_ && !serving_) serve();
+  }
+
+  // The first round of lookups ended: a zone Cloudflare refused with nothing stored for it ends
+  // the start (exit 2), as a config problem would.
+  void first_round_done() {
+    if (!waiting_first_round_ || stopping_) return;
+    waiting_first_round_ = false;
+    std::vector<std::string> problems;
+    for (const auto& zone : config_->zones) {
+      if (zone.resolved()) continue;
+      const auto trouble = resolver_.status().zones.find(zone.name);
+      if (trouble == resolver_.status().zones.end() || !trouble->second.refused) continue;
+      const auto& account = config_->accounts.at(zone.account_index);
+      problems.push_back(fmt::format(
+          "zone {} (account {}, {}): {}; check the zone's name and that the account's token "
+          "may read it (Zone:Read)",
+          zone.name, account.name, account.token_source, trouble->second.error));
+    }
+    if (problems.empty()) {
+      if (!serving_) serve();
+      return;
+    }
+    for (const auto& problem : problems) {
+      log::error("zone_unresolvable", "problem={} note={}", log::quote(problem),
+                 log::quote("not starting: fix the config or the token"));
+    }
+    exit_code_ = 2;
+    stopping_ = true;
+    resolver_.stop();
+    hooks_.stop();
+    dispatcher_.shutdown(kShutdownDeadline, [this] { io_.stop(); });
+  }
+
+  void resolver_hooks() {
+    ResolverHooks hooks;
+    hooks.pace = [this](const std::string& account) {
+      return dispatcher_.take_api_request(account);
+    };
+    hooks.resolved = [this](const ZoneRecord& record) { zone_resolved(record); };
+    hooks.status_changed = [this](std::shared_ptr<const LookupStatus> status) {
+      dispatcher_.set_lookups(std::move(status));
+    };
+    hooks.round_done = [this] { first_round_done(); };
+    hooks.counted = [this](const std::string& outcome) { ++metrics_.zone_lookups[outcome]; };
+    resolver_.set_hooks(std::move(hooks));
+  }
+
+  void zone_resolved(const ZoneRecord& record) {
+    const auto before = known_.find(record.name);
+    const bool news = before == known_.end() || before->second.record.id != record.id ||
+                      before->second.record.plan != record.plan;
+    known_[record.name] = KnownZone{record, ZoneSource::cloudflare};
+    store_.run(
+        [record](Store& store) {
+          store.record_zone(record);
+          return true;
+        },
+        std::function<void(std::exception_ptr, bool)>(
+            [name = record.name](const std::exception_ptr& error, bool) {
+              if (!error) return;
+              // Still in effect; only a restart during an outage would miss it.
+              log::warning("zone_record_failed", "zone={} error={}", log::quote(name),
+                           log::quote(log::describe(error)));
+            }));
+    if (news) {
+      log::notice("zone_resolved", "zone={} id={} plan={}", log::quote(record.name), record.id,
+                  log::quote(record.plan));
+    }
+    apply_known();
+  }
+
+  // The config in effect: the file's, with what Cloudflare said of its zones.
+  void apply_known() {
+    auto fresh = std::make_shared<const Config>(with_known_zones(*base_, known_));
+    for (const auto& account : fresh->accounts) {
+      const auto old = std::find_if(config_->accounts.begin(), config_->accounts.end(),
+                                    [&](const Account& a) { return a.name == account.name; });
+      const bool changed = old == config_->accounts.end() || old->plan != account.plan ||
+                           old->plan_source != account.plan_source ||
+                           old->plan_note != account.plan_note;
+      if (changed && account.plan_source != PlanSource::unresolved) {
+        log::notice("account_plan", "account={} plan={} source={} note={}",
+                    log::quote(account.name), to_string(account.plan),
+                    to_string(account.plan_source), log::quote(account.plan_note));
+      }
+    }
+    config_ = fresh;
+    dispatcher_.reconfigure(config_);
+    hooks_.reconfigure(config_);
+    api_.reconfigure(config_);
   }
 
   void serve() {
@@ -263,12 +392,12 @@ class Daemon {
       merged->metrics.enabled = config_->metrics.enabled;
       merged->metrics.address = config_->metrics.address;
       merged->metrics.port = config_->metrics.port;
-      config_ = merged;
-      log::set_level(config_->log.level);
+      base_ = merged;
+      log::set_level(base_->log.level);
+      apply_known();
       index_for_escalation();
-      dispatcher_.reconfigure(config_);
-      hooks_.reconfigure(config_);
-      api_.reconfigure(config_);
+      // New zones are looked up, the others refreshed (a changed token, a plan upgraded).
+      resolver_.reconfigure(config_, true);
       listener_.set_limits(listener_limits(config_->intake));
       if (tcp_) tcp_->set_body_limit(listener_limits(config_->intake).body_limit);
       log::notice("reloaded", "accounts={} zones={} dry_run={}", config_->accounts.size(),
@@ -292,6 +421,7 @@ class Daemon {
     log::notice("stopping", "signal={} requests_in_flight={}", signal,
                 dispatcher_.requests_in_flight());
     signals_.cancel();
+    resolver_.stop();
     status_timer_.cancel();
     prune_timer_.cancel();
     recovery_timer_.cancel();
@@ -364,7 +494,9 @@ class Daemon {
  private:
   std::string config_path_;
   asio::io_context io_{1};
-  std::shared_ptr<const Config> config_;
+  std::shared_ptr<const Config> base_;    // as the file says
+  std::shared_ptr<const Config> config_;  // in effect: base_ with known_ applied
+  KnownZones known_;                      // what Cloudflare said (this run or stored)
   Metrics metrics_;
   StoreLocation store_location_;  // read once: the password file is not read again
   StoreWorker store_;
@@ -375,6 +507,8 @@ class Daemon {
   Dispatcher dispatcher_;
   HookRunner hooks_;
   Api api_;
+  ZoneResolver resolver_{ResolverEnv{clocks_, scheduler_, http_}, {}};
+  bool waiting_first_round_ = false;
   UnixListener listener_;
   std::optional<TcpListener> tcp_;               // only with tcp.listen
   std::optional<MetricsListener> metrics_port_;  // only with metrics.listen

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
@@ -12,6 +13,8 @@
 #include <ctime>
 #include <limits>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "cli/cli_args.h"
 #include "cli/intent_chunks.h"
@@ -436,6 +439,60 @@ std::string format_account_state(std::string_view name, const json::value& accou
   return state.empty() ? std::string("ok") : state;
 }
 
+namespace {
+
+// Zones by name (docs/configuration.md): one row per zone with its id, account, the plan
+// Cloudflare reports and where the id came from; a zone being looked up says why it waits.
+std::string format_zones_table(const json::value& status, std::int64_t now_ms) {
+  const auto* zones = member(status, "zones");
+  if (zones == nullptr || !zones->is_object() || zones->get_object().empty()) return {};
+  std::vector<std::array<std::string, 6>> rows{
+      {"zone", "id", "account", "plan", "source", "resolved"}};
+  for (const auto& [name, zone] : zones->get_object()) {
+    // Older daemons' `zones` held only drain estimates: no table of them.
+    if (member(zone, "source") == nullptr) continue;
+    auto id = string_member(zone, "id");
+    auto plan = string_member(zone, "plan");
+    std::string resolved = "-";
+    if (const auto at = int_member(zone, "resolved_at_ms"); at && *at > 0) {
+      resolved =
+          fmt::format("{} ago", format_seconds(std::max<std::int64_t>(0, now_ms - *at) / 1000));
+    }
+    if (const auto error = string_member(zone, "lookup_error"); !error.empty()) {
+      resolved = fmt::format("{}lookup failed: {}", resolved == "-" ? "" : resolved + "; ", error);
+    }
+    const auto account = string_member(zone, "account");
+    // The account's plan in effect, when it is not the zone's own (zones on different plans).
+    if (const auto* entry = member(status, "accounts"); entry != nullptr) {
+      const auto* of = member(*entry, account);
+      const auto paced = of != nullptr ? string_member(*of, "plan") : std::string();
+      if (!paced.empty() && paced != plan) {
+        plan = fmt::format("{} (paced as {})", plan.empty() ? "-" : plan, paced);
+      }
+    }
+    rows.push_back({std::string(name), id.empty() ? "-" : id, account, plan.empty() ? "-" : plan,
+                    string_member(zone, "source"), resolved});
+  }
+  if (rows.size() == 1) return {};
+  std::array<std::size_t, 6> widths{};
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out = "zones:\n";
+  for (const auto& row : rows) {
+    std::string line = " ";
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += ' ';
+      line += row[i];
+      if (i + 1 < row.size()) line.append(widths[i] - row[i].size() + 1, ' ');
+    }
+    out += line + '\n';
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string format_status(const json::value& status, std::int64_t now_ms) {
   std::string out = "purgeqd";
   if (const auto version = string_member(status, "version"); !version.empty()) {
@@ -542,6 +599,8 @@ std::string format_status(const json::value& status, std::int64_t now_ms) {
       out += fmt::format("account {}: {}\n", std::string_view(name), state);
     }
   }
+
+  out += format_zones_table(status, now_ms);
 
   if (const auto* errors = member(status, "recent_errors");
       errors != nullptr && errors->is_array() && !errors->get_array().empty()) {

@@ -473,29 +473,35 @@ class Loader {
     if (auto f = view.get("plan")) {
       if (auto name = read_string(checker_, *f)) {
         if (auto plan = plan_from_string(*name)) {
-          account.plan = *plan;
+          account.plan_setting = *plan;
         } else {
           checker_.add(*f, unknown_value("plan", *name, plan_names()));
         }
       }
-    } else if (!view.misspelled("plan")) {
-      // No default on purpose: a wrong guess would silently pace too fast (429s) or too slow.
-      checker_.add(item.mark, join(item.path, "plan"),
-                   fmt::format("required ({})", list_words(plan_names(), " or ")));
+    } else if (!view.misspelled("plan") && !config_.dry_run) {
+      // Not guessed: the plan Cloudflare reports for the account's zones, once looked up.
+      checker_.note(item.mark, join(item.path, "plan"),
+                    "not set; follows the plan Cloudflare reports for the account's zones "
+                    "(purgeqd --check-config --online shows it)");
     }
-    account.limits = limits_for_plan(account.plan);
-    if (auto f = view.get("limits")) load_limits(*f, account.limits);
+    if (auto f = view.get("limits")) load_limits(*f, account.limit_overrides);
+    if (account.plan_setting) {
+      account.plan = *account.plan_setting;
+      account.plan_source = PlanSource::config;
+    }
+    account.limits = limits_for_plan(account.plan, account.limit_overrides);
 
     load_token(item, view, account.token_source, account.token, !config_.dry_run);
   }
 
-  void load_limits(const Field& section, Limits& limits) {
+  void load_limits(const Field& section, LimitOverrides& limits) {
     if (!expect_map(checker_, section, true)) return;
     const MapView view(
         checker_, section,
         {"requests_per_second", "burst", "urls_per_second", "max_ops_per_request",
          "max_urls_per_request", "global_requests", "global_window", "max_in_flight"});
-    const auto rate = [&](std::string_view key, double& out, double min, bool inclusive) {
+    const auto rate = [&](std::string_view key, std::optional<double>& out, double min,
+                          bool inclusive) {
       const auto f = view.get(key);
       if (!f) return;
       const auto value = read_number(checker_, *f);
@@ -508,7 +514,8 @@ class Loader {
       }
       out = *value;
     };
-    const auto count = [&](std::string_view key, int& out, long long min, long long max) {
+    const auto count = [&](std::string_view key, std::optional<int>& out, long long min,
+                           long long max) {
       const auto f = view.get(key);
       if (!f) return;
       const auto value = read_int(checker_, *f);
@@ -771,7 +778,6 @@ class Loader {
 
       if (auto f = view.get("id")) {
         if (auto id = read_string(checker_, *f)) {
-          zone.id = *id;
           if (!is_zone_id(*id)) {
             checker_.add(*f, "must be 32 lowercase hex characters (the zone id, not its name)");
           } else if (const auto [it, fresh] = ids.emplace(*id, index); !fresh) {
@@ -780,12 +786,20 @@ class Loader {
           } else if (refuse_placeholders() && *id == kSampleZoneId) {
             checker_.add(*f, fmt::format("{} is the sample zone id: fill in your zone's id (32 hex "
                                          "characters: dashboard, the zone's Overview page, "
-                                         "API section, Zone ID)",
+                                         "API section, Zone ID), or leave `id` out to look it up "
+                                         "by name",
                                          *id));
+          } else {
+            zone.id = *id;
+            zone.source = ZoneSource::config;
           }
         }
-      } else if (!view.misspelled("id")) {
-        checker_.add(item.mark, join(item.path, "id"), "required (the zone's 32-character id)");
+      } else if (!view.misspelled("id") && name_ok && !config_.dry_run) {
+        // Not a problem: the id is looked up by name with the account's token at start.
+        checker_.note(item.mark, join(item.path, "id"),
+                      fmt::format("not set; {} is looked up by name with its account's token at "
+                                  "start (purgeqd --check-config --online looks it up now)",
+                                  quote(zone.name)));
       }
 
       if (auto f = view.get("account")) {
@@ -797,8 +811,16 @@ class Loader {
             checker_.add(*f, fmt::format("unknown account {}", quote(*account)));
           }
         }
-      } else if (!view.misspelled("account")) {
-        checker_.add(item.mark, join(item.path, "account"), "required");
+      } else if (config_.accounts.size() == 1) {
+        // The only account (SPEC: "optional when there is one account").
+        zone.account = config_.accounts.front().name;
+        zone.account_index = 0;
+      } else if (!view.misspelled("account") && !accounts_unusable_ && !config_.accounts.empty()) {
+        std::vector<std::string_view> names;
+        for (const auto& account : config_.accounts) names.emplace_back(account.name);
+        checker_.add(item.mark, join(item.path, "account"),
+                     fmt::format("required when there are several accounts ({})",
+                                 list_words(names, " or ")));
       }
 
       if (auto f = view.get_present("hosts")) {
@@ -1115,10 +1137,37 @@ class Loader {
 }  // namespace
 
 const Zone* Config::find_zone(std::string_view name_or_id) const {
+  if (name_or_id.empty()) return nullptr;  // an unresolved zone's id is empty
   for (const auto& zone : zones) {
     if (zone.name == name_or_id || zone.id == name_or_id) return &zone;
   }
   return nullptr;
+}
+
+std::string_view to_string(ZoneSource source) {
+  switch (source) {
+    case ZoneSource::unresolved:
+      return "unresolved";
+    case ZoneSource::config:
+      return "config";
+    case ZoneSource::cloudflare:
+      return "cloudflare";
+    case ZoneSource::stored:
+      return "stored";
+  }
+  return "unresolved";
+}
+
+std::string_view to_string(PlanSource source) {
+  switch (source) {
+    case PlanSource::unresolved:
+      return "unresolved";
+    case PlanSource::config:
+      return "config";
+    case PlanSource::cloudflare:
+      return "cloudflare";
+  }
+  return "unresolved";
 }
 
 namespace {

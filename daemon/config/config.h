@@ -20,10 +20,36 @@
 
 namespace purgeq {
 
+// Where a zone's id came from (docs/configuration.md, "Zones by name").
+enum class ZoneSource : std::uint8_t {
+  unresolved,  // not known yet: the zone's items are accepted and stored, delivery waits
+  config,      // zones[i].id
+  cloudflare,  // looked up with the account's token by this process
+  stored,      // looked up by an earlier run, read from the queue's database
+};
+std::string_view to_string(ZoneSource source);
+
+// Where an account's plan in effect came from.
+enum class PlanSource : std::uint8_t {
+  unresolved,  // no plan set and none of its zones looked up yet: paced as free meanwhile
+  config,      // accounts[i].plan
+  cloudflare,  // the plan Cloudflare reports for its zones (the most conservative of them)
+};
+std::string_view to_string(PlanSource source);
+
 struct Account {
   std::string name;
-  Plan plan = Plan::enterprise;
-  Limits limits;
+  // accounts[i].plan, when set: it wins over the plan Cloudflare reports for the zones.
+  std::optional<Plan> plan_setting;
+  LimitOverrides limit_overrides;  // accounts[i].limits as written
+  // In effect (with_known_zones, config/known_zones.h): plan_setting, else the most conservative
+  // plan of its looked-up zones, else free until one is looked up.
+  Plan plan = Plan::free;
+  PlanSource plan_source = PlanSource::unresolved;
+  // Why the plan in effect is not the plan of every zone (zones on different plans, or a plan
+  // set here that Cloudflare reports otherwise), for logs and status; empty when they agree.
+  std::string plan_note;
+  Limits limits;  // limits_for_plan(plan, limit_overrides)
   // Where the token came from, for messages: "token_file /etc/purgeq/token", "token_env X",
   // "token_credential NAME". Never the token itself.
   std::string token_source;
@@ -31,10 +57,23 @@ struct Account {
 };
 
 struct Zone {
+  // Lower case. The zone's identity: the queue stores its items under its name, so that items
+  // accepted before its id is known keep their place (docs/architecture.md, "Zones by name").
   std::string name;
-  std::string id;       // 32 lower-case hex characters
-  std::string account;  // name of an entry in Config::accounts
+  // 32 lower-case hex characters: zones[i].id, or what Cloudflare answered for the name; empty
+  // while unresolved, when nothing of the zone is sent.
+  std::string id;
+  ZoneSource source = ZoneSource::unresolved;
+  std::string account;  // name of an entry in Config::accounts (the only one when not given)
   std::size_t account_index = 0;
+  // What the last lookup said (with_known_zones): Cloudflare's id of the account that owns the
+  // zone, the zone's plan as Cloudflare names it (`plan.legacy_id`) and when it answered (Unix
+  // ms). Empty and 0 until a lookup answered, or for a zone whose id and account's plan are
+  // both set (nothing to look up).
+  std::string account_id;
+  std::string plan;
+  std::int64_t resolved_at_ms = 0;
+  [[nodiscard]] bool resolved() const { return !id.empty(); }
   // Host patterns this zone owns, lower-cased: "example.com" matches exactly, "*.example.com"
   // matches any subdomain (not the apex). Default: {name, "*." + name}.
   std::vector<std::string> hosts;

@@ -167,7 +167,7 @@ void load_hooks(Checker& checker, const Field& section, const std::vector<Zone>&
           if (!name) continue;
           const auto lower = ascii_lower(*name);
           const auto found = std::find_if(zones.begin(), zones.end(), [&](const Zone& zone) {
-            return zone.name == lower || zone.id == lower;
+            return zone.name == lower || (!zone.id.empty() && zone.id == lower);
           });
           if (found == zones.end()) {
             checker.add(entry, fmt::format("unknown zone {}", quote(*name)));

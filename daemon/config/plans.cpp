@@ -42,6 +42,22 @@ Limits limits_for_plan(Plan plan) {
   return limits;
 }
 
+Limits limits_for_plan(Plan plan, const LimitOverrides& overrides) {
+  Limits limits = limits_for_plan(plan);
+  const auto apply = [](auto& value, const auto& override) {
+    if (override) value = *override;
+  };
+  apply(limits.requests_per_second, overrides.requests_per_second);
+  apply(limits.burst, overrides.burst);
+  apply(limits.urls_per_second, overrides.urls_per_second);
+  apply(limits.max_ops_per_request, overrides.max_ops_per_request);
+  apply(limits.max_urls_per_request, overrides.max_urls_per_request);
+  apply(limits.global_requests, overrides.global_requests);
+  apply(limits.global_window, overrides.global_window);
+  apply(limits.max_in_flight, overrides.max_in_flight);
+  return limits;
+}
+
 std::string_view to_string(Plan plan) {
   return plan_names().at(static_cast<std::size_t>(plan));
 }

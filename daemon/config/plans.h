@@ -24,8 +24,23 @@ struct Limits {
   int max_in_flight = 4;                             // concurrent requests per account, [1, 64]
 };
 
+// `accounts[i].limits` as written: each key that is set replaces the plan's default. Kept apart
+// from the Limits in effect because the plan may only be known later (from Cloudflare).
+struct LimitOverrides {
+  std::optional<double> requests_per_second;
+  std::optional<double> burst;
+  std::optional<double> urls_per_second;
+  std::optional<int> max_ops_per_request;
+  std::optional<int> max_urls_per_request;
+  std::optional<int> global_requests;
+  std::optional<Duration> global_window;
+  std::optional<int> max_in_flight;
+};
+
 // Cloudflare's documented defaults (reference/cloudflare-purge-api.md §3).
 Limits limits_for_plan(Plan plan);
+// The plan's defaults with the overrides applied.
+Limits limits_for_plan(Plan plan, const LimitOverrides& overrides);
 std::string_view to_string(Plan plan);
 // "free", "pro", "business", "enterprise"; nullopt for anything else (case-sensitive).
 std::optional<Plan> plan_from_string(std::string_view name);

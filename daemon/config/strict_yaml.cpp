@@ -27,8 +27,8 @@ void Checker::add(const YAML::Mark& mark, const std::string& path, std::string_v
   push(problems_, mark, path, reason);
 }
 
-void Checker::note(const Field& field, std::string_view text) {
-  push(notes_, field.mark, field.path, text);
+void Checker::note(const YAML::Mark& mark, const std::string& path, std::string_view text) {
+  push(notes_, mark, path, text);
 }
 
 std::vector<std::string> Checker::take_sorted(std::vector<Entry>& entries) {

@@ -33,7 +33,8 @@ class Checker {
  public:
   void add(const YAML::Mark& mark, const std::string& path, std::string_view reason);
   void add(const Field& field, std::string_view reason) { add(field.mark, field.path, reason); }
-  void note(const Field& field, std::string_view text);
+  void note(const YAML::Mark& mark, const std::string& path, std::string_view text);
+  void note(const Field& field, std::string_view text) { note(field.mark, field.path, text); }
 
   [[nodiscard]] bool empty() const { return problems_.empty(); }
 

@@ -169,6 +169,10 @@ class AccountEngine {
   [[nodiscard]] std::optional<Clock::time_point> failing_since() const;
   [[nodiscard]] std::size_t splits_waiting() const { return splits_.size(); }
   [[nodiscard]] const AccountLimiter& limiter() const { return limiter_; }
+  // A request of the account's outside purging (a zone lookup): AccountLimiter::take_global.
+  [[nodiscard]] Clock::duration take_api_request(Clock::time_point now) {
+    return limiter_.take_global(now);
+  }
   [[nodiscard]] bool taking() const { return taking_; }
 
   // Priority lanes: a non-empty lower lane gets every `every`-th request at the latest (>= 2;
@@ -248,7 +252,7 @@ class AccountEngine {
   int consecutive_failures_ = 0;
   Clock::time_point failing_since_{};
   Clock::time_point backoff_until_{};
-  std::map<std::string, Clock::time_point> escalation_checked_;  // by zone id
+  std::map<std::string, Clock::time_point> escalation_checked_;  // by zone name
 };
 
 }  // namespace purgeq

@@ -25,12 +25,44 @@ std::string zone_name(const Config& config, const std::string& zone_id) {
   return zone != nullptr ? zone->name : zone_id;
 }
 
+// The account's zones by name (the queue's key), resolved or not.
 std::vector<std::string> zones_of(const Config& config, const Account& account) {
-  std::vector<std::string> ids;
+  std::vector<std::string> names;
   for (const auto& zone : config.zones) {
-    if (zone.account == account.name) ids.push_back(zone.id);
+    if (zone.account == account.name) names.push_back(zone.name);
   }
-  return ids;
+  return names;
+}
+
+const LookupTrouble* trouble_of(const DeliverySnapshot& snapshot, const std::string& zone) {
+  if (snapshot.lookups == nullptr) return nullptr;
+  const auto it = snapshot.lookups->zones.find(zone);
+  return it != snapshot.lookups->zones.end() ? &it->second : nullptr;
+}
+
+// /v1/status's `zones`: what is known of each configured zone and where it came from.
+boost::json::object zones_json(const DeliverySnapshot& snapshot) {
+  boost::json::object zones;
+  for (const auto& zone : snapshot.config.zones) {
+    boost::json::object z;
+    z["id"] = zone.resolved() ? boost::json::value(zone.id) : boost::json::value(nullptr);
+    z["account"] = zone.account;
+    z["plan"] = zone.plan.empty() ? boost::json::value(nullptr) : boost::json::value(zone.plan);
+    z["source"] = to_string(zone.source);
+    z["resolved_at_ms"] = zone.resolved_at_ms > 0 ? boost::json::value(zone.resolved_at_ms)
+                                                  : boost::json::value(nullptr);
+    if (const LookupTrouble* trouble = trouble_of(snapshot, zone.name)) {
+      z["lookup_error"] = trouble->error;
+      z["lookup_refused"] = trouble->refused;
+      z["lookup_failures"] = trouble->failures;
+      if (trouble->next_attempt_ms) {
+        z["next_lookup_in_s"] =
+            std::max<std::int64_t>(0, *trouble->next_attempt_ms - snapshot.wall_ms + 999) / 1000;
+      }
+    }
+    zones[zone.name] = std::move(z);
+  }
+  return zones;
 }
 
 const AccountView* view_of(const DeliverySnapshot& snapshot, const std::string& account) {
@@ -79,7 +111,17 @@ boost::json::object account_json(const DeliverySnapshot& snapshot, const Account
   const auto now = snapshot.now;
   const auto& engine = *view.engine;
   boost::json::object a;
-  a["plan"] = to_string(account.plan);
+  // Unresolved: no plan set and no zone looked up yet (paced as free meanwhile).
+  a["plan"] = account.plan_source == PlanSource::unresolved
+                  ? boost::json::value(nullptr)
+                  : boost::json::value(to_string(account.plan));
+  a["plan_source"] = to_string(account.plan_source);
+  if (!account.plan_note.empty()) a["plan_note"] = account.plan_note;
+  if (snapshot.lookups != nullptr) {
+    const auto token = snapshot.lookups->tokens.find(account.name);
+    a["token"] =
+        to_string(token != snapshot.lookups->tokens.end() ? token->second : TokenState::unchecked);
+  }
   a["paused"] = engine.auth_paused();
   a["pause_reason"] = engine.auth_paused() ? engine.pause_reason() : std::string();
   const auto paused = engine.limiter().paused_until(now);
@@ -196,6 +238,7 @@ boost::json::object status_json(const DeliverySnapshot& snapshot) {
     }
   }
   out["accounts"] = std::move(accounts);
+  out["zones"] = zones_json(snapshot);
   boost::json::array errors;
   for (const auto& e : snapshot.recent_errors) {
     errors.push_back(
@@ -241,6 +284,21 @@ boost::json::object waiting_for(const DeliverySnapshot& snapshot, const std::str
   std::int64_t total = 0;
   for (const auto n : pending) total += n;
   out["pending"] = total;
+  if (!zone->resolved() && !config.dry_run) {
+    // Accepted and stored; sent once Cloudflare has said which zone id the name is.
+    out["state"] = "zone_unresolved";
+    if (const LookupTrouble* trouble = trouble_of(snapshot, zone->name)) {
+      out["reason"] = trouble->error;
+      out["refused"] = trouble->refused;
+      if (trouble->next_attempt_ms) {
+        out["next_attempt_in_s"] =
+            std::max<std::int64_t>(0, *trouble->next_attempt_ms - snapshot.wall_ms + 999) / 1000;
+      }
+    } else {
+      out["reason"] = "its id is being looked up by name";
+    }
+    return out;
+  }
   out["drain_estimate_s"] = drain_estimate(account, pending);
   // Higher lanes of the account go first (Priority lanes): a bulk intent behind a normal
   // backlog is waiting for that, not for its own zone's queue. O(zones · groups) counts.
@@ -326,6 +384,13 @@ void render_gauges(MetricsText& text, const DeliverySnapshot& snapshot,
                    {"kind", std::string(to_string(static_cast<Kind>(k)))}},
                   static_cast<double>(pending[static_cast<std::size_t>(k)]));
     }
+  }
+  text.family("purgeq_zone_resolved", "gauge",
+              "1 while the zone's id is known (from the config, Cloudflare or the store), 0 while "
+              "its items wait for a lookup.");
+  for (const auto& zone : config.zones) {
+    text.sample("purgeq_zone_resolved", {{"zone", zone.name}, {"account", zone.account}},
+                zone.resolved() ? 1.0 : 0.0);
   }
   text.family("purgeq_account_sending", "gauge",
               "1 while this daemon sends for the account (always, unless the store is shared).");

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "config/known_zones.h"
 #include "dispatch/account_engine.h"
 #include "intake/delivery_view.h"
 #include "limiter/drain_estimate.h"
@@ -53,6 +54,9 @@ struct DeliverySnapshot {
   bool shared = false;  // the store is shared by several daemons
   std::int64_t host_id = 0;
   const std::vector<AccountSender>& senders;  // from the last claim round
+  // Zone lookups that failed and tokens' checks (docs/configuration.md, "Zones by name");
+  // nullptr: nothing looked up (a test, or before the first lookup).
+  const LookupStatus* lookups = nullptr;
 };
 
 // A zone's pending targets by kind (URLs with and without headers together).

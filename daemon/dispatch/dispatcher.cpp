@@ -51,11 +51,24 @@ Dispatcher::~Dispatcher() {
 }
 
 std::vector<std::string> Dispatcher::zones_of(std::size_t account_index) const {
-  std::vector<std::string> ids;
+  // By name, the queue's key; a zone whose id is not known yet is not sent (a dry run sends
+  // nothing, so it needs no id).
+  std::vector<std::string> names;
   for (const auto& zone : config_->zones) {
-    if (zone.account_index == account_index) ids.push_back(zone.id);
+    if (zone.account_index == account_index && (zone.resolved() || config_->dry_run)) {
+      names.push_back(zone.name);
+    }
   }
-  return ids;
+  return names;
+}
+
+Clock::duration Dispatcher::take_api_request(const std::string& account) {
+  const auto it = accounts_.find(account);
+  if (it == accounts_.end() || it->second.retired()) return Clock::duration::zero();
+  const auto wait = it->second.engine->take_api_request(clocks_.now());
+  // The slot taken may have been the one a purge was waiting for: the engines look again.
+  if (wait == Clock::duration::zero()) schedule_tick();
+  return wait;
 }
 
 std::string Dispatcher::zone_name(const std::string& zone_id) const {
@@ -302,7 +315,7 @@ std::optional<EscalationRequest> Dispatcher::escalation_request(const TakeAction
     return std::nullopt;
   }
   EscalationRequest request;
-  request.zone_id = zone->id;
+  request.zone_id = zone->name;
   request.group = action.group;
   request.lane = action.lane;
   request.rule.prefixes = zone->escalate.prefixes;
@@ -423,9 +436,10 @@ void Dispatcher::send(const std::string& name, EngineFlight flight) {
   Account* state = find_account(name);
   const Zone* zone = config_->find_zone(flight.zone_id);
   if (stopping_ || zone == nullptr || state == nullptr || state->retired() ||
-      zone->account != state->engine->name()) {
+      zone->account != state->engine->name() || (!zone->resolved() && !config_->dry_run)) {
     // Shutting down (left in flight for the next start), or the zone went to another account (or
-    // away) in a reload: its rows go back to the queue for the zone's account now.
+    // away, or lost its id: it is sent once looked up again) in a reload: its rows go back to the
+    // queue for the zone's account now.
     if (state != nullptr) {
       auto outcome = state->engine->abandon(flight.id);
       if (!stopping_) record(flight, std::move(outcome));
@@ -646,8 +660,8 @@ void Dispatcher::give_up_sweep() {
 
 DeliverySnapshot Dispatcher::snapshot_of(const StoreSnapshot& store) const {
   DeliverySnapshot snapshot{
-      *config_,  store.counts,        clocks_.now(),   clocks_.wall_ms(), {},      recent_errors_,
-      timer_at_, requests_in_flight_, store_.shared(), store_.host_id(),  senders_};
+      *config_,  store.counts,        clocks_.now(),   clocks_.wall_ms(), {},       recent_errors_,
+      timer_at_, requests_in_flight_, store_.shared(), store_.host_id(),  senders_, lookups_.get()};
   for (const auto& [name, account] : accounts_) {
     snapshot.accounts.emplace(
         name, AccountView{account.engine.get(),

@@ -53,9 +53,17 @@ class Dispatcher final : public DeliveryView {
   // comes first (requests still unanswered stay in flight in the store and are resent on start).
   void shutdown(Clock::duration deadline, std::function<void()> done);
 
+  // A request of `account` outside purging (a zone lookup) wants to go now: zero when the
+  // account's global window had a slot, now taken (Cloudflare counts every API request there);
+  // else how long until one is free. Zero for an account delivery does not know.
+  [[nodiscard]] Clock::duration take_api_request(const std::string& account);
+
   // Another daemon sharing the store queued work (a NOTIFY, store/pg_queue_watch.h): the
   // accounts this daemon sends for look at the shared queue now.
   void queued_elsewhere();
+
+  // What failed looking zones and tokens up, shown in status and waiting_for.
+  void set_lookups(std::shared_ptr<const LookupStatus> lookups) { lookups_ = std::move(lookups); }
 
   // Called after outcomes are committed, so intent waiters can look again.
   std::function<void()> on_progress;
@@ -138,6 +146,7 @@ class Dispatcher final : public DeliveryView {
   std::uint64_t seed_;
   Metrics& metrics_;
   std::shared_ptr<const Config> config_;
+  std::shared_ptr<const LookupStatus> lookups_;
   std::optional<Scheduler::TimerId> timer_;
   std::optional<Clock::time_point> timer_at_;
   std::optional<Scheduler::TimerId> shutdown_timer_;

@@ -200,17 +200,16 @@ std::string HookRunner::zone_names(const HookRun& run) const {
   std::string names;
   for (const auto& id : run.zone_ids) {
     if (!names.empty()) names += ',';
-    const auto zone = std::find_if(config_->zones.begin(), config_->zones.end(),
-                                   [&](const Zone& z) { return z.id == id; });
-    names += zone == config_->zones.end() ? id : zone->name;
+    // Names since zones are keyed by name; ids in runs recorded by older builds.
+    const Zone* zone = config_->find_zone(id);
+    names += zone == nullptr ? id : zone->name;
   }
   return names;
 }
 
 std::string HookRunner::item_line(const HookItem& item) const {
-  const auto zone = std::find_if(config_->zones.begin(), config_->zones.end(),
-                                 [&](const Zone& z) { return z.id == item.zone_id; });
-  json::object line{{"zone", zone == config_->zones.end() ? item.zone_id : zone->name},
+  const Zone* zone = config_->find_zone(item.zone_id);
+  json::object line{{"zone", zone == nullptr ? item.zone_id : zone->name},
                     {"kind", to_string(item.kind)},
                     {"item", item.value},
                     {"status", item_state_name(item.state)}};
@@ -341,9 +340,8 @@ void HookRunner::collect_http_items(std::uint64_t key, const Hook& hook,
                     const auto& run = it->second->run;
                     json::array zones;
                     for (const auto& id : run.zone_ids) {
-                      const auto zone = std::find_if(config_->zones.begin(), config_->zones.end(),
-                                                     [&](const Zone& z) { return z.id == id; });
-                      zones.emplace_back(zone == config_->zones.end() ? id : zone->name);
+                      const Zone* zone = config_->find_zone(id);
+                      zones.emplace_back(zone == nullptr ? id : zone->name);
                     }
                     json::object head{{"intent", run.intent_id},
                                       {"hook", hook.name},

@@ -28,7 +28,7 @@ std::vector<GuardedZone> guarded_zones(const Config& config, std::span<const Rou
     const bool seen = std::any_of(zones.begin(), zones.end(), [&](const GuardedZone& guarded) {
       return guarded.zone_index == routed.zone_index;
     });
-    if (!seen) zones.push_back(GuardedZone{routed.zone_index, zone.id});
+    if (!seen) zones.push_back(GuardedZone{routed.zone_index, zone.name});
   }
   return zones;
 }

@@ -15,7 +15,7 @@ HookChoice choose_hooks(const Config& config, std::span<const RoutedItem> items,
     const auto& zone = config.zones.at(routed.zone_index);
     if (std::find(zone_names.begin(), zone_names.end(), zone.name) == zone_names.end()) {
       zone_names.push_back(zone.name);
-      choice.zone_ids.push_back(zone.id);
+      choice.zone_ids.push_back(zone.name);
     }
   }
   choice.names = hooks_for_intent(config.hooks, zone_names, lane);

@@ -84,6 +84,8 @@ std::variant<std::size_t, IntakeError> path_zone(const Config& config,
 }
 
 std::optional<std::size_t> zone_with_id(const Config& config, std::string_view zone_id) {
+  // A zone whose id is not known yet cannot be named by id (its id is empty).
+  if (zone_id.empty()) return std::nullopt;
   for (std::size_t i = 0; i < config.zones.size(); ++i) {
     if (config.zones[i].id == zone_id) return i;
   }

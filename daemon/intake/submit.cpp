@@ -88,8 +88,9 @@ StoredIntent SubmitRoute::prepare(const Config& config, ParsedIntent& intent, La
   stored.hooks = choose_hooks(config, intent.items, lane);
   stored.items.reserve(intent.items.size());
   for (auto& routed : intent.items) {
+    // Under the zone's name, the queue's key: known before its id is (docs/architecture.md).
     stored.items.push_back(
-        ZonedItem{config.zones.at(routed.zone_index).id, std::move(routed.item)});
+        ZonedItem{config.zones.at(routed.zone_index).name, std::move(routed.item)});
   }
   return stored;
 }

@@ -82,7 +82,8 @@ struct HttpClient::Impl {
     bool closed = false;   // curl forgot the socket; pending waits must not call curl
   };
 
-  // One POST. Heap-allocated so the addresses handed to curl (error buffer, body, this) are stable.
+  // One request. Heap-allocated so the addresses handed to curl (error buffer, body, this) are
+  // stable.
   struct Transfer {
     Transfer() = default;
     Transfer(const Transfer&) = delete;
@@ -177,7 +178,8 @@ struct HttpClient::Impl {
       if (ascii_istarts_with(header, "content-type:")) has_content_type = true;
       if (!append_header(t, header.c_str())) return "out of memory";
     }
-    if (!has_content_type && !append_header(t, "Content-Type: application/json")) {
+    const bool post = t.request.method == HttpRequest::Method::post;
+    if (post && !has_content_type && !append_header(t, "Content-Type: application/json")) {
       return "out of memory";
     }
     // An empty Expect stops curl from waiting for "100 Continue" before sending larger bodies.
@@ -203,9 +205,13 @@ struct HttpClient::Impl {
     set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_ms));
     set(CURLOPT_USERAGENT, kUserAgent);
     set(CURLOPT_HTTPHEADER, t.headers);
-    set(CURLOPT_POST, 1L);
-    set(CURLOPT_POSTFIELDS, t.request.body.data());
-    set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t.request.body.size()));
+    if (!post) {
+      set(CURLOPT_HTTPGET, 1L);
+    } else {
+      set(CURLOPT_POST, 1L);
+      set(CURLOPT_POSTFIELDS, t.request.body.data());
+      set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t.request.body.size()));
+    }
     set(CURLOPT_ERRORBUFFER, t.error.data());
     set(CURLOPT_WRITEFUNCTION, &Impl::write_callback);
     set(CURLOPT_WRITEDATA, static_cast<void*>(&t));

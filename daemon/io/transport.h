@@ -1,6 +1,7 @@
-// How the daemon's requests leave: an HTTP POST and, later, its answer. Behind an interface so that
-// the delivery driver and the hook runner are tested (and simulated) with a transport of the
-// test's own; http_client.h is the real one (libcurl's multi interface on the event loop).
+// How the daemon's requests leave: an HTTP POST (or GET) and, later, its answer. Behind an
+// interface so that the delivery driver and the hook runner are tested (and simulated) with a
+// transport of the test's own; http_client.h is the real one (libcurl's multi interface on the
+// event loop).
 #pragma once
 
 #include <chrono>
@@ -12,9 +13,12 @@
 namespace purgeq {
 
 struct HttpRequest {
+  // POST for purges and hooks; GET for what the daemon reads (zone lookups, token checks).
+  enum class Method : unsigned char { post, get };
+  Method method = Method::post;
   std::string url;
   std::vector<std::string> headers;  // "Name: value" lines, e.g. "Authorization: Bearer ..."
-  std::string body;                  // sent as POST
+  std::string body;                  // sent as POST; a GET sends none
   std::chrono::milliseconds timeout{30000};
 };
 
@@ -30,8 +34,8 @@ class Transport {
  public:
   using Handler = std::function<void(HttpResponse)>;
   virtual ~Transport() = default;
-  // Starts a POST. `done` is called exactly once, later (never inside this call), on the
-  // caller's thread -- unless the transport is destroyed first.
+  // Starts the request (a POST or a GET, as it says). `done` is called exactly once, later (never
+  // inside this call), on the caller's thread -- unless the transport is destroyed first.
   virtual void post(HttpRequest request, Handler done) = 0;
   // Aborts every request; their handlers run with transport_error "cancelled".
   virtual void cancel_all() = 0;

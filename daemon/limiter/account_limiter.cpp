@@ -70,6 +70,15 @@ void AccountLimiter::charge(Kind kind, std::size_t count, Clock::time_point now)
   if (global_) global_->record(now);
 }
 
+Clock::duration AccountLimiter::take_global(Clock::time_point now) {
+  Clock::duration wait = Clock::duration::zero();
+  if (now < paused_until_) wait = paused_until_ - now;
+  if (global_) wait = std::max(wait, global_->wait_for(now));
+  if (wait > Clock::duration::zero()) return wait;
+  if (global_ && !global_->try_take(now)) return global_->wait_for(now);  // cannot happen
+  return Clock::duration::zero();
+}
+
 std::size_t AccountLimiter::budget(Kind kind, std::size_t cap, Clock::time_point now) const {
   if (now < paused_until_) return 0;
   if (global_ && global_->wait_for(now) > Clock::duration::zero()) return 0;

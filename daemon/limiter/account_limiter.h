@@ -53,6 +53,11 @@ class AccountLimiter {
   // Charges a request whose size was only known after admission (the store cut the batch):
   // the tokens are taken even into debt, and the global window counts it.
   void charge(Kind kind, std::size_t count, Clock::time_point now);
+  // A request outside the purge buckets (a zone lookup, a token check: docs/configuration.md,
+  // "Zones by name"): it costs a slot of the global window, which Cloudflare counts for every API
+  // request, and waits out a 429 pause like a purge. Zero when the slot was free and is now
+  // taken; else how long until one is (nothing taken).
+  [[nodiscard]] Clock::duration take_global(Clock::time_point now);
   // The most items of `kind` one request may carry right now (files: the URL tokens there;
   // others: `cap` when a flex token is there). Zero while paused or out of global budget.
   [[nodiscard]] std::size_t budget(Kind kind, std::size_t cap, Clock::time_point now) const;

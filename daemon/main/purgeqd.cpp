@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "app/daemon.h"
+#include "app/online_check.h"
 #include "app/store_setup.h"
 #include "config/config.h"
 #include "config/secrets.h"
@@ -16,8 +17,12 @@ int main(int argc, char** argv) {
   CLI::App app{"purgeqd: durable, batching cache-purge daemon for Cloudflare"};
   std::string config_path;
   bool check_only = false;
+  bool online = false;
   app.add_option("--config", config_path, "YAML configuration file")->required()->type_name("FILE");
   app.add_flag("--check-config", check_only, "validate the configuration and exit (0 ok, 2 bad)");
+  app.add_flag("--online", online,
+               "with --check-config: also look every zone up with its account's token")
+      ->needs("--check-config");
   purgeq::DaemonOptions options;
   app.add_option("--hookd-socket", options.hookd_socket,
                  "run command hooks through purgeq-hookd listening on this socket")
@@ -39,6 +44,20 @@ int main(int argc, char** argv) {
     for (const auto& problem : storage.problems) std::fprintf(stderr, "%s\n", problem.c_str());
     for (const auto& note : storage.notes) std::printf("note: %s\n", note.c_str());
     if (!storage.problems.empty()) return 2;
+    if (online && !check.config->dry_run) {
+      const purgeq::OnlineCheck zones = purgeq::check_zones_online(*check.config);
+      for (const auto& line : zones.lines) std::printf("%s\n", line.c_str());
+      for (const auto& problem : zones.problems) std::fprintf(stderr, "%s\n", problem.c_str());
+      if (!zones.problems.empty()) return 2;
+      if (zones.unreachable) {
+        std::fprintf(stderr,
+                     "Cloudflare could not be reached for every zone: purgeqd would "
+                     "start and hold their intents until it can\n");
+        return 1;
+      }
+    } else if (online) {
+      std::printf("note: dry_run is true: nothing is looked up (the daemon would not either)\n");
+    }
     std::printf("%s: OK (%zu accounts, %zu zones%s)\n", config_path.c_str(),
                 check.config->accounts.size(), check.config->zones.size(),
                 check.config->dry_run ? ", dry run" : "");

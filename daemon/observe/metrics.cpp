@@ -169,6 +169,12 @@ void render_counters(const Metrics& m, MetricsText& text) {
     text.sample("purgeq_hook_runs_total", {{"hook", key.first}, {"outcome", key.second}},
                 static_cast<double>(n));
   }
+  text.family("purgeq_zone_lookups_total", "counter",
+              "Zone lookups by name or id with the account's token, by outcome: found, refused "
+              "(zone not found for the token, token refused) or outage.");
+  for (const auto& [outcome, n] : m.zone_lookups) {
+    text.sample("purgeq_zone_lookups_total", {{"outcome", outcome}}, static_cast<double>(n));
+  }
 }
 
 }  // namespace purgeq

@@ -55,6 +55,9 @@ struct Metrics {
   std::map<std::string, std::uint64_t> escalations;
   // The same flows per second over the last 15 minutes, for the status page's chart.
   ThroughputHistory history;
+  // Zone lookups and refreshes (docs/configuration.md, "Zones by name") by outcome: found,
+  // refused (token refused or zone not found for it), outage.
+  std::map<std::string, std::uint64_t> zone_lookups;
 };
 
 // Writers for one exposition; keeps HELP/TYPE lines and label escaping in one place.

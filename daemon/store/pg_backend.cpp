@@ -605,6 +605,11 @@ void PgBackend::migrate() {
       exec(script);
       exec(fmt::format("INSERT INTO purgeq_schema(version) VALUES ({})", step));
     }
+    // Not a schema version (another daemon's next versions are the queue's): idempotent, every
+    // open, under the schema lock so that daemons starting together do not race on it.
+    const auto zone_records = embedded_sql("postgres/zone_records.sql");
+    if (zone_records.empty()) throw std::logic_error("no postgres/zone_records.sql");
+    exec(zone_records);
     exec("COMMIT");
   } catch (...) {
     if (PQstatus(conn_) == CONNECTION_OK) PQclear(PQexec(conn_, "ROLLBACK"));

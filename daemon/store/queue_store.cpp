@@ -153,6 +153,18 @@ class QueueStore final : public Store {
   std::vector<HookRun> intent_hook_runs(std::string_view intent_id) override;
   std::vector<HookCount> hook_counts() override;
 
+  void record_zone(const ZoneRecord& record) override {
+    db_->exec(Stmt::zone_record_write, Params()
+                                           .add(record.name)
+                                           .add(record.id)
+                                           .add(record.account_id)
+                                           .add(record.plan)
+                                           .add(record.resolved_at_ms));
+  }
+  std::vector<ZoneRecord> zone_records() override;
+  std::int64_t adopt_zone_step(std::string_view old_key, std::string_view new_key,
+                               std::int64_t limit) override;
+
   [[nodiscard]] bool shared() const override { return db_->shared(); }
   [[nodiscard]] std::int64_t host_id() const override { return db_->host_id(); }
   SenderClaims claim_senders(const SenderRequest& request, std::int64_t reclaim_limit) override {
@@ -203,6 +215,44 @@ IdList QueueStore::draw_ids(std::size_t n) {
   std::sort(ids.begin(), ids.end());
   if (ids.size() != n) throw std::runtime_error("the store drew too few target ids");
   return ids;
+}
+
+std::vector<ZoneRecord> QueueStore::zone_records() {
+  std::vector<ZoneRecord> records;
+  auto rows = db_->query(Stmt::zone_records_read, Params());
+  while (rows.next()) {
+    records.push_back(
+        ZoneRecord{rows.text(0), rows.text(1), rows.text(2), rows.text(3), rows.integer(4)});
+  }
+  return records;
+}
+
+std::int64_t QueueStore::adopt_zone_step(std::string_view old_key, std::string_view new_key,
+                                         std::int64_t limit) {
+  if (old_key == new_key) return 0;
+  const auto from = zone_ref(old_key, false);
+  if (!from) return 0;
+  const auto to = zone_ref(new_key, false);
+  if (!to) {
+    // The common case, and O(1): the zone's row takes the new key, its targets with it.
+    db_->exec(Stmt::zone_rename, Params().add(old_key).add(new_key));
+    zone_refs_.clear();
+    db_->note(QueueChange::queued);
+    return 0;
+  }
+  // Both keys hold targets (items were accepted under the name before the id was known): the
+  // old key's pending targets join the name's queues, a bounded step at a time.
+  std::int64_t moved = 0;
+  {
+    auto rows = db_->query(Stmt::zone_move_pending, Params().add(*from).add(*to).add(limit));
+    while (rows.next()) ++moved;
+  }
+  if (moved > 0) db_->note(QueueChange::queued);
+  if (moved < limit) {
+    db_->exec(Stmt::escalations_rezone, Params().add(*from).add(*to));
+    db_->exec(Stmt::everything_merge, Params().add(*from).add(*to));
+  }
+  return moved;
 }
 
 SubmitResult QueueStore::add_intent(std::string_view intent_id, std::int64_t now_ms,

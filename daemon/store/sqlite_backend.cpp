@@ -534,6 +534,7 @@ void SqliteBackend::add_extras() {
     });
   }
   exec_script(schema_file("escalations"));
+  exec_script(schema_file("zone_records"));
 }
 
 }  // namespace

@@ -15,6 +15,13 @@ namespace purgeq {
   X(zone_find)   /* (zone_id) -> id */                                                            \
   X(zone_insert) /* (zone_id) -> id */                                                            \
   X(zone_name)   /* (id) -> zone_id */                                                            \
+  /* zones by name: what Cloudflare said of each (docs/configuration.md), and old keys */         \
+  X(zone_records_read)  /* () -> name, zone_id, account_id, plan, resolved_ms */                  \
+  X(zone_record_write)  /* (name, zone_id, account_id, plan, resolved_ms): insert or replace */   \
+  X(zone_rename)        /* (from_key, to_key): the zone row, unless to_key has one */             \
+  X(zone_move_pending)  /* (from, to, limit) -> id: pending targets of zone from join zone to */  \
+  X(escalations_rezone) /* (from, to) */                                                          \
+  X(everything_merge)   /* (from, to): the later of both zones' last purge-everything */          \
   /* intake */                                                                                    \
   X(intent_insert) /* (id, created_ms, uid, gid, pid, source, items, lane) -> ref */              \
   /* (zone, kind, keys[]) -> key, id, lane: the oldest pending target of each key */              \

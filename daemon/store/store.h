@@ -2,6 +2,10 @@
 // lives in the store, not in memory: the dispatcher takes the head of one queue at a time, and
 // every update is set-based and bounded, so no call's cost grows with the backlog.
 //
+// Zones are stored under their name (docs/architecture.md, "Zones by name"): the `zone_id`
+// strings of the calls below are that key (older builds stored zone ids there; adopt_zone_step
+// moves what they left to the name).
+//
 // `Store` is the interface the rest of the daemon depends on; sqlite_store.h is the embedded
 // backend. A second backend (PostgreSQL) implements the same calls with the same meaning.
 #pragma once
@@ -21,6 +25,7 @@
 #include "model/item.h"
 #include "model/lane.h"
 #include "model/peer.h"
+#include "model/zone_record.h"
 #include "planner/batch_rules.h"
 #include "planner/escalation.h"
 #include "store/hook_runs.h"
@@ -380,6 +385,20 @@ class Store {
   [[nodiscard]] virtual std::vector<HookRun> intent_hook_runs(std::string_view intent_id) = 0;
   // Runs by hook and state (no scan: kept by triggers).
   [[nodiscard]] virtual std::vector<HookCount> hook_counts() = 0;
+
+  // Zones by name (docs/configuration.md): what Cloudflare said about each zone, kept for
+  // outages. One record per zone name; a later one replaces it (on a shared store, a record is
+  // kept only over an older one).
+  virtual void record_zone(const ZoneRecord& record) = 0;
+  [[nodiscard]] virtual std::vector<ZoneRecord> zone_records() = 0;
+  // What an older purgeqd stored under `old_key` (a zone's id) becomes the zone's under `new_key`
+  // (its name): the zone is renamed when `new_key` holds nothing yet; else, in steps, up to
+  // `limit` of its pending targets move to `new_key` (their counts follow; finished and
+  // in-flight ones keep their key, under which status still names the zone by its id), and the
+  // last step carries its escalations and last purge-everything over. Returns the targets moved
+  // by this step: `limit` means call again.
+  virtual std::int64_t adopt_zone_step(std::string_view old_key, std::string_view new_key,
+                                       std::int64_t limit) = 0;
 
   // Several daemons on one database. Whether this backend lets them share it: then each account
   // has one sender at a time, elected by claim_senders(), and a take is refused (NotSenderError)

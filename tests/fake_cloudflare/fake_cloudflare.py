@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A strict fake of Cloudflare's cache-purge API, for purgeq's tests.
 
-Only the operation purgeq uses is served: POST [/client/v4]/zones/{zone_id}/purge_cache.
+Served: POST [/client/v4]/zones/{zone_id}/purge_cache, and what purgeqd reads to find its zones
+by name: GET /zones?name=&page=&per_page=, GET /zones/{zone_id}, GET /user/tokens/verify and
+GET /accounts/{account_id}/tokens/verify.
 It enforces the contract in reference/cloudflare-purge-api.md at least as strictly as the real API
 (stricter where the reference says that is safe: one kind per request, no unknown members), paces
 each account with Cloudflare's token buckets, records every request, and injects faults on demand.
@@ -23,6 +25,7 @@ See README.md in this folder for the config format and the control API.
 
 import argparse
 import collections
+import hashlib
 import http.server
 import json
 import math
@@ -41,6 +44,10 @@ __all__ = ["FakeCloudflare", "ConfigError", "file_key", "purge_key", "PLANS", "F
 
 ZONE_ID_RE = re.compile(r"[0-9a-f]{32}")
 PURGE_PATH_RE = re.compile(r"(?:/client/v4)?/zones/([^/]*)/purge_cache")
+ZONES_PATH_RE = re.compile(r"(?:/client/v4)?/zones")
+ZONE_PATH_RE = re.compile(r"(?:/client/v4)?/zones/([^/]*)")
+USER_VERIFY_RE = re.compile(r"(?:/client/v4)?/user/tokens/verify")
+ACCOUNT_VERIFY_RE = re.compile(r"(?:/client/v4)?/accounts/([^/]*)/tokens/verify")
 BEARER_RE = re.compile(r"Bearer ([!-~]+)")
 TCHAR_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -362,7 +369,9 @@ def _number(where, value, *, integer=False, positive=True, allow_zero=False):
 
 
 ACCOUNT_KEYS = ("name", "token", "plan", "rate", "burst", "urls_per_second", "url_burst",
-                "max_ops", "max_urls", "global_requests", "global_window_s")
+                "max_ops", "max_urls", "global_requests", "global_window_s", "id",
+                "account_token")
+ACCOUNT_ID_RE = re.compile(r"[0-9a-f]{32}")
 ACCOUNT_NUMBERS = {"rate": False, "burst": False, "urls_per_second": False, "url_burst": False,
                    "max_ops": True, "max_urls": True, "global_window_s": False}
 
@@ -379,7 +388,8 @@ def _account_config(raw, where, base=None):
         if plan not in PLANS:
             raise ConfigError(f"{where}.plan: unknown plan {plan!r} (one of {', '.join(PLANS)})")
         cfg = dict(PLANS[plan], plan=plan, name=None, token=None, url_burst=None,
-                   global_requests=None, global_window_s=DEFAULT_GLOBAL_WINDOW_S)
+                   global_requests=None, global_window_s=DEFAULT_GLOBAL_WINDOW_S, id=None,
+                   account_token=False)
     else:
         cfg = dict(base)
         if "plan" in raw:
@@ -397,6 +407,17 @@ def _account_config(raw, where, base=None):
             if key == "token" and not BEARER_RE.fullmatch("Bearer " + value):
                 raise ConfigError(f"{where}.token: must be printable ASCII without spaces")
             cfg[key] = value
+        elif key == "id":
+            if not isinstance(value, str) or not ACCOUNT_ID_RE.fullmatch(value):
+                raise ConfigError(f"{where}.id: must be 32 lower-case hex characters")
+            cfg[key] = value
+        elif key == "account_token":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}.account_token: must be a boolean")
+            cfg[key] = value
+    if cfg.get("id") is None and cfg.get("name"):
+        # Cloudflare's account ids are 32 hex characters; a stable one from the name.
+        cfg["id"] = hashlib.md5(cfg["name"].encode()).hexdigest()
     if base is None and "url_burst" not in raw:
         cfg["url_burst"] = max(cfg["urls_per_second"], cfg["max_urls"])
     for key in ("name", "token"):
@@ -439,7 +460,7 @@ def _load_config(config):
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: must be an object")
         for key in raw:
-            if key not in ("id", "name", "account", "hosts"):
+            if key not in ("id", "name", "account", "hosts", "plan", "status"):
                 raise ConfigError(f"{where}.{key}: unknown key")
         zone_id = raw.get("id")
         if not isinstance(zone_id, str) or not ZONE_ID_RE.fullmatch(zone_id):
@@ -460,8 +481,15 @@ def _load_config(config):
             if not isinstance(bare, str) or not _is_hostname(bare.lower()):
                 raise ConfigError(f"{where}.hosts[{j}]: must be a hostname or *.hostname")
             patterns.append(pattern.lower())
+        plan = raw.get("plan")
+        if plan is not None and plan not in PLANS:
+            raise ConfigError(f"{where}.plan: unknown plan {plan!r} (one of {', '.join(PLANS)})")
+        status = raw.get("status", "active")
+        if status not in ("active", "pending", "moved"):
+            raise ConfigError(f"{where}.status: must be active, pending or moved")
+        # plan None: the account's plan (its pacing), as Cloudflare's limits follow it.
         zones[zone_id] = dict(id=zone_id, name=name.lower(), account=raw["account"],
-                              hosts=patterns)
+                              hosts=patterns, plan=plan, status=status)
     max_body = config.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES)
     _number("max_body_bytes", max_body, integer=True)
     reject_mixed = config.get("reject_mixed_files", False)
@@ -472,7 +500,7 @@ def _load_config(config):
 
 
 FAULT_KEYS = ("fail_rate", "kinds", "slow_seconds", "seed", "sequence", "refuse_items",
-              "force_status", "pause_auth", "latency_seconds")
+              "force_status", "pause_auth", "latency_seconds", "lookup_status")
 
 
 def _faults_config(raw, where="faults"):
@@ -485,7 +513,13 @@ def _faults_config(raw, where="faults"):
             raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(FAULT_KEYS)})")
     out = dict(fail_rate=0.0, kinds=list(DEFAULT_FAULT_KINDS), slow_seconds=2.0, seed=0,
                sequence=[], refuse_items=[], force_status=None, pause_auth=[],
-               latency_seconds=0.0)
+               latency_seconds=0.0, lookup_status=None)
+    lookup_status = raw.get("lookup_status")
+    if lookup_status is not None:
+        lookup_status = _number(f"{where}.lookup_status", lookup_status, integer=True)
+        if not 500 <= lookup_status <= 599:
+            raise ConfigError(f"{where}.lookup_status: must be 500..599 or null")
+    out["lookup_status"] = lookup_status
     rate = _number(f"{where}.fail_rate", raw.get("fail_rate", 0.0), allow_zero=True)
     if rate > 1:
         raise ConfigError(f"{where}.fail_rate: must be between 0 and 1")
@@ -782,11 +816,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if path == "/_fake" or path.startswith("/_fake/"):
             self._control(path, split.query)
         else:
-            self._api(path)
+            self._api(path, split.query)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _route
 
-    def _api(self, path):
+    def _api(self, path, query=""):
         fake = self.server.fake
         received = time.monotonic()
         body = body_error = None
@@ -801,7 +835,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             try:
                 decision = fake._evaluate(self.command, path, self.headers, body, body_error,
-                                          received)
+                                          received, query)
             except Exception as error:  # a bug in the fake: say so loudly, answer 500
                 traceback.print_exc()
                 decision = fake._internal_error(self.command, path, received, error)
@@ -985,7 +1019,7 @@ class FakeCloudflare:
 
     # -- request evaluation ----------------------------------------------------------------
 
-    def _evaluate(self, method, path, headers, body, body_error, received):
+    def _evaluate(self, method, path, headers, body, body_error, received, query=""):
         entry = dict(seq=None, time=None, received=received, wall=None, method=method, path=path,
                      zone_id=None, account=None, kind=None, items=[], count=0, status=None,
                      error_code=None, message=None, mixed_files=False, duplicates=0, fault=None,
@@ -993,7 +1027,10 @@ class FakeCloudflare:
         decision = _Decision(entry)
         with self._lock:
             try:
-                self._evaluate_locked(decision, method, path, headers, body, body_error)
+                if PURGE_PATH_RE.fullmatch(path):
+                    self._evaluate_locked(decision, method, path, headers, body, body_error)
+                else:
+                    self._lookup_locked(decision, method, path, query, headers)
             except ApiError as error:
                 decision.status = error.status
                 decision.body = _envelope(error.errors).encode()
@@ -1159,6 +1196,129 @@ class FakeCloudflare:
         entry["status"] = None if decision.drop else decision.status
         if decision.status == 500:
             entry["error_code"] = 10001
+
+    # -- lookups: finding zones by name, checking tokens -------------------------------------
+
+    def _lookup_locked(self, decision, method, path, query, headers):
+        """GET /zones, /zones/{id}, /user/tokens/verify, /accounts/{id}/tokens/verify: Cloudflare's
+        answers for an API token that may read its account's zones. Each counts in the account's
+        global window, like every request of a token."""
+        entry = decision.entry
+        routes = ((ZONES_PATH_RE, "zone_list"), (ZONE_PATH_RE, "zone_get"),
+                  (USER_VERIFY_RE, "token_verify"), (ACCOUNT_VERIFY_RE, "account_token_verify"))
+        match = kind = None
+        for regex, name in routes:
+            match = regex.fullmatch(path)
+            if match:
+                kind = name
+                break
+        if not match:
+            raise ApiError(404, 7000, "No route for that URI")
+        entry["kind"] = kind
+        if method != "GET":
+            raise ApiError(405, 7001, "Method not allowed", headers=[("Allow", "GET")])
+        status = self._faults["lookup_status"]
+        if status is not None:
+            entry["fault"] = "lookup_status"
+            raise ApiError(status, 10001, f"HTTP {status} (lookups down, injected by the fake)",
+                           violation=False, fault="lookup_status")
+        auth = headers.get("Authorization")
+        bearer = BEARER_RE.fullmatch(auth or "")
+        if auth is None:
+            raise ApiError(400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
+        if not bearer:
+            raise ApiError(400, 6003, "Invalid request headers",
+                           chain=[(6111, "Invalid format for Authorization header")])
+        owner = self._tokens.get(bearer.group(1))
+        if owner is None:
+            raise ApiError(401, 1000, "Invalid API Token", violation=False)
+        account = self._accounts[owner]
+        entry["account"] = owner
+        now = time.monotonic()
+        wait = account.global_wait(now)
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait - 1e-9))
+            raise ApiError(429, 971, "Please wait and consider throttling your request speed",
+                           violation=False, headers=[("Retry-After", str(retry_after))],
+                           rate_limited="global", retry_after=retry_after)
+        if account.cfg["global_requests"] is not None:
+            account.window.append(now)
+        if kind == "zone_list":
+            result, info = self._zone_page(owner, parse_qs(query, keep_blank_values=True))
+            self._answer(decision, result, result_info=info)
+        elif kind == "zone_get":
+            zone_id = match.group(1)
+            entry["zone_id"] = zone_id
+            if not ZONE_ID_RE.fullmatch(zone_id):
+                raise ApiError(404, 7003, f"Could not route to /zones/{zone_id}, perhaps your "
+                                          "object identifier is invalid?",
+                               more=[(7000, "No route for that URI")], violation=False)
+            zone = self._zones.get(zone_id)
+            if zone is None or zone["account"] != owner:
+                raise ApiError(403, 9109, "Unauthorized to access requested resource",
+                               violation=False)
+            self._answer(decision, self._zone_object(zone))
+        else:
+            # An account-owned token is valid only under its account's route, a user's token
+            # only under /user.
+            wanted_account = kind == "account_token_verify"
+            if account.cfg["account_token"] != wanted_account or (
+                    wanted_account and match.group(1) != account.cfg["id"]):
+                raise ApiError(401, 1000, "Invalid API Token", violation=False)
+            token_id = hashlib.md5(bearer.group(1).encode()).hexdigest()
+            self._answer(decision, {"id": token_id, "status": "active"},
+                         messages=[{"code": 10000,
+                                    "message": "This API Token is valid and active"}])
+
+    def _zone_object(self, zone):
+        account = self._accounts[zone["account"]]
+        plan = zone["plan"] or account.cfg["plan"]
+        names = {"free": "Free Website", "pro": "Pro Website", "business": "Business Website",
+                 "enterprise": "Enterprise Website"}
+        return {"id": zone["id"], "name": zone["name"], "status": zone["status"],
+                "paused": False, "type": "full",
+                "account": {"id": account.cfg["id"], "name": account.cfg["name"]},
+                "plan": {"id": hashlib.md5(plan.encode()).hexdigest(), "name": names[plan],
+                         "legacy_id": plan, "is_subscribed": plan != "free",
+                         "can_subscribe": False, "legacy_discount": False,
+                         "externally_managed": False, "price": 0, "currency": "USD",
+                         "frequency": ""}}
+
+    def _zone_page(self, owner, params):
+        for key in params:
+            if key not in ("name", "page", "per_page", "status", "order", "direction", "match"):
+                raise ApiError(400, 1001, f"Unknown query parameter {key}", violation=True)
+        def integer(key, default, low, high):
+            values = params.get(key)
+            if not values:
+                return default
+            try:
+                value = int(values[-1])
+            except ValueError:
+                raise ApiError(400, 1001, f"{key} must be an integer", violation=True) from None
+            if not low <= value <= high:
+                raise ApiError(400, 1001, f"{key} must be between {low} and {high}",
+                               violation=True)
+            return value
+        page = integer("page", 1, 1, 1 << 31)
+        per_page = integer("per_page", 20, 5, 50)
+        name = params.get("name", [None])[-1]
+        zones = [z for z in self._zones.values() if z["account"] == owner and
+                 (name is None or z["name"] == name.lower())]
+        total = len(zones)
+        chunk = zones[(page - 1) * per_page:page * per_page]
+        info = {"page": page, "per_page": per_page, "count": len(chunk), "total_count": total,
+                "total_pages": max(1, math.ceil(total / per_page))}
+        return [self._zone_object(z) for z in chunk], info
+
+    @staticmethod
+    def _answer(decision, result, result_info=None, messages=()):
+        body = {"success": True, "errors": [], "messages": list(messages), "result": result}
+        if result_info is not None:
+            body["result_info"] = result_info
+        decision.status = 200
+        decision.body = json.dumps(body).encode()
+        decision.entry["status"] = 200
 
     def _internal_error(self, method, path, received, error):
         entry = dict(seq=None, time=None, received=received, wall=None, method=method, path=path,

@@ -124,6 +124,87 @@ class FakeTestCase(unittest.TestCase):
         return self.fake.requests()[-1]
 
 
+class LookupTest(FakeTestCase):
+    """What purgeqd reads to find zones by name: GET /zones, /zones/{id} and the token checks."""
+
+    config = make_config(acct1=dict(plan="business"),
+                         acct2=dict(plan="free", account_token=True, id="ab" * 16))
+
+    def get(self, path, token=TOKEN_1):
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        return self.raw_request("GET", "/client/v4" + path, None, headers)
+
+    def test_zones_by_name_with_the_plan_and_the_account(self):
+        r = self.get("/zones?name=a.example")
+        self.assertEqual(r.status, 200, r.raw)
+        self.assertIs(r.json["success"], True)
+        [zone] = r.json["result"]
+        self.assertEqual((zone["id"], zone["name"], zone["status"]), (ZONE_A, "a.example", "active"))
+        self.assertEqual(zone["plan"]["legacy_id"], "business")
+        self.assertEqual(len(zone["account"]["id"]), 32)
+        self.assertEqual(r.json["result_info"], dict(page=1, per_page=20, count=1, total_count=1,
+                                                     total_pages=1))
+        self.assertEqual(self.last()["kind"], "zone_list")
+        # Another account's zone is not visible to this token.
+        self.assertEqual(self.get("/zones?name=c.example").json["result"], [])
+        r = self.get("/zones?name=c.example", token=TOKEN_2)
+        self.assertEqual(r.json["result"][0]["plan"]["legacy_id"], "free")
+        self.assertEqual(r.json["result"][0]["account"]["id"], "ab" * 16)
+
+    def test_pages(self):
+        first = self.get("/zones?per_page=5&page=1").json
+        self.assertEqual([z["name"] for z in first["result"]], ["a.example", "b.example"])
+        self.assertEqual(first["result_info"]["total_pages"], 1)
+        self.assertEqual(self.get("/zones?per_page=5&page=2").json["result"], [])
+        self.assertError(self.get("/zones?per_page=4"), 400, 1001)
+        self.assertError(self.get("/zones?per_page=51"), 400, 1001)
+        self.assertError(self.get("/zones?page=0"), 400, 1001)
+        self.assertError(self.get("/zones?nme=a.example"), 400, 1001, "nme")
+
+    def test_zone_by_id(self):
+        r = self.get(f"/zones/{ZONE_B}")
+        self.assertEqual(r.json["result"]["name"], "b.example")
+        self.assertError(self.get(f"/zones/{ZONE_C}"), 403, 9109)  # acct2's zone
+        self.assertError(self.get(f"/zones/{UNKNOWN_ZONE}"), 403, 9109)
+        self.assertError(self.get("/zones/a.example"), 404, 7003)
+        self.assertError(self.raw_request("POST", f"/client/v4/zones/{ZONE_A}", b"{}",
+                                          {"Authorization": f"Bearer {TOKEN_1}"}), 405, 7001)
+
+    def test_an_invalid_token_is_401_code_1000(self):
+        for path in ("/zones?name=a.example", f"/zones/{ZONE_A}", "/user/tokens/verify"):
+            self.assertError(self.get(path, token="nope"), 401, 1000, "Invalid API Token")
+        self.assertError(self.get("/zones", token=None), 400, 9106)
+
+    def test_token_verify_routes_by_owner(self):
+        r = self.get("/user/tokens/verify")
+        self.assertEqual(r.json["result"]["status"], "active")
+        # acct2's token is account-owned: valid only under its account.
+        self.assertError(self.get("/user/tokens/verify", token=TOKEN_2), 401, 1000)
+        r = self.get(f"/accounts/{'ab' * 16}/tokens/verify", token=TOKEN_2)
+        self.assertEqual(r.json["result"]["status"], "active")
+        self.assertError(self.get(f"/accounts/{'cd' * 16}/tokens/verify", token=TOKEN_2), 401, 1000)
+        self.assertError(self.get(f"/accounts/{'ab' * 16}/tokens/verify"), 401, 1000)
+
+    def test_lookups_down_and_plan_changes(self):
+        self.control("POST", "/_fake/faults", {"lookup_status": 502})
+        r = self.get("/zones?name=a.example")
+        self.assertEqual(r.status, 502)
+        self.assertEqual(self.last()["fault"], "lookup_status")
+        self.assertOk(self.purge({"files": ["https://a.example/x"]}))  # purges are not affected
+        self.control("POST", "/_fake/faults", {"lookup_status": None})
+        self.control("POST", "/_fake/accounts/acct1", {"plan": "pro"})
+        r = self.get(f"/zones/{ZONE_A}")
+        self.assertEqual(r.json["result"]["plan"]["legacy_id"], "pro")
+
+    def test_lookups_count_in_the_global_window(self):
+        self.control("POST", "/_fake/accounts/acct1", {"global_requests": 2})
+        self.assertEqual(self.get("/zones?name=a.example").status, 200)
+        self.assertEqual(self.get("/user/tokens/verify").status, 200)
+        r = self.get("/zones?name=a.example")
+        self.assertError(r, 429, 971)
+        self.assertTrue(r.headers.getheader("Retry-After"))
+
+
 class RoutingTest(FakeTestCase):
     def test_success_with_and_without_prefix(self):
         self.assertOk(self.purge({"files": ["https://a.example/x"]}))

@@ -154,6 +154,19 @@ class Run {
   void check_delivery();
   void check_rows();
   void check_waste();
+  // Cloudflare's id of a zone the queue knows by name, and back (the run's zones keep both).
+  [[nodiscard]] std::string zone_id_of(const std::string& name) const {
+    for (const auto& zone : shape_.zones) {
+      if (zone.name == name) return zone.id;
+    }
+    return name;
+  }
+  [[nodiscard]] std::string zone_name_of(const std::string& id) const {
+    for (const auto& zone : shape_.zones) {
+      if (zone.id == id) return zone.name;
+    }
+    return id;
+  }
   void trace(const std::string& line) const {
     if (options_.trace) {
       fmt::print("[{:>10.3f}s] {}\n",
@@ -297,7 +310,7 @@ std::vector<ZonedItem> Run::draw_intent(const ZoneSpec& zone) {
   std::vector<ZonedItem> items;
   const double roll = uniform(0.0, 1.0);
   const auto add = [&](Kind kind, int n) {
-    for (int i = 0; i < n; ++i) items.push_back(ZonedItem{zone.id, draw_item(zone, kind)});
+    for (int i = 0; i < n; ++i) items.push_back(ZonedItem{zone.name, draw_item(zone, kind)});
   };
   if (roll < 0.015) {
     add(Kind::everything, 1);
@@ -320,7 +333,7 @@ void Run::plan_workload() {
     const int n = uniform(1000, 20000);
     std::vector<ZonedItem> items;
     for (int i = 0; i < n; ++i) {
-      items.push_back(ZonedItem{zones_[0].id,
+      items.push_back(ZonedItem{zones_[0].name,
                                 Item{Kind::file, fmt::format("https://{}/c/{}", zones_[0].name, i),
                                      {}}});
     }
@@ -346,7 +359,7 @@ void Run::plan_workload() {
     const int n = chance(0.3) ? uniform(10'500, 16'000) : uniform(300, 3000);
     std::vector<ZonedItem> items;
     for (int i = 0; i < n; ++i) {
-      items.push_back(ZonedItem{zone.id, Item{Kind::file,
+      items.push_back(ZonedItem{zone.name, Item{Kind::file,
                                               fmt::format("https://www.{}/b/{}/{}", zone.name,
                                                           b, i),
                                               {}}});
@@ -359,7 +372,7 @@ void Run::plan_workload() {
       const Item broad = chance(0.5) ? Item{Kind::host, "www." + zone.name, {}}
                                      : Item{Kind::prefix, fmt::format("www.{}/b/", zone.name), {}};
       schedule(when + milliseconds(uniform(0, 3000)), "a broad purge over the burst",
-               [this, id = zone.id, broad] {
+               [this, id = zone.name, broad] {
                  submit({ZonedItem{id, broad}}, Lane::normal, false);
                });
     }
@@ -611,7 +624,7 @@ void Run::submit(std::vector<ZonedItem> items, Lane lane, bool hooks) {
     zone_ids.insert(zone_id);
     if (item.kind != Kind::everything) continue;
     for (std::size_t z = 0; z < config_->zones.size(); ++z) {
-      if (config_->zones[z].id == zone_id) intent.guarded.push_back(GuardedZone{z, zone_id});
+      if (config_->zones[z].name == zone_id) intent.guarded.push_back(GuardedZone{z, zone_id});
     }
   }
   // An item of a zone the running config does not know is refused by intake.
@@ -669,7 +682,7 @@ void Run::check_liveness() {
         for (int g = 0; g < kGroupCount && sendable.empty(); ++g) {
           const auto group = static_cast<Group>(g);
           for (const Lane lane : kLanes) {
-            const auto pending = counts.pending_in(zone.id, group, lane);
+            const auto pending = counts.pending_in(zone.name, group, lane);
             if (pending == 0) continue;
             // A broader purge pending in the zone holds it back (it goes first).
             bool held = false;
@@ -683,7 +696,7 @@ void Run::check_liveness() {
                     group == Group::prefix)) ||
                   (broader == Group::prefix &&
                    (group == Group::file || group == Group::file_with_headers));
-              held = held || (holds && counts.of(zone.id, broader, TargetState::pending) > 0);
+              held = held || (holds && counts.of(zone.name, broader, TargetState::pending) > 0);
             }
             if (held) continue;
             if (engine->limiter().wait_for(kind_of(group), 1, now) > Clock::duration::zero()) {
@@ -916,15 +929,16 @@ void Run::check_rows() {
 void Run::check_delivery() {
   // What each purge named exactly, by (zone, kind, coverage key), and the broad purges (hosts,
   // prefixes, everything) of each zone: an item is purged by either, no earlier than its ack.
+  // Cloudflare names a zone by its id, the queue by its name (docs/architecture.md).
   std::map<std::tuple<std::string, Kind, std::string>, std::vector<Clock::time_point>> exact;
   std::map<std::string, std::vector<const SimPurge*>> broad_in_zone;
   for (const auto& purge : cf_.purges()) {
     for (const auto& item : purge.items) {
-      exact[{purge.zone_id, item.kind, coverage_key(item)}].push_back(purge.at);
+      exact[{zone_name_of(purge.zone_id), item.kind, coverage_key(item)}].push_back(purge.at);
     }
     if (purge.kind == Kind::everything || purge.kind == Kind::host ||
         purge.kind == Kind::prefix) {
-      broad_in_zone[purge.zone_id].push_back(&purge);
+      broad_in_zone[zone_name_of(purge.zone_id)].push_back(&purge);
     }
   }
   for (auto& [key, times] : exact) std::sort(times.begin(), times.end());
@@ -1010,7 +1024,7 @@ void Run::check_waste() {
   std::map<std::tuple<std::string, Kind, std::string>, std::vector<Clock::time_point>> acks;
   for (const auto& acked : acked_) {
     for (const auto& [zone_id, item] : acked.items) {
-      acks[{zone_id, item.kind, coverage_key(item)}].push_back(acked.at);
+      acks[{zone_id_of(zone_id), item.kind, coverage_key(item)}].push_back(acked.at);
     }
   }
   for (auto& [key, times] : acks) std::sort(times.begin(), times.end());

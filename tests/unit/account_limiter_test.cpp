@@ -92,6 +92,24 @@ TEST(AccountLimiter, NoGlobalWindowWhenZero) {
   EXPECT_EQ(limiter.global_used(t0 + seconds(40)), 0);
 }
 
+// A zone lookup (docs/configuration.md, "Zones by name") costs a slot of the global window, no
+// bucket token, and waits out a 429 pause.
+TEST(AccountLimiter, AnApiRequestTakesOnlyAGlobalSlot) {
+  AccountLimiter limiter(enterprise(2), t0);
+  EXPECT_EQ(limiter.take_global(t0), Clock::duration::zero());
+  ASSERT_TRUE(limiter.try_acquire(Kind::tag, 1, t0));
+  EXPECT_EQ(limiter.global_used(t0), 2);
+  EXPECT_NEAR(limiter.flex_tokens(t0), 499, 1e-9);  // the lookup took none
+  EXPECT_EQ(limiter.take_global(t0 + seconds(1)), minutes(5) - seconds(1));
+  EXPECT_FALSE(limiter.try_acquire(Kind::tag, 1, t0 + seconds(1)));  // a purge waits for it too
+  EXPECT_EQ(limiter.take_global(t0 + minutes(5)), Clock::duration::zero());
+
+  AccountLimiter unlimited(enterprise(0), t0);
+  EXPECT_EQ(unlimited.take_global(t0), Clock::duration::zero());
+  unlimited.on_rate_limited(Kind::tag, seconds(30), t0);
+  EXPECT_EQ(unlimited.take_global(t0 + seconds(10)), seconds(20));
+}
+
 TEST(AccountLimiter, AllOrNothing) {
   // A refusal by the global budget takes no bucket tokens...
   Limits limits = enterprise(1);

@@ -80,6 +80,29 @@ TEST(CliOutput, StatusFull) {
             "recent upstream errors: 2 (latest: example.com, HTTP 429, 10000 rate limited)\n");
 }
 
+// Zones by name: one table of the zones' ids, accounts, plans and where they came from.
+TEST(CliOutput, StatusTablesTheZones) {
+  const auto status = json::parse(R"json({
+    "accounts":{"main":{"plan":"free","plan_source":"cloudflare"}},
+    "zones":{"a.com":{"id":"023e105f4ecef8ad9ca31a8372d0c353","account":"main","plan":"business",
+                      "source":"cloudflare","resolved_at_ms":1000000},
+             "b.com":{"id":"13fb0e4a5b1f4bcd9f3d0c61d7a6a0e2","account":"main","plan":"free",
+                      "source":"stored","resolved_at_ms":940000},
+             "new.com":{"id":null,"account":"main","plan":null,"source":"unresolved",
+                        "resolved_at_ms":null,"lookup_error":"HTTP 502"}}})json");
+  EXPECT_EQ(format_status(status, 1060000),
+            "purgeqd\n"
+            "queue: 0 pending\n"
+            "account main: ok\n"
+            "zones:\n"
+            // clang-format off
+            "  zone     id                                account  plan                      source      resolved\n"
+            "  a.com    023e105f4ecef8ad9ca31a8372d0c353  main     business (paced as free)  cloudflare  1 min ago\n"
+            "  b.com    13fb0e4a5b1f4bcd9f3d0c61d7a6a0e2  main     free                      stored      2 min ago\n"
+            "  new.com  -                                 main     - (paced as free)         unresolved  lookup failed: HTTP 502\n");
+  // clang-format on
+}
+
 TEST(CliOutput, StatusNamesTheDaemonThatSendsForEachAccountOfASharedQueue) {
   const auto status = json::parse(R"json({
     "pending":0,"version":"0.1.0",

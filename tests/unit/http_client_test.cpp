@@ -232,7 +232,7 @@ class TestServer {
       lock.unlock();
       return reply(fd, 200, "OK", R"({"success":true})");
     }
-    if (path == "/echo") {
+    if (path.starts_with("/echo")) {
       return reply(fd, 200, "OK",
                    "authorization=" + request.header("authorization") + "\nbody=" + request.body);
     }
@@ -303,6 +303,23 @@ TEST_F(HttpClientTest, Returns200WithJsonBody) {
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.body, R"({"success":true})");
   EXPECT_FALSE(response.retry_after.has_value());
+}
+
+// Zone lookups read: a GET carries the query, the Authorization header and no body (curl would
+// turn a request with POSTFIELDS into a POST).
+TEST_F(HttpClientTest, GetSendsNoBodyAndNoContentType) {
+  HttpRequest request = make_request(server.url("/echo?name=example.com&page=2"));
+  request.method = HttpRequest::Method::get;
+  request.headers.emplace_back("Authorization: Bearer t0ken");
+  const HttpResponse response = send(std::move(request));
+  EXPECT_EQ(response.status, 200);
+  const auto seen = server.seen();
+  ASSERT_EQ(seen.size(), 1U);
+  EXPECT_EQ(seen[0].method, "GET");
+  EXPECT_EQ(seen[0].path, "/echo?name=example.com&page=2");
+  EXPECT_EQ(seen[0].header("authorization"), "Bearer t0ken");
+  EXPECT_EQ(seen[0].header("content-type"), "");
+  EXPECT_EQ(seen[0].body, "");
 }
 
 TEST_F(HttpClientTest, RateLimitedCarriesRetryAfter) {

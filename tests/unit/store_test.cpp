@@ -430,6 +430,51 @@ TEST_P(StoreContract, ZoneFirstSeenInARolledBackTransactionIsNotRemembered) {
 
 // --- queue counts -------------------------------------------------------------------------------
 
+// --- zones by name (docs/configuration.md) ----------------------------------------------------
+
+TEST_P(StoreContract, ZoneRecordsAreKeptByNameAndReplacedByALaterAnswer) {
+  {
+    auto store = open();
+    EXPECT_TRUE(store->zone_records().empty());
+    store->record_zone(ZoneRecord{"b.com", std::string(kOther), "acc", "free", 100});
+    store->record_zone(ZoneRecord{"a.com", std::string(kZone), "acc", "business", 200});
+    store->record_zone(ZoneRecord{"b.com", std::string(kOther), "acc", "pro", 300});
+  }
+  // Kept across a restart: a start while Cloudflare is down begins from them.
+  auto store = open();
+  const auto records = store->zone_records();
+  ASSERT_EQ(records.size(), 2U);
+  EXPECT_EQ(records[0].name, "a.com");
+  EXPECT_EQ(records[0].id, kZone);
+  EXPECT_EQ(records[0].plan, "business");
+  EXPECT_EQ(records[1].name, "b.com");
+  EXPECT_EQ(records[1].plan, "pro");
+  EXPECT_EQ(records[1].resolved_at_ms, 300);
+}
+
+TEST_P(StoreContract, AZoneStoredUnderItsIdMovesToItsName) {
+  auto store = open();
+  // An older build queued under the id; this one under the name, before the id was known.
+  add(*store, "old", {in(kZone, file("https://h/1")), in(kZone, file("https://h/2"))});
+  add(*store, "new", {in("a.com", file("https://h/3"))}, 2000);
+  EXPECT_EQ(store->adopt_zone_step(kZone, "a.com", 1), 1) << "one step moves at most the limit";
+  EXPECT_EQ(store->adopt_zone_step(kZone, "a.com", 5), 1);
+  EXPECT_EQ(store->adopt_zone_step(kZone, "a.com", 5), 0);
+  auto counts = store->queue_counts();
+  EXPECT_EQ(counts.zone_total("a.com", kPending), 3);
+  EXPECT_EQ(counts.zone_total(kZone, kPending), 0);
+  expect_counts_match_rows(*store);
+  // Only one key holds targets: the zone is renamed at once.
+  add(*store, "other", {in(kOther, tag("t"))}, 3000);
+  EXPECT_EQ(store->adopt_zone_step(kOther, "b.com", 1), 0);
+  counts = store->queue_counts();
+  EXPECT_EQ(counts.zone_total("b.com", kPending), 1);
+  EXPECT_EQ(counts.zone_total(kOther, kPending), 0);
+  EXPECT_EQ(store->intent_status("other")->waiting_zones, std::vector<std::string>{"b.com"});
+  expect_counts_match_rows(*store);
+  EXPECT_EQ(store->adopt_zone_step("nothing.com", "c.com", 5), 0);
+}
+
 TEST_P(StoreContract, QueueCountsFollowEveryStateChange) {
   auto store = open();
   auto items = files(4);

@@ -118,6 +118,12 @@ class FaultyStore final : public Store {
     return inner_->intent_hook_runs(intent_id);
   }
   std::vector<HookCount> hook_counts() override { return inner_->hook_counts(); }
+  void record_zone(const ZoneRecord& record) override { inner_->record_zone(record); }
+  std::vector<ZoneRecord> zone_records() override { return inner_->zone_records(); }
+  std::int64_t adopt_zone_step(std::string_view old_key, std::string_view new_key,
+                               std::int64_t limit) override {
+    return inner_->adopt_zone_step(old_key, new_key, limit);
+  }
   [[nodiscard]] bool shared() const override { return inner_->shared(); }
   [[nodiscard]] std::int64_t host_id() const override { return inner_->host_id(); }
   SenderClaims claim_senders(const SenderRequest& request, std::int64_t reclaim_limit) override {

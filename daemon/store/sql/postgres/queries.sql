@@ -22,6 +22,35 @@ INSERT INTO zones(zone_id) VALUES ($1) ON CONFLICT (zone_id) DO UPDATE
 -- name: zone_name
 SELECT zone_id FROM zones WHERE id = $1
 
+-- name: zone_records_read
+SELECT name, zone_id, account_id, plan, resolved_ms FROM zone_records ORDER BY name
+
+-- Daemons sharing the database look zones up each on their own: the latest answer is kept.
+-- name: zone_record_write
+INSERT INTO zone_records(name, zone_id, account_id, plan, resolved_ms) VALUES ($1, $2, $3, $4, $5)
+  ON CONFLICT (name) DO UPDATE SET zone_id = excluded.zone_id,
+  account_id = excluded.account_id, plan = excluded.plan, resolved_ms = excluded.resolved_ms
+  WHERE zone_records.resolved_ms <= excluded.resolved_ms
+
+-- name: zone_rename
+UPDATE zones SET zone_id = $2 WHERE zone_id = $1
+  AND NOT EXISTS (SELECT 1 FROM zones WHERE zone_id = $2)
+
+-- The statement trigger counts the rows under their new zone. Rows another transaction holds
+-- (a take) are left for the next step. The step's rows are chosen once, in a CTE: a LIMIT in a
+-- subquery of the UPDATE's WHERE may be evaluated again and move more than the limit.
+-- name: zone_move_pending
+WITH step AS (SELECT id FROM targets WHERE zone = $1 AND state = 0 ORDER BY id LIMIT $3
+  FOR UPDATE SKIP LOCKED)
+UPDATE targets SET zone = $2 FROM step WHERE targets.id = step.id RETURNING targets.id
+
+-- name: escalations_rezone
+UPDATE escalations SET zone = $2 WHERE zone = $1
+
+-- name: everything_merge
+INSERT INTO everything_sent(zone, at_ms) SELECT $2, at_ms FROM everything_sent WHERE zone = $1
+  ON CONFLICT (zone) DO UPDATE SET at_ms = greatest(everything_sent.at_ms, excluded.at_ms)
+
 -- name: intent_insert
 INSERT INTO intents(id, created_ms, peer_uid, peer_gid, peer_pid, source, item_count, lane)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ref

@@ -16,6 +16,30 @@ INSERT INTO zones(zone_id) VALUES (?1) RETURNING id
 -- name: zone_name
 SELECT zone_id FROM zones WHERE id = ?1
 
+-- name: zone_records_read
+SELECT name, zone_id, account_id, plan, resolved_ms FROM zone_records ORDER BY name
+
+-- name: zone_record_write
+INSERT INTO zone_records(name, zone_id, account_id, plan, resolved_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+  ON CONFLICT(name) DO UPDATE SET zone_id = excluded.zone_id, account_id = excluded.account_id,
+  plan = excluded.plan, resolved_ms = excluded.resolved_ms
+
+-- name: zone_rename
+UPDATE zones SET zone_id = ?2 WHERE zone_id = ?1
+  AND NOT EXISTS (SELECT 1 FROM zones WHERE zone_id = ?2)
+
+-- The counts follow the rows (zone_records.sql's trigger).
+-- name: zone_move_pending
+UPDATE targets SET zone = ?2 WHERE id IN (SELECT id FROM targets INDEXED BY targets_queue
+  WHERE zone = ?1 AND state = 0 LIMIT ?3) RETURNING id
+
+-- name: escalations_rezone
+UPDATE escalations SET zone = ?2 WHERE zone = ?1
+
+-- name: everything_merge
+INSERT INTO everything_sent(zone, at_ms) SELECT ?2, at_ms FROM everything_sent WHERE zone = ?1
+  ON CONFLICT(zone) DO UPDATE SET at_ms = max(at_ms, excluded.at_ms)
+
 -- name: intent_insert
 INSERT INTO intents(id, created_ms, peer_uid, peer_gid, peer_pid, source, item_count, lane)
   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING ref
