@@ -816,11 +816,11 @@ class Loader {
         zone.account = config_.accounts.front().name;
         zone.account_index = 0;
       } else if (!view.misspelled("account") && !accounts_unusable_ && !config_.accounts.empty()) {
-        std::vector<std::string_view> names;
-        for (const auto& account : config_.accounts) names.emplace_back(account.name);
+        std::vector<std::string_view> account_names;
+        for (const auto& account : config_.accounts) account_names.emplace_back(account.name);
         checker_.add(item.mark, join(item.path, "account"),
                      fmt::format("required when there are several accounts ({})",
-                                 list_words(names, " or ")));
+                                 list_words(account_names, " or ")));
       }
 
       if (auto f = view.get_present("hosts")) {
