@@ -80,8 +80,12 @@ class OutageTest(unittest.TestCase):
         time.sleep(3)
         used = cpu_seconds(daemon.proc.pid) - before
         # A loop that replans or retries hot uses a whole core; sleeping uses next to nothing. The
-        # bound is loose for shared CI machines; bench/ measures the real figure.
-        self.assertLess(used / 3, 0.25,
+        # bound is loose for shared CI machines; bench/ measures the real figure. Under
+        # AddressSanitizer (scripts/sanitize.sh sets ASAN_OPTIONS) each of the retries that
+        # retry.max allows costs several times as much, so the bound is three times as loose:
+        # a hot loop still uses the whole core.
+        bound = 0.75 if os.environ.get("ASAN_OPTIONS") else 0.25
+        self.assertLess(used / 3, bound,
                         f"daemon used {used:.2f}s of CPU in 3s with nothing sendable")
 
         # A new submission is still accepted while the backlog waits.

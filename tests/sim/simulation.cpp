@@ -530,8 +530,12 @@ void Run::boot() {
                                             shape_.commit_latency);
   // As purgeqd starts: the index escalation's share needs (none here), then whatever was in
   // flight is pending again, in steps, then the requests of the last hour pace the accounts.
-  auto step = std::make_shared<std::function<void()>>();
-  *step = [this, step] {
+  // The step holds itself only weakly: what keeps it alive is the store job or timer that runs it
+  // next, so a crash that drops those frees it (a strong self-reference would leak).
+  auto first = std::make_shared<std::function<void()>>();
+  *first = [this, weak = std::weak_ptr<std::function<void()>>(first)] {
+    const auto step = weak.lock();
+    if (!step) return;
     jobs_->run(
         [](Store& store) {
           std::int64_t moved = store.recover_step(kStepRows);
@@ -566,7 +570,7 @@ void Run::boot() {
                              }));
             }));
   };
-  (*step)();
+  (*first)();
 }
 
 void Run::crash() {
