@@ -143,6 +143,8 @@ class Run {
   void boot();
   void crash();
   void sigterm();
+  // Every object of the daemon dropped (the database stays as it is), and a start scheduled.
+  void go_down(int restart_within_s, const char* restart);
   void reload(std::vector<AccountSpec> accounts, std::vector<ZoneSpec> zones, std::string why);
   void submit(std::vector<ZonedItem> items, Lane lane, bool hooks);
   void set_cloudflare(const std::vector<AccountSpec>& accounts, const std::vector<ZoneSpec>& zones);
@@ -576,13 +578,17 @@ void Run::boot() {
 void Run::crash() {
   if (phase_ == Phase::down) return;
   trace("crash: every object in memory is dropped, the database stays as it is");
+  go_down(30, "restart after the crash");
+}
+
+void Run::go_down(int restart_within_s, const char* restart) {
   cf_.crash();
   scheduler_.clear();
   dispatcher_.reset();
   jobs_.reset();
   store_ = nullptr;
   phase_ = Phase::down;
-  schedule(clocks_.now() - clocks_.start() + seconds(uniform(1, 30)), "restart after the crash",
+  schedule(clocks_.now() - clocks_.start() + seconds(uniform(1, restart_within_s)), restart,
            [this] { boot(); });
 }
 
@@ -595,14 +601,7 @@ void Run::sigterm() {
     schedule(clocks_.now() - clocks_.start(), "stopped", [this] {
       jobs_->flush();  // the store finishes what it was given, as StoreWorker::stop does
       scheduler_.run_due();
-      cf_.crash();
-      scheduler_.clear();
-      dispatcher_.reset();
-      jobs_.reset();
-      store_ = nullptr;
-      phase_ = Phase::down;
-      schedule(clocks_.now() - clocks_.start() + seconds(uniform(1, 20)), "start after the stop",
-               [this] { boot(); });
+      go_down(20, "start after the stop");
     });
   });
 }
