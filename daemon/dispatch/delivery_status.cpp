@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <cmath>
 
+#include "io/clocks.h"
 #include "limiter/pacing.h"
 #include "model/wall_clock.h"
 
@@ -16,9 +17,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-std::int64_t to_ms(Clock::duration d) {
-  return std::chrono::duration_cast<milliseconds>(d).count();
-}
 
 std::string zone_name(const Config& config, const std::string& zone_id) {
   const Zone* zone = config.find_zone(zone_id);

@@ -29,9 +29,6 @@ struct TakeOrEscalate {
   std::vector<Escalation> escalated;
 };
 
-std::int64_t to_ms(Clock::duration d) {
-  return duration_cast<milliseconds>(d).count();
-}
 
 }  // namespace
 

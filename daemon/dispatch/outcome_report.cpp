@@ -1,16 +1,9 @@
 #include "dispatch/outcome_report.h"
 
+#include "io/clocks.h"
 #include "observe/log.h"
 
 namespace purgeq {
-namespace {
-
-std::int64_t to_ms(Clock::duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-}
-
-}  // namespace
-
 void report_answer(const AnswerReport& report, const AccountEngine& engine, bool was_paused,
                    Clock::time_point now, Metrics& metrics) {
   const auto& account = report.account;

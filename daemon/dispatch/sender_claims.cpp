@@ -20,9 +20,6 @@ struct ClaimRound {
   std::vector<SendRecord> sends;
 };
 
-std::int64_t to_ms(Clock::duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-}
 
 }  // namespace
 

@@ -21,10 +21,6 @@ bool is_ascii_control_or_space(char c) {
   return u <= 0x20 || u == 0x7f;
 }
 
-bool is_non_ascii(char c) {
-  return static_cast<unsigned char>(c) >= 0x80;
-}
-
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }

@@ -11,6 +11,11 @@ namespace purgeq {
 
 using Clock = std::chrono::steady_clock;
 
+// Whole milliseconds of a steady-clock span: how logs, metrics and the API print one.
+inline std::int64_t to_ms(Clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
 class Clocks {
  public:
   virtual ~Clocks() = default;

@@ -16,6 +16,11 @@ constexpr char ascii_upper(char c) {
   return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
 }
 
+// A byte of a multi-byte UTF-8 sequence (or of no encoding at all).
+constexpr bool is_non_ascii(char c) {
+  return static_cast<unsigned char>(c) >= 0x80;
+}
+
 constexpr bool ascii_iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {

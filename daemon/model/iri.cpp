@@ -10,14 +10,11 @@
 #include <cstdlib>
 #include <memory>
 
+#include "model/ascii.h"
 #include "model/text.h"
 
 namespace purgeq {
 namespace {
-
-bool is_non_ascii(char c) {
-  return static_cast<unsigned char>(c) >= 0x80;
-}
 
 bool has_non_ascii(std::string_view text) {
   return std::any_of(text.begin(), text.end(), is_non_ascii);

@@ -23,10 +23,6 @@ bool is_control_or_space(char c) {
   return u <= 0x20 || u == 0x7f;
 }
 
-bool is_non_ascii(char c) {
-  return static_cast<unsigned char>(c) >= 0x80;
-}
-
 // 1..65535 in at most five decimal digits ("0443" is 443); nullopt otherwise. Boost.URL accepts
 // any run of digits as a port, and port 0 addresses nothing.
 std::optional<std::uint16_t> port_number(std::string_view text) {
