@@ -76,6 +76,42 @@ class ZonesByNameTest(unittest.TestCase):
         self.assertIn("zone_list", kinds)
         self.assertIn("token_verify", kinds)
 
+    def test_a_burst_over_both_plans_keeps_to_the_free_bucket_without_a_429(self):
+        """3,000 URLs over every zone, then 28 requests' worth of distinct tags on the free zone:
+        the free account's bucket (25, refilling 5 a minute) lets 25 go at once and each of the
+        last 3 after its refill, and the daemon learned that from the plan alone."""
+        fake = FakeFixture(self, fake_config())
+        daemon = names_only(self, fake).start()
+        self.assertEqual(status_of(daemon)["accounts"]["acct2"]["plan"], "free")
+        zones = [z["name"] for z in NAMES_ONLY_ZONES]
+        urls = [f"https://{zones[i % len(zones)]}/burst/{i}" for i in range(3000)]
+        intents = []
+        for start in range(0, len(urls), 500):
+            status, intent = daemon.submit({"files": urls[start:start + 500]})
+            self.assertEqual(status, 202, intent)
+            intents.append(intent["id"])
+        free_tags_per_request = 100  # PLANS["free"]["max_ops"]
+        tags = [f"burst-tag-{i}" for i in range(28 * free_tags_per_request)]
+        for start in range(0, len(tags), 400):
+            status, intent = daemon.submit({"tags": tags[start:start + 400], "zone": "c.example"})
+            self.assertEqual(status, 202, intent)
+            intents.append(intent["id"])
+        for intent_id in intents:
+            self.assertEqual(daemon.wait_terminal(intent_id, timeout=120)["status"], "done")
+
+        stats = fake.stats()
+        self.assertEqual(stats["rate_limited"], 0, stats)
+        self.assertEqual(stats["contract_violations"], 0, stats["violations"])
+        purged = fake.purged()
+        tag_requests = sorted(e["time"] for e in fake.requests()
+                              if e["kind"] == "tags" and e["zone_id"] == ZONE_C and e["purged"])
+        self.assertEqual(len(tag_requests), 28)
+        # The 26th request waited for a refill (12 s at 5 a minute), and so did each after it.
+        for later in range(25, 28):
+            self.assertGreaterEqual(tag_requests[later] - tag_requests[0],
+                                    (later - 24) * 12.0 - 0.5, tag_requests)
+        self.assertEqual(len(purged[ZONE_C]), 1000 + len(tags))
+
     def test_unreachable_at_first_start_accepts_holds_and_delivers_once_resolved(self):
         fake = FakeFixture(self, fake_config())
         fake.post("/_fake/faults", {"lookup_status": 502})
