@@ -17,7 +17,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-
 std::string zone_name(const Config& config, const std::string& zone_id) {
   const Zone* zone = config.find_zone(zone_id);
   return zone != nullptr ? zone->name : zone_id;

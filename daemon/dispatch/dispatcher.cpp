@@ -29,7 +29,6 @@ struct TakeOrEscalate {
   std::vector<Escalation> escalated;
 };
 
-
 }  // namespace
 
 Dispatcher::Dispatcher(DeliveryEnv env, Metrics& metrics, std::shared_ptr<const Config> config)

@@ -20,7 +20,6 @@ struct ClaimRound {
   std::vector<SendRecord> sends;
 };
 
-
 }  // namespace
 
 void Dispatcher::claim_round() {
